@@ -1,0 +1,21 @@
+"""Runs on a schedule: expires unpaid holds and settles holds left half-done by a crash."""
+
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from livestock.api import services
+from livestock.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    result = services.sweeper().sweep()
+    metrics.add_metric(name="HoldsExpired", unit=MetricUnit.Count, value=result.expired)
+    metrics.add_metric(name="HoldsAbandoned", unit=MetricUnit.Count, value=result.abandoned)
+    logger.info("sweep finished", **asdict(result))
+    return asdict(result)

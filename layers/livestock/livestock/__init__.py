@@ -1,0 +1,1 @@
+"""LiveStock: oversell-proof inventory for live-stream commerce."""

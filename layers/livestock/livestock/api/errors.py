@@ -1,0 +1,59 @@
+"""The one place where errors become HTTP answers: {"code", "message", "details"}."""
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from livestock.models.exceptions import LiveStockError
+from livestock.observability import logger
+
+MAX_BODY_BYTES = 16 * 1024
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"code": code, "message": message, "details": details or {}}),
+    )
+
+
+def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "location": [str(part) for part in item.get("loc", ())],
+            "message": str(item.get("msg", "")),
+            "type": str(item.get("type", "")),
+        }
+        for item in error.errors()
+    ]
+
+
+def limit_body_size(app: BaseRouter, next_middleware: NextMiddleware) -> Response[Any]:
+    body = app.current_event.body or ""
+    if len(body.encode()) > MAX_BODY_BYTES:
+        return error_response(
+            413, "PAYLOAD_TOO_LARGE", f"the body is larger than {MAX_BODY_BYTES} bytes", {"limit": MAX_BODY_BYTES}
+        )
+    return next_middleware(app)
+
+
+def register_error_handlers(app: APIGatewayRestResolver) -> None:
+    app.use(middlewares=[limit_body_size])
+
+    @app.exception_handler(LiveStockError)
+    def domain_error(error: LiveStockError) -> Response[str]:
+        logger.info("refused", code=error.code, details=error.details)
+        return error_response(error.status, error.code, error.message, error.details)
+
+    @app.exception_handler(RequestValidationError)
+    def validation_error(error: RequestValidationError) -> Response[str]:
+        return error_response(422, "VALIDATION_ERROR", "the request is not valid", {"errors": _field_errors(error)})
+
+    @app.not_found
+    def not_found(_: Exception) -> Response[str]:
+        return error_response(404, "ROUTE_NOT_FOUND", "no such route", {"path": app.current_event.path})

@@ -1,0 +1,30 @@
+"""Small pieces every HTTP handler shares: the resolver, the actor header, JSON answers."""
+
+import re
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from pydantic import BaseModel
+
+from livestock.api.errors import register_error_handlers
+
+ACTOR_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@\-]{0,63}$")
+SKU_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+HOLD_ID_PATTERN = r"^h_[0-9a-f]{24}$"
+
+
+def build_resolver() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+    register_error_handlers(app)
+    return app
+
+
+def actor(app: APIGatewayRestResolver, default: str) -> str:
+    """Who did it, for the ledger: the X-Actor header when well-formed, else the route's default."""
+    given = app.current_event.headers.get("x-actor") or app.current_event.headers.get("X-Actor")
+    return given if given and ACTOR_PATTERN.match(given) else default
+
+
+def json_response(status: int, body: BaseModel | dict[str, Any]) -> Response[Any]:
+    payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=payload)

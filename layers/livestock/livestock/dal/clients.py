@@ -1,0 +1,26 @@
+"""boto3 clients, created on first use and shared by the threads of one process.
+
+Endpoints come from the standard AWS_ENDPOINT_URL_<SERVICE> variables, so the same code runs on
+AWS and on the local stack.
+"""
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_CONFIG = Config(
+    max_pool_connections=128,
+    retries={"max_attempts": 4, "mode": "standard"},
+    connect_timeout=2,
+    read_timeout=5,
+)
+
+
+@lru_cache(maxsize=1)
+def dynamodb() -> "DynamoDBClient":
+    return boto3.client("dynamodb", config=_CONFIG)

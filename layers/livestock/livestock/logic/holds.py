@@ -1,0 +1,276 @@
+"""The hold lifecycle. The hot path (place) is two writes and no transaction:
+
+1. the hold record, put only if absent (the idempotency record for (channel, order id));
+2. one conditional decrement of a pool shard (`available >= q AND NOT paused`), which also names
+   the hold, so the table's stream is the exact record of who took what.
+
+The stream consumer (logic/settlement.py) turns the hold from pending to held when it sees the
+decrement, and returns units from any decrement that no live hold owns.
+"""
+
+import random
+import time
+from collections.abc import Callable
+from typing import NoReturn
+from datetime import UTC, datetime
+
+from livestock import keys
+from livestock.dal.repository import InventoryRepository
+from livestock.logic import layout
+from livestock.logic.meta_cache import MetaCache
+from livestock.logic.requests import fingerprint
+from livestock.logic.stock import StockService
+from livestock.models.domain import RESERVE, SHARED, Hold, HoldStatus, SkuMeta, channel_pool
+from livestock.models.exceptions import (
+    STORED_REFUSALS,
+    HoldNotFound,
+    IdempotencyMismatch,
+    InvalidState,
+    LimitExceeded,
+    LiveStockError,
+    Paused,
+    RequestInProgress,
+    SkuNotFound,
+    SoldOut,
+)
+from livestock.models.input import HoldRequest
+from livestock.models.output import HoldView
+from livestock.settings import Settings
+
+EVER_HELD = {
+    HoldStatus.HELD,
+    HoldStatus.CONFIRMED,
+    HoldStatus.RELEASED,
+    HoldStatus.EXPIRED,
+    HoldStatus.REFUNDED,
+}
+
+
+def iso(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+def first_answer(hold: Hold) -> HoldView:
+    """The body a successful hold got the first time; a replay gets exactly this."""
+    return HoldView(
+        hold_id=hold.hold_id,
+        status=HoldStatus.HELD.value,
+        sku_id=hold.sku_id,
+        channel=hold.channel,
+        order_id=hold.order_id,
+        quantity=hold.quantity,
+        pool=hold.pool,
+        expires_at=iso(hold.expires_at),
+    )
+
+
+def current_view(hold: Hold) -> HoldView:
+    return first_answer(hold).model_copy(update={"status": hold.status.value})
+
+
+class HoldService:
+    def __init__(
+        self,
+        repository: InventoryRepository,
+        settings: Settings,
+        meta_cache: MetaCache,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.repository = repository
+        self.settings = settings
+        self.meta_cache = meta_cache
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.stock = StockService(repository, self.rng)
+
+    # --- place ------------------------------------------------------------------------------
+
+    def place(self, request: HoldRequest) -> HoldView:
+        meta = self.meta_cache.get(self.repository, request.sku_id)
+        if meta is None:
+            raise SkuNotFound(f"SKU {request.sku_id!r} does not exist", {"sku_id": request.sku_id})
+        now = self.clock()
+        hold = Hold(
+            hold_id=keys.hold_id_for(request.channel, request.order_id),
+            sku_id=request.sku_id,
+            channel=request.channel,
+            order_id=request.order_id,
+            quantity=request.quantity,
+            buyer_id=request.buyer_id,
+            status=HoldStatus.PENDING,
+            request_hash=fingerprint(request.model_dump()),
+            pay_within_s=request.pay_within_s or self.settings.default_pay_within_s,
+            created_at=now,
+            expires_at=now + (request.pay_within_s or self.settings.default_pay_within_s),
+        )
+        existing = self.repository.put_pending_hold(hold, self.settings.settle_window_s)
+        if existing is None:
+            return self._drive(hold, meta)
+        if existing.request_hash != hold.request_hash:
+            raise IdempotencyMismatch(
+                "this order was placed before with a different body",
+                {"channel": request.channel, "order_id": request.order_id},
+            )
+        return self._replay(existing, meta)
+
+    def _replay(self, hold: Hold, meta: SkuMeta) -> HoldView:
+        hold = self._wait_until_settled(hold)
+        if hold.status == HoldStatus.ABANDONED:
+            now = self.clock()
+            if self.repository.redrive_hold(hold, now, self.settings.settle_window_s):
+                redriven = {
+                    "attempt": hold.attempt + 1,
+                    "created_at": now,
+                    "expires_at": now + hold.pay_within_s,
+                    "status": HoldStatus.PENDING,
+                }
+                return self._drive(hold.model_copy(update=redriven), meta)
+            return self._replay(self._get(hold.hold_id), meta)
+        if hold.status == HoldStatus.REJECTED:
+            refusal = STORED_REFUSALS.get(hold.refusal_code or "", SoldOut)
+            raise refusal(hold.refusal_message or "refused", dict(hold.refusal_details or {}))
+        return first_answer(hold)
+
+    def _wait_until_settled(self, hold: Hold) -> Hold:
+        """A first attempt may still be in flight: wait briefly for the stream to settle it."""
+        deadline = time.monotonic() + self.settings.replay_wait_s
+        while hold.status == HoldStatus.PENDING:
+            if time.monotonic() >= deadline:
+                raise RequestInProgress(
+                    "the first attempt of this order is still being settled; retry shortly",
+                    {"hold_id": hold.hold_id, "retry_after_s": 1},
+                )
+            time.sleep(0.05)
+            hold = self._get(hold.hold_id)
+        return hold
+
+    def _drive(self, hold: Hold, meta: SkuMeta) -> HoldView:
+        if meta.paused:
+            self._refuse(hold, Paused(f"sales of {hold.sku_id!r} are paused", {"sku_id": hold.sku_id}))
+        limit = meta.per_buyer_limit
+        if hold.buyer_id and limit is not None:
+            if not self.repository.charge_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity, limit):
+                self._refuse(
+                    hold,
+                    LimitExceeded(
+                        f"a buyer may hold at most {limit} units of {hold.sku_id!r}",
+                        {"per_buyer": limit, "requested": hold.quantity},
+                    ),
+                )
+        try:
+            return self._take(hold, meta)
+        except LiveStockError:
+            if hold.buyer_id and limit is not None:
+                self.repository.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity)
+            raise
+
+    def _take(self, hold: Hold, meta: SkuMeta) -> HoldView:
+        taken = self._try_shards(hold, meta)
+        if taken:
+            return taken
+        # Every shard refused. Look at the real totals before saying sold out.
+        fresh = self.meta_cache.get(self.repository, hold.sku_id, fresh=True) or meta
+        if fresh.paused:
+            self._refuse(hold, Paused(f"sales of {hold.sku_id!r} are paused", {"sku_id": hold.sku_id}))
+        for _ in range(3):
+            totals = layout.pool_totals(self.repository.read_shards(fresh))
+            pools = self._pools_for(hold.channel, fresh)
+            fragmented = [p for p in pools if totals.get(p, 0) >= hold.quantity]
+            if fragmented:
+                # Enough units in total, but split over shards: gather them and try again.
+                for pool in fragmented:
+                    self.stock.consolidate(hold.sku_id, pool, actor="system:consolidate")
+            elif fresh.auto_release_reserve and totals.get(RESERVE, 0) > 0:
+                self.stock.release_reserve(hold.sku_id, None, actor="system:auto-release")
+            else:
+                break
+            fresh = self.meta_cache.get(self.repository, hold.sku_id, fresh=True) or fresh
+            taken = self._try_shards(hold, fresh)
+            if taken:
+                return taken
+        self._refuse(
+            hold,
+            SoldOut(f"{hold.sku_id!r} has fewer than {hold.quantity} units left for {hold.channel}",
+                    {"sku_id": hold.sku_id, "requested": hold.quantity}),
+        )
+
+    @staticmethod
+    def _pools_for(channel: str, meta: SkuMeta) -> list[str]:
+        own = channel_pool(channel)
+        return [own, SHARED] if own in meta.shards else [SHARED]
+
+    def _try_shards(self, hold: Hold, meta: SkuMeta) -> HoldView | None:
+        reference = f"{hold.hold_id}#{hold.attempt}"
+        for pool in self._pools_for(hold.channel, meta):
+            order = list(range(meta.shards.get(pool, 1)))
+            self.rng.shuffle(order)
+            for shard in order:
+                if self.repository.decrement_shard(
+                    hold.sku_id, pool, shard, hold.quantity, reference, f"channel:{hold.channel}"
+                ):
+                    return first_answer(hold.model_copy(update={"pool": pool, "shard": shard}))
+        return None
+
+    def _refuse(self, hold: Hold, refusal: LiveStockError) -> NoReturn:
+        """Stores the refusal on the hold, so a replay gets the same answer, then raises it."""
+        self.repository.reject_hold(
+            hold.model_copy(
+                update={
+                    "refusal_code": refusal.code,
+                    "refusal_message": refusal.message,
+                    "refusal_details": refusal.details,
+                }
+            )
+        )
+        raise refusal
+
+    # --- read, confirm, cancel ----------------------------------------------------------------
+
+    def _get(self, hold_id: str) -> Hold:
+        hold = self.repository.get_hold(hold_id)
+        if hold is None:
+            raise HoldNotFound(f"hold {hold_id!r} does not exist", {"hold_id": hold_id})
+        return hold
+
+    def get(self, hold_id: str) -> HoldView:
+        return current_view(self._get(hold_id))
+
+    def confirm(self, hold_id: str, actor: str) -> HoldView:
+        for _ in range(5):
+            hold = self._wait_until_settled(self._get(hold_id))
+            if hold.status == HoldStatus.CONFIRMED:
+                return current_view(hold)
+            if hold.status != HoldStatus.HELD:
+                raise InvalidState(f"a {hold.status.value} hold cannot be confirmed", {"status": hold.status.value})
+            if self.repository.transition_hold(hold, HoldStatus.CONFIRMED, actor):
+                return current_view(hold.model_copy(update={"status": HoldStatus.CONFIRMED}))
+        raise RequestInProgress("the hold is changing; retry shortly", {"hold_id": hold_id})
+
+    def cancel(self, hold_id: str, actor: str) -> HoldView:
+        for _ in range(5):
+            hold = self._wait_until_settled(self._get(hold_id))
+            if hold.status in (HoldStatus.RELEASED, HoldStatus.REFUNDED):
+                return current_view(hold)
+            if hold.status == HoldStatus.HELD:
+                done = self.return_units(hold, HoldStatus.RELEASED, "cancel", actor)
+            elif hold.status == HoldStatus.CONFIRMED:
+                done = self.return_units(hold, HoldStatus.REFUNDED, "refund", actor)
+            else:
+                raise InvalidState(f"a {hold.status.value} hold cannot be cancelled", {"status": hold.status.value})
+            if done:
+                return current_view(self._get(hold_id))
+        raise RequestInProgress("the hold is changing; retry shortly", {"hold_id": hold_id})
+
+    def return_units(self, hold: Hold, to: HoldStatus, op: str, actor: str) -> bool:
+        """Closes a hold and gives its units back: to the pool it came from, or shared for a refund."""
+        meta = self.meta_cache.get(self.repository, hold.sku_id, fresh=True)
+        if meta is None:
+            raise SkuNotFound(f"SKU {hold.sku_id!r} does not exist", {"sku_id": hold.sku_id})
+        pool = SHARED if to == HoldStatus.REFUNDED or hold.pool not in meta.shards else hold.pool
+        shard = self.rng.randrange(meta.shards[pool])
+        if not self.repository.return_hold_units(hold, to, pool, shard, op, actor, meta.paused):
+            return False
+        if hold.buyer_id:
+            self.repository.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity)
+        return True

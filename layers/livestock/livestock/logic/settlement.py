@@ -1,0 +1,123 @@
+"""What the inventory table's stream means: ledger movements, and settling holds.
+
+Every counter lives on an item whose write names its operation (last_op, last_ref, last_actor),
+so each stream record is one exact ledger movement. Records may arrive more than once; every
+action here is idempotent by the record's sequence number.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from livestock import keys
+from livestock.dal.repository import InventoryRepository
+from livestock.models.domain import HoldStatus
+from livestock.observability import logger
+
+
+# (old status, new status) -> the buckets a hold's quantity leaves and enters, and the operation.
+HOLD_TRANSITIONS: dict[tuple[str | None, str], tuple[str, list[tuple[str, int]]]] = {
+    (HoldStatus.PENDING, HoldStatus.HELD): ("hold", [("held", 1)]),
+    (HoldStatus.ABANDONED, HoldStatus.HELD): ("hold", [("held", 1)]),
+    (HoldStatus.HELD, HoldStatus.CONFIRMED): ("confirm", [("held", -1), ("sold", 1)]),
+    (HoldStatus.HELD, HoldStatus.RELEASED): ("cancel", [("held", -1)]),
+    (HoldStatus.HELD, HoldStatus.EXPIRED): ("expire", [("held", -1)]),
+    (HoldStatus.CONFIRMED, HoldStatus.REFUNDED): ("refund", [("sold", -1)]),
+}
+
+
+def ordered_sequence(sequence: str) -> str:
+    return sequence.rjust(40, "0")
+
+
+def _movement(
+    sku_id: str, at: float, sequence: str, index: int, op: str, bucket: str, before: int, after: int,
+    reference: str | None, actor: str | None, reason: str | None,
+) -> dict[str, Any]:
+    at_iso = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+    seq = f"{ordered_sequence(sequence)}.{index}"
+    return {
+        "pk": keys.ledger_pk(sku_id),
+        "sk": keys.ledger_sk(at_iso, seq),
+        "sku_id": sku_id,
+        "at": at_iso,
+        "sequence": seq,
+        "op": op,
+        "bucket": bucket,
+        "delta": after - before,
+        "quantity": abs(after - before),
+        "before": before,
+        "after": after,
+        "reference": reference or None,
+        "actor": actor or None,
+        "reason": reason or None,
+    }
+
+
+def movements_for(
+    old: dict[str, Any] | None, new: dict[str, Any] | None, sequence: str, at: float
+) -> list[dict[str, Any]]:
+    image = new or old or {}
+    entity = image.get("entity")
+    sku_id = image.get("sku_id")
+    if not sku_id:
+        return []
+    if entity == "shard":
+        before = int((old or {}).get("available", 0))
+        after = int((new or {}).get("available", 0))
+        if before == after:
+            return []
+        return [
+            _movement(sku_id, at, sequence, 0, str(image.get("last_op")), f"pool:{image['pool']}", before, after,
+                      image.get("last_ref"), image.get("last_actor"), image.get("last_reason"))
+        ]
+    if entity == "meta":
+        before = int((old or {}).get("on_hand", 0))
+        after = int((new or {}).get("on_hand", 0))
+        if before == after:
+            return []
+        return [
+            _movement(sku_id, at, sequence, 0, str(image.get("last_op")), "on_hand", before, after,
+                      image.get("last_ref"), image.get("last_actor"), image.get("last_reason"))
+        ]
+    if entity == "hold" and new is not None:
+        transition = HOLD_TRANSITIONS.get(((old or {}).get("status"), new["status"]))
+        if transition is None:
+            return []
+        op, legs = transition
+        quantity = int(new["quantity"])
+        return [
+            _movement(sku_id, at, sequence, index, op, bucket,
+                      0 if sign > 0 else quantity, quantity if sign > 0 else 0,
+                      new["hold_id"], new.get("last_actor") or f"channel:{new['channel']}", None)
+            for index, (bucket, sign) in enumerate(legs)
+        ]
+    return []
+
+
+class Settlement:
+    def __init__(self, repository: InventoryRepository) -> None:
+        self.repository = repository
+
+    def process(self, old: dict[str, Any] | None, new: dict[str, Any] | None, sequence: str, at: float) -> None:
+        movements = movements_for(old, new, sequence, at)
+        if movements:
+            self.repository.put_movements(movements)
+        if new and new.get("entity") == "shard" and new.get("last_op") == "hold":
+            decrement = int((old or {}).get("available", 0)) - int(new.get("available", 0))
+            if decrement > 0:
+                self._settle_decrement(new, decrement, sequence)
+
+    def _settle_decrement(self, shard: dict[str, Any], quantity: int, sequence: str) -> None:
+        hold_id, _, attempt = str(shard["last_ref"]).rpartition("#")
+        pool, shard_no = str(shard["pool"]), int(shard["shard"])
+        if self.repository.settle_hold(hold_id, int(attempt), pool, shard_no, sequence):
+            return
+        hold = self.repository.get_hold(hold_id)
+        if hold is not None and hold.settled_seq == sequence:
+            return  # this record was delivered before and settled the hold
+        # A decrement no live hold owns: a late write of an abandoned attempt, a refused hold whose
+        # write landed after all, or a retried request applied twice. Give the units back.
+        logger.warning("returning an unowned decrement", hold_id=hold_id, sequence=sequence, quantity=quantity)
+        self.repository.compensate_decrement(
+            hold_id, str(shard["sku_id"]), pool, shard_no, quantity, sequence, bool(shard.get("paused"))
+        )

@@ -1,0 +1,361 @@
+"""Administrative stock changes of a SKU: ERP on-hand, receipts, adjustments, allocation, reserve,
+pause, limits. Each is one transaction guarded by the SKU's version; rare, so transactions are fine.
+"""
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from livestock.dal.repository import (
+    InventoryRepository,
+    ShardDelta,
+    StockChange,
+    TransactionRefused,
+)
+from livestock.logic import layout
+from livestock.logic.requests import fingerprint
+from livestock.models.domain import RESERVE, SHARED, HoldStatus, SkuMeta
+from livestock.models.exceptions import (
+    Conflict,
+    IdempotencyMismatch,
+    InsufficientFreeStock,
+    SkuNotFound,
+    VersionConflict,
+)
+from livestock.models.input import AllocationRequest, SetSkuRequest
+from livestock.models.output import SkuView
+
+MAX_ATTEMPTS = 8
+
+
+class StockService:
+    def __init__(self, repository: InventoryRepository, rng: random.Random | None = None) -> None:
+        self.repository = repository
+        self.rng = rng or random.Random()
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def meta(self, sku_id: str) -> SkuMeta:
+        meta = self.repository.get_meta(sku_id, consistent=True)
+        if meta is None:
+            raise SkuNotFound(f"SKU {sku_id!r} does not exist", {"sku_id": sku_id})
+        return meta
+
+    def view(self, sku_id: str) -> SkuView:
+        meta = self.meta(sku_id)
+        totals = layout.pool_totals(self.repository.read_shards(meta))
+        pools = {pool: totals.get(pool, 0) for pool in meta.shards}
+        by_status: dict[str, int] = {}
+        for hold in self.repository.holds_for_sku(sku_id):
+            by_status[hold.status] = by_status.get(hold.status, 0) + hold.quantity
+        return SkuView(
+            sku_id=sku_id,
+            name=meta.name,
+            on_hand=meta.on_hand,
+            pools=pools,
+            sellable=sum(units for pool, units in pools.items() if pool != RESERVE),
+            held=by_status.get(HoldStatus.HELD, 0),
+            sold=by_status.get(HoldStatus.CONFIRMED, 0),
+            in_flight=by_status.get(HoldStatus.PENDING, 0),
+            paused=meta.paused,
+            per_buyer_limit=meta.per_buyer_limit,
+            auto_release_reserve=meta.auto_release_reserve,
+            shards=meta.shards,
+            version=meta.version,
+        )
+
+    # --- the retry loop every change shares --------------------------------------------------
+
+    def _change(
+        self,
+        sku_id: str,
+        build: Callable[[SkuMeta], StockChange | None],
+        expected_version: int | None = None,
+    ) -> SkuMeta:
+        """Reads, plans, applies; on a lost race (version or a shard moved under us) plans again."""
+        for attempt in range(MAX_ATTEMPTS):
+            meta = self.meta(sku_id)
+            if expected_version is not None and meta.version != expected_version:
+                raise VersionConflict(
+                    "the SKU changed since you read it",
+                    {"expected_version": expected_version, "current_version": meta.version},
+                )
+            change = build(meta)
+            if change is None:
+                return meta
+            try:
+                self.repository.apply_change(change)
+            except TransactionRefused as refused:
+                if refused.part == "operation":
+                    raise
+                if refused.part == "version" and expected_version is not None:
+                    raise VersionConflict(
+                        "the SKU changed since you read it", {"expected_version": expected_version}
+                    ) from refused
+                time.sleep(0.005 * (2**attempt) * self.rng.random())
+                continue
+            return self.meta(sku_id)
+        raise Conflict("the SKU is changing too fast; try again", {"sku_id": sku_id})
+
+    def _idempotent(
+        self,
+        sku_id: str,
+        kind: str,
+        reference: str,
+        body: dict[str, Any],
+        build: Callable[[SkuMeta], StockChange | None],
+    ) -> dict[str, Any]:
+        """Runs a change at most once per reference; a replay returns the first answer."""
+        request_hash = fingerprint(body)
+        stored = self.repository.get_operation(sku_id, kind, reference)
+        if stored is None:
+            try:
+                meta = self._change(sku_id, build)
+                return {"sku_id": sku_id, "reference": reference, "version": meta.version, **body}
+            except TransactionRefused:
+                stored = self.repository.get_operation(sku_id, kind, reference)
+        if stored is None:
+            raise Conflict("the operation could not be recorded; try again", {"reference": reference})
+        if stored.get("request_hash") != request_hash:
+            raise IdempotencyMismatch(
+                f"reference {reference!r} was used for a different {kind}", {"reference": reference}
+            )
+        return dict(stored["response"])
+
+    @staticmethod
+    def _operation(kind: str, reference: str, body: dict[str, Any], version: int, sku_id: str) -> dict[str, Any]:
+        return {
+            "request_hash": fingerprint(body),
+            "response": {"sku_id": sku_id, "reference": reference, "version": version + 1, **body},
+            "kind": kind,
+        }
+
+    # --- ERP on-hand ------------------------------------------------------------------------
+
+    def set_sku(self, sku_id: str, request: SetSkuRequest, actor: str) -> tuple[SkuView, bool]:
+        """Creates the SKU or sets its absolute on-hand. Returns (view, created)."""
+        existing = self.repository.get_meta(sku_id, consistent=True)
+        if existing is None:
+            if request.expected_version not in (None, 0):
+                raise VersionConflict(
+                    "the SKU does not exist yet", {"expected_version": request.expected_version, "current_version": 0}
+                )
+            meta = SkuMeta(sku_id=sku_id, name=request.name, on_hand=request.on_hand, version=1)
+            opening = [ShardDelta(SHARED, 0, request.on_hand)] if request.on_hand else []
+            if self.repository.create_sku(meta, actor, opening):
+                return self.view(sku_id), True
+
+        def build(meta: SkuMeta) -> StockChange | None:
+            increase = request.on_hand - meta.on_hand
+            if increase == 0 and request.name == meta.name:
+                return None
+            change = StockChange(
+                sku_id=sku_id,
+                expected_version=meta.version,
+                op="erp-set",
+                actor=actor,
+                on_hand_delta=increase,
+                set_fields={"name": request.name},
+                paused=meta.paused,
+            )
+            if increase > 0:
+                change.shard_deltas = layout.plan_add(SHARED, meta.shards[SHARED], increase, self.rng)
+            elif increase < 0:
+                change.shard_deltas = self._take_free(meta, -increase)
+            return change
+
+        self._change(sku_id, build, request.expected_version)
+        return self.view(sku_id), False
+
+    def _take_free(self, meta: SkuMeta, quantity: int) -> list[ShardDelta]:
+        shards = self.repository.read_shards(meta)
+        deltas = layout.plan_take(shards, SHARED, quantity)
+        if deltas is None:
+            free = layout.pool_totals(shards).get(SHARED, 0)
+            raise InsufficientFreeStock(
+                f"only {free} units are free in the shared pool; the rest is held, sold or ring-fenced",
+                {"requested": quantity, "free": free},
+            )
+        return deltas
+
+    def receive(self, sku_id: str, quantity: int, reference: str, actor: str) -> dict[str, Any]:
+        body = {"quantity": quantity}
+
+        def build(meta: SkuMeta) -> StockChange:
+            return StockChange(
+                sku_id=sku_id,
+                expected_version=meta.version,
+                op="receive",
+                actor=actor,
+                reference=reference,
+                on_hand_delta=quantity,
+                shard_deltas=layout.plan_add(SHARED, meta.shards[SHARED], quantity, self.rng),
+                operation_kind="receipt",
+                operation_record=self._operation("receipt", reference, body, meta.version, sku_id),
+                paused=meta.paused,
+            )
+
+        return self._idempotent(sku_id, "receipt", reference, body, build)
+
+    def adjust(self, sku_id: str, quantity: int, reason: str, reference: str, actor: str) -> dict[str, Any]:
+        body = {"quantity": quantity, "reason": reason}
+
+        def build(meta: SkuMeta) -> StockChange:
+            deltas = (
+                layout.plan_add(SHARED, meta.shards[SHARED], quantity, self.rng)
+                if quantity > 0
+                else self._take_free(meta, -quantity)
+            )
+            return StockChange(
+                sku_id=sku_id,
+                expected_version=meta.version,
+                op="adjust",
+                actor=actor,
+                reason=reason,
+                reference=reference,
+                on_hand_delta=quantity,
+                shard_deltas=deltas,
+                operation_kind="adjustment",
+                operation_record=self._operation("adjustment", reference, body, meta.version, sku_id),
+                paused=meta.paused,
+            )
+
+        return self._idempotent(sku_id, "adjustment", reference, body, build)
+
+    # --- allocation between pools -------------------------------------------------------------
+
+    def allocate(self, sku_id: str, request: AllocationRequest, actor: str) -> SkuView:
+        """Sets ring-fenced pools (the rest is shared) and, optionally, shard counts, in one transaction."""
+
+        def build(meta: SkuMeta) -> StockChange | None:
+            shards = self.repository.read_shards(meta)
+            totals = layout.pool_totals(shards)
+            targets = {pool: totals.get(pool, 0) for pool in meta.shards if pool != SHARED}
+            # Ring-fenced pools not named go back to shared: the request is the whole plan.
+            targets = {pool: 0 for pool in targets} | dict(request.pools)
+            everything = sum(totals.values())
+            shared_after = everything - sum(targets.values())
+            if shared_after < 0:
+                raise InsufficientFreeStock(
+                    f"the pools ask for {sum(targets.values())} units but only {everything} are unsold",
+                    {"requested": sum(targets.values()), "free": everything},
+                )
+            counts = dict(meta.shards) | dict(request.shards or {})
+            for pool in targets:
+                counts.setdefault(pool, 1)
+            new_totals = targets | {SHARED: shared_after}
+            # Keep empty pools' shard items (holds may still return units there).
+            deltas = layout.plan_layout(shards, new_totals, counts)
+            if not deltas and counts == meta.shards:
+                return None
+            return StockChange(
+                sku_id=sku_id,
+                expected_version=meta.version,
+                op="allocate",
+                actor=actor,
+                shard_deltas=deltas,
+                set_fields={"shards": counts},
+                paused=meta.paused,
+            )
+
+        self._change(sku_id, build)
+        return self.view(sku_id)
+
+    def consolidate(self, sku_id: str, pool: str, actor: str) -> None:
+        """Gathers a pool's units into one shard so a multi-unit order is not refused by fragments."""
+
+        def build(meta: SkuMeta) -> StockChange | None:
+            shards = self.repository.read_shards(meta)
+            totals = layout.pool_totals(shards)
+            deltas = layout.plan_layout(
+                [s for s in shards if s.pool == pool],
+                {pool: totals.get(pool, 0)},
+                {pool: meta.shards.get(pool, 1)},
+                concentrate=frozenset({pool}),
+            )
+            if not deltas:
+                return None
+            return StockChange(
+                sku_id=sku_id, expected_version=meta.version, op="consolidate", actor=actor,
+                shard_deltas=deltas, paused=meta.paused,
+            )
+
+        self._change(sku_id, build)
+
+    def release_reserve(
+        self, sku_id: str, quantity: int | None, actor: str, reference: str | None = None
+    ) -> dict[str, Any]:
+        """Moves reserve into shared: the given quantity, or all of it."""
+        body: dict[str, Any] = {"quantity": quantity}
+        released: dict[str, int] = {"units": 0}
+
+        def build(meta: SkuMeta) -> StockChange | None:
+            shards = self.repository.read_shards(meta)
+            in_reserve = layout.pool_totals(shards).get(RESERVE, 0)
+            units = in_reserve if quantity is None else quantity
+            if units > in_reserve:
+                raise InsufficientFreeStock(
+                    f"the reserve holds {in_reserve} units", {"requested": units, "free": in_reserve}
+                )
+            released["units"] = units
+            if units == 0:
+                return None
+            taken = layout.plan_take(shards, RESERVE, units) or []
+            return StockChange(
+                sku_id=sku_id,
+                expected_version=meta.version,
+                op="release-reserve",
+                actor=actor,
+                reference=reference,
+                shard_deltas=taken + layout.plan_add(SHARED, meta.shards[SHARED], units, self.rng),
+                operation_kind="reserve-release" if reference else None,
+                operation_record=(
+                    {
+                        "request_hash": fingerprint(body),
+                        "response": {"sku_id": sku_id, "released": units, "reference": reference},
+                    }
+                    if reference
+                    else None
+                ),
+                paused=meta.paused,
+            )
+
+        if reference is None:
+            self._change(sku_id, build)
+            return {"sku_id": sku_id, "released": released["units"], "reference": None}
+        result = self._idempotent(sku_id, "reserve-release", reference, body, build)
+        if "released" not in result:
+            result = {"sku_id": sku_id, "released": released["units"], "reference": reference}
+        return result
+
+    # --- settings ---------------------------------------------------------------------------
+
+    def set_paused(self, sku_id: str, paused: bool, actor: str) -> SkuView:
+        def build(meta: SkuMeta) -> StockChange | None:
+            if meta.paused == paused:
+                return None
+            return StockChange(
+                sku_id=sku_id,
+                expected_version=meta.version,
+                op="pause" if paused else "resume",
+                actor=actor,
+                set_fields={"paused": paused},
+                pause_shards=[(pool, n) for pool, count in meta.shards.items() for n in range(count)],
+                paused_to=paused,
+            )
+
+        self._change(sku_id, build)
+        return self.view(sku_id)
+
+    def set_fields(self, sku_id: str, fields: dict[str, Any], op: str, actor: str) -> SkuView:
+        def build(meta: SkuMeta) -> StockChange | None:
+            current = meta.model_dump()
+            if all(current.get(name) == new for name, new in fields.items()):
+                return None
+            return StockChange(
+                sku_id=sku_id, expected_version=meta.version, op=op, actor=actor, set_fields=fields
+            )
+
+        self._change(sku_id, build)
+        return self.view(sku_id)

