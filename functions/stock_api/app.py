@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from livestock.api import services
 from livestock.api.http import SKU_ID_PATTERN, actor, build_resolver, json_response
 from livestock.logic.reconciliation import reconcile
@@ -29,9 +28,7 @@ from livestock.observability import logger, metrics, tracer
 
 app = build_resolver()
 SkuId = Annotated[str, Path(pattern=SKU_ID_PATTERN)]
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
-]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
 
 
 class BadCursor(LiveStockError):
@@ -75,9 +72,7 @@ def release_reserve(
     request: Annotated[ReserveReleaseRequest, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[dict[str, Any]]:
-    result = services.stock_service().release_reserve(
-        sku_id, request.quantity, actor(app, "operator"), idempotency_key
-    )
+    result = services.stock_service().release_reserve(sku_id, request.quantity, actor(app, "operator"), idempotency_key)
     return json_response(200, result)
 
 

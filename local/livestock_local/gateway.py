@@ -5,8 +5,8 @@ Each HTTP request becomes the REST API proxy event AWS would send; the handler r
 
 import json
 import threading
-import traceback
 import time
+import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -51,8 +51,10 @@ class Gateway:
             result = self.functions[route.function].invoke(event)
         except Exception as error:  # noqa: BLE001 - a crashed Lambda is a 502 at API Gateway too
             traceback.print_exc()
-            return _json(502, {"code": "INTERNAL_ERROR", "message": f"the function failed: {type(error).__name__}",
-                               "details": {}})
+            return _json(
+                502,
+                {"code": "INTERNAL_ERROR", "message": f"the function failed: {type(error).__name__}", "details": {}},
+            )
         status = int(result.get("statusCode", 200))
         out_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
         for name, values in (result.get("multiValueHeaders") or {}).items():
@@ -61,7 +63,13 @@ class Gateway:
         return status, out_headers, payload.encode() if isinstance(payload, str) else bytes(payload)
 
     def _event(
-        self, route: Route, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
+        self,
+        route: Route,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
         path_parameters: dict[str, str],
     ) -> dict[str, Any]:
         multi_query = parse_qs(query, keep_blank_values=True)
@@ -104,8 +112,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
-            status, headers, payload = _json(413, {"code": "PAYLOAD_TOO_LARGE", "message": "body too large",
-                                                   "details": {"limit": MAX_BODY_BYTES}})
+            status, headers, payload = _json(
+                413, {"code": "PAYLOAD_TOO_LARGE", "message": "body too large", "details": {"limit": MAX_BODY_BYTES}}
+            )
             self.close_connection = True
         else:
             body = self.rfile.read(length) if length else b""
@@ -118,9 +127,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 
@@ -135,5 +144,3 @@ def serve(gateway: Gateway, host: str, port: int) -> tuple[GatewayServer, thread
     thread = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
     thread.start()
     return server, thread
-
-

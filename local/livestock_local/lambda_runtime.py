@@ -36,24 +36,41 @@ class Handler(Protocol):
 
 
 class LocalLambda:
+    """A function with a pool of execution environments: like Lambda, one environment serves one
+    invocation at a time (Powertools' resolver keeps per-request state on its module-level app),
+    and a new environment (a fresh copy of the handler module) is made when all are busy."""
+
     def __init__(self, function: Function) -> None:
         self.function = function
-        self._module: ModuleType | None = None
+        self._idle: list[ModuleType] = []
         self._lock = threading.Lock()
+        self._created = 0
 
-    def _load(self) -> ModuleType:
+    @property
+    def environments(self) -> int:
+        return self._created
+
+    def _new_environment(self) -> ModuleType:
         with self._lock:
-            if self._module is None:
-                module_file, _, _ = self.function.handler.rpartition(".")
-                path = self.function.code_uri / f"{module_file}.py"
-                spec = importlib.util.spec_from_file_location(f"fn_{self.function.logical_id}", path)
-                if spec is None or spec.loader is None:
-                    raise ImportError(f"cannot load {path}")
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-                self._module = module
-            return self._module
+            self._created += 1
+            number = self._created
+        module_file, _, _ = self.function.handler.rpartition(".")
+        path = self.function.code_uri / f"{module_file}.py"
+        spec = importlib.util.spec_from_file_location(f"fn_{self.function.logical_id}_{number}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        handler: Handler = getattr(self._load(), self.function.handler.rpartition(".")[2])
-        return handler(event, LocalContext(self.function.logical_id))
+        with self._lock:
+            environment = self._idle.pop() if self._idle else None
+        if environment is None:
+            environment = self._new_environment()
+        try:
+            handler: Handler = getattr(environment, self.function.handler.rpartition(".")[2])
+            return handler(event, LocalContext(self.function.logical_id))
+        finally:
+            with self._lock:
+                self._idle.append(environment)

@@ -17,7 +17,7 @@ from livestock_local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError, cl
 from livestock_local.gateway import Gateway, GatewayServer, serve
 from livestock_local.lambda_runtime import LocalLambda
 from livestock_local.scheduler import Schedule, period_of
-from livestock_local.streams import StreamPoller
+from livestock_local.streams import StreamWorker
 from livestock_local.template import ROOT, Template
 
 STATE_DIR = ROOT / ".state"
@@ -57,13 +57,11 @@ class LocalStack:
         self.sweep_period_s = sweep_period_s
         self.extra_environment = environment or {}
         self.take_lock = take_lock
-        self.database = DynamoDBLocal(
-            dynamodb_port or free_port(), data_dir, log_path=STATE_DIR / "dynamodb-local.log"
-        )
+        self.database = DynamoDBLocal(dynamodb_port or free_port(), data_dir, log_path=STATE_DIR / "dynamodb-local.log")
         self.template = Template()
         self.table_names = {name: f"livestock-{name}" for name in self.template.tables()}
         self.functions: dict[str, LocalLambda] = {}
-        self.pollers: list[StreamPoller] = []
+        self.pollers: list[StreamWorker] = []
         self.schedules: list[Schedule] = []
         self.server: GatewayServer | None = None
 
@@ -76,7 +74,9 @@ class LocalStack:
         if self.take_lock:
             other = running_stack()
             if other:
-                raise StackError(f"a local stack is already running (pid {other['pid']}, {other['url']}); stop it first")
+                raise StackError(
+                    f"a local stack is already running (pid {other['pid']}, {other['url']}); stop it first"
+                )
         if port_in_use(self.port, self.host):
             raise StackError(f"port {self.port} is already in use; set LIVESTOCK_PORT to another port")
         self.database.start()
@@ -122,19 +122,16 @@ class LocalStack:
             os.environ.update(function.environment)
             os.environ.update(self.extra_environment)
             self.functions[function.logical_id] = LocalLambda(function)
-        dynamodb = client(self.database.endpoint)
-        streams = client(self.database.endpoint, "dynamodbstreams")
         routes = []
         for function in self.template.functions(self.table_names):
             routes += function.routes
             local = self.functions[function.logical_id]
             for table in function.stream_tables:
-                poller = StreamPoller(
-                    dynamodb, streams, self.table_names[table], local, function.stream_batch_size,
-                    function.stream_parallelization, dead_letter_path=STATE_DIR / "stream-dead-letters.jsonl",
+                worker = StreamWorker(
+                    self.database.endpoint, self.table_names[table], function, STATE_DIR / "stream-dead-letters.jsonl"
                 )
-                poller.start()
-                self.pollers.append(poller)
+                worker.start()
+                self.pollers.append(worker)
             for expression in function.schedules:
                 period = self.sweep_period_s if self.sweep_period_s is not None else period_of(expression)
                 schedule = Schedule(local, period)
@@ -181,8 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run LiveStock on one machine (no AWS account).")
     parser.add_argument("--port", type=int, default=int(os.environ.get("LIVESTOCK_PORT", "3000")))
     parser.add_argument("--fresh", action="store_true", help="keep data in memory only")
-    parser.add_argument("--sweep-period", type=float, default=float(os.environ.get("LIVESTOCK_SWEEP_PERIOD_S", "5")),
-                        help="seconds between hold sweeps (AWS: one minute)")
+    parser.add_argument(
+        "--sweep-period",
+        type=float,
+        default=float(os.environ.get("LIVESTOCK_SWEEP_PERIOD_S", "5")),
+        help="seconds between hold sweeps (AWS: one minute)",
+    )
     args = parser.parse_args(argv)
     api_key = os.environ.get("LIVESTOCK_API_KEY", DEFAULT_API_KEY)
     stack = LocalStack(

@@ -1,18 +1,27 @@
 """Delivers DynamoDB Local's stream to its consumer, the way Lambda's event source mapping does:
 batches of BatchSize, split by item key over ParallelizationFactor (order kept per item), failed
-records retried from the first failure, and a dead-letter file after too many tries."""
+records retried from the first failure, and a dead-letter file after too many tries.
+
+The mapping runs in a process of its own (as Lambda gives the consumer its own environments), so
+a burst of API calls in the gateway's process cannot starve it of the interpreter.
+"""
 
 import json
+import multiprocessing
+import multiprocessing.synchronize
 import threading
 import time
 import traceback
+import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from livestock_local.dynamodb_local import client
 from livestock_local.lambda_runtime import LocalLambda
+from livestock_local.template import Function
 
 MAX_RETRIES = 10
 
@@ -148,3 +157,55 @@ class StreamPoller:
             with self.dead_letter_path.open("a") as handle:
                 for record in batch:
                     handle.write(json.dumps(record, default=str) + "\n")
+
+
+def _run_in_process(
+    endpoint: str,
+    table_name: str,
+    function: Function,
+    dead_letter_path: Path | None,
+    idle: multiprocessing.synchronize.Event,
+    stop: multiprocessing.synchronize.Event,
+) -> None:
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    poller = StreamPoller(
+        client(endpoint),
+        client(endpoint, "dynamodbstreams"),
+        table_name,
+        LocalLambda(function),
+        function.stream_batch_size,
+        function.stream_parallelization,
+        dead_letter_path,
+    )
+    poller.start()
+    while not stop.wait(0.02):
+        if poller.idle.is_set():
+            idle.set()
+        else:
+            idle.clear()
+    poller.stop()
+
+
+class StreamWorker:
+    """One event source mapping, in a child process."""
+
+    def __init__(self, endpoint: str, table_name: str, function: Function, dead_letter_path: Path | None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.idle = context.Event()
+        self._stop = context.Event()
+        self._process = context.Process(
+            target=_run_in_process,
+            args=(endpoint, table_name, function, dead_letter_path, self.idle, self._stop),
+            name=f"stream-{table_name}",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        self._process.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._process.join(timeout=15)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()

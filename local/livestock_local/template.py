@@ -97,9 +97,7 @@ class Template:
 
     def functions(self, table_names: dict[str, str]) -> list[Function]:
         globals_env = self.document.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-        parameters = {
-            name: str(spec.get("Default", "")) for name, spec in self.document.get("Parameters", {}).items()
-        }
+        parameters = {name: str(spec.get("Default", "")) for name, spec in self.document.get("Parameters", {}).items()}
         found = []
         for logical_id, resource in self.resources.items():
             if resource["Type"] != "AWS::Serverless::Function":
@@ -117,15 +115,21 @@ class Template:
                 event_props = event.get("Properties", {})
                 if event["Type"] == "Api":
                     function.routes.append(
-                        Route(logical_id, event_props["Method"].upper(), event_props["Path"],
-                              _route_pattern(event_props["Path"]))
+                        Route(
+                            logical_id,
+                            event_props["Method"].upper(),
+                            event_props["Path"],
+                            _route_pattern(event_props["Path"]),
+                        )
                     )
                 elif event["Type"] == "DynamoDB":
                     function.stream_tables.append(event_props["Stream"]["Fn::GetAtt"][0])
                     function.stream_batch_size = int(event_props.get("BatchSize", 100))
                     function.stream_parallelization = int(event_props.get("ParallelizationFactor", 1))
                 elif event["Type"] in ("Schedule", "ScheduleV2"):
-                    function.schedules.append(str(self._resolve(event_props["ScheduleExpression"], table_names, parameters)))
+                    function.schedules.append(
+                        str(self._resolve(event_props["ScheduleExpression"], table_names, parameters))
+                    )
             found.append(function)
         return found
 

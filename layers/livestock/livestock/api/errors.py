@@ -4,7 +4,6 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
@@ -33,7 +32,7 @@ def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def limit_body_size(app: BaseRouter, next_middleware: NextMiddleware) -> Response[Any]:
+def limit_body_size(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
     body = app.current_event.body or ""
     if len(body.encode()) > MAX_BODY_BYTES:
         return error_response(
@@ -43,17 +42,17 @@ def limit_body_size(app: BaseRouter, next_middleware: NextMiddleware) -> Respons
 
 
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
-    app.use(middlewares=[limit_body_size])
-
-    @app.exception_handler(LiveStockError)
     def domain_error(error: LiveStockError) -> Response[str]:
         logger.info("refused", code=error.code, details=error.details)
         return error_response(error.status, error.code, error.message, error.details)
 
-    @app.exception_handler(RequestValidationError)
     def validation_error(error: RequestValidationError) -> Response[str]:
         return error_response(422, "VALIDATION_ERROR", "the request is not valid", {"errors": _field_errors(error)})
 
-    @app.not_found
     def not_found(_: Exception) -> Response[str]:
         return error_response(404, "ROUTE_NOT_FOUND", "no such route", {"path": app.current_event.path})
+
+    app.use(middlewares=[limit_body_size])
+    app.exception_handler(LiveStockError)(domain_error)
+    app.exception_handler(RequestValidationError)(validation_error)
+    app.not_found(not_found)

@@ -319,9 +319,7 @@ class InventoryRepository:
             item["gsi2sk"] = due
         return item
 
-    def decrement_shard(
-        self, sku_id: str, pool: str, shard: int, quantity: int, reference: str, actor: str
-    ) -> bool:
+    def decrement_shard(self, sku_id: str, pool: str, shard: int, quantity: int, reference: str, actor: str) -> bool:
         """The oversell guard: one conditional write. False when the shard cannot cover it."""
         try:
             self.client.update_item(
@@ -563,7 +561,13 @@ class InventoryRepository:
                 }
             },
             self._shard_update(
-                sku_id, ShardDelta(pool, shard, quantity), "compensate", "stream", hold_id, "decrement without a live hold", paused
+                sku_id,
+                ShardDelta(pool, shard, quantity),
+                "compensate",
+                "stream",
+                hold_id,
+                "decrement without a live hold",
+                paused,
             ),
         ]
         try:
@@ -609,9 +613,7 @@ class InventoryRepository:
         """Ledger entries are keyed by their stream record, so a redelivered record rewrites the same entry."""
         for start in range(0, len(movements), 25):
             request: dict[str, Any] = {
-                self.ledger_table: [
-                    {"PutRequest": {"Item": serialize(m)}} for m in movements[start : start + 25]
-                ]
+                self.ledger_table: [{"PutRequest": {"Item": serialize(m)}} for m in movements[start : start + 25]]
             }
             while request:
                 response = self.client.batch_write_item(RequestItems=request)

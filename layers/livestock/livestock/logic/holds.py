@@ -11,8 +11,8 @@ decrement, and returns units from any decrement that no live hold owns.
 import random
 import time
 from collections.abc import Callable
-from typing import NoReturn
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from livestock import keys
 from livestock.dal.repository import InventoryRepository
@@ -149,15 +149,18 @@ class HoldService:
         if meta.paused:
             self._refuse(hold, Paused(f"sales of {hold.sku_id!r} are paused", {"sku_id": hold.sku_id}))
         limit = meta.per_buyer_limit
-        if hold.buyer_id and limit is not None:
-            if not self.repository.charge_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity, limit):
-                self._refuse(
-                    hold,
-                    LimitExceeded(
-                        f"a buyer may hold at most {limit} units of {hold.sku_id!r}",
-                        {"per_buyer": limit, "requested": hold.quantity},
-                    ),
-                )
+        if (
+            hold.buyer_id
+            and limit is not None
+            and not self.repository.charge_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity, limit)
+        ):
+            self._refuse(
+                hold,
+                LimitExceeded(
+                    f"a buyer may hold at most {limit} units of {hold.sku_id!r}",
+                    {"per_buyer": limit, "requested": hold.quantity},
+                ),
+            )
         try:
             return self._take(hold, meta)
         except LiveStockError:
@@ -191,8 +194,10 @@ class HoldService:
                 return taken
         self._refuse(
             hold,
-            SoldOut(f"{hold.sku_id!r} has fewer than {hold.quantity} units left for {hold.channel}",
-                    {"sku_id": hold.sku_id, "requested": hold.quantity}),
+            SoldOut(
+                f"{hold.sku_id!r} has fewer than {hold.quantity} units left for {hold.channel}",
+                {"sku_id": hold.sku_id, "requested": hold.quantity},
+            ),
         )
 
     @staticmethod

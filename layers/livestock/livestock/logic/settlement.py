@@ -13,7 +13,6 @@ from livestock.dal.repository import InventoryRepository
 from livestock.models.domain import HoldStatus
 from livestock.observability import logger
 
-
 # (old status, new status) -> the buckets a hold's quantity leaves and enters, and the operation.
 HOLD_TRANSITIONS: dict[tuple[str | None, str], tuple[str, list[tuple[str, int]]]] = {
     (HoldStatus.PENDING, HoldStatus.HELD): ("hold", [("held", 1)]),
@@ -30,8 +29,17 @@ def ordered_sequence(sequence: str) -> str:
 
 
 def _movement(
-    sku_id: str, at: float, sequence: str, index: int, op: str, bucket: str, before: int, after: int,
-    reference: str | None, actor: str | None, reason: str | None,
+    sku_id: str,
+    at: float,
+    sequence: str,
+    index: int,
+    op: str,
+    bucket: str,
+    before: int,
+    after: int,
+    reference: str | None,
+    actor: str | None,
+    reason: str | None,
 ) -> dict[str, Any]:
     at_iso = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
     seq = f"{ordered_sequence(sequence)}.{index}"
@@ -67,8 +75,19 @@ def movements_for(
         if before == after:
             return []
         return [
-            _movement(sku_id, at, sequence, 0, str(image.get("last_op")), f"pool:{image['pool']}", before, after,
-                      image.get("last_ref"), image.get("last_actor"), image.get("last_reason"))
+            _movement(
+                sku_id,
+                at,
+                sequence,
+                0,
+                str(image.get("last_op")),
+                f"pool:{image['pool']}",
+                before,
+                after,
+                image.get("last_ref"),
+                image.get("last_actor"),
+                image.get("last_reason"),
+            )
         ]
     if entity == "meta":
         before = int((old or {}).get("on_hand", 0))
@@ -76,8 +95,19 @@ def movements_for(
         if before == after:
             return []
         return [
-            _movement(sku_id, at, sequence, 0, str(image.get("last_op")), "on_hand", before, after,
-                      image.get("last_ref"), image.get("last_actor"), image.get("last_reason"))
+            _movement(
+                sku_id,
+                at,
+                sequence,
+                0,
+                str(image.get("last_op")),
+                "on_hand",
+                before,
+                after,
+                image.get("last_ref"),
+                image.get("last_actor"),
+                image.get("last_reason"),
+            )
         ]
     if entity == "hold" and new is not None:
         transition = HOLD_TRANSITIONS.get(((old or {}).get("status"), new["status"]))
@@ -86,9 +116,19 @@ def movements_for(
         op, legs = transition
         quantity = int(new["quantity"])
         return [
-            _movement(sku_id, at, sequence, index, op, bucket,
-                      0 if sign > 0 else quantity, quantity if sign > 0 else 0,
-                      new["hold_id"], new.get("last_actor") or f"channel:{new['channel']}", None)
+            _movement(
+                sku_id,
+                at,
+                sequence,
+                index,
+                op,
+                bucket,
+                0 if sign > 0 else quantity,
+                quantity if sign > 0 else 0,
+                new["hold_id"],
+                new.get("last_actor") or f"channel:{new['channel']}",
+                None,
+            )
             for index, (bucket, sign) in enumerate(legs)
         ]
     return []
@@ -98,10 +138,13 @@ class Settlement:
     def __init__(self, repository: InventoryRepository) -> None:
         self.repository = repository
 
-    def process(self, old: dict[str, Any] | None, new: dict[str, Any] | None, sequence: str, at: float) -> None:
-        movements = movements_for(old, new, sequence, at)
+    def write_ledger(self, changes: list[tuple[dict[str, Any] | None, dict[str, Any] | None, str, float]]) -> None:
+        """The movements of a whole batch, in as few writes as the table allows."""
+        movements = [m for old, new, sequence, at in changes for m in movements_for(old, new, sequence, at)]
         if movements:
             self.repository.put_movements(movements)
+
+    def settle(self, old: dict[str, Any] | None, new: dict[str, Any] | None, sequence: str) -> None:
         if new and new.get("entity") == "shard" and new.get("last_op") == "hold":
             decrement = int((old or {}).get("available", 0)) - int(new.get("available", 0))
             if decrement > 0:

@@ -233,7 +233,7 @@ class StockService:
             totals = layout.pool_totals(shards)
             targets = {pool: totals.get(pool, 0) for pool in meta.shards if pool != SHARED}
             # Ring-fenced pools not named go back to shared: the request is the whole plan.
-            targets = {pool: 0 for pool in targets} | dict(request.pools)
+            targets = dict.fromkeys(targets, 0) | dict(request.pools)
             everything = sum(totals.values())
             shared_after = everything - sum(targets.values())
             if shared_after < 0:
@@ -277,8 +277,12 @@ class StockService:
             if not deltas:
                 return None
             return StockChange(
-                sku_id=sku_id, expected_version=meta.version, op="consolidate", actor=actor,
-                shard_deltas=deltas, paused=meta.paused,
+                sku_id=sku_id,
+                expected_version=meta.version,
+                op="consolidate",
+                actor=actor,
+                shard_deltas=deltas,
+                paused=meta.paused,
             )
 
         self._change(sku_id, build)
@@ -353,9 +357,7 @@ class StockService:
             current = meta.model_dump()
             if all(current.get(name) == new for name, new in fields.items()):
                 return None
-            return StockChange(
-                sku_id=sku_id, expected_version=meta.version, op=op, actor=actor, set_fields=fields
-            )
+            return StockChange(sku_id=sku_id, expected_version=meta.version, op=op, actor=actor, set_fields=fields)
 
         self._change(sku_id, build)
         return self.view(sku_id)

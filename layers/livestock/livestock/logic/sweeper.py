@@ -20,8 +20,13 @@ class SweepResult:
 
 
 class Sweeper:
-    def __init__(self, repository: InventoryRepository, holds: HoldService, settle_window_s: int,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        repository: InventoryRepository,
+        holds: HoldService,
+        settle_window_s: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.repository = repository
         self.holds = holds
         self.settle_window_s = settle_window_s
@@ -35,11 +40,14 @@ class Sweeper:
                 if self.holds.return_units(hold, HoldStatus.EXPIRED, "expire", "system:sweeper"):
                     result.expired += 1
                     continue
-            elif hold.status == HoldStatus.PENDING and hold.created_at + self.settle_window_s <= now:
-                if self.repository.transition_hold(hold, HoldStatus.ABANDONED, "system:sweeper"):
-                    if hold.buyer_id:
-                        self.repository.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity)
-                    result.abandoned += 1
-                    continue
+            elif (
+                hold.status == HoldStatus.PENDING
+                and hold.created_at + self.settle_window_s <= now
+                and self.repository.transition_hold(hold, HoldStatus.ABANDONED, "system:sweeper")
+            ):
+                if hold.buyer_id:
+                    self.repository.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity)
+                result.abandoned += 1
+                continue
             result.skipped += 1
         return result

@@ -6,13 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 # ASCII only, no '#' (our key separator), no spaces or control characters: ids travel in keys,
 # URLs and platform APIs, where odd unicode causes look-alike and normalisation bugs.
-Identifier = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
-]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
 ChannelId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{1,31}$")]
-PoolName = Annotated[
-    str, StringConstraints(pattern=r"^(shared|reserve|channel:[a-z][a-z0-9_\-]{1,31})$")
-]
+PoolName = Annotated[str, StringConstraints(pattern=r"^(shared|reserve|channel:[a-z][a-z0-9_\-]{1,31})$")]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 MAX_STOCK = 100_000_000
@@ -50,9 +46,7 @@ class AdjustmentRequest(StrictModel):
 
 class AllocationRequest(StrictModel):
     pools: dict[PoolName, Annotated[int, Field(ge=0, le=MAX_STOCK)]] = Field(max_length=32)
-    shards: dict[PoolName, Annotated[int, Field(ge=1, le=64)]] | None = Field(
-        default=None, max_length=32
-    )
+    shards: dict[PoolName, Annotated[int, Field(ge=1, le=64)]] | None = Field(default=None, max_length=32)
 
     @field_validator("pools")
     @classmethod

@@ -1,0 +1,66 @@
+"""A small HTTP client for the local gateway, safe to share between threads."""
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+
+    @property
+    def code(self) -> str | None:
+        return self.body.get("code") if isinstance(self.body, dict) else None
+
+
+class Api:
+    def __init__(self, base_url: str, api_key: str) -> None:
+        self.base_url = base_url
+        self.api_key = api_key
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=4)
+            session.mount("http://", adapter)
+            self._local.session = session
+        session: requests.Session = self._local.session
+        return session
+
+    def call(
+        self, method: str, path: str, json: Any = None, headers: dict[str, str] | None = None,
+        data: str | bytes | None = None,
+    ) -> Answer:
+        all_headers = {"x-api-key": self.api_key, "content-type": "application/json", **(headers or {})}
+        response = self._session().request(
+            method, self.base_url + path, json=json, data=data, headers=all_headers, timeout=30
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        return Answer(response.status_code, body)
+
+    def call_patiently(self, method: str, path: str, json: Any = None, attempts: int = 30) -> Answer:
+        """Follows the API's contract for REQUEST_IN_PROGRESS: wait retry_after_s, then ask again."""
+        for _ in range(attempts):
+            answer = self.call(method, path, json=json)
+            if answer.code != "REQUEST_IN_PROGRESS":
+                return answer
+            time.sleep(float(answer.body["details"].get("retry_after_s", 1)))
+        return answer
+
+    def get(self, path: str, **kwargs: Any) -> Answer:
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> Answer:
+        return self.call("POST", path, json=json, **kwargs)
+
+    def put(self, path: str, json: Any = None, **kwargs: Any) -> Answer:
+        return self.call("PUT", path, json=json, **kwargs)

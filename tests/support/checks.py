@@ -1,0 +1,21 @@
+"""Checks shared by the integration tests."""
+
+import time
+from typing import Any
+
+from livestock_local.stack import LocalStack
+from tests.support.api import Api
+
+
+def settled_reconciliation(stack: LocalStack, api: Api, sku_id: str, timeout_s: float = 30) -> dict[str, Any]:
+    """Waits for the stream consumer, then for in-flight holds to settle, and reconciles."""
+    deadline = time.monotonic() + timeout_s
+    stack.wait_for_streams(timeout_s)
+    while True:
+        answer = api.get(f"/skus/{sku_id}/reconciliation")
+        assert answer.status == 200, answer.body
+        body: dict[str, Any] = answer.body
+        if body["consistent"] or time.monotonic() > deadline:
+            return body
+        time.sleep(0.2)
+        stack.wait_for_streams(timeout_s)
