@@ -96,8 +96,13 @@ class DynamoDBLocal:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             command += ["-dbPath", str(self.data_dir)]
         log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(  # noqa: PLW1509 - prctl only, no threads are touched
-            command, stdout=log, stderr=subprocess.STDOUT, cwd=directory, preexec_fn=_die_with_parent
+        # PDEATHSIG follows the starting thread: start the database from a thread that outlives it.
+        self.process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=directory,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - one prctl call, async-signal-safe
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
