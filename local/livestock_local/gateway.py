@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from livestock_local.lambda_runtime import LocalLambda
+from livestock_local.lambda_runtime import FunctionPool
 from livestock_local.template import Route
 
 # API Gateway's own limit on a request body.
@@ -21,7 +21,7 @@ FORBIDDEN = {"code": "FORBIDDEN", "message": "a valid x-api-key header is requir
 
 
 class Gateway:
-    def __init__(self, routes: list[Route], functions: dict[str, LocalLambda], api_key: str, stage: str) -> None:
+    def __init__(self, routes: list[Route], functions: FunctionPool, api_key: str, stage: str) -> None:
         self.routes = routes
         self.functions = functions
         self.api_key = api_key
@@ -48,7 +48,7 @@ class Gateway:
         route, path_parameters = matched
         event = self._event(route, method, parts.path, parts.query, headers, body, path_parameters)
         try:
-            result = self.functions[route.function].invoke(event)
+            result = self.functions.invoke(route.function, event)
         except Exception as error:  # noqa: BLE001 - a crashed Lambda is a 502 at API Gateway too
             traceback.print_exc()
             return _json(

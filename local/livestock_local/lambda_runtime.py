@@ -1,9 +1,13 @@
 """Loads handlers from their CodeUri and calls them in-process, as the Lambda service would."""
 
 import importlib.util
+import multiprocessing
+import os
 import threading
 import time
 import uuid
+import warnings
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
@@ -74,3 +78,50 @@ class LocalLambda:
         finally:
             with self._lock:
                 self._idle.append(environment)
+
+
+_worker_functions: dict[str, LocalLambda] = {}
+
+
+def _worker_start(functions: list[Function]) -> None:
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    for function in functions:
+        _worker_functions[function.logical_id] = LocalLambda(function)
+
+
+def _worker_invoke(logical_id: str, event: dict[str, Any]) -> Any:
+    return _worker_functions[logical_id].invoke(event)
+
+
+def _worker_ready() -> int:
+    return os.getpid()
+
+
+class FunctionPool:
+    """Execution environments as worker processes, each running one invocation at a time.
+
+    Lambda never runs two invocations in one environment, and Powertools relies on that: its
+    event handler keeps the current event on a class attribute. So concurrent API calls go to
+    separate processes here, as they go to separate environments on AWS.
+    """
+
+    def __init__(self, functions: list[Function], workers: int) -> None:
+        self.workers = workers
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_start,
+            initargs=(functions,),
+        )
+
+    def warm_up(self) -> None:
+        """Starts every worker now rather than on the first requests of a burst."""
+        futures = [self._executor.submit(_worker_ready) for _ in range(self.workers * 2)]
+        for future in futures:
+            future.result()
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        return self._executor.submit(_worker_invoke, logical_id, event).result()
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

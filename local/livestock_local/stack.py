@@ -15,7 +15,7 @@ from typing import Any
 
 from livestock_local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError, client, free_port, port_in_use
 from livestock_local.gateway import Gateway, GatewayServer, serve
-from livestock_local.lambda_runtime import LocalLambda
+from livestock_local.lambda_runtime import FunctionPool, LocalLambda
 from livestock_local.scheduler import Schedule, period_of
 from livestock_local.streams import StreamWorker
 from livestock_local.template import ROOT, Template
@@ -50,6 +50,7 @@ class LocalStack:
         environment: dict[str, str] | None = None,
         host: str = "127.0.0.1",
         take_lock: bool = False,
+        api_workers: int = int(os.environ.get("LIVESTOCK_API_WORKERS", "8")),
     ) -> None:
         self.port = port
         self.host = host
@@ -61,6 +62,8 @@ class LocalStack:
         self.template = Template()
         self.table_names = {name: f"livestock-{name}" for name in self.template.tables()}
         self.functions: dict[str, LocalLambda] = {}
+        self.function_pool: FunctionPool | None = None
+        self.api_workers = api_workers
         self.pollers: list[StreamWorker] = []
         self.schedules: list[Schedule] = []
         self.server: GatewayServer | None = None
@@ -137,7 +140,9 @@ class LocalStack:
                 schedule = Schedule(local, period)
                 schedule.start()
                 self.schedules.append(schedule)
-        self.server, _ = serve(Gateway(routes, self.functions, self.api_key, "live"), self.host, self.port)
+        self.function_pool = FunctionPool(self.template.functions(self.table_names), self.api_workers)
+        self.function_pool.warm_up()
+        self.server, _ = serve(Gateway(routes, self.function_pool, self.api_key, "live"), self.host, self.port)
 
     def wait_for_streams(self, timeout_s: float = 60.0, quiet_s: float = 0.3) -> None:
         """Waits until every stream has been consumed and stayed quiet for a moment."""
@@ -158,6 +163,9 @@ class LocalStack:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+        if self.function_pool:
+            self.function_pool.shutdown()
+            self.function_pool = None
         for schedule in self.schedules:
             schedule.stop()
         for poller in self.pollers:

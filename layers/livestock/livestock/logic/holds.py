@@ -177,10 +177,14 @@ class HoldService:
         if fresh.paused:
             self._refuse(hold, Paused(f"sales of {hold.sku_id!r} are paused", {"sku_id": hold.sku_id}))
         for _ in range(3):
-            totals = layout.pool_totals(self.repository.read_shards(fresh))
+            shards = self.repository.read_shards(fresh)
+            totals = layout.pool_totals(shards)
             pools = self._pools_for(hold.channel, fresh)
+            one_shard_covers = any(s.pool in pools and s.available >= hold.quantity for s in shards)
             fragmented = [p for p in pools if totals.get(p, 0) >= hold.quantity]
-            if fragmented:
+            if one_shard_covers:
+                pass  # stock came back (a cancel, an expiry, a receipt) since we tried: try again
+            elif fragmented:
                 # Enough units in total, but split over shards: gather them and try again.
                 for pool in fragmented:
                     self.stock.consolidate(hold.sku_id, pool, actor="system:consolidate")
@@ -192,7 +196,7 @@ class HoldService:
             taken = self._try_shards(hold, fresh)
             if taken:
                 return taken
-        self._refuse(
+        return self._refuse_unless_taken(
             hold,
             SoldOut(
                 f"{hold.sku_id!r} has fewer than {hold.quantity} units left for {hold.channel}",
@@ -230,6 +234,16 @@ class HoldService:
         )
         raise refusal
 
+    def _refuse_unless_taken(self, hold: Hold, refusal: LiveStockError) -> HoldView:
+        """After the shards refused: if a decrement of this attempt landed after all (a retried
+        write whose first try succeeded) and the stream already settled it, tell the truth."""
+        try:
+            self._refuse(hold, refusal)
+        except LiveStockError:
+            current = self._get(hold.hold_id)
+            if current.attempt == hold.attempt and current.status in EVER_HELD:
+                return first_answer(current)
+            raise
     # --- read, confirm, cancel ----------------------------------------------------------------
 
     def _get(self, hold_id: str) -> Hold:
