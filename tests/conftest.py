@@ -3,6 +3,7 @@ Local, the real engine) that one session fixture per test process starts and sto
 
 import os
 import uuid
+
 import pytest
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

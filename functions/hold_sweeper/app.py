@@ -5,6 +5,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from livestock.api import services
 from livestock.observability import logger, metrics, tracer
 

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from livestock.api import services
 from livestock.api.http import SKU_ID_PATTERN, actor, build_resolver, json_response
 from livestock.logic.reconciliation import reconcile

@@ -33,13 +33,8 @@ def test_500_units_64_clients_1000_orders_hold_exactly_500(stack: LocalStack, ap
 
     reconciliation = settled_reconciliation(stack, api, sku_id)
     statuses = Counter(api.get(f"/holds/{hold_id}").body["status"] for hold_id in told_held)
-    from livestock.api import services
-    repo = services.repository()
-    bad = [repo.get_hold(h) for h in told_held if api.get(f"/holds/{h}").body["status"] != "held"]
-    moves = [m for m in repo.all_movements(sku_id) if any(b is not None and b.hold_id in str(m.get("reference")) for b in bad)]
-    from collections import Counter as C
-    dup = [h for h, c in C(told_held).items() if c > 1]
-    assert statuses == {"held": len(told_held)} and not dup, (bad, moves, dup)
+    assert statuses == {"held": len(told_held)}, "every order told 'held' is held"
+    assert len(set(told_held)) == len(told_held)
     assert results[(201, None)] == 500, (results, reconciliation)
     assert results[(409, "SOLD_OUT")] == 500
     assert sum(results.values()) == 1000

@@ -26,15 +26,16 @@ class Api:
 
     def _session(self) -> requests.Session:
         if not hasattr(self._local, "session"):
-            session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=4)
-            session.mount("http://", adapter)
-            self._local.session = session
-        session: requests.Session = self._local.session
-        return session
+            self._local.session = requests.Session()
+        current: requests.Session = self._local.session
+        return current
 
     def call(
-        self, method: str, path: str, json: Any = None, headers: dict[str, str] | None = None,
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
         data: str | bytes | None = None,
     ) -> Answer:
         all_headers = {"x-api-key": self.api_key, "content-type": "application/json", **(headers or {})}

@@ -4,13 +4,10 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from livestock.models.exceptions import LiveStockError
 from livestock.observability import logger
-
-MAX_BODY_BYTES = 16 * 1024
 
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response[str]:
@@ -32,15 +29,6 @@ def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def limit_body_size(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    body = app.current_event.body or ""
-    if len(body.encode()) > MAX_BODY_BYTES:
-        return error_response(
-            413, "PAYLOAD_TOO_LARGE", f"the body is larger than {MAX_BODY_BYTES} bytes", {"limit": MAX_BODY_BYTES}
-        )
-    return next_middleware(app)
-
-
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
     def domain_error(error: LiveStockError) -> Response[str]:
         logger.info("refused", code=error.code, details=error.details)
@@ -52,7 +40,6 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     def not_found(_: Exception) -> Response[str]:
         return error_response(404, "ROUTE_NOT_FOUND", "no such route", {"path": app.current_event.path})
 
-    app.use(middlewares=[limit_body_size])
     app.exception_handler(LiveStockError)(domain_error)
     app.exception_handler(RequestValidationError)(validation_error)
     app.not_found(not_found)

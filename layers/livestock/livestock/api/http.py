@@ -1,9 +1,12 @@
 """Small pieces every HTTP handler shares: the resolver, the actor header, JSON answers."""
 
+import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from livestock.api.errors import register_error_handlers
@@ -13,8 +16,32 @@ SKU_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 HOLD_ID_PATTERN = r"^h_[0-9a-f]{24}$"
 
 
+MAX_BODY_BYTES = 16 * 1024
+
+
+class LiveStockResolver(APIGatewayRestResolver):
+    """Refuses oversize bodies before anything parses them."""
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        body = event.get("body") or ""
+        if len(body.encode()) > MAX_BODY_BYTES:
+            return {
+                "statusCode": 413,
+                "headers": {"Content-Type": "application/json"},
+                "body": json.dumps(
+                    {
+                        "code": "PAYLOAD_TOO_LARGE",
+                        "message": f"the body is larger than {MAX_BODY_BYTES} bytes",
+                        "details": {"limit": MAX_BODY_BYTES},
+                    }
+                ),
+                "isBase64Encoded": False,
+            }
+        return super().resolve(event, context)
+
+
 def build_resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = LiveStockResolver(enable_validation=True)
     register_error_handlers(app)
     return app
 

@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 
+from livestock.dal import clients
 from livestock.dal.repository import InventoryRepository
 from livestock.logic.holds import HoldService
 from livestock.logic.meta_cache import MetaCache
@@ -43,3 +44,4 @@ def reset() -> None:
     for factory in (repository, hold_service, stock_service, settlement, sweeper):
         factory.cache_clear()
     get_settings.cache_clear()
+    clients.dynamodb.cache_clear()

@@ -244,6 +244,7 @@ class HoldService:
             if current.attempt == hold.attempt and current.status in EVER_HELD:
                 return first_answer(current)
             raise
+
     # --- read, confirm, cancel ----------------------------------------------------------------
 
     def _get(self, hold_id: str) -> Hold:

@@ -1,0 +1,205 @@
+"""The domain services on moto, one call at a time (moto oversells under concurrency; the
+concurrency tests run on DynamoDB Local)."""
+
+import pytest
+
+from livestock.logic.reconciliation import reconcile
+from livestock.logic.sweeper import Sweeper
+from livestock.models.exceptions import (
+    IdempotencyMismatch,
+    InsufficientFreeStock,
+    InvalidState,
+    LimitExceeded,
+    Paused,
+    SkuNotFound,
+    SoldOut,
+    VersionConflict,
+)
+from livestock.models.input import AllocationRequest, HoldRequest, SetSkuRequest
+from tests.unit.conftest import World
+
+
+def create(world: World, sku: str = "tee", on_hand: int = 10) -> None:
+    world.stock.set_sku(sku, SetSkuRequest(name="Tee", on_hand=on_hand), "erp")
+
+
+def hold(world: World, order: str, quantity: int = 1, channel: str = "douyin", **extra: object) -> str:
+    request = HoldRequest.model_validate(
+        {"channel": channel, "order_id": order, "sku_id": "tee", "quantity": quantity, **extra}
+    )
+    return world.holds.place(request).hold_id
+
+
+def consistent(world: World, sku: str = "tee") -> dict[str, int]:
+    world.drain()
+    result = reconcile(world.repository, sku)
+    assert result.consistent, result
+    return result.actual
+
+
+def test_creating_and_setting_on_hand(world: World) -> None:
+    view, created = world.stock.set_sku("tee", SetSkuRequest(name="Tee", on_hand=10), "erp")
+    assert created and view.pools == {"shared": 10} and view.version == 1
+    view, created = world.stock.set_sku("tee", SetSkuRequest(name="Tee", on_hand=15, expected_version=1), "erp")
+    assert not created and view.on_hand == 15 and view.version == 2
+    with pytest.raises(VersionConflict):
+        world.stock.set_sku("tee", SetSkuRequest(name="Tee", on_hand=20, expected_version=1), "erp")
+    assert consistent(world)["on_hand"] == 15
+
+
+def test_a_decrease_never_takes_held_or_ring_fenced_units(world: World) -> None:
+    create(world, on_hand=10)
+    world.stock.allocate("tee", AllocationRequest(pools={"channel:douyin": 4}), "op")
+    hold(world, "o1", 3, channel="kuaishou")
+    with pytest.raises(InsufficientFreeStock) as refused:
+        world.stock.set_sku("tee", SetSkuRequest(name="Tee", on_hand=6), "erp")
+    assert refused.value.details == {"requested": 4, "free": 3}
+    view, _ = world.stock.set_sku("tee", SetSkuRequest(name="Tee", on_hand=7), "erp")
+    assert view.pools == {"shared": 0, "channel:douyin": 4}
+    consistent(world)
+
+
+def test_receipts_are_idempotent_by_reference(world: World) -> None:
+    create(world)
+    first = world.stock.receive("tee", 5, "po-1", "erp")
+    assert world.stock.receive("tee", 5, "po-1", "erp") == first
+    with pytest.raises(IdempotencyMismatch):
+        world.stock.receive("tee", 6, "po-1", "erp")
+    assert world.stock.view("tee").on_hand == 15
+    consistent(world)
+
+
+def test_adjustments_never_go_below_zero(world: World) -> None:
+    create(world, on_hand=3)
+    with pytest.raises(InsufficientFreeStock):
+        world.stock.adjust("tee", -4, "damaged", "adj-1", "op")
+    world.stock.adjust("tee", -3, "damaged", "adj-2", "op")
+    assert world.stock.view("tee").on_hand == 0
+    consistent(world)
+
+
+def test_a_hold_takes_its_channel_quota_first_then_shared(world: World) -> None:
+    create(world, on_hand=10)
+    world.stock.allocate("tee", AllocationRequest(pools={"channel:douyin": 2}), "op")
+    assert world.holds.place(HoldRequest(channel="douyin", order_id="a", sku_id="tee", quantity=2)).pool == (
+        "channel:douyin"
+    )
+    assert world.holds.place(HoldRequest(channel="douyin", order_id="b", sku_id="tee", quantity=1)).pool == "shared"
+    assert world.holds.place(HoldRequest(channel="taobao", order_id="c", sku_id="tee", quantity=1)).pool == "shared"
+    consistent(world)
+
+
+def test_replays_get_the_first_answer_and_a_different_body_is_refused(world: World) -> None:
+    create(world, on_hand=1)
+    first = world.holds.place(HoldRequest(channel="douyin", order_id="a", sku_id="tee", quantity=1))
+    world.drain()
+    assert world.holds.place(HoldRequest(channel="douyin", order_id="a", sku_id="tee", quantity=1)) == first
+    with pytest.raises(IdempotencyMismatch):
+        hold(world, "a", 2)
+    with pytest.raises(SoldOut):
+        hold(world, "b")
+    with pytest.raises(SoldOut):
+        hold(world, "b")
+    assert consistent(world)["held"] == 1
+
+
+def test_unknown_sku(world: World) -> None:
+    with pytest.raises(SkuNotFound):
+        world.holds.place(HoldRequest(channel="douyin", order_id="a", sku_id="nope", quantity=1))
+
+
+def test_pause_refuses_new_holds_but_confirm_and_cancel_still_work(world: World) -> None:
+    create(world)
+    first, second = hold(world, "a"), hold(world, "b")
+    world.drain()
+    world.stock.set_paused("tee", True, "op")
+    with pytest.raises(Paused):
+        hold(world, "c")
+    assert world.holds.confirm(first, "pay").status == "confirmed"
+    assert world.holds.cancel(second, "op").status == "released"
+    world.stock.set_paused("tee", False, "op")
+    hold(world, "d")
+    consistent(world)
+
+
+def test_the_hold_lifecycle_and_illegal_transitions(world: World) -> None:
+    create(world, on_hand=5)
+    paid, cancelled = hold(world, "a", 2), hold(world, "b", 1)
+    world.drain()
+    assert world.holds.confirm(paid, "pay").status == "confirmed"
+    assert world.holds.confirm(paid, "pay").status == "confirmed"
+    assert world.holds.cancel(cancelled, "op").status == "released"
+    assert world.holds.cancel(cancelled, "op").status == "released"
+    with pytest.raises(InvalidState):
+        world.holds.confirm(cancelled, "pay")
+    assert world.holds.cancel(paid, "op").status == "refunded"
+    world.drain()
+    view = world.stock.view("tee")
+    assert view.pools == {"shared": 5} and view.held == 0 and view.sold == 0
+    consistent(world)
+
+
+def test_buyer_limits_count_across_channels_and_come_back_on_cancel(world: World) -> None:
+    create(world, on_hand=20)
+    world.stock.set_fields("tee", {"per_buyer_limit": 3}, "limits", "op")
+    first = hold(world, "a", 2, buyer_id="ann")
+    hold(world, "b", 1, channel="kuaishou", buyer_id="ann")
+    with pytest.raises(LimitExceeded):
+        hold(world, "c", 1, buyer_id="ann")
+    world.drain()
+    world.holds.cancel(first, "op")
+    hold(world, "d", 2, buyer_id="ann")
+    assert world.repository.buyer_units("tee", "ann") == 3
+    consistent(world)
+
+
+def test_unpaid_holds_expire_and_give_units_and_allowance_back(world: World) -> None:
+    create(world, on_hand=2)
+    world.stock.set_fields("tee", {"per_buyer_limit": 2}, "limits", "op")
+    hold(world, "a", 2, buyer_id="ann", pay_within_s=60)
+    world.drain()
+    sweeper = Sweeper(world.repository, world.holds, 30, world.clock)
+    assert sweeper.sweep().expired == 0
+    world.clock.now += 61
+    assert sweeper.sweep().expired == 1
+    assert world.repository.buyer_units("tee", "ann") == 0
+    world.drain()
+    assert world.stock.view("tee").pools == {"shared": 2}
+    hold(world, "b", 2, buyer_id="ann")
+    consistent(world)
+
+
+def test_reserve_is_released_automatically_when_main_stock_runs_out(world: World) -> None:
+    create(world, on_hand=10)
+    world.stock.allocate("tee", AllocationRequest(pools={"reserve": 4}), "op")
+    for n in range(6):
+        hold(world, f"o{n}")
+    assert world.stock.view("tee").pools == {"shared": 0, "reserve": 4}
+    hold(world, "o6", 2)
+    assert world.stock.view("tee").pools == {"shared": 2, "reserve": 0}
+    consistent(world)
+
+
+def test_reserve_stays_when_auto_release_is_off(world: World) -> None:
+    create(world, on_hand=3)
+    world.stock.allocate("tee", AllocationRequest(pools={"reserve": 2}), "op")
+    world.stock.set_fields("tee", {"auto_release_reserve": False}, "settings", "op")
+    hold(world, "o1")
+    with pytest.raises(SoldOut):
+        hold(world, "o2")
+    assert world.stock.release_reserve("tee", 1, "op", "rr-1")["released"] == 1
+    assert world.stock.release_reserve("tee", 1, "op", "rr-1")["released"] == 1
+    assert world.stock.view("tee").pools == {"shared": 1, "reserve": 1}
+    consistent(world)
+
+
+def test_allocation_moves_are_refused_beyond_the_unsold_stock(world: World) -> None:
+    create(world, on_hand=10)
+    hold(world, "o1", 4)
+    with pytest.raises(InsufficientFreeStock):
+        world.stock.allocate("tee", AllocationRequest(pools={"channel:douyin": 5, "reserve": 2}), "op")
+    view = world.stock.allocate("tee", AllocationRequest(pools={"channel:douyin": 4, "reserve": 2}), "op")
+    assert view.pools == {"shared": 0, "channel:douyin": 4, "reserve": 2}
+    view = world.stock.allocate("tee", AllocationRequest(pools={"reserve": 1}), "op")
+    assert view.pools == {"shared": 5, "channel:douyin": 0, "reserve": 1}
+    consistent(world)
