@@ -17,6 +17,8 @@ class Settings(BaseModel):
     replay_wait_s: float = Field(default=2.0, ge=0)
     # How long a function instance trusts its cached copy of a SKU's settings.
     meta_cache_s: float = Field(default=1.0, ge=0)
+    # How long a sold-out mark refuses orders from memory before one real attempt looks again.
+    sold_out_shield_s: float = Field(default=1.0, ge=0)
 
 
 _ENV = {
@@ -26,6 +28,7 @@ _ENV = {
     "settle_window_s": "SETTLE_WINDOW_S",
     "replay_wait_s": "REPLAY_WAIT_S",
     "meta_cache_s": "META_CACHE_S",
+    "sold_out_shield_s": "SOLD_OUT_SHIELD_S",
 }
 
 

@@ -19,6 +19,7 @@ from livestock.dal.repository import InventoryRepository
 from livestock.logic import layout
 from livestock.logic.meta_cache import MetaCache
 from livestock.logic.requests import fingerprint
+from livestock.logic.shield import SoldOutShield
 from livestock.logic.stock import StockService
 from livestock.models.domain import RESERVE, SHARED, Hold, HoldStatus, SkuMeta, channel_pool
 from livestock.models.exceptions import (
@@ -83,6 +84,7 @@ class HoldService:
         self.clock = clock
         self.rng = rng or random.Random()
         self.stock = StockService(repository, self.rng)
+        self.shield = SoldOutShield(settings.sold_out_shield_s)
 
     # --- place ------------------------------------------------------------------------------
 
@@ -104,7 +106,14 @@ class HoldService:
             created_at=now,
             expires_at=now + (request.pay_within_s or self.settings.default_pay_within_s),
         )
-        existing = self.repository.put_pending_hold(hold, self.settings.settle_window_s)
+        if self.shield.is_sold_out(hold.sku_id, hold.channel):
+            # A read, not a write: a replay of an order that was held must still get its answer.
+            seen = self.repository.get_hold(hold.hold_id, consistent=False)
+            if seen is None:
+                raise self._sold_out(hold)
+            existing: Hold | None = seen
+        else:
+            existing = self.repository.put_pending_hold(hold, self.settings.settle_window_s)
         if existing is None:
             return self._drive(hold, meta)
         if existing.request_hash != hold.request_hash:
@@ -196,12 +205,17 @@ class HoldService:
             taken = self._try_shards(hold, fresh)
             if taken:
                 return taken
-        return self._refuse_unless_taken(
-            hold,
-            SoldOut(
-                f"{hold.sku_id!r} has fewer than {hold.quantity} units left for {hold.channel}",
-                {"sku_id": hold.sku_id, "requested": hold.quantity},
-            ),
+        if not any(totals.get(pool, 0) for pool in pools) and not (
+            fresh.auto_release_reserve and totals.get(RESERVE, 0)
+        ):
+            self.shield.mark(hold.sku_id, hold.channel)
+        return self._refuse_unless_taken(hold, self._sold_out(hold))
+
+    @staticmethod
+    def _sold_out(hold: Hold) -> SoldOut:
+        return SoldOut(
+            f"{hold.sku_id!r} has fewer than {hold.quantity} units left for {hold.channel}",
+            {"sku_id": hold.sku_id, "requested": hold.quantity},
         )
 
     @staticmethod
@@ -291,6 +305,7 @@ class HoldService:
         shard = self.rng.randrange(meta.shards[pool])
         if not self.repository.return_hold_units(hold, to, pool, shard, op, actor, meta.paused):
             return False
+        self.shield.clear(hold.sku_id)
         if hold.buyer_id:
             self.repository.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity)
         return True
