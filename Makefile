@@ -61,8 +61,10 @@ lint: $(VENV)/.stamp $(SAM_VENV)/.stamp
 build: $(SAM_VENV)/.stamp
 	$(SAM_VENV)/bin/sam build --region us-east-1
 
+# Unit tests (moto, in-process) run apart from the tests that start a local stack per worker.
 test: bootstrap lint build
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest tests/unit -q
+	$(BIN)/python -m pytest tests/integration tests/e2e -q -n 2 --dist loadfile
 
 unit: $(VENV)/.stamp
 	$(BIN)/python -m pytest tests/unit

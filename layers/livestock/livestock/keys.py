@@ -24,9 +24,10 @@ def shard_pk(sku_id: str, pool: str, shard: int) -> str:
     return f"POOL#{sku_id}#{pool}#{shard}"
 
 
-def hold_id_for(channel: str, order_id: str) -> str:
-    """A hold id is derived from (channel, order id), so a replayed order finds its first hold."""
-    digest = hashlib.sha256(f"{channel}\x1f{order_id}".encode()).hexdigest()
+def hold_id_for(channel: str, order_id: str, sku_id: str) -> str:
+    """A hold id is derived from (channel, order id, SKU), so a replayed order line finds its
+    first hold, and an order with several SKUs gets one hold per SKU."""
+    digest = hashlib.sha256(f"{channel}\x1f{order_id}\x1f{sku_id}".encode()).hexdigest()
     return f"h_{digest[:24]}"
 
 

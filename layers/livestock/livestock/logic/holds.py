@@ -94,7 +94,7 @@ class HoldService:
             raise SkuNotFound(f"SKU {request.sku_id!r} does not exist", {"sku_id": request.sku_id})
         now = self.clock()
         hold = Hold(
-            hold_id=keys.hold_id_for(request.channel, request.order_id),
+            hold_id=keys.hold_id_for(request.channel, request.order_id, request.sku_id),
             sku_id=request.sku_id,
             channel=request.channel,
             order_id=request.order_id,
