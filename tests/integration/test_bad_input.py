@@ -26,7 +26,7 @@ def bad_requests(sku_id: str) -> list[tuple[str, str, Any, int, str]]:
         ("POST", "/holds", {**hold, "quantity": None}, 422, "VALIDATION_ERROR"),
         ("POST", "/holds", {**hold, "sku_id": "unknown-sku"}, 404, "SKU_NOT_FOUND"),
         ("POST", "/holds", {**hold, "channel": "Not A Channel"}, 422, "VALIDATION_ERROR"),
-        ("POST", "/holds", {**hold, "order_id": "ｏｒｄｅｒ１"}, 422, "VALIDATION_ERROR"),
+        ("POST", "/holds", {**hold, "order_id": "\uff4f\uff52\uff44\uff45\uff52\uff11"}, 422, "VALIDATION_ERROR"),
         ("POST", "/holds", {**hold, "order_id": "a\u200bb"}, 422, "VALIDATION_ERROR"),
         ("POST", "/holds", {**hold, "order_id": "x#y"}, 422, "VALIDATION_ERROR"),
         ("POST", "/holds", {**hold, "buyer_id": ""}, 422, "VALIDATION_ERROR"),
