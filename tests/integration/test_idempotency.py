@@ -27,9 +27,7 @@ def state(stack: LocalStack, api: Api, sku_id: str) -> tuple[dict[str, Any], int
     return reconciliation["actual"], len(movements), api.get(f"/skus/{sku_id}").body
 
 
-def test_every_write_endpoint_replayed_three_times_changes_state_once(
-    stack: LocalStack, api: Api, sku_id: str
-) -> None:
+def test_every_write_endpoint_replayed_three_times_changes_state_once(stack: LocalStack, api: Api, sku_id: str) -> None:
     base = f"/skus/{sku_id}"
     created = [api.put(base, {"name": "Tee", "on_hand": 100}) for _ in range(3)]
     # PUT creates once (201), then finds the SKU as asked (200), the same SKU each time.
