@@ -9,6 +9,7 @@ from livestock.api import services
 from livestock.dal.repository import InventoryRepository
 from livestock.logic.holds import HoldService
 from livestock.logic.meta_cache import MetaCache
+from livestock.models.domain import Hold
 from livestock.models.exceptions import SoldOut
 from livestock.models.input import HoldRequest
 from livestock.settings import get_settings
@@ -40,9 +41,9 @@ def test_unpaid_holds_expire_and_come_back(stack: LocalStack, api: Api, sku_id: 
 class CountingRepository(InventoryRepository):
     writes = 0
 
-    def put_pending_hold(self, *args: object, **kwargs: object) -> object:
+    def put_pending_hold(self, hold: Hold, settle_window_s: int) -> Hold | None:
         type(self).writes += 1
-        return super().put_pending_hold(*args, **kwargs)  # type: ignore[arg-type]
+        return super().put_pending_hold(hold, settle_window_s)
 
     def decrement_shard(self, *args: object, **kwargs: object) -> bool:
         type(self).writes += 1

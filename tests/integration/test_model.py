@@ -70,8 +70,9 @@ class InventoryMachine(RuleBasedStateMachine):
         except SoldOut:
             assert expected is None
             return ""
+        assert expected is not None
         assert view.pool == expected
-        self.model.holds[view.hold_id] = (view.pool, quantity, "held")
+        self.model.holds[view.hold_id] = (expected, quantity, "held")
         return view.hold_id
 
     @rule(hold_id=holds)

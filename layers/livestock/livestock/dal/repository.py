@@ -48,6 +48,9 @@ class StockChange:
     # When set, every listed shard's paused flag is set to it in the same transaction.
     pause_shards: list[tuple[str, int]] = field(default_factory=list)
     paused_to: bool | None = None
+    # Moves between shards of one pool change no setting: they check the version, not bump it,
+    # so they never turn an ERP's compare-and-set into a conflict.
+    bump_version: bool = True
 
 
 class TransactionRefused(Exception):
@@ -223,18 +226,32 @@ class InventoryRepository:
                     }
                 }
             )
-        items.append(
-            {
-                "Update": {
-                    "TableName": self.inventory_table,
-                    "Key": {"pk": value(keys.sku_pk(change.sku_id)), "sk": value(keys.META_SK)},
-                    "UpdateExpression": "SET " + ", ".join(sets),
-                    "ConditionExpression": "#version = :expected",
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values,
+        meta_key = {"pk": value(keys.sku_pk(change.sku_id)), "sk": value(keys.META_SK)}
+        if change.bump_version:
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.inventory_table,
+                        "Key": meta_key,
+                        "UpdateExpression": "SET " + ", ".join(sets),
+                        "ConditionExpression": "#version = :expected",
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values,
+                    }
                 }
-            }
-        )
+            )
+        else:
+            items.append(
+                {
+                    "ConditionCheck": {
+                        "TableName": self.inventory_table,
+                        "Key": meta_key,
+                        "ConditionExpression": "#version = :expected",
+                        "ExpressionAttributeNames": {"#version": "version"},
+                        "ExpressionAttributeValues": {":expected": value(change.expected_version)},
+                    }
+                }
+            )
         items += [
             self._shard_update(
                 change.sku_id, d, change.op, change.actor, change.reference, change.reason, change.paused

@@ -5,12 +5,17 @@ so each stream record is one exact ledger movement. Records may arrive more than
 action here is idempotent by the record's sequence number.
 """
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from livestock import keys
 from livestock.dal.repository import InventoryRepository
+from livestock.logic.meta_cache import MetaCache
+from livestock.logic.stock import StockService
 from livestock.models.domain import HoldStatus
+from livestock.models.exceptions import LiveStockError
 from livestock.observability import logger
 
 # (old status, new status) -> the buckets a hold's quantity leaves and enters, and the operation.
@@ -134,9 +139,18 @@ def movements_for(
     return []
 
 
+# A shard this low while its siblings may still hold stock gets its pool levelled.
+LEVEL_BELOW = 2
+LEVEL_AT_MOST_EVERY_S = 1.0
+
+
 class Settlement:
-    def __init__(self, repository: InventoryRepository) -> None:
+    def __init__(self, repository: InventoryRepository, clock: Callable[[], float] = time.monotonic) -> None:
         self.repository = repository
+        self.stock = StockService(repository)
+        self.meta_cache = MetaCache(1.0)
+        self.clock = clock
+        self._levelled_at: dict[tuple[str, str], float] = {}
 
     def write_ledger(self, changes: list[tuple[dict[str, Any] | None, dict[str, Any] | None, str, float]]) -> None:
         """The movements of a whole batch, in as few writes as the table allows."""
@@ -149,6 +163,23 @@ class Settlement:
             decrement = int((old or {}).get("available", 0)) - int(new.get("available", 0))
             if decrement > 0:
                 self._settle_decrement(new, decrement, sequence)
+                if int(new.get("available", 0)) < LEVEL_BELOW:
+                    self._level(str(new["sku_id"]), str(new["pool"]))
+
+    def _level(self, sku_id: str, pool: str) -> None:
+        """Shards drain unevenly (random picks, multi-unit orders): level them off the hot path,
+        at most once a second per pool and instance."""
+        meta = self.meta_cache.get(self.repository, sku_id)
+        if meta is None or meta.shards.get(pool, 1) < 2:
+            return
+        now = self.clock()
+        if now - self._levelled_at.get((sku_id, pool), -LEVEL_AT_MOST_EVERY_S) < LEVEL_AT_MOST_EVERY_S:
+            return
+        self._levelled_at[(sku_id, pool)] = now
+        try:
+            self.stock.level(sku_id, pool, "system:leveller")
+        except LiveStockError as error:  # a busy SKU: the next low shard tries again
+            logger.info("levelling skipped", sku_id=sku_id, pool=pool, reason=error.code)
 
     def _settle_decrement(self, shard: dict[str, Any], quantity: int, sequence: str) -> None:
         hold_id, _, attempt = str(shard["last_ref"]).rpartition("#")

@@ -264,25 +264,31 @@ class StockService:
 
     def consolidate(self, sku_id: str, pool: str, actor: str) -> None:
         """Gathers a pool's units into one shard so a multi-unit order is not refused by fragments."""
+        self.relayout(sku_id, pool, actor, concentrate=True)
 
+    def level(self, sku_id: str, pool: str, actor: str) -> None:
+        """Spreads a pool's units evenly over its shards again (run off the hot path)."""
+        self.relayout(sku_id, pool, actor, concentrate=False)
+
+    def relayout(self, sku_id: str, pool: str, actor: str, concentrate: bool) -> None:
         def build(meta: SkuMeta) -> StockChange | None:
-            shards = self.repository.read_shards(meta)
-            totals = layout.pool_totals(shards)
+            shards = [s for s in self.repository.read_shards(meta) if s.pool == pool]
             deltas = layout.plan_layout(
-                [s for s in shards if s.pool == pool],
-                {pool: totals.get(pool, 0)},
+                shards,
+                {pool: sum(s.available for s in shards)},
                 {pool: meta.shards.get(pool, 1)},
-                concentrate=frozenset({pool}),
+                concentrate=frozenset({pool}) if concentrate else frozenset(),
             )
             if not deltas:
                 return None
             return StockChange(
                 sku_id=sku_id,
                 expected_version=meta.version,
-                op="consolidate",
+                op="consolidate" if concentrate else "level",
                 actor=actor,
                 shard_deltas=deltas,
                 paused=meta.paused,
+                bump_version=False,
             )
 
         self._change(sku_id, build)
