@@ -51,7 +51,9 @@ class LocalStack:
         host: str = "127.0.0.1",
         take_lock: bool = False,
         api_workers: int = int(os.environ.get("LIVESTOCK_API_WORKERS", "8")),
+        dead_letter_path: Path = STATE_DIR / "stream-dead-letters.jsonl",
     ) -> None:
+        self.dead_letter_path = dead_letter_path
         self.port = port
         self.host = host
         self.api_key = api_key
@@ -130,9 +132,7 @@ class LocalStack:
             routes += function.routes
             local = self.functions[function.logical_id]
             for table in function.stream_tables:
-                worker = StreamWorker(
-                    self.database.endpoint, self.table_names[table], function, STATE_DIR / "stream-dead-letters.jsonl"
-                )
+                worker = StreamWorker(self.database.endpoint, self.table_names[table], function, self.dead_letter_path)
                 worker.start()
                 self.pollers.append(worker)
             for expression in function.schedules:

@@ -138,6 +138,7 @@ class StreamPoller:
                     response = self.consumer.invoke({"Records": batch}) or {}
                     failures = response.get("batchItemFailures", [])
                 except Exception:  # noqa: BLE001 - a failed invocation retries the whole batch, as Lambda does
+                    traceback.print_exc()
                     failures = [{"itemIdentifier": batch[0]["dynamodb"]["SequenceNumber"]}]
                 if not failures:
                     self.delivered += len(batch)

@@ -14,12 +14,21 @@ STACK_ENVIRONMENT = {"SETTLE_WINDOW_S": "2", "REPLAY_WAIT_S": "3", "META_CACHE_S
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
-    local = LocalStack(port=free_port(), api_key=API_KEY, sweep_period_s=0.5, environment=STACK_ENVIRONMENT)
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    dead_letters = tmp_path_factory.mktemp("stack") / "stream-dead-letters.jsonl"
+    local = LocalStack(
+        port=free_port(),
+        api_key=API_KEY,
+        sweep_period_s=0.5,
+        environment=STACK_ENVIRONMENT,
+        api_workers=4,
+        dead_letter_path=dead_letters,
+    )
     local.start()
     services.reset()
     yield local
     local.stop()
+    assert not dead_letters.exists(), f"stream records were dead-lettered: {dead_letters.read_text()[:2000]}"
 
 
 @pytest.fixture(scope="session")

@@ -203,3 +203,20 @@ def test_allocation_moves_are_refused_beyond_the_unsold_stock(world: World) -> N
     view = world.stock.allocate("tee", AllocationRequest(pools={"reserve": 1}), "op")
     assert view.pools == {"shared": 5, "channel:douyin": 0, "reserve": 1}
     consistent(world)
+
+
+def test_resharding_grows_and_shrinks_without_losing_a_unit(world: World) -> None:
+    create(world, on_hand=50)
+    view = world.stock.allocate("tee", AllocationRequest(pools={"reserve": 10}, shards={"shared": 8}), "op")
+    assert view.shards == {"shared": 8, "reserve": 1}
+    shards = world.repository.read_shards(world.stock.meta("tee"))
+    assert sorted(s.available for s in shards if s.pool == "shared") == [5] * 8
+    for n in range(7):
+        hold(world, f"o{n}", 2)
+    view = world.stock.allocate("tee", AllocationRequest(pools={"reserve": 10}, shards={"shared": 3}), "op")
+    meta = world.stock.meta("tee")
+    assert meta.shards["shared"] == 3
+    assert meta.retiring == {}
+    assert view.pools == {"shared": 26, "reserve": 10}
+    assert len([s for s in world.repository.read_shards(meta) if s.pool == "shared"]) == 3
+    consistent(world)

@@ -32,7 +32,8 @@ def _from_dynamo(value: Any) -> Any:
 
 
 def serialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+    """Absent rather than empty: an empty map comes out of DynamoDB Local's stream malformed."""
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None and v != {}}
 
 
 def value(v: Any) -> Any:

@@ -51,6 +51,8 @@ class StockChange:
     # Moves between shards of one pool change no setting: they check the version, not bump it,
     # so they never turn an ERP's compare-and-set into a conflict.
     bump_version: bool = True
+    # Shards that must be empty for the change to apply (retiring shards at the end of a shrink).
+    empty_shards: list[tuple[str, int]] = field(default_factory=list)
 
 
 class TransactionRefused(Exception):
@@ -126,8 +128,8 @@ class InventoryRepository:
     def read_shards(self, meta: SkuMeta, consistent: bool = True) -> list[ShardStock]:
         wanted = [
             {"pk": value(keys.shard_pk(meta.sku_id, pool, n)), "sk": value(keys.STOCK_SK)}
-            for pool, count in meta.shards.items()
-            for n in range(count)
+            for pool in meta.shards
+            for n in range(meta.stored_shards(pool))
         ]
         found: list[ShardStock] = []
         for start in range(0, len(wanted), 100):
@@ -203,8 +205,12 @@ class InventoryRepository:
             "last_ref = :ref",
             "last_reason = :reason",
         ]
+        removes = []
         for index, (name, new) in enumerate(change.set_fields.items()):
             names[f"#f{index}"] = name
+            if new is None or new == {}:
+                removes.append(f"#f{index}")  # absent, not empty (see codec.serialize)
+                continue
             values[f":f{index}"] = value(new)
             sets.append(f"#f{index} = :f{index}")
         items: list[dict[str, Any]] = []
@@ -233,7 +239,9 @@ class InventoryRepository:
                     "Update": {
                         "TableName": self.inventory_table,
                         "Key": meta_key,
-                        "UpdateExpression": "SET " + ", ".join(sets),
+                        "UpdateExpression": "SET "
+                        + ", ".join(sets)
+                        + (" REMOVE " + ", ".join(removes) if removes else ""),
                         "ConditionExpression": "#version = :expected",
                         "ExpressionAttributeNames": names,
                         "ExpressionAttributeValues": values,
@@ -258,6 +266,17 @@ class InventoryRepository:
             )
             for d in change.shard_deltas
             if d.delta != 0
+        ]
+        items += [
+            {
+                "ConditionCheck": {
+                    "TableName": self.inventory_table,
+                    "Key": {"pk": value(keys.shard_pk(change.sku_id, pool, n)), "sk": value(keys.STOCK_SK)},
+                    "ConditionExpression": "attribute_not_exists(available) OR available = :zero",
+                    "ExpressionAttributeValues": {":zero": value(0)},
+                }
+            }
+            for pool, n in change.empty_shards
         ]
         if change.paused_to is not None:
             items += [
@@ -380,7 +399,7 @@ class InventoryRepository:
                     ":attempt": value(hold.attempt),
                     ":code": value(hold.refusal_code),
                     ":message": value(hold.refusal_message),
-                    ":details": value(hold.refusal_details or {}),
+                    ":details": value(hold.refusal_details or {"sku_id": hold.sku_id}),
                 },
             )
         except ClientError as error:

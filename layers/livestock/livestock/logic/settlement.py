@@ -6,6 +6,7 @@ action here is idempotent by the record's sequence number.
 """
 
 import time
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -29,12 +30,14 @@ HOLD_TRANSITIONS: dict[tuple[str | None, str], tuple[str, list[tuple[str, int]]]
 }
 
 
-def ordered_sequence(sequence: str) -> str:
-    return sequence.rjust(40, "0")
+def ledger_sequence(sequence: str, item_key: str, index: int) -> str:
+    """Sortable, and unique per movement: sequence numbers are unique only within a stream shard,
+    so the changed item's key is part of it."""
+    return f"{sequence.rjust(40, '0')}.{zlib.crc32(item_key.encode()):08x}.{index}"
 
 
 def _movement(
-    sku_id: str,
+    image: dict[str, Any],
     at: float,
     sequence: str,
     index: int,
@@ -46,8 +49,9 @@ def _movement(
     actor: str | None,
     reason: str | None,
 ) -> dict[str, Any]:
+    sku_id = str(image["sku_id"])
     at_iso = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
-    seq = f"{ordered_sequence(sequence)}.{index}"
+    seq = ledger_sequence(sequence, str(image.get("pk", "")), index)
     return {
         "pk": keys.ledger_pk(sku_id),
         "sk": keys.ledger_sk(at_iso, seq),
@@ -81,7 +85,7 @@ def movements_for(
             return []
         return [
             _movement(
-                sku_id,
+                image,
                 at,
                 sequence,
                 0,
@@ -101,7 +105,7 @@ def movements_for(
             return []
         return [
             _movement(
-                sku_id,
+                image,
                 at,
                 sequence,
                 0,
@@ -122,7 +126,7 @@ def movements_for(
         quantity = int(new["quantity"])
         return [
             _movement(
-                sku_id,
+                image,
                 at,
                 sequence,
                 index,

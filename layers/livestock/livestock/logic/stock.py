@@ -15,7 +15,7 @@ from livestock.dal.repository import (
 )
 from livestock.logic import layout
 from livestock.logic.requests import fingerprint
-from livestock.models.domain import RESERVE, SHARED, HoldStatus, SkuMeta
+from livestock.models.domain import RESERVE, SHARED, HoldStatus, ShardStock, SkuMeta
 from livestock.models.exceptions import (
     Conflict,
     IdempotencyMismatch,
@@ -26,7 +26,8 @@ from livestock.models.exceptions import (
 from livestock.models.input import AllocationRequest, SetSkuRequest
 from livestock.models.output import SkuView
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 20
+MAX_DRAIN_STEPS = 200
 
 
 class StockService:
@@ -93,7 +94,7 @@ class StockService:
                     raise VersionConflict(
                         "the SKU changed since you read it", {"expected_version": expected_version}
                     ) from refused
-                time.sleep(0.005 * (2**attempt) * self.rng.random())
+                time.sleep(min(0.2, 0.005 * 2**attempt) * self.rng.random())
                 continue
             return self.meta(sku_id)
         raise Conflict("the SKU is changing too fast; try again", {"sku_id": sku_id})
@@ -226,27 +227,33 @@ class StockService:
     # --- allocation between pools -------------------------------------------------------------
 
     def allocate(self, sku_id: str, request: AllocationRequest, actor: str) -> SkuView:
-        """Sets ring-fenced pools (the rest is shared) and, optionally, shard counts, in one transaction."""
+        """Sets ring-fenced pools (the rest is shared) in one transaction, then any shard counts."""
 
         def build(meta: SkuMeta) -> StockChange | None:
             shards = self.repository.read_shards(meta)
             totals = layout.pool_totals(shards)
-            targets = {pool: totals.get(pool, 0) for pool in meta.shards if pool != SHARED}
             # Ring-fenced pools not named go back to shared: the request is the whole plan.
-            targets = dict.fromkeys(targets, 0) | dict(request.pools)
+            targets = dict.fromkeys((p for p in meta.shards if p != SHARED), 0) | dict(request.pools)
             everything = sum(totals.values())
-            shared_after = everything - sum(targets.values())
-            if shared_after < 0:
+            if sum(targets.values()) > everything:
                 raise InsufficientFreeStock(
                     f"the pools ask for {sum(targets.values())} units but only {everything} are unsold",
                     {"requested": sum(targets.values()), "free": everything},
                 )
-            counts = dict(meta.shards) | dict(request.shards or {})
-            for pool in targets:
-                counts.setdefault(pool, 1)
-            new_totals = targets | {SHARED: shared_after}
-            # Keep empty pools' shard items (holds may still return units there).
-            deltas = layout.plan_layout(shards, new_totals, counts)
+            counts = dict.fromkeys(targets, 1) | dict(meta.shards)
+            deltas: list[ShardDelta] = []
+            into_shared = 0
+            for pool, target in targets.items():
+                change = target - totals.get(pool, 0)
+                if change > 0:
+                    deltas += layout.plan_add(pool, counts[pool], change, self.rng)
+                elif change < 0:
+                    deltas += self._take(shards, pool, -change)
+                into_shared -= change
+            if into_shared > 0:
+                deltas += layout.plan_add(SHARED, counts[SHARED], into_shared, self.rng)
+            elif into_shared < 0:
+                deltas += self._take(shards, SHARED, -into_shared)
             if not deltas and counts == meta.shards:
                 return None
             return StockChange(
@@ -260,7 +267,80 @@ class StockService:
             )
 
         self._change(sku_id, build)
+        for pool, count in (request.shards or {}).items():
+            self.reshard(sku_id, pool, count, actor)
         return self.view(sku_id)
+
+    @staticmethod
+    def _take(shards: list[ShardStock], pool: str, quantity: int) -> list[ShardDelta]:
+        deltas = layout.plan_take(shards, pool, quantity)
+        if deltas is None:
+            free = layout.pool_totals(shards).get(pool, 0)
+            raise InsufficientFreeStock(
+                f"{pool} holds {free} unsold units", {"pool": pool, "requested": quantity, "free": free}
+            )
+        return deltas
+
+    def reshard(self, sku_id: str, pool: str, count: int, actor: str) -> None:
+        """Changes how many shard items a pool is split over, mid-live, without losing a unit.
+
+        Growing adds empty shards and levels. Shrinking first takes the retired shards out of the
+        hot path (holds only pick active shards) while keeping them visible to every reader, drains
+        each into an active shard one small transaction at a time, and forgets them only once a
+        transaction can check they are all empty.
+        """
+
+        def start(meta: SkuMeta) -> StockChange | None:
+            current = meta.shards.get(pool, 1)
+            if current == count:
+                return None
+            fields: dict[str, Any] = {"shards": meta.shards | {pool: count}}
+            if count < current:
+                fields["retiring"] = meta.retiring | {pool: meta.stored_shards(pool)}
+            return StockChange(
+                sku_id=sku_id, expected_version=meta.version, op="reshard", actor=actor, set_fields=fields
+            )
+
+        meta = self._change(sku_id, start)
+        for _ in range(MAX_DRAIN_STEPS):
+            if pool not in meta.retiring:
+                break
+            meta = self._change(sku_id, lambda current: self._drain_step(current, pool, actor))
+        else:
+            raise Conflict("the retired shards are still draining; try again", {"pool": pool})
+        self.level(sku_id, pool, actor)
+
+    def _drain_step(self, meta: SkuMeta, pool: str, actor: str) -> StockChange | None:
+        """Moves one retired shard's units into an active shard, or, when all are empty, forgets
+        the retired shards (checking in the same transaction that they are still empty)."""
+        if pool not in meta.retiring:
+            return None
+        active = meta.shards[pool]
+        retired = [
+            s for s in self.repository.read_shards(meta) if s.pool == pool and s.shard >= active and s.available > 0
+        ]
+        if retired:
+            shard = retired[0]
+            return StockChange(
+                sku_id=meta.sku_id,
+                expected_version=meta.version,
+                op="reshard",
+                actor=actor,
+                shard_deltas=[
+                    ShardDelta(pool, shard.shard, -shard.available),
+                    ShardDelta(pool, shard.shard % active, shard.available),
+                ],
+                paused=meta.paused,
+                bump_version=False,
+            )
+        return StockChange(
+            sku_id=meta.sku_id,
+            expected_version=meta.version,
+            op="reshard",
+            actor=actor,
+            set_fields={"retiring": {p: n for p, n in meta.retiring.items() if p != pool}},
+            empty_shards=[(pool, n) for n in range(active, meta.retiring[pool])],
+        )
 
     def consolidate(self, sku_id: str, pool: str, actor: str) -> None:
         """Gathers a pool's units into one shard so a multi-unit order is not refused by fragments."""
@@ -272,7 +352,8 @@ class StockService:
 
     def relayout(self, sku_id: str, pool: str, actor: str, concentrate: bool) -> None:
         def build(meta: SkuMeta) -> StockChange | None:
-            shards = [s for s in self.repository.read_shards(meta) if s.pool == pool]
+            active = meta.shards.get(pool, 1)
+            shards = [s for s in self.repository.read_shards(meta) if s.pool == pool and s.shard < active]
             deltas = layout.plan_layout(
                 shards,
                 {pool: sum(s.available for s in shards)},

@@ -36,6 +36,12 @@ class SkuMeta(BaseModel):
     auto_release_reserve: bool = True
     # pool name -> number of shard items
     shards: dict[str, int] = Field(default_factory=lambda: {SHARED: 1})
+    # pool -> shard count before a shrink that is still draining its retired shards
+    retiring: dict[str, int] = Field(default_factory=dict)
+
+    def stored_shards(self, pool: str) -> int:
+        """Shards that may hold units: the active ones and any retired ones still draining."""
+        return max(self.shards.get(pool, 0), self.retiring.get(pool, 0))
 
 
 class ShardStock(BaseModel):
