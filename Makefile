@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 export PATH := $(dir $(PY313)):$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: java-check help bootstrap demo up test lint format typecheck template build unit integration bench clean
+.PHONY: openapi java-check help bootstrap demo up test lint format typecheck template build unit integration bench clean
 
 help:
 	@echo "make demo   - run a simulated live sale on the local stack (no AWS account)"
@@ -74,3 +74,6 @@ bench: bootstrap
 
 clean:
 	rm -rf .aws-sam .state .pytest_cache .mypy_cache .ruff_cache
+
+openapi: $(VENV)/.stamp
+	$(BIN)/python -m livestock_local.openapi

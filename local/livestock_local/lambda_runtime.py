@@ -67,6 +67,10 @@ class LocalLambda:
         spec.loader.exec_module(module)
         return module
 
+    def environment(self) -> ModuleType:
+        """A fresh environment, for reading what the handler module declares."""
+        return self._new_environment()
+
     def invoke(self, event: dict[str, Any]) -> Any:
         with self._lock:
             environment = self._idle.pop() if self._idle else None

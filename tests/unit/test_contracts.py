@@ -1,0 +1,61 @@
+"""Contracts that must not drift: the checked-in OpenAPI document and the template's promises."""
+
+from typing import Any
+
+from livestock_local.openapi import OPENAPI_FILE, render
+from livestock_local.template import Template
+
+
+def test_the_checked_in_openapi_document_is_current() -> None:
+    assert OPENAPI_FILE.read_text() == render(), "run `make openapi` and commit openapi.json"
+
+
+def test_every_route_in_the_template_is_documented() -> None:
+    document = OPENAPI_FILE.read_text()
+    for function in Template().functions({"InventoryTable": "a", "LedgerTable": "b"}):
+        for route in function.routes:
+            assert f'"{route.path}"' in document, route.path
+
+
+def resources(kind: str) -> dict[str, Any]:
+    return {name: r for name, r in Template().resources.items() if r["Type"] == kind}
+
+
+def test_tables_are_on_demand_recoverable_and_streamed() -> None:
+    tables = resources("AWS::DynamoDB::Table")
+    assert set(tables) == {"InventoryTable", "LedgerTable"}
+    for table in tables.values():
+        assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
+        assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    stream = tables["InventoryTable"]["Properties"]["StreamSpecification"]["StreamViewType"]
+    assert stream == "NEW_AND_OLD_IMAGES"
+
+
+def test_every_route_needs_an_api_key() -> None:
+    api = resources("AWS::Serverless::Api")["LiveStockApi"]["Properties"]
+    assert api["Auth"]["ApiKeyRequired"] is True
+    assert api["Auth"]["UsagePlan"]["CreateUsagePlan"] == "PER_API"
+
+
+def test_policies_are_least_privilege() -> None:
+    for name, function in resources("AWS::Serverless::Function").items():
+        for policy in function["Properties"]["Policies"]:
+            for statement in policy["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert all("*" not in action for action in actions), (name, actions)
+                assert statement["Resource"] != "*", name
+    holds = resources("AWS::Serverless::Function")["HoldsApiFunction"]["Properties"]["Policies"][0]["Statement"]
+    assert "dynamodb:DeleteItem" not in holds[0]["Action"]
+    assert all("LedgerTable" not in str(s["Resource"]) for s in holds), "the hot path never touches the ledger"
+
+
+def test_the_stream_consumer_reports_partial_failures_and_dead_letters() -> None:
+    consumer = resources("AWS::Serverless::Function")["StreamConsumerFunction"]["Properties"]
+    stream = consumer["Events"]["InventoryStream"]["Properties"]
+    assert stream["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert stream["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+
+
+def test_the_sweeper_runs_on_a_schedule() -> None:
+    sweeper = resources("AWS::Serverless::Function")["HoldSweeperFunction"]["Properties"]
+    assert sweeper["Events"]["Sweep"]["Type"] == "ScheduleV2"
