@@ -3,8 +3,14 @@ Local, the real engine) that one session fixture per test process starts and sto
 
 import os
 import uuid
+from collections.abc import Iterator
 
 import pytest
+
+from livestock.api import services
+from livestock_local.dynamodb_local import free_port
+from livestock_local.stack import LocalStack
+from tests.support.api import Api
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -19,3 +25,31 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 @pytest.fixture
 def sku_id() -> str:
     return f"sku-{uuid.uuid4().hex[:10]}"
+
+
+API_KEY = "test-key"
+# Short windows so that expiry and crash settlement can be watched in a test.
+STACK_ENVIRONMENT = {"SETTLE_WINDOW_S": "4", "REPLAY_WAIT_S": "3", "META_CACHE_S": "0.2"}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    dead_letters = tmp_path_factory.mktemp("stack") / "stream-dead-letters.jsonl"
+    local = LocalStack(
+        port=free_port(),
+        api_key=API_KEY,
+        sweep_period_s=0.5,
+        environment=STACK_ENVIRONMENT,
+        api_workers=4,
+        dead_letter_path=dead_letters,
+    )
+    local.start()
+    services.reset()
+    yield local
+    local.stop()
+    assert not dead_letters.exists(), f"stream records were dead-lettered: {dead_letters.read_text()[:2000]}"
+
+
+@pytest.fixture(scope="session")
+def api(stack: LocalStack) -> Api:
+    return Api(stack.url, API_KEY)

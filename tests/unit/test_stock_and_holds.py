@@ -220,3 +220,19 @@ def test_resharding_grows_and_shrinks_without_losing_a_unit(world: World) -> Non
     assert view.pools == {"shared": 26, "reserve": 10}
     assert len([s for s in world.repository.read_shards(meta) if s.pool == "shared"]) == 3
     consistent(world)
+
+
+def test_a_hold_abandoned_before_the_stream_caught_up_is_revived_or_cancelled(world: World) -> None:
+    """The sweeper may abandon a pending hold whose decrement the stream has not shown yet."""
+    create(world, on_hand=5)
+    sweeper = Sweeper(world.repository, world.holds, 30, world.clock)
+    revived, cancelled = hold(world, "a", 2), hold(world, "b", 1)
+    world.clock.now += 31
+    assert sweeper.sweep().abandoned == 2
+    assert world.holds.cancel(cancelled, "op").status == "released"
+    world.drain()
+    assert world.holds.get(revived).status == "held", "its decrement revived it"
+    assert world.holds.confirm(revived, "pay").status == "confirmed"
+    assert world.stock.view("tee").pools == {"shared": 3}, "the cancelled one's units came back"
+    actual = consistent(world)
+    assert actual["sold"] == 2

@@ -82,6 +82,26 @@ class InventoryRepository:
     def client(self) -> "DynamoDBClient":
         return self._client or clients.dynamodb()
 
+    def _update_if(self, **update: Any) -> bool:
+        """One conditional UpdateItem; False (not an error) when its condition does not hold."""
+        try:
+            self.client.update_item(**update)
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                return False
+            raise
+        return True
+
+    def _transact_if(self, items: list[dict[str, Any]]) -> bool:
+        """A transaction; False (not an error) when one of its conditions does not hold."""
+        try:
+            self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
     # --- SKU settings ------------------------------------------------------------------
 
     def get_meta(self, sku_id: str, consistent: bool = False) -> SkuMeta | None:
@@ -357,84 +377,66 @@ class InventoryRepository:
 
     def decrement_shard(self, sku_id: str, pool: str, shard: int, quantity: int, reference: str, actor: str) -> bool:
         """The oversell guard: one conditional write. False when the shard cannot cover it."""
-        try:
-            self.client.update_item(
-                TableName=self.inventory_table,
-                Key={"pk": value(keys.shard_pk(sku_id, pool, shard)), "sk": value(keys.STOCK_SK)},
-                UpdateExpression=(
-                    "SET available = available - :q, last_op = :op, last_ref = :ref, "
-                    "last_actor = :actor, last_qty = :q, last_reason = :empty, updated_at = :now"
-                ),
-                ConditionExpression="available >= :q AND paused = :false",
-                ExpressionAttributeValues={
-                    ":q": value(quantity),
-                    ":op": value("hold"),
-                    ":ref": value(reference),
-                    ":actor": value(actor),
-                    ":empty": value(""),
-                    ":now": value(time.time()),
-                    ":false": value(False),
-                },
-            )
-        except ClientError as error:
-            if _is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return self._update_if(
+            TableName=self.inventory_table,
+            Key={"pk": value(keys.shard_pk(sku_id, pool, shard)), "sk": value(keys.STOCK_SK)},
+            UpdateExpression=(
+                "SET available = available - :q, last_op = :op, last_ref = :ref, "
+                "last_actor = :actor, last_qty = :q, last_reason = :empty, updated_at = :now"
+            ),
+            ConditionExpression="available >= :q AND paused = :false",
+            ExpressionAttributeValues={
+                ":q": value(quantity),
+                ":op": value("hold"),
+                ":ref": value(reference),
+                ":actor": value(actor),
+                ":empty": value(""),
+                ":now": value(time.time()),
+                ":false": value(False),
+            },
+        )
 
     def reject_hold(self, hold: Hold) -> bool:
-        try:
-            self.client.update_item(
-                TableName=self.inventory_table,
-                Key={"pk": value(keys.hold_pk(hold.hold_id)), "sk": value(keys.HOLD_SK)},
-                UpdateExpression=(
-                    "SET #status = :rejected, refusal_code = :code, refusal_message = :message, "
-                    "refusal_details = :details REMOVE gsi2pk, gsi2sk"
-                ),
-                ConditionExpression="#status = :pending AND attempt = :attempt",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":rejected": value(HoldStatus.REJECTED.value),
-                    ":pending": value(HoldStatus.PENDING.value),
-                    ":attempt": value(hold.attempt),
-                    ":code": value(hold.refusal_code),
-                    ":message": value(hold.refusal_message),
-                    ":details": value(hold.refusal_details or {"sku_id": hold.sku_id}),
-                },
-            )
-        except ClientError as error:
-            if _is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return self._update_if(
+            TableName=self.inventory_table,
+            Key={"pk": value(keys.hold_pk(hold.hold_id)), "sk": value(keys.HOLD_SK)},
+            UpdateExpression=(
+                "SET #status = :rejected, refusal_code = :code, refusal_message = :message, "
+                "refusal_details = :details REMOVE gsi2pk, gsi2sk"
+            ),
+            ConditionExpression="#status = :pending AND attempt = :attempt",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":rejected": value(HoldStatus.REJECTED.value),
+                ":pending": value(HoldStatus.PENDING.value),
+                ":attempt": value(hold.attempt),
+                ":code": value(hold.refusal_code),
+                ":message": value(hold.refusal_message),
+                ":details": value(hold.refusal_details or {"sku_id": hold.sku_id}),
+            },
+        )
 
     def redrive_hold(self, hold: Hold, now: float, settle_window_s: int) -> bool:
         """An abandoned hold (its first attempt crashed before the decrement) becomes pending again."""
-        try:
-            self.client.update_item(
-                TableName=self.inventory_table,
-                Key={"pk": value(keys.hold_pk(hold.hold_id)), "sk": value(keys.HOLD_SK)},
-                UpdateExpression=(
-                    "SET #status = :pending, attempt = attempt + :one, created_at = :now, "
-                    "expires_at = :now + pay_within_s, gsi2pk = :open, gsi2sk = :due"
-                ),
-                ConditionExpression="#status = :abandoned AND attempt = :attempt",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":pending": value(HoldStatus.PENDING.value),
-                    ":abandoned": value(HoldStatus.ABANDONED.value),
-                    ":attempt": value(hold.attempt),
-                    ":one": value(1),
-                    ":now": value(now),
-                    ":open": value(keys.open_holds_pk(hold.hold_id)),
-                    ":due": value(now + settle_window_s),
-                },
-            )
-        except ClientError as error:
-            if _is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return self._update_if(
+            TableName=self.inventory_table,
+            Key={"pk": value(keys.hold_pk(hold.hold_id)), "sk": value(keys.HOLD_SK)},
+            UpdateExpression=(
+                "SET #status = :pending, attempt = attempt + :one, created_at = :now, "
+                "expires_at = :now + pay_within_s, gsi2pk = :open, gsi2sk = :due"
+            ),
+            ConditionExpression="#status = :abandoned AND attempt = :attempt",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":pending": value(HoldStatus.PENDING.value),
+                ":abandoned": value(HoldStatus.ABANDONED.value),
+                ":attempt": value(hold.attempt),
+                ":one": value(1),
+                ":now": value(now),
+                ":open": value(keys.open_holds_pk(hold.hold_id)),
+                ":due": value(now + settle_window_s),
+            },
+        )
 
     def get_hold(self, hold_id: str, consistent: bool = True) -> Hold | None:
         response = self.client.get_item(
@@ -446,24 +448,18 @@ class InventoryRepository:
 
     def charge_buyer_limit(self, sku_id: str, buyer_id: str, hold_id: str, quantity: int, limit: int) -> bool:
         """Counts a hold against the buyer's allowance; per-hold attributes make it idempotent."""
-        try:
-            self.client.update_item(
-                TableName=self.inventory_table,
-                Key={"pk": value(keys.buyer_limit_pk(sku_id, buyer_id)), "sk": value(keys.LIMIT_SK)},
-                UpdateExpression="SET #hold = :q, entity = :entity ADD units :q",
-                ConditionExpression="attribute_exists(#hold) OR attribute_not_exists(units) OR units <= :room",
-                ExpressionAttributeNames={"#hold": keys.buyer_limit_hold_attr(hold_id)},
-                ExpressionAttributeValues={
-                    ":q": value(quantity),
-                    ":room": value(limit - quantity),
-                    ":entity": value("limit"),
-                },
-            )
-        except ClientError as error:
-            if _is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return self._update_if(
+            TableName=self.inventory_table,
+            Key={"pk": value(keys.buyer_limit_pk(sku_id, buyer_id)), "sk": value(keys.LIMIT_SK)},
+            UpdateExpression="SET #hold = :q, entity = :entity ADD units :q",
+            ConditionExpression="attribute_exists(#hold) OR attribute_not_exists(units) OR units <= :room",
+            ExpressionAttributeNames={"#hold": keys.buyer_limit_hold_attr(hold_id)},
+            ExpressionAttributeValues={
+                ":q": value(quantity),
+                ":room": value(limit - quantity),
+                ":entity": value("limit"),
+            },
+        )
 
     def refund_buyer_limit(self, sku_id: str, buyer_id: str, hold_id: str, quantity: int) -> None:
         try:
@@ -491,58 +487,46 @@ class InventoryRepository:
 
     def settle_hold(self, hold_id: str, attempt: int, pool: str, shard: int, sequence: str) -> bool:
         """pending -> held, once the decrement is seen in the stream. False if not pending."""
-        try:
-            self.client.update_item(
-                TableName=self.inventory_table,
-                Key={"pk": value(keys.hold_pk(hold_id)), "sk": value(keys.HOLD_SK)},
-                UpdateExpression=(
-                    "SET #status = :held, #pool = :pool, #shard = :shard, settled_seq = :seq, "
-                    "gsi2pk = :open, gsi2sk = expires_at"
-                ),
-                # An abandoned hold whose decrement shows up late is revived, not refunded: its
-                # first caller may have been told "held" before the stream caught up.
-                ConditionExpression="(#status = :pending OR #status = :abandoned) AND attempt = :attempt",
-                ExpressionAttributeNames={"#status": "status", "#pool": "pool", "#shard": "shard"},
-                ExpressionAttributeValues={
-                    ":held": value(HoldStatus.HELD.value),
-                    ":pending": value(HoldStatus.PENDING.value),
-                    ":abandoned": value(HoldStatus.ABANDONED.value),
-                    ":open": value(keys.open_holds_pk(hold_id)),
-                    ":attempt": value(attempt),
-                    ":pool": value(pool),
-                    ":shard": value(shard),
-                    ":seq": value(sequence),
-                },
-            )
-        except ClientError as error:
-            if _is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return self._update_if(
+            TableName=self.inventory_table,
+            Key={"pk": value(keys.hold_pk(hold_id)), "sk": value(keys.HOLD_SK)},
+            UpdateExpression=(
+                "SET #status = :held, #pool = :pool, #shard = :shard, settled_seq = :seq, "
+                "gsi2pk = :open, gsi2sk = expires_at"
+            ),
+            # An abandoned hold whose decrement shows up late is revived, not refunded: its
+            # first caller may have been told "held" before the stream caught up.
+            ConditionExpression="(#status = :pending OR #status = :abandoned) AND attempt = :attempt",
+            ExpressionAttributeNames={"#status": "status", "#pool": "pool", "#shard": "shard"},
+            ExpressionAttributeValues={
+                ":held": value(HoldStatus.HELD.value),
+                ":pending": value(HoldStatus.PENDING.value),
+                ":abandoned": value(HoldStatus.ABANDONED.value),
+                ":open": value(keys.open_holds_pk(hold_id)),
+                ":attempt": value(attempt),
+                ":pool": value(pool),
+                ":shard": value(shard),
+                ":seq": value(sequence),
+            },
+        )
 
     def transition_hold(self, hold: Hold, to: HoldStatus, actor: str, open_after: bool = False) -> bool:
         """A status change with no stock movement (confirm, abandon)."""
         remove = "" if open_after else " REMOVE gsi2pk, gsi2sk"
-        try:
-            self.client.update_item(
-                TableName=self.inventory_table,
-                Key={"pk": value(keys.hold_pk(hold.hold_id)), "sk": value(keys.HOLD_SK)},
-                UpdateExpression="SET #status = :to, last_actor = :actor, changed_at = :now" + remove,
-                ConditionExpression="#status = :from AND attempt = :attempt",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":to": value(to.value),
-                    ":from": value(hold.status.value),
-                    ":attempt": value(hold.attempt),
-                    ":actor": value(actor),
-                    ":now": value(time.time()),
-                },
-            )
-        except ClientError as error:
-            if _is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return self._update_if(
+            TableName=self.inventory_table,
+            Key={"pk": value(keys.hold_pk(hold.hold_id)), "sk": value(keys.HOLD_SK)},
+            UpdateExpression="SET #status = :to, last_actor = :actor, changed_at = :now" + remove,
+            ConditionExpression="#status = :from AND attempt = :attempt",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":to": value(to.value),
+                ":from": value(hold.status.value),
+                ":attempt": value(hold.attempt),
+                ":actor": value(actor),
+                ":now": value(time.time()),
+            },
+        )
 
     def return_hold_units(
         self, hold: Hold, to: HoldStatus, pool: str, shard: int, op: str, actor: str, paused: bool
@@ -571,13 +555,7 @@ class InventoryRepository:
                 hold.sku_id, ShardDelta(pool, shard, hold.quantity), op, actor, hold.hold_id, None, paused
             ),
         ]
-        try:
-            self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "TransactionCanceledException":
-                return False
-            raise
-        return True
+        return self._transact_if(items)
 
     def compensate_decrement(
         self, hold_id: str, sku_id: str, pool: str, shard: int, quantity: int, sequence: str, paused: bool
@@ -606,13 +584,7 @@ class InventoryRepository:
                 paused,
             ),
         ]
-        try:
-            self.client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "TransactionCanceledException":
-                return False
-            raise
-        return True
+        return self._transact_if(items)
 
     def holds_for_sku(self, sku_id: str) -> list[Hold]:
         found: list[Hold] = []

@@ -38,6 +38,7 @@ from livestock.models.input import HoldRequest
 from livestock.models.output import HoldView
 from livestock.settings import Settings
 
+UNSETTLED_FOR_CONFIRM = frozenset({HoldStatus.PENDING, HoldStatus.ABANDONED})
 EVER_HELD = {
     HoldStatus.HELD,
     HoldStatus.CONFIRMED,
@@ -141,10 +142,12 @@ class HoldService:
             raise refusal(hold.refusal_message or "refused", dict(hold.refusal_details or {}))
         return first_answer(hold)
 
-    def _wait_until_settled(self, hold: Hold) -> Hold:
+    def _wait_until_settled(
+        self, hold: Hold, unsettled: frozenset[HoldStatus] = frozenset({HoldStatus.PENDING})
+    ) -> Hold:
         """A first attempt may still be in flight: wait briefly for the stream to settle it."""
         deadline = time.monotonic() + self.settings.replay_wait_s
-        while hold.status == HoldStatus.PENDING:
+        while hold.status in unsettled:
             if time.monotonic() >= deadline:
                 raise RequestInProgress(
                     "the first attempt of this order is still being settled; retry shortly",
@@ -272,7 +275,8 @@ class HoldService:
 
     def confirm(self, hold_id: str, actor: str) -> HoldView:
         for _ in range(5):
-            hold = self._wait_until_settled(self._get(hold_id))
+            # An abandoned hold that was told "held" is revived once the stream shows its decrement.
+            hold = self._wait_until_settled(self._get(hold_id), UNSETTLED_FOR_CONFIRM)
             if hold.status == HoldStatus.CONFIRMED:
                 return current_view(hold)
             if hold.status != HoldStatus.HELD:
@@ -290,6 +294,10 @@ class HoldService:
                 done = self.return_units(hold, HoldStatus.RELEASED, "cancel", actor)
             elif hold.status == HoldStatus.CONFIRMED:
                 done = self.return_units(hold, HoldStatus.REFUNDED, "refund", actor)
+            elif hold.status == HoldStatus.ABANDONED:
+                # No decrement of it has been seen: nothing to give back now. If one shows up
+                # later, the stream consumer returns it, since the hold is no longer live.
+                done = self.repository.transition_hold(hold, HoldStatus.RELEASED, actor)
             else:
                 raise InvalidState(f"a {hold.status.value} hold cannot be cancelled", {"status": hold.status.value})
             if done:

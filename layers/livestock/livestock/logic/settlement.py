@@ -30,6 +30,10 @@ HOLD_TRANSITIONS: dict[tuple[str | None, str], tuple[str, list[tuple[str, int]]]
 }
 
 
+# entity -> (its counter attribute, the ledger bucket it belongs to)
+COUNTERS = {"shard": ("available", "pool:{pool}"), "meta": ("on_hand", "on_hand")}
+
+
 def ledger_sequence(sequence: str, item_key: str, index: int) -> str:
     """Sortable, and unique per movement: sequence numbers are unique only within a stream shard,
     so the changed item's key is part of it."""
@@ -78,9 +82,12 @@ def movements_for(
     sku_id = image.get("sku_id")
     if not sku_id:
         return []
-    if entity == "shard":
-        before = int((old or {}).get("available", 0))
-        after = int((new or {}).get("available", 0))
+    counted = COUNTERS.get(str(entity))
+    if counted is not None:
+        # Items that carry a counter name their last operation on themselves (last_op & co).
+        attribute, bucket = counted[0], counted[1].format(**image)
+        before = int((old or {}).get(attribute, 0))
+        after = int((new or {}).get(attribute, 0))
         if before == after:
             return []
         return [
@@ -90,27 +97,7 @@ def movements_for(
                 sequence,
                 0,
                 str(image.get("last_op")),
-                f"pool:{image['pool']}",
-                before,
-                after,
-                image.get("last_ref"),
-                image.get("last_actor"),
-                image.get("last_reason"),
-            )
-        ]
-    if entity == "meta":
-        before = int((old or {}).get("on_hand", 0))
-        after = int((new or {}).get("on_hand", 0))
-        if before == after:
-            return []
-        return [
-            _movement(
-                image,
-                at,
-                sequence,
-                0,
-                str(image.get("last_op")),
-                "on_hand",
+                bucket,
                 before,
                 after,
                 image.get("last_ref"),

@@ -1,0 +1,964 @@
+"""`make bench`: the flash-sale benchmark on DynamoDB Local.
+
+One SKU, a burst of concurrent orders, three designs on the same DynamoDB Local process:
+
+- ours: the real hot path, `HoldService.place` (hold record put + one conditional decrement of a
+  random pool shard, a sold-out shield), swept over shard counts;
+- transactional: one TransactWriteItems of [put hold record, decrement one counter item];
+- naive: GetItem the counter, check in Python, write the new value back without a condition.
+
+Every DynamoDB write each order call issues is counted by a botocore event hook on the client, so
+the cost figures are the writes that really happened, priced by AWS's published rules: a standard
+write costs 1 WCU per started KB of the item (refused conditional writes too), a transactional
+write 2 per item and KB. Item sizes are measured at the end of each run from the stored items.
+DynamoDB Local serialises writes, never raises TransactionConflict and prices transactions at
+1 WCU per item, so its local throughput understates what transactions cost on AWS.
+"""
+
+import argparse
+import itertools
+import json
+import math
+import os
+import platform
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from livestock.dal.repository import InventoryRepository
+from livestock.logic.holds import HoldService
+from livestock.logic.meta_cache import MetaCache
+from livestock.logic.stock import StockService
+from livestock.models.exceptions import LiveStockError, SoldOut
+from livestock.models.input import AllocationRequest, HoldRequest, SetSkuRequest
+from livestock.settings import Settings
+from livestock_local.dynamodb_local import DynamoDBLocal, free_port, jar_dir
+from livestock_local.template import ROOT, Template
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+SKU = "tshirt-live-01"
+CHANNEL = "douyin"
+PARTITION_WCU_PER_S = 1_000  # AWS: one partition key takes at most 1,000 WCU/s
+KB = 1024
+SHARD_SWEEP = (1, 2, 4, 8, 16)
+DEFAULT_SHARDS = 8
+WRITE_OPERATIONS = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
+PROGRESS_EVERY_S = 5.0
+
+TARGET_CEILING = 10_000
+TARGET_WCU_ACCEPTED = 2.0
+TARGET_WCU_REJECTED_AFTER_SELL_OUT = 0.05
+
+LOCAL_CAVEAT = (
+    "DynamoDB Local serialises writes, never raises TransactionConflict and prices TransactWriteItems "
+    "at 1 WCU per item (AWS: 2), so it understates what transactions cost on AWS. Local orders/s are "
+    "reported as measured, whichever design wins them; the AWS columns are projections from the writes counted."
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    units: int
+    orders: int
+    clients: int
+    max_quantity: int  # each order asks for 1..max_quantity units (a fixed, seeded sequence)
+
+    def scaled(self, factor: float) -> "Scenario":
+        return Scenario(
+            self.name,
+            max(10, round(self.units * factor)),
+            max(16, round(self.orders * factor)),
+            self.clients,
+            self.max_quantity,
+        )
+
+    def quantities(self) -> list[int]:
+        rng = random.Random(f"{self.name}/{self.orders}")
+        return [rng.randint(1, self.max_quantity) for _ in range(self.orders)]
+
+
+SEED = Scenario("seed", units=5_000, orders=8_000, clients=64, max_quantity=1)
+BIG = Scenario("big", units=20_000, orders=40_000, clients=128, max_quantity=3)
+WARM_UP = Scenario("warm-up", units=600, orders=900, clients=32, max_quantity=1)
+
+
+# --- counting writes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteCall:
+    """One write API call: the partition keys it wrote (or tried to) and what Local said the indexes cost."""
+
+    keys: tuple[str, ...]
+    transactional: bool
+    index_units: float  # GSI capacity DynamoDB Local reported; 0 for a refused write
+
+
+class WriteMeter:
+    """Hooks the client's write calls and files each under the order call running on that thread."""
+
+    def __init__(self, client: "DynamoDBClient") -> None:
+        self._local = threading.local()
+        events = client.meta.events
+        for operation in WRITE_OPERATIONS:
+            events.register(f"before-parameter-build.dynamodb.{operation}", self._before)
+            events.register(f"after-call.dynamodb.{operation}", self._after)
+
+    def start_order(self) -> None:
+        self._local.calls = []
+
+    def finish_order(self) -> list[WriteCall]:
+        calls: list[WriteCall] = self._local.calls
+        self._local.calls = None
+        return calls
+
+    def _before(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        # Local reports index writes only when asked; it changes nothing else in the call.
+        params["ReturnConsumedCapacity"] = "INDEXES"
+        if model.name == "TransactWriteItems":
+            actions = [next(iter(action.values())) for action in params["TransactItems"]]
+            keys = [action.get("Key") or action["Item"] for action in actions]
+            context["bench_write"] = (tuple(key["pk"]["S"] for key in keys), True)
+        else:
+            key = params.get("Key") or params["Item"]
+            context["bench_write"] = ((key["pk"]["S"],), False)
+
+    def _after(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        calls: list[WriteCall] | None = getattr(self._local, "calls", None)
+        if calls is None or "bench_write" not in context:
+            return  # setup and read-back writes belong to no order
+        keys, transactional = context["bench_write"]
+        consumed = parsed.get("ConsumedCapacity") or []
+        tables = consumed if isinstance(consumed, list) else [consumed]
+        index_units = sum(
+            float(units.get("CapacityUnits", 0))
+            for table in tables
+            for units in table.get("GlobalSecondaryIndexes", {}).values()
+        )
+        calls.append(WriteCall(keys, transactional, index_units))
+
+
+def key_class(partition_key: str) -> str:
+    return partition_key.split("#", 1)[0]
+
+
+def attribute_size(value: dict[str, Any]) -> int:
+    """An attribute value's size by AWS's published rules (numbers: 1 byte per 2 digits + 1)."""
+    kind, content = next(iter(value.items()))
+    if kind == "S":
+        return len(str(content).encode())
+    if kind == "N":
+        digits = str(content).lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(content)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode()) for s in content)
+    if kind == "NS":
+        return sum(attribute_size({"N": n}) for n in content)
+    if kind == "L":
+        return 3 + sum(1 + attribute_size(v) for v in content)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + attribute_size(v) for k, v in content.items())
+    raise ValueError(f"unknown attribute type {kind}")
+
+
+def item_size(item: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
+
+
+# --- the designs --------------------------------------------------------------------------------
+
+PlaceOrder = Callable[[str, int], bool]  # (order id, units) -> accepted; False means sold out
+
+
+@dataclass
+class ReadBack:
+    """What the table says after the burst."""
+
+    remaining_units: int
+    units_on_record: int  # units the stored holds (or the counter) say were taken
+    lowest_counter: int  # the lowest stock counter of any item: below 0 would be an oversell
+    how: str
+
+
+class Design(Protocol):
+    name: str
+    shards: int | None
+
+    def environment(self, slot: int) -> PlaceOrder: ...
+
+    def read_back(self) -> ReadBack: ...
+
+
+class Tables:
+    """Fresh tables per run, built from template.yaml, all on the one DynamoDB Local."""
+
+    _serial = itertools.count(1)
+
+    def __init__(self, client: "DynamoDBClient", template: Template, label: str) -> None:
+        serial = next(self._serial)
+        self.client = client
+        self.inventory = f"bench-{serial:02d}-{label}-inventory"
+        self.ledger = f"bench-{serial:02d}-{label}-ledger"
+        for logical_id, name in (("InventoryTable", self.inventory), ("LedgerTable", self.ledger)):
+            request = template.create_table_request(logical_id, name)
+            # No stream: DynamoDB Local slows down with every stream-enabled table a process has
+            # made, which would penalise whichever run comes later. The bench runs no consumer.
+            request.pop("StreamSpecification", None)
+            client.create_table(**request)
+
+    def drop(self) -> None:
+        for name in (self.inventory, self.ledger):
+            self.client.delete_table(TableName=name)
+
+    def scan(self) -> list[dict[str, Any]]:
+        """The whole inventory table, read in parallel segments."""
+        segments = 4
+
+        def segment(number: int) -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = []
+            kwargs: dict[str, Any] = {"TableName": self.inventory, "Segment": number, "TotalSegments": segments}
+            while True:
+                page = self.client.scan(**kwargs)
+                found += page["Items"]
+                if "LastEvaluatedKey" not in page:
+                    return found
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+        with ThreadPoolExecutor(segments) as pool:
+            return [item for items in pool.map(segment, range(segments)) for item in items]
+
+
+class Ours:
+    """The production hot path: one HoldService per client thread, as one Lambda environment each."""
+
+    name = "ours"
+
+    def __init__(self, client: "DynamoDBClient", tables: Tables, units: int, shards: int) -> None:
+        self.client = client
+        self.tables = tables
+        self.shards: int | None = shards
+        self.settings = Settings(inventory_table_name=tables.inventory, ledger_table_name=tables.ledger)
+        self.repository = InventoryRepository(tables.inventory, tables.ledger, client=client)
+        stock = StockService(self.repository, random.Random(0))
+        stock.set_sku(SKU, SetSkuRequest(name="Live T-shirt", on_hand=units), "bench")
+        stock.allocate(SKU, AllocationRequest(pools={}, shards={"shared": shards}), "bench")
+
+    def environment(self, slot: int) -> PlaceOrder:
+        service = HoldService(
+            self.repository, self.settings, MetaCache(self.settings.meta_cache_s), rng=random.Random(slot)
+        )
+
+        def place(order_id: str, quantity: int) -> bool:
+            try:
+                service.place(HoldRequest(channel=CHANNEL, order_id=order_id, sku_id=SKU, quantity=quantity))
+            except SoldOut:
+                return False
+            return True
+
+        return place
+
+    def read_back(self) -> ReadBack:
+        meta = self.repository.get_meta(SKU, consistent=True)
+        assert meta is not None
+        shards = self.repository.read_shards(meta)
+        # No stream consumer runs, so an accepted hold stays pending; a refused one is stored rejected.
+        holds = [item for item in self.tables.scan() if item.get("entity", {}).get("S") == "hold"]
+        held = sum(int(h["quantity"]["N"]) for h in holds if h["status"]["S"] == "pending")
+        return ReadBack(
+            remaining_units=sum(s.available for s in shards),
+            units_on_record=held,
+            lowest_counter=min(s.available for s in shards),
+            how=f"sum of {len(shards)} shard items; pending hold records scanned",
+        )
+
+
+class Transactional:
+    """The commonly recommended design: hold record and counter decrement in one transaction."""
+
+    name = "transactional"
+    shards: int | None = None
+
+    def __init__(self, client: "DynamoDBClient", tables: Tables, units: int) -> None:
+        self.client = client
+        self.tables = tables
+        self.counter_key = {"pk": {"S": f"COUNTER#{SKU}"}, "sk": {"S": "STOCK"}}
+        self.conflicts = 0
+        self._lock = threading.Lock()
+        client.put_item(TableName=tables.inventory, Item={**self.counter_key, "available": {"N": str(units)}})
+
+    def environment(self, slot: int) -> PlaceOrder:
+        def place(order_id: str, quantity: int) -> bool:
+            for _ in range(10):
+                try:
+                    self.client.transact_write_items(
+                        TransactItems=[
+                            {
+                                "Put": {
+                                    "TableName": self.tables.inventory,
+                                    "Item": {
+                                        "pk": {"S": f"ORDER#{order_id}"},
+                                        "sk": {"S": "HOLD"},
+                                        "sku_id": {"S": SKU},
+                                        "channel": {"S": CHANNEL},
+                                        "quantity": {"N": str(quantity)},
+                                        "created_at": {"N": repr(time.time())},
+                                    },
+                                    "ConditionExpression": "attribute_not_exists(pk)",
+                                }
+                            },
+                            {
+                                "Update": {
+                                    "TableName": self.tables.inventory,
+                                    "Key": self.counter_key,
+                                    "UpdateExpression": "SET available = available - :q",
+                                    "ConditionExpression": "available >= :q",
+                                    "ExpressionAttributeValues": {":q": {"N": str(quantity)}},
+                                }
+                            },
+                        ]
+                    )
+                except ClientError as error:
+                    reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+                    if "TransactionConflict" in reasons:  # AWS would raise this on a hot item; Local never does
+                        with self._lock:
+                            self.conflicts += 1
+                        continue
+                    if "ConditionalCheckFailed" in reasons:
+                        return False
+                    raise
+                return True
+            raise RuntimeError(f"order {order_id}: ten transaction conflicts in a row")
+
+        return place
+
+    def read_back(self) -> ReadBack:
+        counter = self.client.get_item(TableName=self.tables.inventory, Key=self.counter_key, ConsistentRead=True)
+        remaining = int(counter["Item"]["available"]["N"])
+        orders = [i for i in self.tables.scan() if i["pk"]["S"].startswith("ORDER#")]
+        return ReadBack(
+            remaining_units=remaining,
+            units_on_record=sum(int(o["quantity"]["N"]) for o in orders),
+            lowest_counter=remaining,
+            how="counter item; order records scanned",
+        )
+
+
+class Naive:
+    """Read-then-write without a condition: the race that oversells a flash sale."""
+
+    name = "naive"
+    shards: int | None = None
+
+    def __init__(self, client: "DynamoDBClient", tables: Tables, units: int) -> None:
+        self.client = client
+        self.tables = tables
+        self.units = units
+        self.counter_key = {"pk": {"S": f"COUNTER#{SKU}"}, "sk": {"S": "STOCK"}}
+        client.put_item(TableName=tables.inventory, Item={**self.counter_key, "available": {"N": str(units)}})
+
+    def environment(self, slot: int) -> PlaceOrder:
+        def place(order_id: str, quantity: int) -> bool:
+            item = self.client.get_item(TableName=self.tables.inventory, Key=self.counter_key)["Item"]
+            available = int(item["available"]["N"])
+            if available < quantity:
+                return False
+            self.client.update_item(
+                TableName=self.tables.inventory,
+                Key=self.counter_key,
+                UpdateExpression="SET available = :left",
+                ExpressionAttributeValues={":left": {"N": str(available - quantity)}},
+            )
+            return True
+
+        return place
+
+    def read_back(self) -> ReadBack:
+        counter = self.client.get_item(TableName=self.tables.inventory, Key=self.counter_key, ConsistentRead=True)
+        remaining = int(counter["Item"]["available"]["N"])
+        # The counter lost updates, so it cannot say what was sold: that is the bug being measured.
+        return ReadBack(
+            remaining_units=remaining,
+            units_on_record=self.units - remaining,
+            lowest_counter=remaining,
+            how="counter item (lost updates: it undercounts what was sold)",
+        )
+
+
+# --- one burst ----------------------------------------------------------------------------------
+
+
+@dataclass
+class OrderCall:
+    started: float
+    ended: float
+    quantity: int
+    accepted: bool
+    writes: list[WriteCall]
+
+
+@dataclass
+class Burst:
+    calls: list[OrderCall]
+    errors: list[str]
+    started: float
+    wall_s: float
+
+
+def run_burst(design: Design, scenario: Scenario, meter: WriteMeter, label: str) -> Burst:
+    """`clients` threads take orders off one sequence as fast as they are answered."""
+    quantities = scenario.quantities()
+    calls: list[OrderCall | None] = [None] * scenario.orders
+    errors: list[str] = []
+    next_order = itertools.count()
+    lock = threading.Lock()
+    done = Counter[str]()
+    gate = threading.Barrier(scenario.clients + 1)
+
+    def client(slot: int) -> None:
+        place = design.environment(slot)
+        gate.wait()
+        while True:
+            with lock:
+                index = next(next_order)
+            if index >= scenario.orders:
+                return
+            meter.start_order()
+            started = time.perf_counter()
+            try:
+                accepted = place(f"{scenario.name}-{index}", quantities[index])
+            except (LiveStockError, ClientError, BotoCoreError, RuntimeError) as error:
+                meter.finish_order()
+                with lock:
+                    errors.append(f"order {index}: {type(error).__name__}: {error}")
+                    done["error"] += 1
+                continue
+            ended = time.perf_counter()
+            calls[index] = OrderCall(started, ended, quantities[index], accepted, meter.finish_order())
+            with lock:
+                done["accepted" if accepted else "rejected"] += 1
+
+    threads = [threading.Thread(target=client, args=(slot,), daemon=True) for slot in range(scenario.clients)]
+    for thread in threads:
+        thread.start()
+    gate.wait()
+    started = time.perf_counter()
+    next_report = started + PROGRESS_EVERY_S
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(max(0.0, next_report - time.perf_counter()))
+            now = time.perf_counter()
+            if thread.is_alive() and now >= next_report:
+                next_report += PROGRESS_EVERY_S
+                with lock:
+                    handled, tally = sum(done.values()), dict(done)
+                print(
+                    f"    {label}: {handled:>6}/{scenario.orders} orders after {now - started:5.1f} s "
+                    f"({handled / (now - started):4.0f}/s) {tally}",
+                    flush=True,
+                )
+    return Burst([c for c in calls if c is not None], errors, started, time.perf_counter() - started)
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+
+def percentile(sorted_values: list[float], share: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(share * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def latency_ms(calls: list[OrderCall]) -> dict[str, float]:
+    durations = sorted((c.ended - c.started) * 1000 for c in calls)
+    return {
+        name: round(percentile(durations, share), 1) for name, share in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+    }
+
+
+@dataclass
+class Pricing:
+    """AWS's rules for the write calls counted: 1 WCU per started KB, doubled in a transaction."""
+
+    item_sizes: dict[str, int]  # the largest stored item of each key class, in bytes
+
+    def key_wcu(self, partition_key: str, transactional: bool) -> float:
+        size = self.item_sizes.get(key_class(partition_key), 1)
+        return max(1, math.ceil(size / KB)) * (2 if transactional else 1)
+
+    def call_wcu(self, call: WriteCall) -> float:
+        return sum(self.key_wcu(key, call.transactional) for key in call.keys)
+
+    def order_wcu(self, order: OrderCall) -> float:
+        return sum(self.call_wcu(call) for call in order.writes)
+
+
+def per_order(total: float, count: int) -> float | None:
+    return round(total / count, 3) if count else None
+
+
+@dataclass
+class RunResult:
+    design: str
+    scenario: str
+    shards: int | None
+    units: int
+    orders: int
+    clients: int
+    max_quantity: int
+    accepted_orders: int
+    rejected_orders: int
+    errored_orders: int
+    accepted_units: int
+    wall_s: float
+    selling_s: float
+    accepted_per_s: float
+    orders_per_s: float
+    latency_ms: dict[str, float]
+    accepted_latency_ms: dict[str, float]
+    remaining_units: int
+    units_on_record: int
+    books_balance: bool
+    read_back: str
+    oversold_units: int
+    stranded_units: int
+    item_sizes: dict[str, int]
+    write_calls_per_accepted: float | None
+    wcu_per_accepted: float | None
+    wcu_per_rejected: float | None
+    rejected_after_sell_out: int
+    wcu_per_rejected_after_sell_out: float | None
+    index_wcu_per_accepted: float | None
+    hot_key: str
+    hot_key_share_of_writes: float
+    hot_key_writes_per_accepted: float
+    hot_key_wcu_per_write: float
+    aws_ceiling_orders_per_s: float | None
+    transaction_conflicts: int | None
+    errors: list[str] = field(default_factory=list)
+
+
+def summarise(design: Design, scenario: Scenario, burst: Burst, read_back: ReadBack, pricing: Pricing) -> RunResult:
+    accepted = [c for c in burst.calls if c.accepted]
+    rejected = [c for c in burst.calls if not c.accepted]
+    accepted_units = sum(c.quantity for c in accepted)
+    # Sold out = the last accepted answer; later orders meet an empty SKU (nothing is restocked).
+    sold_out_at = max((c.ended for c in accepted), default=burst.started)
+    selling_s = max(sold_out_at - burst.started, 1e-9)
+    after_sell_out = [c for c in rejected if c.started > sold_out_at]
+
+    # The partition-key load while selling: every write (refused ones too) of the orders started
+    # before the sell-out, weighed in AWS WCU; the post-sell-out stampede is priced separately.
+    wcu_by_key: defaultdict[str, float] = defaultdict(float)
+    writes_by_key: Counter[str] = Counter()
+    for order in burst.calls:
+        if order.started <= sold_out_at:
+            for call in order.writes:
+                for key in call.keys:
+                    wcu_by_key[key] += pricing.key_wcu(key, call.transactional)
+                    writes_by_key[key] += 1
+    hot_key = max(wcu_by_key, key=wcu_by_key.__getitem__, default="-")
+    hot_wcu = wcu_by_key.get(hot_key, 0.0)
+    hot_writes = writes_by_key[hot_key]
+    total_writes = sum(writes_by_key.values())
+    refused_units = [c.quantity for c in rejected]
+    stranded = read_back.remaining_units if refused_units and read_back.remaining_units >= min(refused_units) else 0
+    oversold = max(
+        0,
+        accepted_units - scenario.units,
+        read_back.units_on_record - scenario.units,
+        -read_back.lowest_counter,
+    )
+    return RunResult(
+        design=design.name,
+        scenario=scenario.name,
+        shards=design.shards,
+        units=scenario.units,
+        orders=scenario.orders,
+        clients=scenario.clients,
+        max_quantity=scenario.max_quantity,
+        accepted_orders=len(accepted),
+        rejected_orders=len(rejected),
+        errored_orders=len(burst.errors),
+        accepted_units=accepted_units,
+        wall_s=round(burst.wall_s, 2),
+        selling_s=round(selling_s, 2),
+        accepted_per_s=round(len(accepted) / selling_s, 1),
+        orders_per_s=round(len(burst.calls) / burst.wall_s, 1),
+        latency_ms=latency_ms(burst.calls),
+        accepted_latency_ms=latency_ms(accepted),
+        remaining_units=read_back.remaining_units,
+        units_on_record=read_back.units_on_record,
+        books_balance=(
+            read_back.remaining_units + read_back.units_on_record == scenario.units
+            and read_back.units_on_record == accepted_units
+        ),
+        read_back=read_back.how,
+        oversold_units=oversold,
+        stranded_units=stranded,
+        item_sizes=pricing.item_sizes,
+        write_calls_per_accepted=per_order(sum(len(c.writes) for c in accepted), len(accepted)),
+        wcu_per_accepted=per_order(sum(pricing.order_wcu(c) for c in accepted), len(accepted)),
+        wcu_per_rejected=per_order(sum(pricing.order_wcu(c) for c in rejected), len(rejected)),
+        rejected_after_sell_out=len(after_sell_out),
+        wcu_per_rejected_after_sell_out=per_order(
+            sum(pricing.order_wcu(c) for c in after_sell_out), len(after_sell_out)
+        ),
+        index_wcu_per_accepted=per_order(sum(w.index_units for c in accepted for w in c.writes), len(accepted)),
+        hot_key=hot_key,
+        hot_key_share_of_writes=round(hot_writes / total_writes, 4) if total_writes else 0.0,
+        hot_key_writes_per_accepted=round(hot_writes / len(accepted), 4) if accepted else 0.0,
+        hot_key_wcu_per_write=round(hot_wcu / hot_writes, 2) if hot_writes else 0.0,
+        # 1,000 WCU/s on the hottest key, divided by what each accepted order puts on it.
+        aws_ceiling_orders_per_s=round(PARTITION_WCU_PER_S * len(accepted) / hot_wcu) if hot_wcu else None,
+        transaction_conflicts=getattr(design, "conflicts", None),
+        errors=burst.errors[:20],
+    )
+
+
+# --- running it ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    scenario: Scenario
+    design: str
+    shards: int | None = None
+
+    @property
+    def label(self) -> str:
+        shards = f"/{self.shards} shards" if self.shards else ""
+        return f"{self.design}{shards} on {self.scenario.name}"
+
+
+def plan(scale: float) -> list[Run]:
+    seed, big = SEED.scaled(scale), BIG.scaled(scale)
+    runs = [Run(seed, "ours", shards) for shards in SHARD_SWEEP]
+    runs += [Run(seed, "transactional"), Run(seed, "naive")]
+    runs += [Run(big, "ours", DEFAULT_SHARDS), Run(big, "transactional")]
+    return runs
+
+
+def build_design(run: Run, client: "DynamoDBClient", tables: Tables) -> Design:
+    if run.design == "ours":
+        return Ours(client, tables, run.scenario.units, run.shards or 1)
+    if run.design == "transactional":
+        return Transactional(client, tables, run.scenario.units)
+    return Naive(client, tables, run.scenario.units)
+
+
+def execute(run: Run, client: "DynamoDBClient", template: Template, meter: WriteMeter) -> RunResult:
+    tables = Tables(client, template, f"{run.design}-{run.scenario.name}-{run.shards or 0}")
+    try:
+        design = build_design(run, client, tables)
+        burst = run_burst(design, run.scenario, meter, run.label)
+        read_back = design.read_back()
+        sizes: dict[str, int] = {}
+        for item in tables.scan():
+            kind = key_class(item["pk"]["S"])
+            sizes[kind] = max(sizes.get(kind, 0), item_size(item))
+        return summarise(design, run.scenario, burst, read_back, Pricing(sizes))
+    finally:
+        tables.drop()
+
+
+def make_client(endpoint: str) -> "DynamoDBClient":
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - DynamoDB Local takes any credentials
+        config=Config(max_pool_connections=256, retries={"max_attempts": 3}),
+    )
+
+
+# --- reporting ----------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+COLUMNS = (
+    ("design", 14),
+    ("scenario", 8),
+    ("shards", 6),
+    ("accepted", 9),
+    ("acc/s", 7),
+    ("p50 ms", 7),
+    ("p95 ms", 7),
+    ("p99 ms", 7),
+    ("oversold", 8),
+    ("stranded", 8),
+    ("WCU/acc", 7),
+    ("WCU/rej", 7),
+    ("rej after", 9),
+    ("idx/acc", 7),
+    ("hot share", 9),
+    ("hot/acc", 7),
+    ("AWS ceiling/s", 13),
+)
+
+
+def table_row(r: RunResult) -> str:
+    cells = (
+        r.design,
+        r.scenario,
+        str(r.shards or "-"),
+        f"{r.accepted_orders:,}",
+        fmt(r.accepted_per_s, 0),
+        fmt(r.latency_ms["p50"], 1),
+        fmt(r.latency_ms["p95"], 1),
+        fmt(r.latency_ms["p99"], 1),
+        f"{r.oversold_units:,}",
+        f"{r.stranded_units:,}",
+        fmt(r.wcu_per_accepted),
+        fmt(r.wcu_per_rejected),
+        fmt(r.wcu_per_rejected_after_sell_out, 3),
+        fmt(r.index_wcu_per_accepted),
+        f"{r.hot_key_share_of_writes:.3f}",
+        f"{r.hot_key_writes_per_accepted:.3f}",
+        fmt(r.aws_ceiling_orders_per_s, 0),
+    )
+    return "  ".join(cell.rjust(width) for cell, (_, width) in zip(cells, COLUMNS, strict=True))
+
+
+def table_lines(results: list[RunResult]) -> list[str]:
+    header = "  ".join(name.rjust(width) for name, width in COLUMNS)
+    return [header, "-" * len(header), *(table_row(r) for r in results)]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    passed: bool
+    detail: str
+
+
+def check_targets(results: list[RunResult]) -> list[Target]:
+    ours = [r for r in results if r.design == "ours"]
+    transactional = [r for r in results if r.design == "transactional"]
+    at_16 = [r for r in ours if r.shards == 16]
+
+    def where(r: RunResult) -> str:
+        return f"{r.scenario}/{r.shards}"
+
+    bad_books = [where(r) for r in ours if r.oversold_units or r.stranded_units or not r.books_balance]
+    ceilings_16 = [r.aws_ceiling_orders_per_s or 0 for r in at_16]
+    heavy = [f"{where(r)}: {r.wcu_per_accepted}" for r in ours if (r.wcu_per_accepted or 0) > TARGET_WCU_ACCEPTED]
+    shield = [
+        f"{where(r)}: {r.wcu_per_rejected_after_sell_out}"
+        for r in ours
+        if r.wcu_per_rejected_after_sell_out is None
+        or r.wcu_per_rejected_after_sell_out > TARGET_WCU_REJECTED_AFTER_SELL_OUT
+    ]
+    tx_ceiling = ", ".join(f"{r.scenario}: {fmt(r.aws_ceiling_orders_per_s, 0)}" for r in transactional)
+    tx_wcu = ", ".join(f"{r.scenario}: {r.wcu_per_accepted}" for r in transactional)
+    return [
+        Target(
+            "ours: 0 oversold and 0 stranded (books balance) in every scenario and shard count",
+            bool(ours) and not bad_books,
+            f"{len(ours)} runs" + (f"; failing: {', '.join(bad_books)}" if bad_books else ""),
+        ),
+        Target(
+            f"projected AWS single-SKU ceiling >= {TARGET_CEILING:,} orders/s at 16 shards",
+            bool(at_16) and min(ceilings_16) >= TARGET_CEILING,
+            f"ours at 16 shards: {', '.join(fmt(c, 0) for c in ceilings_16) or 'not run'}; "
+            f"transactional: {tx_ceiling or 'not run'}",
+        ),
+        Target(
+            f"ours <= {TARGET_WCU_ACCEPTED} WCU per accepted order (transactional pays >= 4)",
+            bool(ours) and not heavy,
+            f"ours: {min(r.wcu_per_accepted or 0 for r in ours)}-{max(r.wcu_per_accepted or 0 for r in ours)}; "
+            f"transactional: {tx_wcu or 'not run'}" + (f"; over: {', '.join(heavy)}" if heavy else ""),
+        ),
+        Target(
+            f"ours <= {TARGET_WCU_REJECTED_AFTER_SELL_OUT} WCU per rejected order after sell-out",
+            bool(ours) and not shield,
+            "every ours run" + (f"; over: {', '.join(shield)}" if shield else ""),
+        ),
+    ]
+
+
+def machine() -> dict[str, Any]:
+    cpu_model = "unknown"
+    memory_kb = 0
+    with Path("/proc/cpuinfo").open() as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    with Path("/proc/meminfo").open() as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal"):
+                memory_kb = int(line.split()[1])
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr.splitlines()
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": round(memory_kb / 1024 / 1024, 1),
+        "cpu_model": cpu_model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "java": java[0] if java else "unknown",
+        "dynamodb_local": jar_dir().name,
+    }
+
+
+def draw_chart(results: list[RunResult], path: Path) -> None:
+    import matplotlib  # noqa: PLC0415 - only the chart needs it, and the backend must be set first
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    seed = [r for r in results if r.scenario == SEED.name]
+    ours = sorted((r for r in seed if r.design == "ours"), key=lambda r: r.shards or 0)
+    references = {r.design: r for r in seed if r.design != "ours"}
+    if not ours:
+        return
+    shards = [r.shards or 1 for r in ours]
+    figure, (local_axes, aws_axes) = plt.subplots(1, 2, figsize=(13, 5.2))
+    figure.suptitle(
+        f"Flash sale, one SKU: {SEED.units:,} units, {SEED.orders:,} orders, {SEED.clients} clients "
+        "(ours: HoldService, shards swept)",
+        fontsize=12,
+    )
+    styles = {"transactional": ("tab:red", "--"), "naive": ("tab:gray", ":")}
+
+    local_axes.plot(shards, [r.accepted_per_s for r in ours], "o-", color="tab:blue", label="ours")
+    for name, r in references.items():
+        color, line = styles.get(name, ("black", "-."))
+        local_axes.axhline(r.accepted_per_s, color=color, linestyle=line, label=f"{name} ({r.accepted_per_s:,.0f}/s)")
+    local_axes.set_title("Measured on DynamoDB Local (2 cores, writes serialised)", fontsize=10)
+    local_axes.set_ylabel("accepted orders/s")
+    local_axes.set_ylim(bottom=0)
+
+    ceilings = [r.aws_ceiling_orders_per_s or 0 for r in ours]
+    aws_axes.plot(shards, ceilings, "o-", color="tab:blue", label="ours")
+    for x, y in zip(shards, ceilings, strict=True):
+        aws_axes.annotate(f"{y:,.0f}", (x, y), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+    for name, r in references.items():
+        color, line = styles.get(name, ("black", "-."))
+        ceiling = r.aws_ceiling_orders_per_s or 0
+        aws_axes.axhline(ceiling, color=color, linestyle=line, label=f"{name} ({ceiling:,.0f}/s)")
+    aws_axes.axhline(TARGET_CEILING, color="tab:green", linewidth=0.8, label=f"target {TARGET_CEILING:,}/s")
+    aws_axes.set_yscale("log")
+    aws_axes.set_title("Projected AWS ceiling: 1,000 WCU/s on the hottest key", fontsize=10)
+    aws_axes.set_ylabel("orders/s for one SKU (log)")
+
+    for axes in (local_axes, aws_axes):
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(shards, [str(s) for s in shards])
+        axes.set_xlabel("pool shards (ours)")
+        axes.grid(True, which="major", alpha=0.3)
+        axes.legend(fontsize=8, loc="best")
+    figure.text(
+        0.5,
+        0.01,
+        "DynamoDB Local understates transaction costs (1 WCU per item, no TransactionConflict).",
+        ha="center",
+        fontsize=8,
+        color="dimgray",
+    )
+    figure.tight_layout(rect=(0, 0.03, 1, 1))
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def warm_up(client: "DynamoDBClient", template: Template, meter: WriteMeter) -> float:
+    """Runs the JVM's hot paths once before any measured run, so the first design is not penalised."""
+    started = time.perf_counter()
+    for run in (Run(WARM_UP, "ours", 4), Run(WARM_UP, "transactional"), Run(WARM_UP, "naive")):
+        execute(run, client, template, meter)
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--scale", type=float, default=1.0, help="shrink units and orders, for a quick look")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results", help="where results.json and the PNG go")
+    args = parser.parse_args(argv)
+
+    began = time.perf_counter()
+    runs = plan(args.scale)
+    settings = Settings(inventory_table_name="unused", ledger_table_name="unused")
+    print(f"Flash-sale benchmark on DynamoDB Local: {len(runs)} runs (scale {args.scale})", flush=True)
+    print(f"  {LOCAL_CAVEAT}", flush=True)
+    results: list[RunResult] = []
+    database = DynamoDBLocal(free_port())
+    database.start()
+    try:
+        client = make_client(database.endpoint)
+        meter = WriteMeter(client)
+        template = Template()
+        print(f"  warm-up done in {warm_up(client, template, meter):.1f} s", flush=True)
+        for number, run in enumerate(runs, 1):
+            print(
+                f"[{number}/{len(runs)}] {run.label}: {run.scenario.units:,} units, "
+                f"{run.scenario.orders:,} orders of 1-{run.scenario.max_quantity} units, "
+                f"{run.scenario.clients} clients",
+                flush=True,
+            )
+            result = execute(run, client, template, meter)
+            results.append(result)
+            print("  " + table_row(result), flush=True)
+            for error in result.errors[:3]:
+                print(f"    error: {error}", flush=True)
+    finally:
+        database.stop()
+    wall = time.perf_counter() - began
+
+    targets = check_targets(results)
+    print()
+    print("\n".join(table_lines(results)))
+    print()
+    print(LOCAL_CAVEAT)
+    for target in targets:
+        print(f"{'PASS' if target.passed else 'FAIL'}  {target.name}: {target.detail}")
+    print(f"wall time {wall:.0f} s")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {
+        "command": ".venv/bin/python -m livestock_local.bench" + (f" --scale {args.scale}" if args.scale != 1 else ""),
+        "wall_s": round(wall, 1),
+        "machine": machine(),
+        "settings": {"sold_out_shield_s": settings.sold_out_shield_s, "meta_cache_s": settings.meta_cache_s},
+        "pricing": {
+            "standard_write": "1 WCU per started KB of the item, refused conditional writes too",
+            "transactional_write": "2 WCU per item and started KB; a cancelled transaction priced like a completed one",
+            "item_sizes": "largest stored item of each key class at the end of the run, by AWS's size rules",
+            "index_wcu": "GSI write units DynamoDB Local reported for successful writes (billed on AWS on top)",
+            "ceiling": "1,000 WCU/s / (AWS WCU the hottest partition key took per accepted order while selling)",
+        },
+        "caveat": LOCAL_CAVEAT,
+        "runs": [asdict(r) for r in results],
+        "targets": [asdict(t) for t in targets],
+    }
+    (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    draw_chart(results, args.out / "flash-sale.png")
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'flash-sale.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
