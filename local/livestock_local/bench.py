@@ -248,24 +248,32 @@ class Tables:
 
 
 class Ours:
-    """The production hot path: one HoldService per client thread, as one Lambda environment each."""
+    """The production hot path. `per_environment`: one HoldService per client thread, as Lambda runs
+    it (one invocation per environment, so each has its own sold-out marks and settings cache);
+    otherwise one HoldService serves every client, as one long-lived process would."""
 
-    name = "ours"
-
-    def __init__(self, client: "DynamoDBClient", tables: Tables, units: int, shards: int) -> None:
+    def __init__(
+        self, client: "DynamoDBClient", tables: Tables, units: int, shards: int, per_environment: bool
+    ) -> None:
+        self.name = "ours-per-env" if per_environment else "ours"
         self.client = client
         self.tables = tables
         self.shards: int | None = shards
+        self.per_environment = per_environment
         self.settings = Settings(inventory_table_name=tables.inventory, ledger_table_name=tables.ledger)
         self.repository = InventoryRepository(tables.inventory, tables.ledger, client=client)
         stock = StockService(self.repository, random.Random(0))
         stock.set_sku(SKU, SetSkuRequest(name="Live T-shirt", on_hand=units), "bench")
         stock.allocate(SKU, AllocationRequest(pools={}, shards={"shared": shards}), "bench")
+        self.shared = self._service(0)
 
-    def environment(self, slot: int) -> PlaceOrder:
-        service = HoldService(
+    def _service(self, slot: int) -> HoldService:
+        return HoldService(
             self.repository, self.settings, MetaCache(self.settings.meta_cache_s), rng=random.Random(slot)
         )
+
+    def environment(self, slot: int) -> PlaceOrder:
+        service = self._service(slot) if self.per_environment else self.shared
 
         def place(order_id: str, quantity: int) -> bool:
             try:
@@ -644,11 +652,13 @@ class Run:
     scenario: Scenario
     design: str
     shards: int | None = None
+    per_environment: bool = False
 
     @property
     def label(self) -> str:
         shards = f"/{self.shards} shards" if self.shards else ""
-        return f"{self.design}{shards} on {self.scenario.name}"
+        environments = ", one HoldService per client" if self.per_environment else ""
+        return f"{self.design}{shards} on {self.scenario.name}{environments}"
 
 
 def plan(scale: float) -> list[Run]:
@@ -661,7 +671,7 @@ def plan(scale: float) -> list[Run]:
 
 def build_design(run: Run, client: "DynamoDBClient", tables: Tables) -> Design:
     if run.design == "ours":
-        return Ours(client, tables, run.scenario.units, run.shards or 1)
+        return Ours(client, tables, run.scenario.units, run.shards or 1, run.per_environment)
     if run.design == "transactional":
         return Transactional(client, tables, run.scenario.units)
     return Naive(client, tables, run.scenario.units)

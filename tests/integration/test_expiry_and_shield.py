@@ -41,9 +41,9 @@ def test_unpaid_holds_expire_and_come_back(stack: LocalStack, api: Api, sku_id: 
 class CountingRepository(InventoryRepository):
     writes = 0
 
-    def put_pending_hold(self, hold: Hold, settle_window_s: int) -> Hold | None:
+    def put_pending_hold(self, hold: Hold) -> Hold | None:
         type(self).writes += 1
-        return super().put_pending_hold(hold, settle_window_s)
+        return super().put_pending_hold(hold)
 
     def decrement_shard(self, *args: object, **kwargs: object) -> bool:
         type(self).writes += 1

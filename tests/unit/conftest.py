@@ -89,7 +89,7 @@ class World:
                 region_name="us-east-1",
                 endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com",
             ),
-            Settlement(self.repository),
+            Settlement(self.repository, 30),
         )
 
 

@@ -227,6 +227,9 @@ def test_a_hold_abandoned_before_the_stream_caught_up_is_revived_or_cancelled(wo
     create(world, on_hand=5)
     sweeper = Sweeper(world.repository, world.holds, 30, world.clock)
     revived, cancelled = hold(world, "a", 2), hold(world, "b", 1)
+    # The consumer has seen the two hold records but not yet their decrements.
+    for hold_id in (revived, cancelled):
+        world.repository.track_pending_hold(hold_id, 1, world.clock.now + 30)
     world.clock.now += 31
     assert sweeper.sweep().abandoned == 2
     assert world.holds.cancel(cancelled, "op").status == "released"

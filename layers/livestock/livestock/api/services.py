@@ -31,7 +31,7 @@ def stock_service() -> StockService:
 
 @lru_cache(maxsize=1)
 def settlement() -> Settlement:
-    return Settlement(repository())
+    return Settlement(repository(), get_settings().settle_window_s)
 
 
 @lru_cache(maxsize=1)

@@ -346,12 +346,23 @@ class InventoryRepository:
 
     # --- The hot path ----------------------------------------------------------------------
 
-    def put_pending_hold(self, hold: Hold, settle_window_s: int) -> Hold | None:
-        """Writes the hold as pending; returns the existing hold instead if the order was seen."""
+    def put_pending_hold(self, hold: Hold) -> Hold | None:
+        """Writes the hold as pending; returns the existing hold instead if the order was seen.
+
+        No index attributes here, so the write costs 1 WCU and no index write: the stream
+        consumer indexes the hold off the hot path (see track_pending_hold and settle_hold).
+        """
         try:
             self.client.put_item(
                 TableName=self.inventory_table,
-                Item=serialize(self._hold_item(hold, due=hold.created_at + settle_window_s)),
+                Item=serialize(
+                    {
+                        "pk": keys.hold_pk(hold.hold_id),
+                        "sk": keys.HOLD_SK,
+                        "entity": "hold",
+                        **hold.model_dump(mode="json"),
+                    }
+                ),
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -361,19 +372,21 @@ class InventoryRepository:
             raise
         return None
 
-    def _hold_item(self, hold: Hold, due: float | None) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "pk": keys.hold_pk(hold.hold_id),
-            "sk": keys.HOLD_SK,
-            "entity": "hold",
-            "gsi1pk": keys.holds_by_sku_pk(hold.sku_id, hold.hold_id),
-            "gsi1sk": hold.hold_id,
-            **hold.model_dump(mode="json"),
-        }
-        if due is not None:
-            item["gsi2pk"] = keys.open_holds_pk(hold.hold_id)
-            item["gsi2sk"] = due
-        return item
+    def track_pending_hold(self, hold_id: str, attempt: int, due: float) -> bool:
+        """Puts a still-pending hold on the sweeper's list, due when its settle window ends."""
+        return self._update_if(
+            TableName=self.inventory_table,
+            Key={"pk": value(keys.hold_pk(hold_id)), "sk": value(keys.HOLD_SK)},
+            UpdateExpression="SET gsi2pk = :open, gsi2sk = :due",
+            ConditionExpression="#status = :pending AND attempt = :attempt AND attribute_not_exists(gsi2pk)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":open": value(keys.open_holds_pk(hold_id)),
+                ":due": value(due),
+                ":pending": value(HoldStatus.PENDING.value),
+                ":attempt": value(attempt),
+            },
+        )
 
     def decrement_shard(self, sku_id: str, pool: str, shard: int, quantity: int, reference: str, actor: str) -> bool:
         """The oversell guard: one conditional write. False when the shard cannot cover it."""
@@ -485,14 +498,15 @@ class InventoryRepository:
 
     # --- Hold lifecycle --------------------------------------------------------------------
 
-    def settle_hold(self, hold_id: str, attempt: int, pool: str, shard: int, sequence: str) -> bool:
-        """pending -> held, once the decrement is seen in the stream. False if not pending."""
+    def settle_hold(self, hold_id: str, sku_id: str, attempt: int, pool: str, shard: int, sequence: str) -> bool:
+        """pending -> held, once the decrement is seen in the stream. False if not pending.
+        The hold joins the SKU's hold index and the sweeper's list (due when payment is)."""
         return self._update_if(
             TableName=self.inventory_table,
             Key={"pk": value(keys.hold_pk(hold_id)), "sk": value(keys.HOLD_SK)},
             UpdateExpression=(
                 "SET #status = :held, #pool = :pool, #shard = :shard, settled_seq = :seq, "
-                "gsi2pk = :open, gsi2sk = expires_at"
+                "gsi1pk = :by_sku, gsi1sk = :hold_id, gsi2pk = :open, gsi2sk = expires_at"
             ),
             # An abandoned hold whose decrement shows up late is revived, not refunded: its
             # first caller may have been told "held" before the stream caught up.
@@ -503,6 +517,8 @@ class InventoryRepository:
                 ":pending": value(HoldStatus.PENDING.value),
                 ":abandoned": value(HoldStatus.ABANDONED.value),
                 ":open": value(keys.open_holds_pk(hold_id)),
+                ":by_sku": value(keys.holds_by_sku_pk(sku_id, hold_id)),
+                ":hold_id": value(hold_id),
                 ":attempt": value(attempt),
                 ":pool": value(pool),
                 ":shard": value(shard),

@@ -114,7 +114,7 @@ class HoldService:
                 raise self._sold_out(hold)
             existing: Hold | None = seen
         else:
-            existing = self.repository.put_pending_hold(hold, self.settings.settle_window_s)
+            existing = self.repository.put_pending_hold(hold)
         if existing is None:
             return self._drive(hold, meta)
         if existing.request_hash != hold.request_hash:

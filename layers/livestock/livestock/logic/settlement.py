@@ -136,8 +136,11 @@ LEVEL_AT_MOST_EVERY_S = 1.0
 
 
 class Settlement:
-    def __init__(self, repository: InventoryRepository, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, repository: InventoryRepository, settle_window_s: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.repository = repository
+        self.settle_window_s = settle_window_s
         self.stock = StockService(repository)
         self.meta_cache = MetaCache(1.0)
         self.clock = clock
@@ -150,6 +153,12 @@ class Settlement:
             self.repository.put_movements(movements)
 
     def settle(self, old: dict[str, Any] | None, new: dict[str, Any] | None, sequence: str) -> None:
+        if new and old is None and new.get("entity") == "hold" and new.get("status") == HoldStatus.PENDING:
+            # A new hold joins the sweeper's list here, off the hot path: if its decrement never
+            # comes (a crash between the two writes), the sweeper finds it when the window ends.
+            self.repository.track_pending_hold(
+                str(new["hold_id"]), int(new["attempt"]), float(new["created_at"]) + self.settle_window_s
+            )
         if new and new.get("entity") == "shard" and new.get("last_op") == "hold":
             decrement = int((old or {}).get("available", 0)) - int(new.get("available", 0))
             if decrement > 0:
@@ -175,7 +184,7 @@ class Settlement:
     def _settle_decrement(self, shard: dict[str, Any], quantity: int, sequence: str) -> None:
         hold_id, _, attempt = str(shard["last_ref"]).rpartition("#")
         pool, shard_no = str(shard["pool"]), int(shard["shard"])
-        if self.repository.settle_hold(hold_id, int(attempt), pool, shard_no, sequence):
+        if self.repository.settle_hold(hold_id, str(shard["sku_id"]), int(attempt), pool, shard_no, sequence):
             return
         hold = self.repository.get_hold(hold_id)
         if hold is not None and hold.settled_seq == sequence:

@@ -58,7 +58,11 @@ class StockService:
             sellable=sum(units for pool, units in pools.items() if pool != RESERVE),
             held=by_status.get(HoldStatus.HELD, 0),
             sold=by_status.get(HoldStatus.CONFIRMED, 0),
-            in_flight=by_status.get(HoldStatus.PENDING, 0),
+            # Decremented, not yet settled by the stream: what the counters do not explain yet.
+            in_flight=meta.on_hand
+            - sum(pools.values())
+            - by_status.get(HoldStatus.HELD, 0)
+            - by_status.get(HoldStatus.CONFIRMED, 0),
             paused=meta.paused,
             per_buyer_limit=meta.per_buyer_limit,
             auto_release_reserve=meta.auto_release_reserve,

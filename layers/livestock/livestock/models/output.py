@@ -65,4 +65,3 @@ class Reconciliation(BaseModel):
     actual: dict[str, int]
     differences: dict[str, int]
     conservation: dict[str, int]
-    in_flight_holds: int
