@@ -11,6 +11,7 @@ import pytest
 
 from livestock.api import services
 from livestock.dal.repository import InventoryRepository
+from livestock.keys import hold_id_for
 from livestock.logic.holds import HoldService
 from livestock.logic.meta_cache import MetaCache
 from livestock.models.input import HoldRequest
@@ -91,11 +92,10 @@ def test_a_decrement_no_live_hold_owns_is_given_back(stack: LocalStack, api: Api
     api.put(f"/skus/{sku_id}", {"name": "Tee", "on_hand": 1})
     refused = api.post("/holds", {**body_of(sku_id, "c-3"), "quantity": 5})
     assert refused.code == "SOLD_OUT"
-    hold_id = services.repository().get_hold(
-        next(h.hold_id for h in services.repository().holds_for_sku(sku_id) if h.order_id == "c-3")
-    )
-    assert hold_id is not None
-    assert services.repository().decrement_shard(sku_id, "shared", 0, 1, f"{hold_id.hold_id}#1", "channel:douyin")
+    refused_hold = services.repository().get_hold(hold_id_for("douyin", "c-3", sku_id))
+    assert refused_hold is not None
+    assert refused_hold.status == "rejected"
+    assert services.repository().decrement_shard(sku_id, "shared", 0, 1, f"{refused_hold.hold_id}#1", "channel:douyin")
     reconciliation = settled_reconciliation(stack, api, sku_id)
     assert reconciliation["consistent"], reconciliation
     assert reconciliation["actual"]["pool:shared"] == 1
