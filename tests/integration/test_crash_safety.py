@@ -28,12 +28,12 @@ class Crash(Exception):
 
 
 class CrashBeforeDecrement(InventoryRepository):
-    def decrement_shard(self, *args: object, **kwargs: object) -> bool:
+    def decrement_shard(self, *args: object, **kwargs: object) -> tuple[bool, int | None]:
         raise Crash
 
 
 class CrashAfterDecrement(InventoryRepository):
-    def decrement_shard(self, *args: object, **kwargs: object) -> bool:
+    def decrement_shard(self, *args: object, **kwargs: object) -> tuple[bool, int | None]:
         super().decrement_shard(*args, **kwargs)  # type: ignore[arg-type]
         raise Crash
 
@@ -95,7 +95,10 @@ def test_a_decrement_no_live_hold_owns_is_given_back(stack: LocalStack, api: Api
     refused_hold = services.repository().get_hold(hold_id_for("douyin", "c-3", sku_id))
     assert refused_hold is not None
     assert refused_hold.status == "rejected"
-    assert services.repository().decrement_shard(sku_id, "shared", 0, 1, f"{refused_hold.hold_id}#1", "channel:douyin")
+    taken, _ = services.repository().decrement_shard(
+        sku_id, "shared", 0, 1, f"{refused_hold.hold_id}#1", "channel:douyin"
+    )
+    assert taken
     reconciliation = settled_reconciliation(stack, api, sku_id)
     assert reconciliation["consistent"], reconciliation
     assert reconciliation["actual"]["pool:shared"] == 1

@@ -45,7 +45,7 @@ class CountingRepository(InventoryRepository):
         type(self).writes += 1
         return super().put_pending_hold(hold)
 
-    def decrement_shard(self, *args: object, **kwargs: object) -> bool:
+    def decrement_shard(self, *args: object, **kwargs: object) -> tuple[bool, int | None]:
         type(self).writes += 1
         return super().decrement_shard(*args, **kwargs)  # type: ignore[arg-type]
 

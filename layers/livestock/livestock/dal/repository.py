@@ -388,26 +388,38 @@ class InventoryRepository:
             },
         )
 
-    def decrement_shard(self, sku_id: str, pool: str, shard: int, quantity: int, reference: str, actor: str) -> bool:
-        """The oversell guard: one conditional write. False when the shard cannot cover it."""
-        return self._update_if(
-            TableName=self.inventory_table,
-            Key={"pk": value(keys.shard_pk(sku_id, pool, shard)), "sk": value(keys.STOCK_SK)},
-            UpdateExpression=(
-                "SET available = available - :q, last_op = :op, last_ref = :ref, "
-                "last_actor = :actor, last_qty = :q, last_reason = :empty, updated_at = :now"
-            ),
-            ConditionExpression="available >= :q AND paused = :false",
-            ExpressionAttributeValues={
-                ":q": value(quantity),
-                ":op": value("hold"),
-                ":ref": value(reference),
-                ":actor": value(actor),
-                ":empty": value(""),
-                ":now": value(time.time()),
-                ":false": value(False),
-            },
-        )
+    def decrement_shard(
+        self, sku_id: str, pool: str, shard: int, quantity: int, reference: str, actor: str
+    ) -> tuple[bool, int | None]:
+        """The oversell guard: one conditional write. Returns (taken, units the shard had when it
+        refused, if it exists): the refusal's old image costs nothing more and tells the caller
+        which shards not to try again."""
+        try:
+            self.client.update_item(
+                TableName=self.inventory_table,
+                Key={"pk": value(keys.shard_pk(sku_id, pool, shard)), "sk": value(keys.STOCK_SK)},
+                UpdateExpression=(
+                    "SET available = available - :q, last_op = :op, last_ref = :ref, "
+                    "last_actor = :actor, last_qty = :q, last_reason = :empty, updated_at = :now"
+                ),
+                ConditionExpression="available >= :q AND paused = :false",
+                ExpressionAttributeValues={
+                    ":q": value(quantity),
+                    ":op": value("hold"),
+                    ":ref": value(reference),
+                    ":actor": value(actor),
+                    ":empty": value(""),
+                    ":now": value(time.time()),
+                    ":false": value(False),
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                old: dict[str, Any] = dict(error.response.get("Item", {}))  # type: ignore[call-overload]
+                return False, int(deserialize(old).get("available", 0))
+            raise
+        return True, None
 
     def reject_hold(self, hold: Hold) -> bool:
         return self._update_if(

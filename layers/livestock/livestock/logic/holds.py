@@ -19,7 +19,8 @@ from livestock.dal.repository import InventoryRepository
 from livestock.logic import layout
 from livestock.logic.meta_cache import MetaCache
 from livestock.logic.requests import fingerprint
-from livestock.logic.shield import SoldOutShield
+from livestock.logic.shard_hints import ShardHints
+from livestock.logic.shield import SoldOutShield, Verdict
 from livestock.logic.stock import StockService
 from livestock.models.domain import RESERVE, SHARED, Hold, HoldStatus, SkuMeta, channel_pool
 from livestock.models.exceptions import (
@@ -86,6 +87,7 @@ class HoldService:
         self.rng = rng or random.Random()
         self.stock = StockService(repository, self.rng)
         self.shield = SoldOutShield(settings.sold_out_shield_s)
+        self.shard_hints = ShardHints(settings.sold_out_shield_s)
 
     # --- place ------------------------------------------------------------------------------
 
@@ -107,7 +109,10 @@ class HoldService:
             created_at=now,
             expires_at=now + (request.pay_within_s or self.settings.default_pay_within_s),
         )
-        if self.shield.is_sold_out(hold.sku_id, hold.channel):
+        verdict = self.shield.check(hold.sku_id, hold.channel)
+        if verdict == Verdict.PROBE and self._still_sold_out(hold, meta):
+            verdict = Verdict.SOLD_OUT
+        if verdict == Verdict.SOLD_OUT:
             # A read, not a write: a replay of an order that was held must still get its answer.
             seen = self.repository.get_hold(hold.hold_id, consistent=False)
             if seen is None:
@@ -123,6 +128,16 @@ class HoldService:
                 {"channel": request.channel, "order_id": request.order_id},
             )
         return self._replay(existing, meta)
+
+    def _still_sold_out(self, hold: Hold, meta: SkuMeta) -> bool:
+        """The probe's look at the shards: reads only. Renews the mark, or clears it."""
+        totals = layout.pool_totals(self.repository.read_shards(meta, consistent=False))
+        reserve = totals.get(RESERVE, 0) if meta.auto_release_reserve else 0
+        if any(totals.get(pool, 0) for pool in self._pools_for(hold.channel, meta)) or reserve:
+            self.shield.clear(hold.sku_id)
+            return False
+        self.shield.mark(hold.sku_id, hold.channel)
+        return True
 
     def _replay(self, hold: Hold, meta: SkuMeta) -> HoldView:
         hold = self._wait_until_settled(hold)
@@ -229,12 +244,12 @@ class HoldService:
     def _try_shards(self, hold: Hold, meta: SkuMeta) -> HoldView | None:
         reference = f"{hold.hold_id}#{hold.attempt}"
         for pool in self._pools_for(hold.channel, meta):
-            order = list(range(meta.shards.get(pool, 1)))
-            self.rng.shuffle(order)
-            for shard in order:
-                if self.repository.decrement_shard(
+            for shard in self.shard_hints.order(hold.sku_id, pool, meta.shards.get(pool, 1), hold.quantity, self.rng):
+                taken, seen = self.repository.decrement_shard(
                     hold.sku_id, pool, shard, hold.quantity, reference, f"channel:{hold.channel}"
-                ):
+                )
+                self.shard_hints.saw(hold.sku_id, pool, shard, seen)
+                if taken:
                     return first_answer(hold.model_copy(update={"pool": pool, "shard": shard}))
         return None
 
