@@ -391,11 +391,11 @@ class InventoryRepository:
     def decrement_shard(
         self, sku_id: str, pool: str, shard: int, quantity: int, reference: str, actor: str
     ) -> tuple[bool, int | None]:
-        """The oversell guard: one conditional write. Returns (taken, units the shard had when it
-        refused, if it exists): the refusal's old image costs nothing more and tells the caller
-        which shards not to try again."""
+        """The oversell guard: one conditional write. Returns (taken, units the shard has left, or
+        had when it refused): returned values cost no extra capacity and tell the caller which
+        shards not to try next."""
         try:
-            self.client.update_item(
+            response = self.client.update_item(
                 TableName=self.inventory_table,
                 Key={"pk": value(keys.shard_pk(sku_id, pool, shard)), "sk": value(keys.STOCK_SK)},
                 UpdateExpression=(
@@ -412,6 +412,7 @@ class InventoryRepository:
                     ":now": value(time.time()),
                     ":false": value(False),
                 },
+                ReturnValues="UPDATED_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
@@ -419,7 +420,8 @@ class InventoryRepository:
                 old: dict[str, Any] = dict(error.response.get("Item", {}))  # type: ignore[call-overload]
                 return False, int(deserialize(old).get("available", 0))
             raise
-        return True, None
+        left = deserialize(dict(response.get("Attributes", {}))).get("available")
+        return True, None if left is None else int(left)
 
     def reject_hold(self, hold: Hold) -> bool:
         return self._update_if(
