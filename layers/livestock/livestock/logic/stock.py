@@ -110,14 +110,24 @@ class StockService:
         reference: str,
         body: dict[str, Any],
         build: Callable[[SkuMeta], StockChange | None],
+        unchanged: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Runs a change at most once per reference; a replay returns the first answer."""
+        """Runs a change at most once per reference; the first call and every replay answer with
+        the response recorded with the change (`unchanged` when there was nothing to change)."""
         request_hash = fingerprint(body)
         stored = self.repository.get_operation(sku_id, kind, reference)
         if stored is None:
+            applied: list[StockChange] = []
+
+            def recording(meta: SkuMeta) -> StockChange | None:
+                change = build(meta)
+                applied[:] = [change] if change else []
+                return change
+
             try:
-                meta = self._change(sku_id, build)
-                return {"sku_id": sku_id, "reference": reference, "version": meta.version, **body}
+                self._change(sku_id, recording)
+                record = applied[0].operation_record if applied else None
+                return dict(record["response"]) if record else dict(unchanged or {})
             except TransactionRefused:
                 stored = self.repository.get_operation(sku_id, kind, reference)
         if stored is None:
@@ -419,10 +429,8 @@ class StockService:
         if reference is None:
             self._change(sku_id, build)
             return {"sku_id": sku_id, "released": released["units"], "reference": None}
-        result = self._idempotent(sku_id, "reserve-release", reference, body, build)
-        if "released" not in result:
-            result = {"sku_id": sku_id, "released": released["units"], "reference": reference}
-        return result
+        nothing = {"sku_id": sku_id, "released": 0, "reference": reference}
+        return self._idempotent(sku_id, "reserve-release", reference, body, build, unchanged=nothing)
 
     # --- settings ---------------------------------------------------------------------------
 
