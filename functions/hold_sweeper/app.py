@@ -6,15 +6,15 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from livestock.api import services
 from livestock.observability import logger, metrics, tracer
+from livestock.wiring import services
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    result = services.sweeper().sweep()
+    result = services().sweeper.sweep()
     metrics.add_metric(name="HoldsExpired", unit=MetricUnit.Count, value=result.expired)
     metrics.add_metric(name="HoldsAbandoned", unit=MetricUnit.Count, value=result.abandoned)
     logger.info("sweep finished", **asdict(result))

@@ -1,9 +1,6 @@
 """SKU stock administration: ERP on-hand, receipts, adjustments, allocation, reserve, pause,
 limits, and the read side (stock view, ledger, reconciliation)."""
 
-import base64
-import binascii
-import json
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -11,10 +8,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from livestock.api import services
-from livestock.api.http import SKU_ID_PATTERN, actor, build_resolver, json_response
-from livestock.logic.reconciliation import reconcile
-from livestock.models.exceptions import LiveStockError
+from livestock.api.http import SKU_ID_PATTERN, actor, answers, build_resolver, json_response
+from livestock.models.domain import SkuPatch
 from livestock.models.input import (
     AdjustmentRequest,
     AllocationRequest,
@@ -24,115 +19,96 @@ from livestock.models.input import (
     SetSkuRequest,
     SkuSettingsRequest,
 )
-from livestock.models.output import LedgerPage, Movement, Reconciliation, SkuView
+from livestock.models.output import (
+    AdjustmentRecorded,
+    LedgerPage,
+    ReceiptRecorded,
+    Reconciliation,
+    ReserveReleased,
+    SkuView,
+)
 from livestock.observability import logger, metrics, tracer
+from livestock.wiring import services
 
 app = build_resolver()
 SkuId = Annotated[str, Path(pattern=SKU_ID_PATTERN)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
 
 
-class BadCursor(LiveStockError):
-    status = 422
-    code = "VALIDATION_ERROR"
-
-
-@app.put("/skus/<sku_id>")
+@app.put("/skus/<sku_id>", responses=answers(200, SkuView, 409, also=(201,)))
 def set_sku(sku_id: SkuId, request: Annotated[SetSkuRequest, Body()]) -> Response[SkuView]:
-    view, created = services.stock_service().set_sku(sku_id, request, actor(app, "erp"))
+    view, created = services().stock.set_sku(sku_id, request, actor(app, "erp"))
     return json_response(201 if created else 200, view)
 
 
-@app.get("/skus/<sku_id>")
+@app.get("/skus/<sku_id>", responses=answers(200, SkuView, 404))
 def get_sku(sku_id: SkuId) -> Response[SkuView]:
-    return json_response(200, services.stock_service().view(sku_id))
+    return json_response(200, services().stock.view(sku_id))
 
 
-@app.post("/skus/<sku_id>/receipts")
-def receive(sku_id: SkuId, request: Annotated[ReceiptRequest, Body()]) -> Response[dict[str, Any]]:
-    result = services.stock_service().receive(sku_id, request.quantity, request.reference, actor(app, "erp"))
-    return json_response(201, result)
+@app.post("/skus/<sku_id>/receipts", responses=answers(201, ReceiptRecorded, 404, 409))
+def receive(sku_id: SkuId, request: Annotated[ReceiptRequest, Body()]) -> Response[ReceiptRecorded]:
+    result = services().stock.receive(sku_id, request.quantity, request.reference, actor(app, "erp"))
+    return json_response(201, ReceiptRecorded.model_validate(result))
 
 
-@app.post("/skus/<sku_id>/adjustments")
-def adjust(sku_id: SkuId, request: Annotated[AdjustmentRequest, Body()]) -> Response[dict[str, Any]]:
-    result = services.stock_service().adjust(
+@app.post("/skus/<sku_id>/adjustments", responses=answers(201, AdjustmentRecorded, 404, 409))
+def adjust(sku_id: SkuId, request: Annotated[AdjustmentRequest, Body()]) -> Response[AdjustmentRecorded]:
+    result = services().stock.adjust(
         sku_id, request.quantity, request.reason, request.reference, actor(app, "operator")
     )
-    return json_response(201, result)
+    return json_response(201, AdjustmentRecorded.model_validate(result))
 
 
-@app.put("/skus/<sku_id>/allocation")
+@app.put("/skus/<sku_id>/allocation", responses=answers(200, SkuView, 404, 409))
 def allocate(sku_id: SkuId, request: Annotated[AllocationRequest, Body()]) -> Response[SkuView]:
-    return json_response(200, services.stock_service().allocate(sku_id, request, actor(app, "operator")))
+    return json_response(200, services().stock.allocate(sku_id, request, actor(app, "operator")))
 
 
-@app.post("/skus/<sku_id>/reserve/release")
+@app.post("/skus/<sku_id>/reserve/release", responses=answers(200, ReserveReleased, 404, 409))
 def release_reserve(
     sku_id: SkuId,
     request: Annotated[ReserveReleaseRequest, Body()],
     idempotency_key: IdempotencyKey = None,
-) -> Response[dict[str, Any]]:
-    result = services.stock_service().release_reserve(sku_id, request.quantity, actor(app, "operator"), idempotency_key)
-    return json_response(200, result)
+) -> Response[ReserveReleased]:
+    result = services().stock.release_reserve(sku_id, request.quantity, actor(app, "operator"), idempotency_key)
+    return json_response(200, ReserveReleased.model_validate(result))
 
 
-@app.post("/skus/<sku_id>/pause")
+@app.post("/skus/<sku_id>/pause", responses=answers(200, SkuView, 404, 409))
 def pause(sku_id: SkuId) -> Response[SkuView]:
-    return json_response(200, services.stock_service().set_paused(sku_id, True, actor(app, "operator")))
+    return json_response(200, services().stock.set_paused(sku_id, True, actor(app, "operator")))
 
 
-@app.post("/skus/<sku_id>/resume")
+@app.post("/skus/<sku_id>/resume", responses=answers(200, SkuView, 404, 409))
 def resume(sku_id: SkuId) -> Response[SkuView]:
-    return json_response(200, services.stock_service().set_paused(sku_id, False, actor(app, "operator")))
+    return json_response(200, services().stock.set_paused(sku_id, False, actor(app, "operator")))
 
 
-@app.put("/skus/<sku_id>/limits")
+@app.put("/skus/<sku_id>/limits", responses=answers(200, SkuView, 404, 409))
 def set_limits(sku_id: SkuId, request: Annotated[LimitsRequest, Body()]) -> Response[SkuView]:
-    view = services.stock_service().set_fields(
-        sku_id, {"per_buyer_limit": request.per_buyer}, "limits", actor(app, "operator")
-    )
-    return json_response(200, view)
+    patch = SkuPatch(per_buyer_limit=request.per_buyer)
+    return json_response(200, services().stock.set_settings(sku_id, patch, "limits", actor(app, "operator")))
 
 
-@app.put("/skus/<sku_id>/settings")
+@app.put("/skus/<sku_id>/settings", responses=answers(200, SkuView, 404, 409))
 def set_settings(sku_id: SkuId, request: Annotated[SkuSettingsRequest, Body()]) -> Response[SkuView]:
-    view = services.stock_service().set_fields(
-        sku_id, {"auto_release_reserve": request.auto_release_reserve}, "settings", actor(app, "operator")
-    )
-    return json_response(200, view)
+    patch = SkuPatch(auto_release_reserve=request.auto_release_reserve)
+    return json_response(200, services().stock.set_settings(sku_id, patch, "settings", actor(app, "operator")))
 
 
-@app.get("/skus/<sku_id>/ledger")
+@app.get("/skus/<sku_id>/ledger", responses=answers(200, LedgerPage, 404))
 def ledger(
     sku_id: SkuId,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[LedgerPage]:
-    services.stock_service().meta(sku_id)
-    items, last = services.repository().ledger_page(sku_id, limit, _decode_cursor(cursor))
-    page = LedgerPage(
-        movements=[Movement.model_validate(item) for item in items],
-        cursor=base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None,
-    )
-    return json_response(200, page)
+    return json_response(200, services().ledger.page(sku_id, limit, cursor))
 
 
-def _decode_cursor(cursor: str | None) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError) as error:
-        raise BadCursor("the cursor is not one this API gave out", {"cursor": cursor[:64]}) from error
-    if not isinstance(decoded, dict) or set(decoded) != {"pk", "sk"}:
-        raise BadCursor("the cursor is not one this API gave out", {"cursor": cursor[:64]})
-    return decoded
-
-
-@app.get("/skus/<sku_id>/reconciliation")
+@app.get("/skus/<sku_id>/reconciliation", responses=answers(200, Reconciliation, 404))
 def reconciliation(sku_id: SkuId) -> Response[Reconciliation]:
-    return json_response(200, reconcile(services.repository(), sku_id))
+    return json_response(200, services().reconciler.reconcile(sku_id))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -38,10 +38,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from livestock.dal.repository import InventoryRepository
+from livestock import wiring
 from livestock.logic.holds import HoldService
-from livestock.logic.meta_cache import MetaCache
-from livestock.logic.stock import StockService
 from livestock.models.exceptions import LiveStockError, SoldOut
 from livestock.models.input import AllocationRequest, HoldRequest, SetSkuRequest
 from livestock.settings import Settings
@@ -262,16 +260,15 @@ class Ours:
         self.shards: int | None = shards
         self.per_environment = per_environment
         self.settings = Settings(inventory_table_name=tables.inventory, ledger_table_name=tables.ledger)
-        self.repository = InventoryRepository(tables.inventory, tables.ledger, client=client)
-        stock = StockService(self.repository, random.Random(0))
+        self.stores = wiring.stores(self.settings, client)
+        self.repository = self.stores.skus
+        stock = wiring.build(self.settings, self.stores, rng=random.Random(0)).stock
         stock.set_sku(SKU, SetSkuRequest(name="Live T-shirt", on_hand=units), "bench")
         stock.allocate(SKU, AllocationRequest(pools={}, shards={"shared": shards}), "bench")
         self.shared = self._service(0)
 
     def _service(self, slot: int) -> HoldService:
-        return HoldService(
-            self.repository, self.settings, MetaCache(self.settings.meta_cache_s), rng=random.Random(slot)
-        )
+        return wiring.build(self.settings, self.stores, rng=random.Random(slot)).holds
 
     def environment(self, slot: int) -> PlaceOrder:
         service = self._service(slot) if self.per_environment else self.shared

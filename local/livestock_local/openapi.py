@@ -1,5 +1,8 @@
 """Writes openapi.json: the API's OpenAPI document, generated from the handlers' pydantic models.
 
+Powertools' OpenAPI merge loads the resolver (`app`) of every function under functions/ and
+merges their documents into one. The files are named to it: its discovery looks for a literal
+`APIGatewayRestResolver(...)` call, and ours come from `build_resolver()`.
 `python -m livestock_local.openapi` rewrites it; a unit test checks the committed copy is current.
 """
 
@@ -7,37 +10,29 @@ import json
 import sys
 from typing import Any
 
-from livestock_local.lambda_runtime import LocalLambda
+from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+
 from livestock_local.template import ROOT, Template
 
 OPENAPI_FILE = ROOT / "openapi.json"
 
 
 def generate() -> dict[str, Any]:
-    document: dict[str, Any] = {}
+    merger = OpenAPIMerge(
+        title="LiveStock API",
+        version="1.0.0",
+        description="Oversell-proof inventory for live-stream commerce. Send x-api-key on every call.",
+        security=[{"apiKey": []}],
+        on_conflict="error",
+    )
     for function in Template().functions({"InventoryTable": "inventory", "LedgerTable": "ledger"}):
-        if not function.routes:
-            continue
-        app = LocalLambda(function).environment().app
-        schema: dict[str, Any] = json.loads(
-            app.get_openapi_json_schema(
-                title="LiveStock API",
-                version="1.0.0",
-                description="Oversell-proof inventory for live-stream commerce. Send x-api-key on every call.",
-            )
-        )
-        if not document:
-            document = schema
-        else:
-            document["paths"].update(schema["paths"])
-            document.setdefault("components", {}).setdefault("schemas", {}).update(
-                schema.get("components", {}).get("schemas", {})
-            )
-    document["paths"] = dict(sorted(document["paths"].items()))
+        if function.routes:
+            merger.add_file(ROOT / function.code_uri / "app.py", resolver_name="app")
+    document: dict[str, Any] = json.loads(merger.get_openapi_json_schema())
     document.setdefault("components", {})["securitySchemes"] = {
         "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}
     }
-    document["security"] = [{"apiKey": []}]
+    document["paths"] = dict(sorted(document["paths"].items()))
     return document
 
 

@@ -4,16 +4,16 @@ The failure is injected into the real service (in this test process) against Dyn
 the local stack's stream consumer and sweeper settle what the crash left behind.
 """
 
+import dataclasses
 import random
 import time
 
 import pytest
 
-from livestock.api import services
-from livestock.dal.repository import InventoryRepository
+from livestock import wiring
+from livestock.dal.skus import SkuStore
 from livestock.keys import hold_id_for
 from livestock.logic.holds import HoldService
-from livestock.logic.meta_cache import MetaCache
 from livestock.models.input import HoldRequest
 from livestock.settings import get_settings
 from livestock_local.stack import LocalStack
@@ -27,21 +27,21 @@ class Crash(Exception):
     """The function instance dies here."""
 
 
-class CrashBeforeDecrement(InventoryRepository):
+class CrashBeforeDecrement(SkuStore):
     def decrement_shard(self, *args: object, **kwargs: object) -> tuple[bool, int | None]:
         raise Crash
 
 
-class CrashAfterDecrement(InventoryRepository):
+class CrashAfterDecrement(SkuStore):
     def decrement_shard(self, *args: object, **kwargs: object) -> tuple[bool, int | None]:
         super().decrement_shard(*args, **kwargs)  # type: ignore[arg-type]
         raise Crash
 
 
-def crashing_service(kind: type[InventoryRepository]) -> HoldService:
-    base = services.repository()
-    settings = get_settings()
-    return HoldService(kind(base.inventory_table, base.ledger_table), settings, MetaCache(0), rng=random.Random(3))
+def crashing_service(kind: type[SkuStore]) -> HoldService:
+    settings = get_settings().model_copy(update={"meta_cache_s": 0.0})
+    stores = dataclasses.replace(wiring.stores(settings), skus=kind(settings.inventory_table_name))
+    return wiring.build(settings, stores, rng=random.Random(3)).holds
 
 
 def order(sku_id: str, order_id: str) -> HoldRequest:
@@ -92,10 +92,10 @@ def test_a_decrement_no_live_hold_owns_is_given_back(stack: LocalStack, api: Api
     api.put(f"/skus/{sku_id}", {"name": "Tee", "on_hand": 1})
     refused = api.post("/holds", {**body_of(sku_id, "c-3"), "quantity": 5})
     assert refused.code == "SOLD_OUT"
-    refused_hold = services.repository().get_hold(hold_id_for("douyin", "c-3", sku_id))
+    refused_hold = wiring.services().stores.holds.get_hold(hold_id_for("douyin", "c-3", sku_id))
     assert refused_hold is not None
     assert refused_hold.status == "rejected"
-    taken, _ = services.repository().decrement_shard(
+    taken, _ = wiring.services().stores.skus.decrement_shard(
         sku_id, "shared", 0, 1, f"{refused_hold.hold_id}#1", "channel:douyin"
     )
     assert taken

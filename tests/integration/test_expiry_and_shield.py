@@ -1,14 +1,14 @@
 """Unpaid holds expire through the sweeper; the sold-out shield refuses without writing."""
 
+import dataclasses
 import random
 import time
 
 import pytest
 
-from livestock.api import services
-from livestock.dal.repository import InventoryRepository
-from livestock.logic.holds import HoldService
-from livestock.logic.meta_cache import MetaCache
+from livestock import wiring
+from livestock.dal.holds import HoldStore
+from livestock.dal.skus import SkuStore
 from livestock.models.domain import Hold
 from livestock.models.exceptions import SoldOut
 from livestock.models.input import HoldRequest
@@ -38,23 +38,27 @@ def test_unpaid_holds_expire_and_come_back(stack: LocalStack, api: Api, sku_id: 
     assert reconciliation["actual"]["held"] == 3
 
 
-class CountingRepository(InventoryRepository):
+class CountingRepository:
     writes = 0
 
+
+class CountingHolds(HoldStore):
     def put_pending_hold(self, hold: Hold) -> Hold | None:
-        type(self).writes += 1
+        CountingRepository.writes += 1
         return super().put_pending_hold(hold)
 
+
+class CountingSkus(SkuStore):
     def decrement_shard(self, *args: object, **kwargs: object) -> tuple[bool, int | None]:
-        type(self).writes += 1
+        CountingRepository.writes += 1
         return super().decrement_shard(*args, **kwargs)  # type: ignore[arg-type]
 
 
 def test_the_shield_refuses_without_writing_and_clears_on_cancel_and_restock(api: Api, sku_id: str) -> None:
-    base = services.repository()
-    repository = CountingRepository(base.inventory_table, base.ledger_table)
-    settings = get_settings().model_copy(update={"sold_out_shield_s": 30.0})
-    holds = HoldService(repository, settings, MetaCache(0), rng=random.Random(5))
+    settings = get_settings().model_copy(update={"sold_out_shield_s": 30.0, "meta_cache_s": 0.0})
+    table = settings.inventory_table_name
+    stores = dataclasses.replace(wiring.stores(settings), holds=CountingHolds(table), skus=CountingSkus(table))
+    holds = wiring.build(settings, stores, rng=random.Random(5)).holds
     api.put(f"/skus/{sku_id}", {"name": "Tee", "on_hand": 1})
     first = holds.place(HoldRequest(channel="douyin", order_id="s-0", sku_id=sku_id, quantity=1))
     with pytest.raises(SoldOut):
@@ -83,9 +87,8 @@ def test_the_shield_refuses_without_writing_and_clears_on_cancel_and_restock(api
 
 
 def test_reserve_release_clears_the_mark(api: Api, sku_id: str) -> None:
-    base = services.repository()
-    settings = get_settings().model_copy(update={"sold_out_shield_s": 0.5})
-    holds = HoldService(base, settings, MetaCache(0), rng=random.Random(6))
+    settings = get_settings().model_copy(update={"sold_out_shield_s": 0.5, "meta_cache_s": 0.0})
+    holds = wiring.build(settings, rng=random.Random(6)).holds
     api.put(f"/skus/{sku_id}", {"name": "Tee", "on_hand": 3})
     api.put(f"/skus/{sku_id}/allocation", {"pools": {"reserve": 2}})
     api.put(f"/skus/{sku_id}/settings", {"auto_release_reserve": False})

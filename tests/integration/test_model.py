@@ -9,11 +9,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
-from livestock.api import services
-from livestock.logic.holds import HoldService
-from livestock.logic.meta_cache import MetaCache
-from livestock.logic.reconciliation import reconcile
-from livestock.logic.stock import StockService
+from livestock import wiring
 from livestock.models.exceptions import InsufficientFreeStock, InvalidState, SoldOut
 from livestock.models.input import AllocationRequest, HoldRequest, SetSkuRequest
 from livestock.settings import get_settings
@@ -48,10 +44,12 @@ class InventoryMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        repository = services.repository()
-        config = get_settings().model_copy(update={"sold_out_shield_s": 0.0, "replay_wait_s": 10.0})
-        self.stock = StockService(repository, random.Random(1))
-        self.service = HoldService(repository, config, MetaCache(0), rng=random.Random(2))
+        config = get_settings().model_copy(
+            update={"sold_out_shield_s": 0.0, "replay_wait_s": 10.0, "meta_cache_s": 0.0}
+        )
+        self.services = wiring.build(config, rng=random.Random(1))
+        self.stock = self.services.stock
+        self.service = self.services.holds
         self.sku_id = f"model-{uuid.uuid4().hex[:10]}"
         self.orders = 0
 
@@ -139,8 +137,7 @@ class InventoryMachine(RuleBasedStateMachine):
     def pools_agree(self) -> None:
         if not hasattr(self, "model"):
             return
-        repository = services.repository()
-        shards = repository.read_shards(self.stock.meta(self.sku_id))
+        shards = self.services.stores.skus.read_shards(self.stock.meta(self.sku_id))
         assert all(s.available >= 0 for s in shards)
         pools = {s.pool: s.available for s in shards if s.available}
         assert pools == {p: v for p, v in self.model.pools.items() if v}
@@ -149,7 +146,7 @@ class InventoryMachine(RuleBasedStateMachine):
         if not hasattr(self, "model"):
             return
         STACK[0].wait_for_streams(60)
-        result = reconcile(services.repository(), self.sku_id)
+        result = self.services.reconciler.reconcile(self.sku_id)
         assert result.consistent, result
         held = sum(q for _, q, s in self.model.holds.values() if s == "held")
         sold = sum(q for _, q, s in self.model.holds.values() if s == "confirmed")

@@ -9,12 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from livestock.dal.codec import deserialize
-from livestock.dal.repository import InventoryRepository
-from livestock.logic.holds import HoldService
-from livestock.logic.meta_cache import MetaCache
-from livestock.logic.settlement import Settlement
-from livestock.logic.stock import StockService
+from livestock import wiring
+from livestock.dal.stream import change_of, parse
 from livestock.settings import Settings
 from livestock_local.template import Template
 
@@ -30,42 +26,67 @@ class Clock:
         return self.now
 
 
-class StreamDrain:
-    """Feeds the moto table's stream to the settlement logic, as the consumer would."""
+class AllStores:
+    """Every store under one name, for tests that look at what the services wrote."""
 
-    def __init__(self, client: Any, streams: Any, settlement: Settlement) -> None:
+    def __init__(self, stores: wiring.Stores) -> None:
+        self._stores = (stores.skus, stores.holds, stores.limits, stores.ledger)
+
+    def __getattr__(self, name: str) -> Any:
+        for store in self._stores:
+            if hasattr(store, name):
+                return getattr(store, name)
+        raise AttributeError(name)
+
+
+def stream_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A record read with GetRecords, shaped as Lambda delivers it."""
+    return {
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/livestock-InventoryTable/stream/x",
+        **record,
+        "dynamodb": {**record["dynamodb"], "ApproximateCreationDateTime": 1_800_000_000.0},
+    }
+
+
+class StreamDrain:
+    """Feeds the moto table's stream to the settlement logic, as the consumer would.
+
+    Iterators are taken afresh for every read: a refused transaction makes moto restore a copy of
+    the table, and an older iterator would keep reading the stream of the discarded one.
+    """
+
+    def __init__(self, client: Any, streams: Any, settlement: Any) -> None:
         self.client = client
         self.streams = streams
         self.settlement = settlement
-        arn = client.describe_table(TableName=INVENTORY)["Table"]["LatestStreamArn"]
-        shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-        self.iterators = [
-            streams.get_shard_iterator(StreamArn=arn, ShardId=s["ShardId"], ShardIteratorType="TRIM_HORIZON")[
-                "ShardIterator"
-            ]
-            for s in shards
-        ]
+        self.arn = client.describe_table(TableName=INVENTORY)["Table"]["LatestStreamArn"]
+        self.last_seen: dict[str, str] = {}
+
+    def _read(self) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        for shard in self.streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]:
+            shard_id = shard["ShardId"]
+            position: dict[str, str] = (
+                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self.last_seen[shard_id]}
+                if shard_id in self.last_seen
+                else {"ShardIteratorType": "TRIM_HORIZON"}
+            )
+            iterator = self.streams.get_shard_iterator(StreamArn=self.arn, ShardId=shard_id, **position)
+            found = self.streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+            if found:
+                self.last_seen[shard_id] = found[-1]["dynamodb"]["SequenceNumber"]
+            records += found
+        return records
 
     def __call__(self) -> int:
         seen = 0
-        while True:
-            batch = []
-            for index, iterator in enumerate(self.iterators):
-                response = self.streams.get_records(ShardIterator=iterator)
-                self.iterators[index] = response["NextShardIterator"]
-                batch += response["Records"]
-            if not batch:
-                return seen
-            changes = []
-            for record in batch:
-                change = record["dynamodb"]
-                old = deserialize(change["OldImage"]) if "OldImage" in change else None
-                new = deserialize(change["NewImage"]) if "NewImage" in change else None
-                changes.append((old, new, change["SequenceNumber"], 1_800_000_000.0))
-            self.settlement.write_ledger(changes)
-            for old, new, sequence, _ in changes:
-                self.settlement.settle(old, new, sequence)
+        while batch := self._read():
+            changes = [change_of(parse(stream_record(record))) for record in batch]
+            self.settlement.write_ledger([c for c in changes if c is not None])
+            for change in changes:
+                self.settlement.settle(change)
             seen += len(batch)
+        return seen
 
 
 class World:
@@ -74,13 +95,15 @@ class World:
         template = Template()
         for logical_id, name in (("InventoryTable", INVENTORY), ("LedgerTable", LEDGER)):
             self.client.create_table(**template.create_table_request(logical_id, name))
-        self.repository = InventoryRepository(INVENTORY, LEDGER, self.client)
         self.clock = Clock()
         self.settings = Settings(
             inventory_table_name=INVENTORY, ledger_table_name=LEDGER, replay_wait_s=0, meta_cache_s=0
         )
-        self.stock = StockService(self.repository, random.Random(1))
-        self.holds = HoldService(self.repository, self.settings, MetaCache(0), self.clock, random.Random(2))
+        self.stores = wiring.stores(self.settings, self.client)
+        self.repository = AllStores(self.stores)
+        self.services = wiring.build(self.settings, self.stores, clock=self.clock, rng=random.Random(1))
+        self.stock = self.services.stock
+        self.holds = self.services.holds
         self.drain = StreamDrain(
             self.client,
             # botocore now resolves another streams host than the one moto intercepts: name it.
@@ -89,7 +112,7 @@ class World:
                 region_name="us-east-1",
                 endpoint_url="https://streams.dynamodb.us-east-1.amazonaws.com",
             ),
-            Settlement(self.repository, 30),
+            self.services.settlement,
         )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from livestock.api import services
+from livestock import wiring
 from livestock_local.lambda_runtime import LocalLambda
 from livestock_local.template import ROOT, Template
 from tests.unit.conftest import INVENTORY, LEDGER, World
@@ -27,10 +27,10 @@ def functions(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     monkeypatch.setenv("INVENTORY_TABLE_NAME", INVENTORY)
     monkeypatch.setenv("LEDGER_TABLE_NAME", LEDGER)
     monkeypatch.setenv("REPLAY_WAIT_S", "0")
-    services.reset()
+    wiring.reset()
     loaded = Template().functions({"InventoryTable": INVENTORY, "LedgerTable": LEDGER})
     yield {f.logical_id: LocalLambda(f) for f in loaded}
-    services.reset()
+    wiring.reset()
 
 
 def body(result: dict[str, Any]) -> Any:
@@ -124,7 +124,7 @@ def test_the_stream_consumer_writes_the_ledger_and_settles_the_hold(
     consumer = functions["StreamConsumerFunction"]
     sample = event("stream_consumer/hold_decrement.json")
     assert consumer.invoke(sample) == {"batchItemFailures": []}
-    assert world.repository.get_hold(hold_id).status == "held"  # type: ignore[union-attr]
+    assert world.repository.get_hold(hold_id).status == "held"
     assert consumer.invoke(sample) == {"batchItemFailures": []}, "a redelivered batch changes nothing more"
     movements = world.repository.all_movements("tee-black-m")
     assert [(m["op"], m["bucket"], m["delta"]) for m in movements] == [("hold", "pool:shared", -2)]

@@ -3,8 +3,8 @@ concurrency tests run on DynamoDB Local)."""
 
 import pytest
 
-from livestock.logic.reconciliation import reconcile
 from livestock.logic.sweeper import Sweeper
+from livestock.models.domain import SkuPatch
 from livestock.models.exceptions import (
     IdempotencyMismatch,
     InsufficientFreeStock,
@@ -32,7 +32,7 @@ def hold(world: World, order: str, quantity: int = 1, channel: str = "douyin", *
 
 def consistent(world: World, sku: str = "tee") -> dict[str, int]:
     world.drain()
-    result = reconcile(world.repository, sku)
+    result = world.services.reconciler.reconcile(sku)
     assert result.consistent, result
     return result.actual
 
@@ -141,7 +141,7 @@ def test_the_hold_lifecycle_and_illegal_transitions(world: World) -> None:
 
 def test_buyer_limits_count_across_channels_and_come_back_on_cancel(world: World) -> None:
     create(world, on_hand=20)
-    world.stock.set_fields("tee", {"per_buyer_limit": 3}, "limits", "op")
+    world.stock.set_settings("tee", SkuPatch(per_buyer_limit=3), "limits", "op")
     first = hold(world, "a", 2, buyer_id="ann")
     hold(world, "b", 1, channel="kuaishou", buyer_id="ann")
     with pytest.raises(LimitExceeded):
@@ -155,10 +155,10 @@ def test_buyer_limits_count_across_channels_and_come_back_on_cancel(world: World
 
 def test_unpaid_holds_expire_and_give_units_and_allowance_back(world: World) -> None:
     create(world, on_hand=2)
-    world.stock.set_fields("tee", {"per_buyer_limit": 2}, "limits", "op")
+    world.stock.set_settings("tee", SkuPatch(per_buyer_limit=2), "limits", "op")
     hold(world, "a", 2, buyer_id="ann", pay_within_s=60)
     world.drain()
-    sweeper = Sweeper(world.repository, world.holds, 30, world.clock)
+    sweeper = Sweeper(world.stores.holds, world.stores.limits, world.holds, 30, world.clock)
     assert sweeper.sweep().expired == 0
     world.clock.now += 61
     assert sweeper.sweep().expired == 1
@@ -183,7 +183,7 @@ def test_reserve_is_released_automatically_when_main_stock_runs_out(world: World
 def test_reserve_stays_when_auto_release_is_off(world: World) -> None:
     create(world, on_hand=3)
     world.stock.allocate("tee", AllocationRequest(pools={"reserve": 2}), "op")
-    world.stock.set_fields("tee", {"auto_release_reserve": False}, "settings", "op")
+    world.stock.set_settings("tee", SkuPatch(auto_release_reserve=False), "settings", "op")
     hold(world, "o1")
     with pytest.raises(SoldOut):
         hold(world, "o2")
@@ -225,7 +225,7 @@ def test_resharding_grows_and_shrinks_without_losing_a_unit(world: World) -> Non
 def test_a_hold_abandoned_before_the_stream_caught_up_is_revived_or_cancelled(world: World) -> None:
     """The sweeper may abandon a pending hold whose decrement the stream has not shown yet."""
     create(world, on_hand=5)
-    sweeper = Sweeper(world.repository, world.holds, 30, world.clock)
+    sweeper = Sweeper(world.stores.holds, world.stores.limits, world.holds, 30, world.clock)
     revived, cancelled = hold(world, "a", 2), hold(world, "b", 1)
     # The consumer has seen the two hold records but not yet their decrements.
     for hold_id in (revived, cancelled):

@@ -1,19 +1,31 @@
-"""Every DynamoDB key format, in one place.
+"""Every DynamoDB key and attribute format, built and parsed in one place.
 
 Hot items get partition keys of their own: each pool shard, each hold and each buyer-limit
-counter is its own partition key, so no SKU is capped by one key's 1,000 WCU/s.
+counter is its own partition key, so no SKU is capped by one key's 1,000 WCU/s. What many
+writes of one SKU share (hold counters, ledger entries) is spread over several keys.
 """
 
 import hashlib
+import zlib
 
 META_SK = "META"
 STOCK_SK = "STOCK"
 HOLD_SK = "HOLD"
 LIMIT_SK = "LIMIT"
 OP_SK = "OP"
+COUNT_SK = "COUNT"
 
 # Index partitions are spread over this many keys so that index writes never pile on one key.
 INDEX_SPREAD = 16
+# Held/sold counters of a SKU are spread over this many items: one counter item per SKU would
+# take every settle, confirm and cancel of a hot SKU.
+COUNTER_SPREAD = 16
+# Ledger entries of a SKU are spread over this many partition keys: at two movements per order,
+# one key (1,000 WCU/s) would cap a SKU near 500 orders/s; 32 keys carry 16,000 orders/s.
+LEDGER_SPREAD = 32
+
+CHANNEL_PREFIX = "channel:"
+POOL_BUCKET_PREFIX = "pool:"
 
 
 def sku_pk(sku_id: str) -> str:
@@ -22,6 +34,25 @@ def sku_pk(sku_id: str) -> str:
 
 def shard_pk(sku_id: str, pool: str, shard: int) -> str:
     return f"POOL#{sku_id}#{pool}#{shard}"
+
+
+def channel_pool(channel: str) -> str:
+    """The ring-fenced pool of a channel."""
+    return f"{CHANNEL_PREFIX}{channel}"
+
+
+def channel_actor(channel: str) -> str:
+    """Who a hold's movements are recorded as, when no one else is named."""
+    return f"{CHANNEL_PREFIX}{channel}"
+
+
+def pool_bucket(pool: str) -> str:
+    """The ledger bucket of a pool's units."""
+    return f"{POOL_BUCKET_PREFIX}{pool}"
+
+
+def is_pool_bucket(bucket: str) -> bool:
+    return bucket.startswith(POOL_BUCKET_PREFIX)
 
 
 def hold_id_for(channel: str, order_id: str, sku_id: str) -> str:
@@ -35,16 +66,18 @@ def hold_pk(hold_id: str) -> str:
     return f"HOLD#{hold_id}"
 
 
-def spread_of(value: str) -> int:
-    return int(hashlib.sha256(value.encode()).hexdigest()[:8], 16) % INDEX_SPREAD
+def hold_reference(hold_id: str, attempt: int) -> str:
+    """What a decrement names on its shard: the hold and which attempt of it took the units."""
+    return f"{hold_id}#{attempt}"
 
 
-def holds_by_sku_pk(sku_id: str, hold_id: str) -> str:
-    return f"HOLDS#{sku_id}#{spread_of(hold_id)}"
+def parse_hold_reference(reference: str) -> tuple[str, int]:
+    hold_id, _, attempt = reference.rpartition("#")
+    return hold_id, int(attempt)
 
 
-def holds_by_sku_partitions(sku_id: str) -> list[str]:
-    return [f"HOLDS#{sku_id}#{n}" for n in range(INDEX_SPREAD)]
+def spread_of(value: str, spread: int = INDEX_SPREAD) -> int:
+    return int(hashlib.sha256(value.encode()).hexdigest()[:8], 16) % spread
 
 
 def open_holds_pk(hold_id: str) -> str:
@@ -53,6 +86,14 @@ def open_holds_pk(hold_id: str) -> str:
 
 def open_holds_partitions() -> list[str]:
     return [f"OPEN#{n}" for n in range(INDEX_SPREAD)]
+
+
+def hold_counter_pk(sku_id: str, hold_id: str) -> str:
+    return f"COUNT#{sku_id}#{spread_of(hold_id, COUNTER_SPREAD)}"
+
+
+def hold_counter_partitions(sku_id: str) -> list[str]:
+    return [f"COUNT#{sku_id}#{n}" for n in range(COUNTER_SPREAD)]
 
 
 def buyer_limit_pk(sku_id: str, buyer_id: str) -> str:
@@ -67,8 +108,24 @@ def operation_pk(sku_id: str, kind: str, reference: str) -> str:
     return f"OP#{sku_id}#{kind}#{reference}"
 
 
-def ledger_pk(sku_id: str) -> str:
-    return f"SKU#{sku_id}"
+def ledger_sequence(sequence: str, item_key: str, index: int) -> str:
+    """Sortable, and unique per movement: sequence numbers are unique only within a stream shard,
+    so the changed item's key is part of it."""
+    return f"{sequence.rjust(40, '0')}.{zlib.crc32(item_key.encode()):08x}.{index}"
+
+
+def ledger_pk(sku_id: str, sequence: str) -> str:
+    """The partition of one movement: spread by its sequence, so a hot shard's movements do not
+    pile on one key either."""
+    return f"SKU#{sku_id}#{zlib.crc32(sequence.encode()) % LEDGER_SPREAD}"
+
+
+def ledger_partitions(sku_id: str) -> list[str]:
+    return [f"SKU#{sku_id}#{n}" for n in range(LEDGER_SPREAD)]
+
+
+def sku_of_ledger_pk(pk: str) -> str:
+    return pk.removeprefix("SKU#").rpartition("#")[0]
 
 
 def ledger_sk(at_iso: str, sequence: str) -> str:

@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from livestock.api.errors import register_error_handlers
+from livestock.models.output import ErrorBody
 
 ACTOR_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@\-]{0,63}$")
 SKU_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
@@ -38,6 +40,36 @@ class LiveStockResolver(APIGatewayRestResolver):
                 "isBase64Encoded": False,
             }
         return super().resolve(event, context)
+
+
+# What each refusal status means on this API; every route lists the ones it can answer.
+REFUSALS: dict[int, str] = {
+    403: "FORBIDDEN: no valid x-api-key (answered by the gateway)",
+    404: "SKU_NOT_FOUND or HOLD_NOT_FOUND",
+    409: "The request conflicts with the stock or the order's history: SOLD_OUT, PAUSED, "
+    "IDEMPOTENCY_MISMATCH, REQUEST_IN_PROGRESS (retry after details.retry_after_s), VERSION_CONFLICT, "
+    "INSUFFICIENT_FREE_STOCK, INVALID_STATE, CONFLICT",
+    413: f"PAYLOAD_TOO_LARGE: the body is larger than {MAX_BODY_BYTES} bytes",
+    422: "VALIDATION_ERROR: the request is not valid; details.errors lists each field (numbers must be "
+    'JSON integers: 3750.0 and "3750" are refused)',
+    429: "LIMIT_EXCEEDED (the buyer's per-SKU allowance) or THROTTLED (the usage plan)",
+}
+# Every route can meet these: the gateway's key check and throttle, and request validation.
+ALWAYS = (403, 413, 422, 429)
+
+
+def answers(
+    status: int, model: type[BaseModel], *refusals: int, also: tuple[int, ...] = ()
+) -> dict[int, OpenAPIResponse]:
+    """The responses a route declares: its success model under each success status, and the one
+    error body under every refusal status it can answer."""
+    declared: dict[int, OpenAPIResponse] = {
+        ok: {"description": "OK" if ok == 200 else "Created", "content": {"application/json": {"model": model}}}
+        for ok in (status, *also)
+    }
+    for refusal in sorted({*ALWAYS, *refusals}):
+        declared[refusal] = {"description": REFUSALS[refusal], "content": {"application/json": {"model": ErrorBody}}}
+    return declared
 
 
 def build_resolver() -> APIGatewayRestResolver:

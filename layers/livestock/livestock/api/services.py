@@ -1,47 +1,33 @@
-"""Services wired to their repository, built once per function instance."""
+"""The names handlers and other modules used before livestock.wiring; each is a thin view of it."""
 
-from functools import lru_cache
-
-from livestock.dal import clients
+from livestock import wiring
 from livestock.dal.repository import InventoryRepository
 from livestock.logic.holds import HoldService
-from livestock.logic.meta_cache import MetaCache
 from livestock.logic.settlement import Settlement
 from livestock.logic.stock import StockService
 from livestock.logic.sweeper import Sweeper
 from livestock.settings import get_settings
 
+reset = wiring.reset
 
-@lru_cache(maxsize=1)
+
 def repository() -> InventoryRepository:
+    """SKU settings and shards (get_meta, read_shards) for modules written before the split."""
     settings = get_settings()
     return InventoryRepository(settings.inventory_table_name, settings.ledger_table_name)
 
 
-@lru_cache(maxsize=1)
 def hold_service() -> HoldService:
-    settings = get_settings()
-    return HoldService(repository(), settings, MetaCache(settings.meta_cache_s))
+    return wiring.services().holds
 
 
-@lru_cache(maxsize=1)
 def stock_service() -> StockService:
-    return StockService(repository())
+    return wiring.services().stock
 
 
-@lru_cache(maxsize=1)
 def settlement() -> Settlement:
-    return Settlement(repository(), get_settings().settle_window_s)
+    return wiring.services().settlement
 
 
-@lru_cache(maxsize=1)
 def sweeper() -> Sweeper:
-    return Sweeper(repository(), hold_service(), get_settings().settle_window_s)
-
-
-def reset() -> None:
-    """Forget every cached service (tests point them at another table)."""
-    for factory in (repository, hold_service, stock_service, settlement, sweeper):
-        factory.cache_clear()
-    get_settings.cache_clear()
-    clients.dynamodb.cache_clear()
+    return wiring.services().sweeper

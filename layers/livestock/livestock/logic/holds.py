@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 from livestock import keys
-from livestock.dal.repository import InventoryRepository
+from livestock.dal.holds import HoldStore
+from livestock.dal.limits import LimitStore
+from livestock.dal.skus import SkuStore
 from livestock.logic import layout
 from livestock.logic.meta_cache import MetaCache
 from livestock.logic.requests import fingerprint
@@ -74,25 +76,36 @@ def current_view(hold: Hold) -> HoldView:
 class HoldService:
     def __init__(
         self,
-        repository: InventoryRepository,
-        settings: Settings,
+        holds: HoldStore,
+        skus: SkuStore,
+        limits: LimitStore,
+        stock: StockService,
         meta_cache: MetaCache,
+        shield: SoldOutShield,
+        shard_hints: ShardHints,
+        settings: Settings,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.repository = repository
-        self.settings = settings
+        self.holds = holds
+        self.skus = skus
+        self.limits = limits
+        self.stock = stock
         self.meta_cache = meta_cache
+        self.shield = shield
+        self.shard_hints = shard_hints
+        self.settings = settings
         self.clock = clock
         self.rng = rng or random.Random()
-        self.stock = StockService(repository, self.rng)
-        self.shield = SoldOutShield(settings.sold_out_shield_s)
-        self.shard_hints = ShardHints(settings.sold_out_shield_s)
+        self.monotonic = monotonic
+        self.sleep = sleep
 
     # --- place ------------------------------------------------------------------------------
 
     def place(self, request: HoldRequest) -> HoldView:
-        meta = self.meta_cache.get(self.repository, request.sku_id)
+        meta = self.meta_cache.get(request.sku_id)
         if meta is None:
             raise SkuNotFound(f"SKU {request.sku_id!r} does not exist", {"sku_id": request.sku_id})
         now = self.clock()
@@ -114,12 +127,12 @@ class HoldService:
             verdict = Verdict.SOLD_OUT
         if verdict == Verdict.SOLD_OUT:
             # A read, not a write: a replay of an order that was held must still get its answer.
-            seen = self.repository.get_hold(hold.hold_id, consistent=False)
+            seen = self.holds.get_hold(hold.hold_id, consistent=False)
             if seen is None:
                 raise self._sold_out(hold)
             existing: Hold | None = seen
         else:
-            existing = self.repository.put_pending_hold(hold)
+            existing = self.holds.put_pending_hold(hold)
         if existing is None:
             return self._drive(hold, meta)
         if existing.request_hash != hold.request_hash:
@@ -131,7 +144,7 @@ class HoldService:
 
     def _still_sold_out(self, hold: Hold, meta: SkuMeta) -> bool:
         """The probe's look at the shards: reads only. Renews the mark, or clears it."""
-        totals = layout.pool_totals(self.repository.read_shards(meta, consistent=False))
+        totals = layout.pool_totals(self.skus.read_shards(meta, consistent=False))
         reserve = totals.get(RESERVE, 0) if meta.auto_release_reserve else 0
         if any(totals.get(pool, 0) for pool in self._pools_for(hold.channel, meta)) or reserve:
             self.shield.clear(hold.sku_id)
@@ -143,7 +156,7 @@ class HoldService:
         hold = self._wait_until_settled(hold)
         if hold.status == HoldStatus.ABANDONED:
             now = self.clock()
-            if self.repository.redrive_hold(hold, now, self.settings.settle_window_s):
+            if self.holds.redrive_hold(hold, now, self.settings.settle_window_s):
                 redriven = {
                     "attempt": hold.attempt + 1,
                     "created_at": now,
@@ -161,14 +174,14 @@ class HoldService:
         self, hold: Hold, unsettled: frozenset[HoldStatus] = frozenset({HoldStatus.PENDING})
     ) -> Hold:
         """A first attempt may still be in flight: wait briefly for the stream to settle it."""
-        deadline = time.monotonic() + self.settings.replay_wait_s
+        deadline = self.monotonic() + self.settings.replay_wait_s
         while hold.status in unsettled:
-            if time.monotonic() >= deadline:
+            if self.monotonic() >= deadline:
                 raise RequestInProgress(
                     "the first attempt of this order is still being settled; retry shortly",
                     {"hold_id": hold.hold_id, "retry_after_s": 1},
                 )
-            time.sleep(0.05)
+            self.sleep(0.05)
             hold = self._get(hold.hold_id)
         return hold
 
@@ -179,7 +192,7 @@ class HoldService:
         if (
             hold.buyer_id
             and limit is not None
-            and not self.repository.charge_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity, limit)
+            and not self.limits.charge_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity, limit)
         ):
             self._refuse(
                 hold,
@@ -192,7 +205,7 @@ class HoldService:
             return self._take(hold, meta)
         except LiveStockError:
             if hold.buyer_id and limit is not None:
-                self.repository.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity)
+                self.limits.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity)
             raise
 
     def _take(self, hold: Hold, meta: SkuMeta) -> HoldView:
@@ -200,11 +213,11 @@ class HoldService:
         if taken:
             return taken
         # Every shard refused. Look at the real totals before saying sold out.
-        fresh = self.meta_cache.get(self.repository, hold.sku_id, fresh=True) or meta
+        fresh = self.meta_cache.get(hold.sku_id, fresh=True) or meta
         if fresh.paused:
             self._refuse(hold, Paused(f"sales of {hold.sku_id!r} are paused", {"sku_id": hold.sku_id}))
         for _ in range(3):
-            shards = self.repository.read_shards(fresh)
+            shards = self.skus.read_shards(fresh)
             totals = layout.pool_totals(shards)
             pools = self._pools_for(hold.channel, fresh)
             one_shard_covers = any(s.pool in pools and s.available >= hold.quantity for s in shards)
@@ -219,7 +232,7 @@ class HoldService:
                 self.stock.release_reserve(hold.sku_id, None, actor="system:auto-release")
             else:
                 break
-            fresh = self.meta_cache.get(self.repository, hold.sku_id, fresh=True) or fresh
+            fresh = self.meta_cache.get(hold.sku_id, fresh=True) or fresh
             taken = self._try_shards(hold, fresh)
             if taken:
                 return taken
@@ -242,11 +255,11 @@ class HoldService:
         return [own, SHARED] if own in meta.shards else [SHARED]
 
     def _try_shards(self, hold: Hold, meta: SkuMeta) -> HoldView | None:
-        reference = f"{hold.hold_id}#{hold.attempt}"
+        reference = keys.hold_reference(hold.hold_id, hold.attempt)
         for pool in self._pools_for(hold.channel, meta):
             for shard in self.shard_hints.order(hold.sku_id, pool, meta.shards.get(pool, 1), hold.quantity, self.rng):
-                taken, seen = self.repository.decrement_shard(
-                    hold.sku_id, pool, shard, hold.quantity, reference, f"channel:{hold.channel}"
+                taken, seen = self.skus.decrement_shard(
+                    hold.sku_id, pool, shard, hold.quantity, reference, keys.channel_actor(hold.channel)
                 )
                 self.shard_hints.saw(hold.sku_id, pool, shard, seen)
                 if taken:
@@ -255,7 +268,7 @@ class HoldService:
 
     def _refuse(self, hold: Hold, refusal: LiveStockError) -> NoReturn:
         """Stores the refusal on the hold, so a replay gets the same answer, then raises it."""
-        self.repository.reject_hold(
+        self.holds.reject_hold(
             hold.model_copy(
                 update={
                     "refusal_code": refusal.code,
@@ -280,7 +293,7 @@ class HoldService:
     # --- read, confirm, cancel ----------------------------------------------------------------
 
     def _get(self, hold_id: str) -> Hold:
-        hold = self.repository.get_hold(hold_id)
+        hold = self.holds.get_hold(hold_id)
         if hold is None:
             raise HoldNotFound(f"hold {hold_id!r} does not exist", {"hold_id": hold_id})
         return hold
@@ -296,7 +309,7 @@ class HoldService:
                 return current_view(hold)
             if hold.status != HoldStatus.HELD:
                 raise InvalidState(f"a {hold.status.value} hold cannot be confirmed", {"status": hold.status.value})
-            if self.repository.transition_hold(hold, HoldStatus.CONFIRMED, actor):
+            if self.holds.transition_hold(hold, HoldStatus.CONFIRMED, actor):
                 return current_view(hold.model_copy(update={"status": HoldStatus.CONFIRMED}))
         raise RequestInProgress("the hold is changing; retry shortly", {"hold_id": hold_id})
 
@@ -312,7 +325,7 @@ class HoldService:
             elif hold.status == HoldStatus.ABANDONED:
                 # No decrement of it has been seen: nothing to give back now. If one shows up
                 # later, the stream consumer returns it, since the hold is no longer live.
-                done = self.repository.transition_hold(hold, HoldStatus.RELEASED, actor)
+                done = self.holds.transition_hold(hold, HoldStatus.RELEASED, actor)
             else:
                 raise InvalidState(f"a {hold.status.value} hold cannot be cancelled", {"status": hold.status.value})
             if done:
@@ -321,14 +334,14 @@ class HoldService:
 
     def return_units(self, hold: Hold, to: HoldStatus, op: str, actor: str) -> bool:
         """Closes a hold and gives its units back: to the pool it came from, or shared for a refund."""
-        meta = self.meta_cache.get(self.repository, hold.sku_id, fresh=True)
+        meta = self.meta_cache.get(hold.sku_id, fresh=True)
         if meta is None:
             raise SkuNotFound(f"SKU {hold.sku_id!r} does not exist", {"sku_id": hold.sku_id})
         pool = SHARED if to == HoldStatus.REFUNDED or hold.pool not in meta.shards else hold.pool
         shard = self.rng.randrange(meta.shards[pool])
-        if not self.repository.return_hold_units(hold, to, pool, shard, op, actor, meta.paused):
+        if not self.holds.return_hold_units(hold, to, pool, shard, op, actor, meta.paused):
             return False
         self.shield.clear(hold.sku_id)
         if hold.buyer_id:
-            self.repository.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity)
+            self.limits.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity)
         return True

@@ -3,7 +3,7 @@
 import random
 from collections import defaultdict
 
-from livestock.dal.repository import ShardDelta
+from livestock.dal.skus import ShardDelta
 from livestock.models.domain import ShardStock
 
 

@@ -2,46 +2,55 @@
 
 from collections import defaultdict
 
-from livestock.dal.repository import InventoryRepository
-from livestock.logic.stock import StockService
-from livestock.models.domain import HoldStatus
+from livestock import keys
+from livestock.dal.holds import HoldStore
+from livestock.dal.ledger import LedgerStore
+from livestock.dal.skus import SkuStore
+from livestock.logic.changes import ChangeRunner
 from livestock.models.output import Reconciliation
 
 
-def reconcile(repository: InventoryRepository, sku_id: str) -> Reconciliation:
-    meta = StockService(repository).meta(sku_id)
-    expected: dict[str, int] = defaultdict(int)
-    for movement in repository.all_movements(sku_id):
-        expected[str(movement["bucket"])] += int(movement["delta"])
-    shards = repository.read_shards(meta)
-    actual: dict[str, int] = defaultdict(int)
-    for shard in shards:
-        actual[f"pool:{shard.pool}"] += shard.available
-    for hold in repository.holds_for_sku(sku_id):
-        if hold.status == HoldStatus.HELD:
-            actual["held"] += hold.quantity
-        elif hold.status == HoldStatus.CONFIRMED:
-            actual["sold"] += hold.quantity
-    actual["on_hand"] = meta.on_hand
-    buckets = sorted(set(expected) | set(actual))
-    expected_all = {b: expected.get(b, 0) for b in buckets}
-    actual_all = {b: actual.get(b, 0) for b in buckets}
-    differences = {b: actual_all[b] - expected_all[b] for b in buckets if actual_all[b] != expected_all[b]}
-    in_pools = sum(v for b, v in actual_all.items() if b.startswith("pool:"))
-    conservation = {
-        "on_hand": meta.on_hand,
-        "in_pools": in_pools,
-        "held": actual_all.get("held", 0),
-        "sold": actual_all.get("sold", 0),
-        # Units taken by a decrement whose hold the stream has not settled yet (0 once it caught up).
-        "in_flight": meta.on_hand - in_pools - actual_all.get("held", 0) - actual_all.get("sold", 0),
-        "negative_shards": sum(1 for s in shards if s.available < 0),
-    }
-    return Reconciliation(
-        sku_id=sku_id,
-        consistent=not differences and conservation["in_flight"] == 0 and conservation["negative_shards"] == 0,
-        expected=expected_all,
-        actual=actual_all,
-        differences=differences,
-        conservation=conservation,
-    )
+class Reconciler:
+    def __init__(self, runner: ChangeRunner, skus: SkuStore, holds: HoldStore, ledger: LedgerStore) -> None:
+        self.runner = runner
+        self.skus = skus
+        self.holds = holds
+        self.ledger = ledger
+
+    def reconcile(self, sku_id: str) -> Reconciliation:
+        meta = self.runner.meta(sku_id)
+        expected: dict[str, int] = defaultdict(int)
+        for movement in self.ledger.all_movements(sku_id):
+            expected[str(movement["bucket"])] += int(movement["delta"])
+        shards = self.skus.read_shards(meta)
+        actual: dict[str, int] = defaultdict(int)
+        for shard in shards:
+            actual[keys.pool_bucket(shard.pool)] += shard.available
+        counts = self.holds.counts(sku_id)
+        # The counters of settled holds, not a page through every hold the SKU ever had.
+        for bucket, units in (("held", counts.held), ("sold", counts.sold)):
+            if units:
+                actual[bucket] = units
+        actual["on_hand"] = meta.on_hand
+        buckets = sorted(set(expected) | set(actual))
+        expected_all = {b: expected.get(b, 0) for b in buckets}
+        actual_all = {b: actual.get(b, 0) for b in buckets}
+        differences = {b: actual_all[b] - expected_all[b] for b in buckets if actual_all[b] != expected_all[b]}
+        in_pools = sum(v for b, v in actual_all.items() if keys.is_pool_bucket(b))
+        conservation = {
+            "on_hand": meta.on_hand,
+            "in_pools": in_pools,
+            "held": actual_all.get("held", 0),
+            "sold": actual_all.get("sold", 0),
+            # Units taken by a decrement whose hold the stream has not settled yet (0 once it caught up).
+            "in_flight": meta.on_hand - in_pools - actual_all.get("held", 0) - actual_all.get("sold", 0),
+            "negative_shards": sum(1 for s in shards if s.available < 0),
+        }
+        return Reconciliation(
+            sku_id=sku_id,
+            consistent=not differences and conservation["in_flight"] == 0 and conservation["negative_shards"] == 0,
+            expected=expected_all,
+            actual=actual_all,
+            differences=differences,
+            conservation=conservation,
+        )

@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from livestock.dal.repository import InventoryRepository
+from livestock.dal.holds import HoldStore
+from livestock.dal.limits import LimitStore
 from livestock.logic.holds import HoldService
 from livestock.models.domain import HoldStatus
 
@@ -22,12 +23,14 @@ class SweepResult:
 class Sweeper:
     def __init__(
         self,
-        repository: InventoryRepository,
+        store: HoldStore,
+        limits: LimitStore,
         holds: HoldService,
         settle_window_s: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.repository = repository
+        self.store = store
+        self.limits = limits
         self.holds = holds
         self.settle_window_s = settle_window_s
         self.clock = clock
@@ -35,7 +38,7 @@ class Sweeper:
     def sweep(self) -> SweepResult:
         now = self.clock()
         result = SweepResult()
-        for hold in self.repository.due_open_holds(now):
+        for hold in self.store.due_open_holds(now):
             if hold.status == HoldStatus.HELD and hold.expires_at is not None and hold.expires_at <= now:
                 if self.holds.return_units(hold, HoldStatus.EXPIRED, "expire", "system:sweeper"):
                     result.expired += 1
@@ -43,10 +46,10 @@ class Sweeper:
             elif (
                 hold.status == HoldStatus.PENDING
                 and hold.created_at + self.settle_window_s <= now
-                and self.repository.transition_hold(hold, HoldStatus.ABANDONED, "system:sweeper")
+                and self.store.transition_hold(hold, HoldStatus.ABANDONED, "system:sweeper")
             ):
                 if hold.buyer_id:
-                    self.repository.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity)
+                    self.limits.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity)
                 result.abandoned += 1
                 continue
             result.skipped += 1

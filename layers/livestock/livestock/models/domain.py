@@ -1,15 +1,27 @@
 """Records as the domain sees them (the repository converts them to and from DynamoDB items)."""
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
+
+from livestock.keys import channel_pool
 
 SHARED = "shared"
 RESERVE = "reserve"
 
-
-def channel_pool(channel: str) -> str:
-    return f"channel:{channel}"
+__all__ = [
+    "HOLD_TRANSITIONS",
+    "RESERVE",
+    "SHARED",
+    "Hold",
+    "HoldCounts",
+    "HoldStatus",
+    "ShardStock",
+    "SkuMeta",
+    "SkuPatch",
+    "channel_pool",
+]
 
 
 class HoldStatus(StrEnum):
@@ -44,6 +56,24 @@ class SkuMeta(BaseModel):
         return max(self.shards.get(pool, 0), self.retiring.get(pool, 0))
 
 
+class SkuPatch(BaseModel):
+    """The settings a change sets on a SKU; a field left out is left as it is."""
+
+    name: str | None = None
+    paused: bool | None = None
+    per_buyer_limit: int | None = None
+    auto_release_reserve: bool | None = None
+    shards: dict[str, int] | None = None
+    retiring: dict[str, int] | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+    def changes_nothing_of(self, meta: SkuMeta) -> bool:
+        current = meta.model_dump()
+        return all(current.get(name) == new for name, new in self.changes().items())
+
+
 class ShardStock(BaseModel):
     sku_id: str
     pool: str
@@ -70,3 +100,22 @@ class Hold(BaseModel):
     refusal_message: str | None = None
     refusal_details: dict[str, int | str] | None = None
     settled_seq: str | None = None
+
+
+class HoldCounts(BaseModel):
+    """Units in settled holds of a SKU, kept as counters so reading them never pages through holds."""
+
+    held: int = 0
+    sold: int = 0
+
+
+# (old status, new status) -> the operation, and the buckets a hold's quantity leaves (-1) or
+# enters (+1). The ledger records these legs; the hold counters move by them.
+HOLD_TRANSITIONS: dict[tuple[HoldStatus | None, HoldStatus], tuple[str, list[tuple[str, int]]]] = {
+    (HoldStatus.PENDING, HoldStatus.HELD): ("hold", [("held", 1)]),
+    (HoldStatus.ABANDONED, HoldStatus.HELD): ("hold", [("held", 1)]),
+    (HoldStatus.HELD, HoldStatus.CONFIRMED): ("confirm", [("held", -1), ("sold", 1)]),
+    (HoldStatus.HELD, HoldStatus.RELEASED): ("cancel", [("held", -1)]),
+    (HoldStatus.HELD, HoldStatus.EXPIRED): ("expire", [("held", -1)]),
+    (HoldStatus.CONFIRMED, HoldStatus.REFUNDED): ("refund", [("sold", -1)]),
+}

@@ -63,6 +63,11 @@ class Conflict(LiveStockError):
     code = "CONFLICT"
 
 
+class BadCursor(LiveStockError):
+    status = 422
+    code = "VALIDATION_ERROR"
+
+
 class LimitExceeded(LiveStockError):
     status = 429
     code = "LIMIT_EXCEEDED"

@@ -11,6 +11,9 @@ ChannelId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{1,31}$"
 PoolName = Annotated[str, StringConstraints(pattern=r"^(shared|reserve|channel:[a-z][a-z0-9_\-]{1,31})$")]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
+# Every count is a JSON integer, strictly: 3750.0, "3750" and true are refused with 422.
+STRICT = 'A JSON integer (3750.0, "3750" and true are refused).'
+
 MAX_STOCK = 100_000_000
 MAX_ORDER_UNITS = 10_000
 MAX_PAY_WINDOW_S = 7 * 24 * 3600
@@ -22,17 +25,17 @@ class StrictModel(BaseModel):
 
 class SetSkuRequest(StrictModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    on_hand: int = Field(ge=0, le=MAX_STOCK)
-    expected_version: int | None = Field(default=None, ge=0)
+    on_hand: int = Field(description=STRICT, ge=0, le=MAX_STOCK)
+    expected_version: int | None = Field(description=STRICT, default=None, ge=0)
 
 
 class ReceiptRequest(StrictModel):
-    quantity: int = Field(ge=1, le=MAX_STOCK)
+    quantity: int = Field(description=STRICT, ge=1, le=MAX_STOCK)
     reference: Identifier
 
 
 class AdjustmentRequest(StrictModel):
-    quantity: int = Field(ge=-MAX_STOCK, le=MAX_STOCK)
+    quantity: int = Field(description=STRICT, ge=-MAX_STOCK, le=MAX_STOCK)
     reason: Reason
     reference: Identifier
 
@@ -45,8 +48,10 @@ class AdjustmentRequest(StrictModel):
 
 
 class AllocationRequest(StrictModel):
-    pools: dict[PoolName, Annotated[int, Field(ge=0, le=MAX_STOCK)]] = Field(max_length=32)
-    shards: dict[PoolName, Annotated[int, Field(ge=1, le=64)]] | None = Field(default=None, max_length=32)
+    pools: dict[PoolName, Annotated[int, Field(ge=0, le=MAX_STOCK, description=STRICT)]] = Field(max_length=32)
+    shards: dict[PoolName, Annotated[int, Field(ge=1, le=64, description=STRICT)]] | None = Field(
+        default=None, max_length=32
+    )
 
     @field_validator("pools")
     @classmethod
@@ -57,11 +62,11 @@ class AllocationRequest(StrictModel):
 
 
 class ReserveReleaseRequest(StrictModel):
-    quantity: int | None = Field(default=None, ge=1, le=MAX_STOCK)
+    quantity: int | None = Field(description=STRICT, default=None, ge=1, le=MAX_STOCK)
 
 
 class LimitsRequest(StrictModel):
-    per_buyer: int | None = Field(ge=1, le=MAX_ORDER_UNITS)
+    per_buyer: int | None = Field(description=STRICT, ge=1, le=MAX_ORDER_UNITS)
 
 
 class SkuSettingsRequest(StrictModel):
@@ -72,6 +77,6 @@ class HoldRequest(StrictModel):
     channel: ChannelId
     order_id: Identifier
     sku_id: Identifier
-    quantity: int = Field(ge=1, le=MAX_ORDER_UNITS)
+    quantity: int = Field(description=STRICT, ge=1, le=MAX_ORDER_UNITS)
     buyer_id: Identifier | None = None
-    pay_within_s: int | None = Field(default=None, ge=1, le=MAX_PAY_WINDOW_S)
+    pay_within_s: int | None = Field(description=STRICT, default=None, ge=1, le=MAX_PAY_WINDOW_S)

@@ -2,11 +2,13 @@
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ErrorBody(BaseModel):
-    code: str
+    """The one body of every refusal: a machine-readable code, a sentence, and what it concerns."""
+
+    code: str = Field(description="SOLD_OUT, PAUSED, LIMIT_EXCEEDED, SKU_NOT_FOUND, VALIDATION_ERROR, ...")
     message: str
     details: dict[str, Any]
 
@@ -65,3 +67,24 @@ class Reconciliation(BaseModel):
     actual: dict[str, int]
     differences: dict[str, int]
     conservation: dict[str, int]
+
+
+class ReceiptRecorded(BaseModel):
+    sku_id: str
+    reference: str
+    version: int
+    quantity: int
+
+
+class AdjustmentRecorded(BaseModel):
+    sku_id: str
+    reference: str
+    version: int
+    quantity: int
+    reason: str
+
+
+class ReserveReleased(BaseModel):
+    sku_id: str
+    released: int
+    reference: str | None

@@ -1,0 +1,221 @@
+"""Hold items and the held/sold counters that move with them.
+
+A hold's counters move in the same transaction as its status, guarded by the status it leaves,
+so a redelivered stream record or a retried request can never count a hold twice. The counters
+of a SKU are spread over several items (keys.COUNTER_SPREAD), so a hot SKU has no hot counter.
+"""
+
+import time
+
+from boto3.dynamodb.conditions import Attr, ConditionBase, Key
+from botocore.exceptions import ClientError
+
+from livestock import keys
+from livestock.dal.codec import deserialize, serialize
+from livestock.dal.expressions import (
+    Store,
+    Transaction,
+    TransactionRefused,
+    Update,
+    is_conditional_failure,
+    key_query,
+)
+from livestock.dal.skus import ShardDelta, shard_update
+from livestock.models.domain import HOLD_TRANSITIONS, Hold, HoldCounts, HoldStatus
+
+OPEN_HOLDS_INDEX = "OpenHoldsByDue"
+# Index attributes of the sweeper's list (OpenHoldsByDue): an open hold carries them.
+OPEN_PK, OPEN_SK = "gsi2pk", "gsi2sk"
+
+
+def _is(hold: Hold, *statuses: HoldStatus) -> ConditionBase:
+    status: ConditionBase = Attr("status").eq(statuses[0].value)
+    for other in statuses[1:]:
+        status = status | Attr("status").eq(other.value)
+    return status & Attr("attempt").eq(hold.attempt)
+
+
+def counter_update(sku_id: str, hold_id: str, quantity: int, old: HoldStatus, new: HoldStatus) -> Update | None:
+    """How a transition moves the hold counters (None: it moves none)."""
+    transition = HOLD_TRANSITIONS.get((old, new))
+    if transition is None:
+        return None
+    amounts = {bucket: sign * quantity for bucket, sign in transition[1]}
+    return (
+        Update(keys.hold_counter_pk(sku_id, hold_id), keys.COUNT_SK).add(**amounts).set(entity="counter", sku_id=sku_id)
+    )
+
+
+class HoldStore(Store):
+    def get_hold(self, hold_id: str, consistent: bool = True) -> Hold | None:
+        item = self.get(keys.hold_pk(hold_id), keys.HOLD_SK, consistent)
+        return None if item is None else Hold.model_validate(item)
+
+    def put_pending_hold(self, hold: Hold) -> Hold | None:
+        """Writes the hold as pending; returns the existing hold instead if the order was seen.
+
+        No index attributes here, so the write costs 1 WCU and no index write: the stream
+        consumer lists the hold for the sweeper off the hot path (see track_pending_hold).
+        """
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=serialize(
+                    {
+                        "pk": keys.hold_pk(hold.hold_id),
+                        "sk": keys.HOLD_SK,
+                        "entity": "hold",
+                        **hold.model_dump(mode="json"),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return Hold.model_validate(deserialize(error.response["Item"]))  # type: ignore[typeddict-item]
+            raise
+        return None
+
+    def track_pending_hold(self, hold_id: str, attempt: int, due: float) -> bool:
+        """Puts a still-pending hold on the sweeper's list, due when its settle window ends."""
+        return self.update_if(
+            Update(keys.hold_pk(hold_id), keys.HOLD_SK)
+            .set(**{OPEN_PK: keys.open_holds_pk(hold_id), OPEN_SK: due})
+            .when(
+                Attr("status").eq(HoldStatus.PENDING.value) & Attr("attempt").eq(attempt) & Attr(OPEN_PK).not_exists()
+            )
+        )
+
+    def reject_hold(self, hold: Hold) -> bool:
+        return self.update_if(
+            Update(keys.hold_pk(hold.hold_id), keys.HOLD_SK)
+            .set(
+                status=HoldStatus.REJECTED.value,
+                refusal_code=hold.refusal_code,
+                refusal_message=hold.refusal_message,
+                refusal_details=hold.refusal_details or {"sku_id": hold.sku_id},
+            )
+            .remove(OPEN_PK, OPEN_SK)
+            .when(_is(hold, HoldStatus.PENDING))
+        )
+
+    def redrive_hold(self, hold: Hold, now: float, settle_window_s: int) -> bool:
+        """An abandoned hold (its first attempt crashed before the decrement) becomes pending again."""
+        return self.update_if(
+            Update(keys.hold_pk(hold.hold_id), keys.HOLD_SK)
+            .set(status=HoldStatus.PENDING.value, attempt=hold.attempt + 1, created_at=now)
+            .set_sum("expires_at", now, "pay_within_s")
+            .set(**{OPEN_PK: keys.open_holds_pk(hold.hold_id), OPEN_SK: now + settle_window_s})
+            .when(_is(hold, HoldStatus.ABANDONED))
+        )
+
+    def settle_hold(self, hold: Hold, pool: str, shard: int, sequence: str) -> bool:
+        """pending (or abandoned) -> held, once its decrement is seen in the stream; the hold
+        counters move with it. False if the hold is not in that state. The hold joins the
+        sweeper's list, due when its payment is."""
+        update = (
+            Update(keys.hold_pk(hold.hold_id), keys.HOLD_SK)
+            .set(status=HoldStatus.HELD.value, pool=pool, shard=shard, settled_seq=sequence)
+            .set(**{OPEN_PK: keys.open_holds_pk(hold.hold_id)})
+            .copy(OPEN_SK, "expires_at")
+            # An abandoned hold whose decrement shows up late is revived, not refunded: its
+            # first caller may have been told "held" before the stream caught up.
+            .when(_is(hold, HoldStatus.PENDING, HoldStatus.ABANDONED))
+        )
+        counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, HoldStatus.PENDING, HoldStatus.HELD)
+        assert counted is not None
+        try:
+            self.transact(Transaction(self.table).update("hold", update).update("counter", counted))
+        except TransactionRefused as refused:
+            if "hold" in refused.refused:
+                return False
+            raise  # a conflict: the stream record is retried, never taken for an unowned decrement
+        return True
+
+    def transition_hold(self, hold: Hold, to: HoldStatus, actor: str, open_after: bool = False) -> bool:
+        """A status change with no stock movement (confirm, abandon); counters move if it counts."""
+        update = (
+            Update(keys.hold_pk(hold.hold_id), keys.HOLD_SK)
+            .set(status=to.value, last_actor=actor, changed_at=time.time())
+            .when(_is(hold, hold.status))
+        )
+        if not open_after:
+            update.remove(OPEN_PK, OPEN_SK)
+        counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, hold.status, to)
+        if counted is None:
+            return self.update_if(update)
+        return self.transact_if(Transaction(self.table).update("hold", update).update("counter", counted))
+
+    def return_hold_units(
+        self, hold: Hold, to: HoldStatus, pool: str, shard: int, op: str, actor: str, paused: bool
+    ) -> bool:
+        """Atomically moves a hold to a closed status, gives its units back to a pool shard and
+        moves the counters."""
+        transaction = (
+            Transaction(self.table)
+            .update(
+                "hold",
+                Update(keys.hold_pk(hold.hold_id), keys.HOLD_SK)
+                .set(status=to.value, last_actor=actor, changed_at=time.time())
+                .remove(OPEN_PK, OPEN_SK)
+                .when(_is(hold, hold.status)),
+            )
+            .update(
+                "shard",
+                shard_update(
+                    hold.sku_id, ShardDelta(pool, shard, hold.quantity), op, actor, hold.hold_id, None, paused
+                ),
+            )
+        )
+        counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, hold.status, to)
+        if counted is not None:
+            transaction.update("counter", counted)
+        return self.transact_if(transaction)
+
+    def compensate_decrement(
+        self, hold_id: str, sku_id: str, pool: str, shard: int, quantity: int, sequence: str, paused: bool
+    ) -> bool:
+        """Gives back a decrement that no live hold owns (a late or duplicated write). Once per record."""
+        transaction = (
+            Transaction(self.table)
+            .update(
+                "hold",
+                Update(keys.hold_pk(hold_id), keys.HOLD_SK)
+                .add(compensated={sequence})
+                .when(Attr("pk").exists() & ~Attr("compensated").contains(sequence)),
+            )
+            .update(
+                "shard",
+                shard_update(
+                    sku_id,
+                    ShardDelta(pool, shard, quantity),
+                    "compensate",
+                    "stream",
+                    hold_id,
+                    "decrement without a live hold",
+                    paused,
+                ),
+            )
+        )
+        return self.transact_if(transaction)
+
+    def counts(self, sku_id: str, consistent: bool = True) -> HoldCounts:
+        """Held and sold units of a SKU: a fixed number of reads, however many orders it had."""
+        wanted = [(pk, keys.COUNT_SK) for pk in keys.hold_counter_partitions(sku_id)]
+        items = self.batch_get(wanted, consistent)
+        return HoldCounts(
+            held=sum(int(i.get("held", 0)) for i in items), sold=sum(int(i.get("sold", 0)) for i in items)
+        )
+
+    def due_open_holds(self, now: float, limit: int = 500) -> list[Hold]:
+        """Open holds whose deadline (payment window, or settle window while pending) has passed."""
+        found: list[Hold] = []
+        paginator = self.client.get_paginator("query")
+        for partition in keys.open_holds_partitions():
+            condition = Key(OPEN_PK).eq(partition) & Key(OPEN_SK).lte(now)
+            for page in paginator.paginate(**key_query(self.table, OPEN_HOLDS_INDEX, condition)):
+                found += [Hold.model_validate(deserialize(item)) for item in page["Items"]]
+                if len(found) >= limit:
+                    return found
+        return found

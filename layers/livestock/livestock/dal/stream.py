@@ -1,0 +1,215 @@
+"""The inventory table's stream records as typed values.
+
+Powertools' parser models read the images (one model per kind of item, told apart by `entity`);
+`change_of` turns a record into what happened: a shard's or a SKU's counter moved
+(`ShardChanged`, `SkuChanged`), a hold was created or changed status (`HoldTransitioned`).
+Nothing outside this module reads a raw image.
+"""
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamChangedRecordModel, DynamoDBStreamRecordModel
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag
+
+from livestock import keys
+from livestock.models.domain import HoldStatus
+
+
+class _Image(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    pk: str
+
+
+class _Counted(_Image):
+    """Items whose writes name their operation on themselves (last_op & co)."""
+
+    last_op: str | None = None
+    last_ref: str | None = None
+    last_actor: str | None = None
+    last_reason: str | None = None
+
+
+class ShardImage(_Counted):
+    entity: Literal["shard"]
+    sku_id: str
+    pool: str
+    shard: int
+    available: int = 0
+    paused: bool = False
+
+
+class MetaImage(_Counted):
+    entity: Literal["meta"]
+    sku_id: str
+    on_hand: int = 0
+
+
+class HoldImage(_Image):
+    entity: Literal["hold"]
+    hold_id: str
+    sku_id: str
+    channel: str
+    quantity: int
+    status: HoldStatus
+    attempt: int = 1
+    created_at: float
+    last_actor: str | None = None
+
+
+class OtherImage(_Image):
+    """Items whose changes mean nothing to the ledger or to settlement (limits, operation
+    records, counters; and the bare-key record moto emits when a transaction creates an item)."""
+
+    entity: str | None = None
+
+
+def _kind(image: Any) -> str:
+    entity = image.get("entity") if isinstance(image, dict) else getattr(image, "entity", None)
+    return entity if entity in ("shard", "meta", "hold") else "other"
+
+
+InventoryImage = Annotated[
+    Annotated[ShardImage, Tag("shard")]
+    | Annotated[MetaImage, Tag("meta")]
+    | Annotated[HoldImage, Tag("hold")]
+    | Annotated[OtherImage, Tag("other")],
+    Discriminator(_kind),
+]
+
+
+class InventoryChangeModel(DynamoDBStreamChangedRecordModel):
+    NewImage: InventoryImage | None = None
+    OldImage: InventoryImage | None = None
+
+
+class InventoryRecordModel(DynamoDBStreamRecordModel):
+    """BatchProcessor(model=...) parses every record of the inventory stream with this."""
+
+    dynamodb: InventoryChangeModel
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Where a change sits in the stream: its sequence number, the changed item and when."""
+
+    sequence: str
+    item_key: str
+    at: float
+
+
+@dataclass(frozen=True)
+class CounterMoved:
+    recorded: Recorded
+    sku_id: str
+    bucket: str
+    before: int
+    after: int
+    op: str
+    reference: str | None
+    actor: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ShardChanged(CounterMoved):
+    pool: str
+    shard: int
+    paused: bool
+
+    @property
+    def decrement_of(self) -> tuple[str, int] | None:
+        """The hold (id, attempt) whose order took units here, if this was one."""
+        if self.op != "hold" or self.after >= self.before or not self.reference:
+            return None
+        return keys.parse_hold_reference(self.reference)
+
+
+@dataclass(frozen=True)
+class SkuChanged(CounterMoved):
+    pass
+
+
+@dataclass(frozen=True)
+class HoldTransitioned:
+    recorded: Recorded
+    hold_id: str
+    sku_id: str
+    channel: str
+    quantity: int
+    attempt: int
+    created_at: float
+    old: HoldStatus | None
+    new: HoldStatus
+    actor: str
+
+
+Change = ShardChanged | SkuChanged | HoldTransitioned
+
+
+def change_of(record: InventoryRecordModel) -> Change | None:
+    change = record.dynamodb
+    old, new = change.OldImage, change.NewImage
+    image = new or old
+    at = change.ApproximateCreationDateTime
+    recorded = Recorded(change.SequenceNumber, image.pk if image else "", at.timestamp() if at else 0.0)
+    if isinstance(image, ShardImage):
+        before = old.available if isinstance(old, ShardImage) else 0
+        after = new.available if isinstance(new, ShardImage) else 0
+        return ShardChanged(
+            recorded,
+            image.sku_id,
+            keys.pool_bucket(image.pool),
+            before,
+            after,
+            str(image.last_op),
+            image.last_ref or None,
+            image.last_actor or None,
+            image.last_reason or None,
+            image.pool,
+            image.shard,
+            image.paused,
+        )
+    if isinstance(image, MetaImage):
+        return SkuChanged(
+            recorded,
+            image.sku_id,
+            "on_hand",
+            old.on_hand if isinstance(old, MetaImage) else 0,
+            new.on_hand if isinstance(new, MetaImage) else 0,
+            str(image.last_op),
+            image.last_ref or None,
+            image.last_actor or None,
+            image.last_reason or None,
+        )
+    if isinstance(new, HoldImage):
+        return HoldTransitioned(
+            recorded,
+            new.hold_id,
+            new.sku_id,
+            new.channel,
+            new.quantity,
+            new.attempt,
+            new.created_at,
+            old.status if isinstance(old, HoldImage) else None,
+            new.status,
+            new.last_actor or keys.channel_actor(new.channel),
+        )
+    return None
+
+
+def parse(raw: dict[str, object]) -> InventoryRecordModel:
+    return InventoryRecordModel.model_validate(raw)
+
+
+__all__ = [
+    "Change",
+    "HoldTransitioned",
+    "InventoryRecordModel",
+    "Recorded",
+    "ShardChanged",
+    "SkuChanged",
+    "change_of",
+    "parse",
+]

@@ -1,0 +1,137 @@
+"""Where the unsold units sit: ring-fenced channel pools, the reserve and shared; and the
+settings that decide who may take them (pause, limits, auto-release)."""
+
+import random
+
+from livestock.dal.skus import ShardDelta, SkuStore, StockChange
+from livestock.logic import layout
+from livestock.logic.changes import ChangeRunner, operation
+from livestock.logic.sharding import Sharding
+from livestock.models.domain import RESERVE, SHARED, ShardStock, SkuMeta, SkuPatch
+from livestock.models.exceptions import InsufficientFreeStock
+from livestock.models.input import AllocationRequest
+from livestock.models.output import ReserveReleased
+
+
+class Allocation:
+    def __init__(self, runner: ChangeRunner, skus: SkuStore, sharding: Sharding, rng: random.Random) -> None:
+        self.runner = runner
+        self.skus = skus
+        self.sharding = sharding
+        self.rng = rng
+
+    def allocate(self, sku_id: str, request: AllocationRequest, actor: str) -> None:
+        """Sets ring-fenced pools (the rest is shared) in one transaction, then any shard counts."""
+
+        def plan(meta: SkuMeta) -> StockChange | None:
+            shards = self.skus.read_shards(meta)
+            totals = layout.pool_totals(shards)
+            # Ring-fenced pools not named go back to shared: the request is the whole plan.
+            targets = dict.fromkeys((p for p in meta.shards if p != SHARED), 0) | dict(request.pools)
+            everything = sum(totals.values())
+            if sum(targets.values()) > everything:
+                raise InsufficientFreeStock(
+                    f"the pools ask for {sum(targets.values())} units but only {everything} are unsold",
+                    {"requested": sum(targets.values()), "free": everything},
+                )
+            counts = dict.fromkeys(targets, 1) | dict(meta.shards)
+            deltas: list[ShardDelta] = []
+            into_shared = 0
+            for pool, target in targets.items():
+                change = target - totals.get(pool, 0)
+                if change > 0:
+                    deltas += layout.plan_add(pool, counts[pool], change, self.rng)
+                elif change < 0:
+                    deltas += self._take(shards, pool, -change)
+                into_shared -= change
+            if into_shared > 0:
+                deltas += layout.plan_add(SHARED, counts[SHARED], into_shared, self.rng)
+            elif into_shared < 0:
+                deltas += self._take(shards, SHARED, -into_shared)
+            if not deltas and counts == meta.shards:
+                return None
+            return StockChange(
+                sku_id=sku_id,
+                expected_version=meta.version,
+                op="allocate",
+                actor=actor,
+                shard_deltas=deltas,
+                patch=SkuPatch(shards=counts),
+                paused=meta.paused,
+            )
+
+        self.runner.run(sku_id, plan)
+        for pool, count in (request.shards or {}).items():
+            self.sharding.reshard(sku_id, pool, count, actor)
+
+    @staticmethod
+    def _take(shards: list[ShardStock], pool: str, quantity: int) -> list[ShardDelta]:
+        deltas = layout.plan_take(shards, pool, quantity)
+        if deltas is None:
+            free = layout.pool_totals(shards).get(pool, 0)
+            raise InsufficientFreeStock(
+                f"{pool} holds {free} unsold units", {"pool": pool, "requested": quantity, "free": free}
+            )
+        return deltas
+
+    def release_reserve(
+        self, sku_id: str, quantity: int | None, actor: str, reference: str | None = None
+    ) -> ReserveReleased:
+        """Moves reserve into shared: the given quantity, or all of it."""
+        body: dict[str, int | None] = {"quantity": quantity}
+
+        def plan(meta: SkuMeta) -> StockChange | None:
+            shards = self.skus.read_shards(meta)
+            in_reserve = layout.pool_totals(shards).get(RESERVE, 0)
+            units = in_reserve if quantity is None else quantity
+            if units > in_reserve:
+                raise InsufficientFreeStock(
+                    f"the reserve holds {in_reserve} units", {"requested": units, "free": in_reserve}
+                )
+            if units == 0:
+                return None
+            taken = layout.plan_take(shards, RESERVE, units) or []
+            answer = ReserveReleased(sku_id=sku_id, released=units, reference=reference)
+            return StockChange(
+                sku_id=sku_id,
+                expected_version=meta.version,
+                op="release-reserve",
+                actor=actor,
+                reference=reference,
+                shard_deltas=taken + layout.plan_add(SHARED, meta.shards[SHARED], units, self.rng),
+                operation=operation("reserve-release", reference, body, answer.model_dump()) if reference else None,
+                paused=meta.paused,
+            )
+
+        if reference is None:
+            applied = self.runner.run(sku_id, plan)
+            moved = sum(d.delta for d in applied.change.shard_deltas if d.pool == SHARED) if applied.change else 0
+            return ReserveReleased(sku_id=sku_id, released=moved, reference=None)
+        nothing = ReserveReleased(sku_id=sku_id, released=0, reference=reference).model_dump()
+        return ReserveReleased.model_validate(
+            self.runner.run_once(sku_id, "reserve-release", reference, body, plan, unchanged=nothing)
+        )
+
+    def set_paused(self, sku_id: str, paused: bool, actor: str) -> None:
+        def plan(meta: SkuMeta) -> StockChange | None:
+            if meta.paused == paused:
+                return None
+            return StockChange(
+                sku_id=sku_id,
+                expected_version=meta.version,
+                op="pause" if paused else "resume",
+                actor=actor,
+                patch=SkuPatch(paused=paused),
+                pause_shards=[(pool, n) for pool, count in meta.shards.items() for n in range(count)],
+                paused_to=paused,
+            )
+
+        self.runner.run(sku_id, plan)
+
+    def set_settings(self, sku_id: str, patch: SkuPatch, op: str, actor: str) -> None:
+        def plan(meta: SkuMeta) -> StockChange | None:
+            if patch.changes_nothing_of(meta):
+                return None
+            return StockChange(sku_id=sku_id, expected_version=meta.version, op=op, actor=actor, patch=patch)
+
+        self.runner.run(sku_id, plan)

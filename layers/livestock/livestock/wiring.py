@@ -1,0 +1,123 @@
+"""Every service and store, built in one place and handed the collaborators it uses.
+
+A function instance builds one `Services` at its first request (`services()`), from settings
+validated then; tests and the benchmark call `build` with their own stores, clock and randomness.
+"""
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from livestock.dal import clients
+from livestock.dal.holds import HoldStore
+from livestock.dal.ledger import LedgerStore
+from livestock.dal.limits import LimitStore
+from livestock.dal.skus import SkuStore
+from livestock.logic.allocation import Allocation
+from livestock.logic.changes import ChangeRunner
+from livestock.logic.holds import HoldService
+from livestock.logic.ledger import LedgerService
+from livestock.logic.meta_cache import MetaCache
+from livestock.logic.onhand import OnHand
+from livestock.logic.reconciliation import Reconciler
+from livestock.logic.settlement import Settlement
+from livestock.logic.shard_hints import ShardHints
+from livestock.logic.sharding import Sharding
+from livestock.logic.shield import SoldOutShield
+from livestock.logic.stock import StockService
+from livestock.logic.sweeper import Sweeper
+from livestock.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+@dataclass(frozen=True)
+class Stores:
+    skus: SkuStore
+    holds: HoldStore
+    limits: LimitStore
+    ledger: LedgerStore
+
+
+def stores(settings: Settings, client: "DynamoDBClient | None" = None) -> Stores:
+    inventory = settings.inventory_table_name
+    return Stores(
+        skus=SkuStore(inventory, client),
+        holds=HoldStore(inventory, client),
+        limits=LimitStore(inventory, client),
+        ledger=LedgerStore(settings.ledger_table_name, client),
+    )
+
+
+@dataclass(frozen=True)
+class Services:
+    stores: Stores
+    stock: StockService
+    holds: HoldService
+    settlement: Settlement
+    sweeper: Sweeper
+    ledger: LedgerService
+    reconciler: Reconciler
+
+
+def build(
+    settings: Settings,
+    given: Stores | None = None,
+    clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+) -> Services:
+    store = given or stores(settings)
+    rng = rng or random.Random()
+    runner = ChangeRunner(store.skus, rng, sleep)
+    sharding = Sharding(runner, store.skus)
+    stock = StockService(
+        store.skus,
+        store.holds,
+        runner,
+        OnHand(runner, store.skus, rng),
+        Allocation(runner, store.skus, sharding, rng),
+        sharding,
+    )
+    meta_cache = MetaCache(store.skus, settings.meta_cache_s, monotonic)
+    holds = HoldService(
+        store.holds,
+        store.skus,
+        store.limits,
+        stock,
+        meta_cache,
+        SoldOutShield(settings.sold_out_shield_s, monotonic),
+        ShardHints(settings.sold_out_shield_s, monotonic),
+        settings,
+        clock=clock,
+        rng=rng,
+        monotonic=monotonic,
+        sleep=sleep,
+    )
+    return Services(
+        stores=store,
+        stock=stock,
+        holds=holds,
+        settlement=Settlement(store.holds, store.ledger, stock, meta_cache, settings.settle_window_s, monotonic),
+        sweeper=Sweeper(store.holds, store.limits, holds, settings.settle_window_s, clock),
+        ledger=LedgerService(runner, store.ledger),
+        reconciler=Reconciler(runner, store.skus, store.holds, store.ledger),
+    )
+
+
+@lru_cache(maxsize=1)
+def services() -> Services:
+    """The services of this function instance, built once from its environment."""
+    return build(get_settings())
+
+
+def reset() -> None:
+    """Forget the built services (tests point them at another table)."""
+    services.cache_clear()
+    get_settings.cache_clear()
+    clients.dynamodb.cache_clear()
