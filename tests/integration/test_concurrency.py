@@ -98,14 +98,16 @@ def test_mixed_burst_with_allocation_moves_and_reserve_release(stack: LocalStack
             assert answer.status in (200, 409), answer.body
         assert api.post(f"/skus/{sku_id}/reserve/release", {"quantity": 100}).status == 200
 
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    with ThreadPoolExecutor(65) as pool:
-        futures = [pool.submit(buyer, n) for n in range(64)] + [pool.submit(operator)]
-        for future in futures:
-            future.result()
-    stop_sampling.set()
-    sampler.join()
+    # Every thread runs as a future whose result is taken, so an assertion in any of them fails the test.
+    with ThreadPoolExecutor(66) as pool:
+        sampler = pool.submit(sample)
+        try:
+            futures = [pool.submit(buyer, n) for n in range(64)] + [pool.submit(operator)]
+            for future in futures:
+                future.result()
+        finally:
+            stop_sampling.set()
+        sampler.result()
 
     assert samples, "the stock view was sampled during the burst"
     assert all(s["held"] + s["sold"] <= stock for s in samples)

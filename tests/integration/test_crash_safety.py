@@ -78,7 +78,9 @@ def test_crash_after_decrement_before_settlement(stack: LocalStack, api: Api, sk
     replay = api.call_patiently("POST", "/holds", body_of(sku_id, "c-2"))
     assert replay.status == 201, replay.body
     assert replay.body["pool"] == "shared"
-    time.sleep(float(get_settings().settle_window_s) + 1.5)  # the sweeper has had its chance too
+    # The sweeper has its chance too: one sweep at a clock past the settle window, not a real wait.
+    settings = get_settings()
+    wiring.build(settings, clock=lambda: time.time() + settings.settle_window_s + 1.5).sweeper.sweep()
     reconciliation = settled_reconciliation(stack, api, sku_id)
     assert reconciliation["consistent"], reconciliation
     assert reconciliation["actual"]["held"] == 2

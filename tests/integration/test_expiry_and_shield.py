@@ -54,11 +54,25 @@ class CountingSkus(SkuStore):
         return super().decrement_shard(*args, **kwargs)  # type: ignore[arg-type]
 
 
-def test_the_shield_refuses_without_writing_and_clears_on_cancel_and_restock(api: Api, sku_id: str) -> None:
+class Clock:
+    """The shield's clock, moved by the test instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_shield_refuses_without_writing_and_clears_on_cancel_and_restock(
+    stack: LocalStack, api: Api, sku_id: str
+) -> None:
     settings = get_settings().model_copy(update={"sold_out_shield_s": 30.0, "meta_cache_s": 0.0})
     table = settings.inventory_table_name
     stores = dataclasses.replace(wiring.stores(settings), holds=CountingHolds(table), skus=CountingSkus(table))
     holds = wiring.build(settings, stores, rng=random.Random(5)).holds
+    clock = Clock()
+    holds.shield.clock = clock
     api.put(f"/skus/{sku_id}", {"name": "Tee", "on_hand": 1})
     first = holds.place(HoldRequest(channel="douyin", order_id="s-0", sku_id=sku_id, quantity=1))
     with pytest.raises(SoldOut):
@@ -69,7 +83,7 @@ def test_the_shield_refuses_without_writing_and_clears_on_cancel_and_restock(api
             holds.place(HoldRequest(channel="douyin", order_id=f"s-2-{n}", sku_id=sku_id, quantity=1))
     assert CountingRepository.writes == writes, "after sell-out, refusals cost no write"
     # A replay of the order that was held still gets its answer, shield or not.
-    time.sleep(1)
+    stack.wait_for_streams(30)
     assert holds.place(HoldRequest(channel="douyin", order_id="s-0", sku_id=sku_id, quantity=1)) == first
 
     # A cancel by this instance clears the mark at once.
@@ -82,13 +96,15 @@ def test_the_shield_refuses_without_writing_and_clears_on_cancel_and_restock(api
     holds.shield.ttl_s = 0.5
     holds.shield.mark(sku_id, "douyin")
     assert api.post(f"/skus/{sku_id}/receipts", {"quantity": 2, "reference": "restock-1"}).status == 201
-    time.sleep(0.6)
+    clock.now += 0.6
     assert holds.place(HoldRequest(channel="douyin", order_id="s-5", sku_id=sku_id, quantity=2)).status == "held"
 
 
 def test_reserve_release_clears_the_mark(api: Api, sku_id: str) -> None:
     settings = get_settings().model_copy(update={"sold_out_shield_s": 0.5, "meta_cache_s": 0.0})
     holds = wiring.build(settings, rng=random.Random(6)).holds
+    clock = Clock()
+    holds.shield.clock = clock
     api.put(f"/skus/{sku_id}", {"name": "Tee", "on_hand": 3})
     api.put(f"/skus/{sku_id}/allocation", {"pools": {"reserve": 2}})
     api.put(f"/skus/{sku_id}/settings", {"auto_release_reserve": False})
@@ -97,5 +113,5 @@ def test_reserve_release_clears_the_mark(api: Api, sku_id: str) -> None:
         holds.place(HoldRequest(channel="douyin", order_id="r-1", sku_id=sku_id, quantity=1))
     assert holds.shield.is_sold_out(sku_id, "douyin")
     assert api.post(f"/skus/{sku_id}/reserve/release", {}).body["released"] == 2
-    time.sleep(0.6)
+    clock.now += 0.6
     assert holds.place(HoldRequest(channel="douyin", order_id="r-2", sku_id=sku_id, quantity=2)).status == "held"

@@ -136,3 +136,21 @@ def test_the_sweeper_runs_on_its_schedule_event(functions: dict[str, LocalLambda
         "abandoned": 0,
         "skipped": 0,
     }
+
+
+def test_a_poisoned_stream_record_comes_back_and_the_rest_are_applied(
+    functions: dict[str, LocalLambda], world: World
+) -> None:
+    functions["StockApiFunction"].invoke(event("stock_api/set_sku.json"))
+    placed = functions["HoldsApiFunction"].invoke(event("holds_api/place_hold.json"))
+    hold_id = body(placed)["hold_id"]
+    sample = event("stream_consumer/hold_decrement.json")
+    poisoned = json.loads(json.dumps(sample["Records"][1]))
+    poisoned["dynamodb"]["SequenceNumber"] = "100000000000000000009"
+    poisoned["dynamodb"]["NewImage"]["available"] = {"S": "a great many"}
+    batch = {"Records": [poisoned, *sample["Records"]]}
+    result = functions["StreamConsumerFunction"].invoke(batch)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "100000000000000000009"}]}
+    assert world.repository.get_hold(hold_id).status == "held", "the good records were applied"
+    movements = world.repository.all_movements("tee-black-m")
+    assert [(m["op"], m["bucket"], m["delta"]) for m in movements] == [("hold", "pool:shared", -2)]
