@@ -1,12 +1,15 @@
-"""Environment, validated once per cold start (never at import time)."""
+"""Environment, as a pydantic-settings model validated once per cold start (never at import time):
+each field is read from the variable of the same name in upper case (INVENTORY_TABLE_NAME, ...)."""
 
-import os
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class Settings(BaseModel):
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
     inventory_table_name: str = Field(min_length=3)
     ledger_table_name: str = Field(min_length=3)
     default_pay_within_s: int = Field(default=900, ge=1)
@@ -21,18 +24,6 @@ class Settings(BaseModel):
     sold_out_shield_s: float = Field(default=1.0, ge=0)
 
 
-_ENV = {
-    "inventory_table_name": "INVENTORY_TABLE_NAME",
-    "ledger_table_name": "LEDGER_TABLE_NAME",
-    "default_pay_within_s": "DEFAULT_PAY_WITHIN_S",
-    "settle_window_s": "SETTLE_WINDOW_S",
-    "replay_wait_s": "REPLAY_WAIT_S",
-    "meta_cache_s": "META_CACHE_S",
-    "sold_out_shield_s": "SOLD_OUT_SHIELD_S",
-}
-
-
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    values = {field: os.environ[var] for field, var in _ENV.items() if var in os.environ}
-    return Settings.model_validate(values)
+    return Settings()
