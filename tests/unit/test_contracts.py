@@ -22,13 +22,11 @@ def resources(kind: str) -> dict[str, Any]:
 
 
 def test_tables_are_on_demand_recoverable_and_streamed() -> None:
+    """On demand, recoverable and the stream's view type are cfn-lint rules (lint/template-rules.txt);
+    that the inventory table has a stream at all is a presence check, which those rules cannot make."""
     tables = resources("AWS::DynamoDB::Table")
     assert set(tables) == {"InventoryTable", "LedgerTable"}
-    for table in tables.values():
-        assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
-        assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
-    stream = tables["InventoryTable"]["Properties"]["StreamSpecification"]["StreamViewType"]
-    assert stream == "NEW_AND_OLD_IMAGES"
+    assert "StreamSpecification" in tables["InventoryTable"]["Properties"]
 
 
 def test_every_route_needs_an_api_key() -> None:
