@@ -42,8 +42,3 @@ def value(v: Any) -> Any:
 
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
-
-
-def plain(image: dict[str, Any]) -> dict[str, Any]:
-    """An already-deserialised image (Decimals and all) as plain Python values."""
-    return {k: _from_dynamo(v) for k, v in image.items()}

@@ -50,11 +50,12 @@ class StockChange:
     expected_version: int
     op: str
     actor: str
-    reason: str | None = None
-    reference: str | None = None
     on_hand_delta: int = 0
     patch: SkuPatch = field(default_factory=SkuPatch)
     shard_deltas: list[ShardDelta] = field(default_factory=list)
+    # What the ledger records with the change: the caller's reference and reason.
+    reference: str | None = None
+    reason: str | None = None
     operation: OperationRecord | None = None
     paused: bool = False
     # When set, every listed shard's paused flag is set to it in the same transaction.
@@ -65,6 +66,12 @@ class StockChange:
     bump_version: bool = True
     # Shards that must be empty for the change to apply (retiring shards at the end of a shrink).
     empty_shards: list[tuple[str, int]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, meta: SkuMeta, op: str, actor: str, **parts: Any) -> "StockChange":
+        """A change of the SKU as read in `meta`: guarded by its version; shards it creates start
+        paused if the SKU is."""
+        return cls(sku_id=meta.sku_id, expected_version=meta.version, op=op, actor=actor, paused=meta.paused, **parts)
 
 
 class ChangeRefused(Exception):
@@ -98,7 +105,6 @@ def shard_update(
             last_actor=actor,
             last_ref=reference or "",
             last_reason=reason or "",
-            last_qty=abs(delta.delta),
             updated_at=time.time(),
         )
         .set_default(paused=paused)
@@ -238,8 +244,7 @@ class SkuStore(Store):
         request = (
             Update(keys.shard_pk(sku_id, pool, shard), keys.STOCK_SK)
             .add(available=-quantity)
-            .set(last_op="hold", last_ref=reference, last_actor=actor, last_qty=quantity, updated_at=time.time())
-            .set(last_reason="")
+            .set(last_op="hold", last_ref=reference, last_actor=actor, last_reason="", updated_at=time.time())
             .when(Attr("available").gte(quantity) & Attr("paused").eq(False))
             .request(self.table)
         )

@@ -2,6 +2,7 @@
 settings that decide who may take them (pause, limits, auto-release)."""
 
 import random
+from dataclasses import dataclass
 
 from livestock.dal.skus import ShardDelta, SkuStore, StockChange
 from livestock.logic import layout
@@ -13,12 +14,12 @@ from livestock.models.input import AllocationRequest
 from livestock.models.output import ReserveReleased
 
 
+@dataclass
 class Allocation:
-    def __init__(self, runner: ChangeRunner, skus: SkuStore, sharding: Sharding, rng: random.Random) -> None:
-        self.runner = runner
-        self.skus = skus
-        self.sharding = sharding
-        self.rng = rng
+    runner: ChangeRunner
+    skus: SkuStore
+    sharding: Sharding
+    rng: random.Random
 
     def allocate(self, sku_id: str, request: AllocationRequest, actor: str) -> None:
         """Sets ring-fenced pools (the rest is shared) in one transaction, then any shard counts."""
@@ -50,14 +51,12 @@ class Allocation:
                 deltas += self._take(shards, SHARED, -into_shared)
             if not deltas and counts == meta.shards:
                 return None
-            return StockChange(
-                sku_id=sku_id,
-                expected_version=meta.version,
-                op="allocate",
-                actor=actor,
+            return StockChange.of(
+                meta,
+                "allocate",
+                actor,
                 shard_deltas=deltas,
                 patch=SkuPatch(shards=counts),
-                paused=meta.paused,
             )
 
         self.runner.run(sku_id, plan)
@@ -92,15 +91,13 @@ class Allocation:
                 return None
             taken = layout.plan_take(shards, RESERVE, units) or []
             answer = ReserveReleased(sku_id=sku_id, released=units, reference=reference)
-            return StockChange(
-                sku_id=sku_id,
-                expected_version=meta.version,
-                op="release-reserve",
-                actor=actor,
+            return StockChange.of(
+                meta,
+                "release-reserve",
+                actor,
                 reference=reference,
                 shard_deltas=taken + layout.plan_add(SHARED, meta.shards[SHARED], units, self.rng),
                 operation=operation("reserve-release", reference, body, answer.model_dump()) if reference else None,
-                paused=meta.paused,
             )
 
         if reference is None:
@@ -116,11 +113,10 @@ class Allocation:
         def plan(meta: SkuMeta) -> StockChange | None:
             if meta.paused == paused:
                 return None
-            return StockChange(
-                sku_id=sku_id,
-                expected_version=meta.version,
-                op="pause" if paused else "resume",
-                actor=actor,
+            return StockChange.of(
+                meta,
+                "pause" if paused else "resume",
+                actor,
                 patch=SkuPatch(paused=paused),
                 pause_shards=[(pool, n) for pool, count in meta.shards.items() for n in range(count)],
                 paused_to=paused,
@@ -132,6 +128,6 @@ class Allocation:
         def plan(meta: SkuMeta) -> StockChange | None:
             if patch.changes_nothing_of(meta):
                 return None
-            return StockChange(sku_id=sku_id, expected_version=meta.version, op=op, actor=actor, patch=patch)
+            return StockChange.of(meta, op, actor, patch=patch)
 
         self.runner.run(sku_id, plan)

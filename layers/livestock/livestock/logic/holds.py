@@ -11,6 +11,7 @@ decrement, and returns units from any decrement that no live hold owns.
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NoReturn
 
@@ -73,34 +74,20 @@ def current_view(hold: Hold) -> HoldView:
     return first_answer(hold).model_copy(update={"status": hold.status.value})
 
 
+@dataclass
 class HoldService:
-    def __init__(
-        self,
-        holds: HoldStore,
-        skus: SkuStore,
-        limits: LimitStore,
-        stock: StockService,
-        meta_cache: MetaCache,
-        shield: SoldOutShield,
-        shard_hints: ShardHints,
-        settings: Settings,
-        clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.holds = holds
-        self.skus = skus
-        self.limits = limits
-        self.stock = stock
-        self.meta_cache = meta_cache
-        self.shield = shield
-        self.shard_hints = shard_hints
-        self.settings = settings
-        self.clock = clock
-        self.rng = rng or random.Random()
-        self.monotonic = monotonic
-        self.sleep = sleep
+    holds: HoldStore
+    skus: SkuStore
+    limits: LimitStore
+    stock: StockService
+    meta_cache: MetaCache
+    shield: SoldOutShield
+    shard_hints: ShardHints
+    settings: Settings
+    clock: Callable[[], float] = time.time
+    rng: random.Random = field(default_factory=random.Random)
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
 
     # --- place ------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ its SKU: a cursor given out for one SKU is refused for another."""
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 
 from livestock.dal.ledger import LedgerStore
 from livestock.logic.changes import ChangeRunner
@@ -28,10 +29,10 @@ def _decode(sku_id: str, cursor: str) -> str:
     return decoded["before"]
 
 
+@dataclass
 class LedgerService:
-    def __init__(self, runner: ChangeRunner, ledger: LedgerStore) -> None:
-        self.runner = runner
-        self.ledger = ledger
+    runner: ChangeRunner
+    ledger: LedgerStore
 
     def page(self, sku_id: str, limit: int, cursor: str | None) -> LedgerPage:
         self.runner.meta(sku_id)

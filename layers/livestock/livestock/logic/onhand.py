@@ -2,6 +2,7 @@
 and leave the shared pool only; a decrease never takes held, sold or ring-fenced units."""
 
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from livestock.dal.skus import ShardDelta, SkuStore, StockChange
@@ -12,11 +13,11 @@ from livestock.models.exceptions import InsufficientFreeStock, VersionConflict
 from livestock.models.input import SetSkuRequest
 
 
+@dataclass
 class OnHand:
-    def __init__(self, runner: ChangeRunner, skus: SkuStore, rng: random.Random) -> None:
-        self.runner = runner
-        self.skus = skus
-        self.rng = rng
+    runner: ChangeRunner
+    skus: SkuStore
+    rng: random.Random
 
     def set_sku(self, sku_id: str, request: SetSkuRequest, actor: str) -> bool:
         """Creates the SKU or sets its absolute on-hand. True if it was created."""
@@ -35,14 +36,12 @@ class OnHand:
             increase = request.on_hand - meta.on_hand
             if increase == 0 and request.name == meta.name:
                 return None
-            change = StockChange(
-                sku_id=sku_id,
-                expected_version=meta.version,
-                op="erp-set",
-                actor=actor,
+            change = StockChange.of(
+                meta,
+                "erp-set",
+                actor,
                 on_hand_delta=increase,
                 patch=SkuPatch(name=request.name),
-                paused=meta.paused,
             )
             if increase > 0:
                 change.shard_deltas = layout.plan_add(SHARED, meta.shards[SHARED], increase, self.rng)
@@ -75,15 +74,13 @@ class OnHand:
         body = {"quantity": quantity}
 
         def plan(meta: SkuMeta) -> StockChange:
-            change = StockChange(
-                sku_id=sku_id,
-                expected_version=meta.version,
-                op="receive",
-                actor=actor,
+            change = StockChange.of(
+                meta,
+                "receive",
+                actor,
                 reference=reference,
                 on_hand_delta=quantity,
                 shard_deltas=layout.plan_add(SHARED, meta.shards[SHARED], quantity, self.rng),
-                paused=meta.paused,
             )
             return self._recorded_change(meta, "receipt", reference, body, change)
 
@@ -98,16 +95,14 @@ class OnHand:
                 if quantity > 0
                 else self._take_free(meta, -quantity)
             )
-            change = StockChange(
-                sku_id=sku_id,
-                expected_version=meta.version,
-                op="adjust",
-                actor=actor,
+            change = StockChange.of(
+                meta,
+                "adjust",
+                actor,
                 reason=reason,
                 reference=reference,
                 on_hand_delta=quantity,
                 shard_deltas=deltas,
-                paused=meta.paused,
             )
             return self._recorded_change(meta, "adjustment", reference, body, change)
 

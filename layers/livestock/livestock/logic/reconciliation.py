@@ -1,6 +1,7 @@
 """Replays the ledger and compares it with the counters (invariants 1 and 2 of the design)."""
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 from livestock import keys
 from livestock.dal.holds import HoldStore
@@ -10,12 +11,12 @@ from livestock.logic.changes import ChangeRunner
 from livestock.models.output import Reconciliation
 
 
+@dataclass
 class Reconciler:
-    def __init__(self, runner: ChangeRunner, skus: SkuStore, holds: HoldStore, ledger: LedgerStore) -> None:
-        self.runner = runner
-        self.skus = skus
-        self.holds = holds
-        self.ledger = ledger
+    runner: ChangeRunner
+    skus: SkuStore
+    holds: HoldStore
+    ledger: LedgerStore
 
     def reconcile(self, sku_id: str) -> Reconciliation:
         meta = self.runner.meta(sku_id)

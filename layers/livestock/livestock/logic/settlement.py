@@ -8,6 +8,7 @@ over as typed changes (dal/stream.py); nothing here reads an attribute.
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,23 +99,15 @@ LEVEL_BELOW = 2
 LEVEL_AT_MOST_EVERY_S = 1.0
 
 
+@dataclass
 class Settlement:
-    def __init__(
-        self,
-        holds: HoldStore,
-        ledger: LedgerStore,
-        stock: StockService,
-        meta_cache: MetaCache,
-        settle_window_s: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.holds = holds
-        self.ledger = ledger
-        self.stock = stock
-        self.meta_cache = meta_cache
-        self.settle_window_s = settle_window_s
-        self.clock = clock
-        self._levelled_at: dict[tuple[str, str], float] = {}
+    holds: HoldStore
+    ledger: LedgerStore
+    stock: StockService
+    meta_cache: MetaCache
+    settle_window_s: int
+    clock: Callable[[], float] = time.monotonic
+    _levelled_at: dict[tuple[str, str], float] = field(default_factory=dict, init=False)
 
     def write_ledger(self, changes: list[Change]) -> None:
         """The movements of a whole batch, in as few writes as the table allows."""

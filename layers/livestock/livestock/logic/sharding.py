@@ -1,6 +1,8 @@
 """How a pool is split over shard items: reshard (grow, or shrink by draining retired shards),
 level (spread evenly again) and consolidate (gather into one shard). Off the hot path."""
 
+from dataclasses import dataclass
+
 from livestock.dal.skus import ShardDelta, SkuStore, StockChange
 from livestock.logic import layout
 from livestock.logic.changes import ChangeRunner
@@ -10,10 +12,10 @@ from livestock.models.exceptions import Conflict
 MAX_DRAIN_STEPS = 200
 
 
+@dataclass
 class Sharding:
-    def __init__(self, runner: ChangeRunner, skus: SkuStore) -> None:
-        self.runner = runner
-        self.skus = skus
+    runner: ChangeRunner
+    skus: SkuStore
 
     def reshard(self, sku_id: str, pool: str, count: int, actor: str) -> None:
         """Changes how many shard items a pool is split over, mid-live, without losing a unit.
@@ -31,7 +33,7 @@ class Sharding:
             patch = SkuPatch(shards=meta.shards | {pool: count})
             if count < current:
                 patch = SkuPatch(shards=patch.shards, retiring=meta.retiring | {pool: meta.stored_shards(pool)})
-            return StockChange(sku_id=sku_id, expected_version=meta.version, op="reshard", actor=actor, patch=patch)
+            return StockChange.of(meta, "reshard", actor, patch=patch)
 
         meta = self.runner.run(sku_id, start).meta
         for _ in range(MAX_DRAIN_STEPS):
@@ -51,23 +53,20 @@ class Sharding:
         retired = [s for s in self.skus.read_shards(meta) if s.pool == pool and s.shard >= active and s.available > 0]
         if retired:
             shard = retired[0]
-            return StockChange(
-                sku_id=meta.sku_id,
-                expected_version=meta.version,
-                op="reshard",
-                actor=actor,
+            return StockChange.of(
+                meta,
+                "reshard",
+                actor,
                 shard_deltas=[
                     ShardDelta(pool, shard.shard, -shard.available),
                     ShardDelta(pool, shard.shard % active, shard.available),
                 ],
-                paused=meta.paused,
                 bump_version=False,
             )
-        return StockChange(
-            sku_id=meta.sku_id,
-            expected_version=meta.version,
-            op="reshard",
-            actor=actor,
+        return StockChange.of(
+            meta,
+            "reshard",
+            actor,
             patch=SkuPatch(retiring={p: n for p, n in meta.retiring.items() if p != pool}),
             empty_shards=[(pool, n) for n in range(active, meta.retiring[pool])],
         )
@@ -92,13 +91,11 @@ class Sharding:
             )
             if not deltas:
                 return None
-            return StockChange(
-                sku_id=sku_id,
-                expected_version=meta.version,
-                op="consolidate" if concentrate else "level",
-                actor=actor,
+            return StockChange.of(
+                meta,
+                "consolidate" if concentrate else "level",
+                actor,
                 shard_deltas=deltas,
-                paused=meta.paused,
                 bump_version=False,
             )
 

@@ -4,6 +4,7 @@ on-hand (onhand.py), allocation and settings (allocation.py), shards (sharding.p
 the retry loop of changes.py."""
 
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from livestock.dal.holds import HoldStore
@@ -18,22 +19,14 @@ from livestock.models.input import AllocationRequest, SetSkuRequest
 from livestock.models.output import SkuView
 
 
+@dataclass
 class StockService:
-    def __init__(
-        self,
-        skus: SkuStore,
-        holds: HoldStore,
-        runner: ChangeRunner,
-        on_hand: OnHand,
-        allocation: Allocation,
-        sharding: Sharding,
-    ) -> None:
-        self.skus = skus
-        self.holds = holds
-        self.runner = runner
-        self.on_hand = on_hand
-        self.allocation = allocation
-        self.sharding = sharding
+    skus: SkuStore
+    holds: HoldStore
+    runner: ChangeRunner
+    on_hand: OnHand
+    allocation: Allocation
+    sharding: Sharding
 
     @classmethod
     def build(cls, skus: SkuStore, holds: HoldStore, rng: random.Random | None = None) -> "StockService":

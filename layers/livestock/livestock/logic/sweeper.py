@@ -20,20 +20,13 @@ class SweepResult:
     skipped: int = 0
 
 
+@dataclass
 class Sweeper:
-    def __init__(
-        self,
-        store: HoldStore,
-        limits: LimitStore,
-        holds: HoldService,
-        settle_window_s: int,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.limits = limits
-        self.holds = holds
-        self.settle_window_s = settle_window_s
-        self.clock = clock
+    store: HoldStore
+    limits: LimitStore
+    holds: HoldService
+    settle_window_s: int
+    clock: Callable[[], float] = time.time
 
     def sweep(self) -> SweepResult:
         now = self.clock()

@@ -35,9 +35,6 @@ class HoldStatus(StrEnum):
     ABANDONED = "abandoned"  # first attempt crashed before its decrement; a replay re-drives it
 
 
-OPEN_STATUSES = {HoldStatus.PENDING, HoldStatus.HELD}
-
-
 class SkuMeta(BaseModel):
     sku_id: str
     name: str
