@@ -1077,11 +1077,78 @@ def warm_up(client: "DynamoDBClient", template: Template, meter: WriteMeter) -> 
     return time.perf_counter() - started
 
 
+def read_latency(client: "DynamoDBClient", template: Template, past_holds: tuple[int, ...]) -> dict[str, Any]:
+    """GET /skus/{id}'s work (the stock view) for SKUs with different numbers of past holds: it
+    reads the settings, the shards and the spread hold counters, never the holds themselves."""
+    tables = Tables(client, template, "read-latency")
+    try:
+        settings = Settings(inventory_table_name=tables.inventory, ledger_table_name=tables.ledger)
+        services = wiring.build(settings, wiring.stores(settings, client), rng=random.Random(0))
+        figures: dict[str, Any] = {}
+        for count in past_holds:
+            sku_id = f"read-{count}"
+            services.stock.set_sku(sku_id, SetSkuRequest(name="Read", on_hand=count), "bench")
+            items = [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": {"S": f"HOLD#{sku_id}-{n}"},
+                            "sk": {"S": "HOLD"},
+                            "entity": {"S": "hold"},
+                            "hold_id": {"S": f"{sku_id}-{n}"},
+                            "sku_id": {"S": sku_id},
+                            "status": {"S": "confirmed"},
+                            "quantity": {"N": "1"},
+                        }
+                    }
+                }
+                for n in range(count)
+            ]
+            batches = [items[start : start + 25] for start in range(0, len(items), 25)]
+
+            def write(batch: list[dict[str, Any]]) -> None:
+                request: dict[str, Any] = {tables.inventory: batch}
+                while request:
+                    request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(write, batches))
+            for _ in range(20):  # warm
+                services.stock.view(sku_id)
+            durations = []
+            for _ in range(200):
+                started = time.perf_counter()
+                services.stock.view(sku_id)
+                durations.append((time.perf_counter() - started) * 1000)
+            durations.sort()
+            figures[f"{count} past holds"] = {
+                "p50_ms": round(percentile(durations, 0.5), 2),
+                "p95_ms": round(percentile(durations, 0.95), 2),
+            }
+            print(f"  GET /skus/{{id}} work with {count:,} past holds: {figures[f'{count} past holds']}", flush=True)
+        return figures
+    finally:
+        tables.drop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--scale", type=float, default=1.0, help="shrink units and orders, for a quick look")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results", help="where results.json and the PNG go")
+    parser.add_argument(
+        "--read-latency-only", action="store_true", help="only time the stock view with 100 and 50,000 past holds"
+    )
     args = parser.parse_args(argv)
+    if args.read_latency_only:
+        database = DynamoDBLocal(free_port())
+        database.start()
+        try:
+            figures = read_latency(make_client(database.endpoint), Template(), (100, 50_000))
+        finally:
+            database.stop()
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "read-latency.json").write_text(json.dumps(figures, indent=2) + "\n")
+        return 0
 
     began = time.perf_counter()
     runs = plan(args.scale)
@@ -1110,6 +1177,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    every write counted: {result.all_in}", flush=True)
             for error in result.errors[:3]:
                 print(f"    error: {error}", flush=True)
+        print("GET /skus/{id} with few and many past holds:", flush=True)
+        reads = read_latency(client, template, (100, 50_000))
     finally:
         database.stop()
     wall = time.perf_counter() - began
@@ -1142,6 +1211,7 @@ def main(argv: list[str] | None = None) -> int:
         "caveat": LOCAL_CAVEAT,
         "legend": LEGEND,
         "runs": [asdict(r) for r in results],
+        "read_latency": reads,
         "targets": [asdict(t) for t in targets],
     }
     (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
