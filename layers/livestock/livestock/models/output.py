@@ -41,13 +41,15 @@ class HoldView(BaseModel):
 
 
 class Movement(BaseModel):
+    """One ledger entry: a bucket's count moved from `before` to `after`."""
+
     sku_id: str
-    at: str
-    sequence: str
-    op: str
-    bucket: str
+    at: str = Field(description="When the change was recorded (ISO 8601, UTC).")
+    sequence: str = Field(description="Unique and sortable: the stream record it comes from.")
+    op: str = Field(description="receive, adjust, erp-set, allocate, hold, confirm, cancel, expire, refund, ...")
+    bucket: str = Field(description="pool:<name>, on_hand, held or sold.")
     delta: int
-    quantity: int
+    quantity: int = Field(description="The size of the move, |delta|.")
     before: int
     after: int
     reference: str | None = None
