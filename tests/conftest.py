@@ -34,8 +34,10 @@ STACK_ENVIRONMENT = {"SETTLE_WINDOW_S": "4", "REPLAY_WAIT_S": "3", "META_CACHE_S
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    dead_letters = tmp_path_factory.mktemp("stack") / "stream-dead-letters.jsonl"
+    state_dir = tmp_path_factory.mktemp("stack")
+    dead_letters = state_dir / "stream-dead-letters.jsonl"
     local = LocalStack(
+        state_dir=state_dir,
         port=free_port(),
         api_key=API_KEY,
         sweep_period_s=0.5,
