@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -29,8 +29,9 @@ from livestock_local.lambda_runtime import LocalLambda, become_stack_child
 from livestock_local.template import Function
 
 # The stream's answers when a checkpoint can no longer be read from: its records are past the
-# stream's 24-hour retention, the shard is gone, or an iterator was held too long.
-_LOST_POSITION = {"TrimmedDataAccessException", "ResourceNotFoundException", "ValidationException"}
+# stream's 24-hour retention, or the shard is gone. DynamoDB Local answers InternalFailure for a
+# sequence number its stream does not hold; starting over from TRIM_HORIZON is safe either way.
+_LOST_POSITION = {"TrimmedDataAccessException", "ResourceNotFoundException", "ValidationException", "InternalFailure"}
 
 
 class Checkpoint:
@@ -83,13 +84,17 @@ def _lambda_shaped(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     }
 
 
+class Consumer(Protocol):
+    def invoke(self, event: dict[str, Any]) -> Any: ...
+
+
 class StreamPoller:
     def __init__(
         self,
         dynamodb: Any,
         streams: Any,
         table_name: str,
-        consumer: LocalLambda,
+        consumer: Consumer,
         batch_size: int,
         parallelization: int,
         dead_letter_path: Path | None = None,
