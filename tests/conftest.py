@@ -28,6 +28,8 @@ def sku_id() -> str:
 
 
 API_KEY = "test-key"
+# A stalled request is answered 408 after this long (the stack's default is 10 s).
+REQUEST_DEADLINE_S = 2.0
 # Short windows so that expiry and crash settlement can be watched in a test.
 STACK_ENVIRONMENT = {"SETTLE_WINDOW_S": "4", "REPLAY_WAIT_S": "3", "META_CACHE_S": "0.2"}
 
@@ -44,6 +46,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         environment=STACK_ENVIRONMENT,
         api_workers=4,
         dead_letter_path=dead_letters,
+        request_deadline_s=REQUEST_DEADLINE_S,
     )
     local.start()
     services.reset()

@@ -248,6 +248,7 @@ class _Protocol(H11Protocol):
     each request to arrive whole, and a cap on open connections."""
 
     responses: dict[str, GatewayResponse] = DEFAULT_RESPONSES
+    request_deadline_s: float = REQUEST_DEADLINE_S
     _deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -273,7 +274,7 @@ class _Protocol(H11Protocol):
 
     def _arm_deadline(self) -> None:
         if self._deadline is None:
-            self._deadline = self.loop.call_later(REQUEST_DEADLINE_S, self._request_timed_out)
+            self._deadline = self.loop.call_later(self.request_deadline_s, self._request_timed_out)
 
     def _disarm_deadline(self) -> None:
         if self._deadline is not None:
@@ -299,13 +300,17 @@ class _Protocol(H11Protocol):
 class GatewayServer:
     """uvicorn on a socket bound here, so a busy port fails the caller, not a server thread."""
 
-    def __init__(self, gateway: Gateway, host: str, port: int) -> None:
+    def __init__(self, gateway: Gateway, host: str, port: int, request_deadline_s: float = REQUEST_DEADLINE_S) -> None:
         self.gateway = gateway
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind((host, port))
         self.socket.listen(1024)
-        protocol = type("GatewayProtocol", (_Protocol,), {"responses": gateway.responses})
+        protocol = type(
+            "GatewayProtocol",
+            (_Protocol,),
+            {"responses": gateway.responses, "request_deadline_s": request_deadline_s},
+        )
         config = uvicorn.Config(
             gateway,
             http=protocol,

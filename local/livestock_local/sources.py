@@ -50,6 +50,8 @@ class StackContext:
     # Replaces every schedule's own expression (tests and `make up` sweep faster than AWS can).
     schedule_period_s: float | None = None
     dead_letter_path: Path | None = None
+    # How long a client has to send a whole request (headers and body) before a 408.
+    request_deadline_s: float = 10.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -108,10 +110,11 @@ class ApiSource:
         self.gateway = Gateway(routes, context.invoker, context.api_key, api)
         self.host = context.host
         self.port = context.port
+        self.request_deadline_s = context.request_deadline_s
         self.server: GatewayServer | None = None
 
     def start(self) -> None:
-        self.server = GatewayServer(self.gateway, self.host, self.port)
+        self.server = GatewayServer(self.gateway, self.host, self.port, self.request_deadline_s)
         self.server.start()
 
     def stop(self) -> None:
@@ -164,7 +167,7 @@ class DynamoDBStreamSource:
             worker.stop()
 
     def idle(self) -> bool:
-        return all(worker.idle.is_set() for worker in self.workers)
+        return all(worker.idle() for worker in self.workers)
 
 
 @register("Schedule", "ScheduleV2")

@@ -4,6 +4,7 @@ the template's functions declare (see livestock_local.sources), in one process t
 
 import argparse
 import contextlib
+import faulthandler
 import json
 import multiprocessing
 import os
@@ -96,7 +97,9 @@ class LocalStack:
         dead_letter_path: Path | None = None,
         state_dir: Path = STATE_DIR,
         template: Template | None = None,
+        request_deadline_s: float = 10.0,
     ) -> None:
+        self.request_deadline_s = request_deadline_s
         self.state_dir = state_dir
         self.dead_letter_path = dead_letter_path or state_dir / "stream-dead-letters.jsonl"
         self.port = port
@@ -152,8 +155,18 @@ class LocalStack:
             self.stop()
             raise
         if self.take_lock:
+            # The lock is the stack's card for `make invoke` and the chaos probes: mode 0600 in a
+            # 0700 folder, as it carries the database key.
             lock_file(self.state_dir).write_text(
-                json.dumps({"pid": os.getpid(), "started": _start_of_self(), "url": self.url})
+                json.dumps(
+                    {
+                        "pid": os.getpid(),
+                        "started": _start_of_self(),
+                        "url": self.url,
+                        "dynamodb": self.database.endpoint,
+                        "credentials": self.database.credentials.environment(),
+                    }
+                )
             )
         return self
 
@@ -239,6 +252,7 @@ class LocalStack:
             api_key=self.api_key,
             schedule_period_s=self.sweep_period_s,
             dead_letter_path=self.dead_letter_path,
+            request_deadline_s=self.request_deadline_s,
         )
         for source in sources.build(context):
             self.sources.append(source)
@@ -323,6 +337,8 @@ class _Stopper:
 
     def _watchdog(self) -> None:
         time.sleep(STOP_DEADLINE_S)
+        # Where the stop hung, for whoever reads the log.
+        faulthandler.dump_traceback(all_threads=True)
         self._force()
 
     def _force(self) -> None:

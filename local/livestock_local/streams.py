@@ -8,10 +8,11 @@ The mapping runs in a process of its own (as Lambda gives the consumer its own e
 a burst of API calls in the gateway's process cannot starve it of the interpreter.
 """
 
+import ctypes
 import json
 import multiprocessing
-import multiprocessing.synchronize
 import os
+import signal
 import threading
 import time
 import traceback
@@ -285,12 +286,13 @@ class StreamMapping:
     checkpoint_path: Path | None
 
 
-def _run_in_process(
-    mapping: StreamMapping,
-    idle: multiprocessing.synchronize.Event,
-    stop: multiprocessing.synchronize.Event,
-) -> None:
+def _run_in_process(mapping: StreamMapping, idle: "ctypes.c_bool") -> None:
     become_stack_child()
+    stop = threading.Event()
+    # The stack stops this process with SIGTERM (as a group SIGTERM does): no lock or condition is
+    # shared between the processes, so a process killed at any moment cannot leave the other
+    # waiting for it (multiprocessing.Event.set() hangs for good on a waiter that died).
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # This process is the consumer's execution environment: its variables are the function's.
     os.environ.update({**mapping.credentials.environment(), **mapping.function.environment})
     poller = StreamPoller(
@@ -307,10 +309,7 @@ def _run_in_process(
     )
     poller.start()
     while not stop.wait(0.02):
-        if poller.idle.is_set():
-            idle.set()
-        else:
-            idle.clear()
+        idle.value = poller.idle.is_set()
     poller.stop()
 
 
@@ -319,11 +318,11 @@ class StreamWorker:
 
     def __init__(self, mapping: StreamMapping) -> None:
         context = multiprocessing.get_context("spawn")
-        self.idle = context.Event()
-        self._stop = context.Event()
+        # A plain shared byte, written by the child only: read without any lock.
+        self._idle = context.RawValue(ctypes.c_bool, False)
         self._process = context.Process(
             target=_run_in_process,
-            args=(mapping, self.idle, self._stop),
+            args=(mapping, self._idle),
             name=f"stream-{mapping.table_name}",
             daemon=True,
         )
@@ -331,8 +330,13 @@ class StreamWorker:
     def start(self) -> None:
         self._process.start()
 
+    def idle(self) -> bool:
+        return bool(self._idle.value) and self._process.is_alive()
+
     def stop(self, timeout_s: float = 5) -> None:
-        self._stop.set()
+        if self._process.pid is None:
+            return
+        self._process.terminate()
         self._process.join(timeout=timeout_s)
         if self._process.is_alive():
             self._process.kill()

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from livestock_local.chaos import CountingConsumer, poller, run_until_idle, streamed_table, write_history
 from livestock_local.dynamodb_local import DynamoDBLocal, client, free_port
-from tests.support.streams import CountingConsumer, poller, run_until_idle, streamed_table, write_history
 
 pytestmark = pytest.mark.integration
 
