@@ -384,7 +384,13 @@ def _unauthenticated_body(port: int, size: int) -> None:
 
 
 def abuse_probe(
-    url: str, pid: int, sku_path: str, incomplete: int = 200, bodies: int = 16, body_bytes: int = 10 * 1024 * 1024
+    url: str,
+    pid: int,
+    sku_path: str,
+    api_key: str = DEFAULT_API_KEY,
+    incomplete: int = 200,
+    bodies: int = 16,
+    body_bytes: int = 10 * 1024 * 1024,
 ) -> AbuseResult:
     """`incomplete` connections that never finish their headers and `bodies` unauthenticated
     10 MB bodies, all at once; then a normal client's call is timed."""
@@ -396,7 +402,7 @@ def abuse_probe(
         sender.start()
     time.sleep(0.5)
     began = time.monotonic()
-    answer = requests.get(f"{url}{sku_path}", headers={"x-api-key": DEFAULT_API_KEY}, timeout=10)
+    answer = requests.get(f"{url}{sku_path}", headers={"x-api-key": api_key}, timeout=10)
     normal_s = time.monotonic() - began
     during = process_figures(pid)
     for sender in senders:

@@ -35,8 +35,9 @@ MAX_URI_BYTES = 8192
 # A slow or stalled client gets this long to send its whole request (headers and body).
 REQUEST_DEADLINE_S = 10.0
 MAX_CONNECTIONS = 1000
-# h11 refuses a request line plus headers bigger than this with a 400, before any of it is parsed.
-MAX_HEADER_BYTES = 16 * 1024
+# API Gateway's limit on the request line and headers together; h11 also stops buffering a request
+# whose headers have not ended by twice that (400).
+MAX_HEADER_BYTES = 10240
 # The methods API Gateway's REST APIs serve (TRACE, CONNECT and made-up ones never reach a route).
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -54,7 +55,8 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 # What the gateway answers itself when the template declares no GatewayResponse of that type.
 # Each is in the API's error shape, so a client never has to parse a second one.
 DEFAULT_RESPONSES = {
-    "BAD_REQUEST_BODY": GatewayResponse(400, error_body("BAD_REQUEST", "the request could not be read").decode()),
+    # Unparseable HTTP. (The template's BAD_REQUEST_BODY is for a body the request validator refuses.)
+    "DEFAULT_4XX": GatewayResponse(400, error_body("BAD_REQUEST", "the request could not be read").decode()),
     "INVALID_API_KEY": GatewayResponse(403, error_body("FORBIDDEN", "a valid x-api-key header is required").decode()),
     "MISSING_AUTHENTICATION_TOKEN": GatewayResponse(403, error_body("FORBIDDEN", "no such route").decode()),
     "METHOD_NOT_ALLOWED": GatewayResponse(
@@ -62,6 +64,9 @@ DEFAULT_RESPONSES = {
     ),
     "REQUEST_TIMEOUT": GatewayResponse(
         408, error_body("REQUEST_TIMEOUT", "the request did not arrive in time").decode()
+    ),
+    "HEADERS_TOO_LARGE": GatewayResponse(
+        431, error_body("HEADERS_TOO_LARGE", "request line and headers too large", {"limit": MAX_HEADER_BYTES}).decode()
     ),
     "REQUEST_TOO_LARGE": GatewayResponse(
         413, error_body("PAYLOAD_TOO_LARGE", "body too large", {"limit": MAX_BODY_BYTES}).decode()
@@ -110,6 +115,8 @@ class Gateway:
         """What the gateway answers from the request line and headers alone, before the body."""
         if len(raw_path) > MAX_URI_BYTES:
             return self.response("URI_TOO_LONG")
+        if len(method) + len(raw_path) + sum(len(k) + len(v) for k, v in headers.items()) > MAX_HEADER_BYTES:
+            return self.response("HEADERS_TOO_LARGE")
         if method not in KNOWN_METHODS:
             return self.response("METHOD_NOT_ALLOWED")
         if self.api.api_key_required and headers.get("x-api-key") != self.api_key:
@@ -270,7 +277,7 @@ class _Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def send_400_response(self, msg: str) -> None:
-        self._refuse("BAD_REQUEST_BODY")
+        self._refuse("DEFAULT_4XX")
 
     def _arm_deadline(self) -> None:
         if self._deadline is None:
@@ -315,11 +322,12 @@ class GatewayServer:
             gateway,
             http=protocol,
             lifespan="off",
-            log_level="warning",
+            # uvicorn logs each malformed request at WARNING: under abuse, a flood.
+            log_level="error",
             access_log=False,
             timeout_keep_alive=5,
             timeout_graceful_shutdown=2,
-            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+            h11_max_incomplete_event_size=2 * MAX_HEADER_BYTES,
             server_header=False,
         )
         self.server = uvicorn.Server(config)

@@ -71,6 +71,13 @@ class LocalLambda:
         spec.loader.exec_module(module)
         return module
 
+    def prepare(self) -> None:
+        """Makes one environment now (Lambda's provisioned concurrency): the first call of a burst
+        does not pay for importing the handler."""
+        environment = self._new_environment()
+        with self._lock:
+            self._idle.append(environment)
+
     def environment(self) -> ModuleType:
         """A fresh environment, for reading what the handler module declares."""
         return self._new_environment()
@@ -116,6 +123,10 @@ def _worker_start(functions: list[Function]) -> None:
     _base_environment.update(os.environ)
     for function in functions:
         _worker_functions[function.logical_id] = LocalLambda(function)
+        os.environ.update(function.environment)
+        _worker_functions[function.logical_id].prepare()
+        os.environ.clear()
+        os.environ.update(_base_environment)
 
 
 def _time_out(*_: object) -> None:
