@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 import h11
 import uvicorn
@@ -140,7 +140,9 @@ class Gateway:
         if matched is None:
             return self.response("MISSING_AUTHENTICATION_TOKEN")
         route, path_parameters = matched
-        event = self.event(route, method, unquote(raw_path), query, headers, body, path_parameters)
+        # API Gateway (REST) decodes pathParameters but leaves `path` as the client sent it;
+        # Powertools' router matches on the encoded path.
+        event = self.event(route, method, raw_path, query, headers, body, path_parameters)
         try:
             result = self.invoker.invoke(route.function, event)
         except FunctionTimeout:
@@ -214,7 +216,8 @@ class Gateway:
             headers[key] = f"{headers[key]}, {value.decode('latin-1')}" if key in headers else value.decode("latin-1")
         refused = self.refuse_before_body(method, raw_path, headers)
         if refused is not None:
-            await _answer(send, *refused)
+            # The body, if any, is never read: the connection closes rather than drain it.
+            await _answer(send, *refused, close=True)
             return
         body = bytearray()
         more = True
@@ -226,7 +229,7 @@ class Gateway:
             more = bool(message.get("more_body"))
             if len(body) > MAX_BODY_BYTES:
                 # A chunked body declares no length: it is refused once it grows past the limit.
-                await _answer(send, *self.response("REQUEST_TOO_LARGE"))
+                await _answer(send, *self.response("REQUEST_TOO_LARGE"), close=True)
                 return
         await _answer(send, *await self.invoke_async(method, raw_path, query, headers, bytes(body)))
 
@@ -234,9 +237,11 @@ class Gateway:
         self._calls.shutdown(wait=False, cancel_futures=True)
 
 
-async def _answer(send: Send, status: int, headers: dict[str, str], payload: bytes) -> None:
+async def _answer(send: Send, status: int, headers: dict[str, str], payload: bytes, close: bool = False) -> None:
     raw_headers = [(k.encode(), v.encode()) for k, v in headers.items() if k not in ("content-length", "connection")]
     raw_headers.append((b"content-length", str(len(payload)).encode()))
+    if close:
+        raw_headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": payload})
 
