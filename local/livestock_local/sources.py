@@ -4,9 +4,14 @@ class that plays the AWS piece delivering those events locally.
 A source class is registered for one or more event types. The stack gives it every event of those
 types in the template at once (an API serves many routes; a stream mapping is one event), with
 a `StackContext` holding what sources share (the template, the invoker, the database, settings).
-It then calls start(), polls idle() (nothing delivered or in flight), and calls stop(), which
-must return within a few seconds. A template event whose type no class is registered for stops
-the stack from starting, with the event named.
+The constructor must not start anything: the stack constructs every source, then spawns the
+functions' execution environments (so a constructor may add variables to
+`context.functions[<LogicalId>].environment`, such as the `AWS_ENDPOINT_URL_<SERVICE>` of a
+service it plays), then calls start() on each. It polls idle() (nothing delivered or in flight)
+and calls stop(), which must return within a few seconds. Functions are called through
+`context.invoker.invoke(logical_id, event)`, which applies their environment and Timeout.
+A template event whose type no class is registered for stops the stack from starting, with the
+event named.
 
 To add a source (EventBridge rules, SQS, ...):
 

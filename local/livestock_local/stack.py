@@ -237,8 +237,9 @@ class LocalStack:
 
     def _start_sources(self) -> None:
         assert self.database is not None
+        # No worker is spawned before every source is constructed: a constructor may still add
+        # variables to the functions' environments (an endpoint it serves, say).
         self.invoker = Invoker(list(self.functions.values()), self.api_workers)
-        self.invoker.warm_up()
         context = sources.StackContext(
             template=self.template,
             functions=self.functions,
@@ -254,7 +255,9 @@ class LocalStack:
             dead_letter_path=self.dead_letter_path,
             request_deadline_s=self.request_deadline_s,
         )
-        for source in sources.build(context):
+        built = sources.build(context)
+        self.invoker.warm_up()
+        for source in built:
             self.sources.append(source)
             source.start()
 
