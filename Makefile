@@ -11,12 +11,14 @@ BIN := $(VENV)/bin
 export PATH := $(dir $(PY313)):$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: openapi java-check help bootstrap demo up test lint format typecheck template build unit integration bench clean
+.PHONY: openapi java-check help bootstrap demo up invoke chaos test lint format typecheck template build unit integration bench clean
 
 help:
 	@echo "make demo   - run a simulated live sale on the local stack (no AWS account)"
 	@echo "make test   - lint, type checks, template checks, then the test suite"
 	@echo "make up     - run the local stack in the foreground (Ctrl-C stops it)"
+	@echo "make invoke FN=<LogicalId> EVENT=events/...json - one function on one event (sam local invoke, without Docker)"
+	@echo "make chaos  - the local stack's fault probes (bypass, stops, kill -9, catch-up, abuse) -> RELIABILITY.md"
 	@echo "make bench  - flash-sale benchmark on DynamoDB Local"
 	@echo "make lint | format | build | clean"
 
@@ -47,6 +49,14 @@ demo: bootstrap
 
 up: bootstrap
 	$(BIN)/python -m livestock_local.stack
+
+invoke: bootstrap
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=HoldsApiFunction EVENT=events/holds_api/place_hold.json"; exit 2; }
+	$(BIN)/python -m livestock_local.invoke $(FN) $(EVENT)
+
+# About 10 minutes: 10 stops, 10 kill -9 restarts, a 100,000-record stream history, the abuse probe.
+chaos: bootstrap
+	$(BIN)/python -m livestock_local.chaos
 
 format: $(VENV)/.stamp
 	$(BIN)/ruff format .

@@ -28,20 +28,25 @@ def sku_id() -> str:
 
 
 API_KEY = "test-key"
+# A stalled request is answered 408 after this long (the stack's default is 10 s).
+REQUEST_DEADLINE_S = 2.0
 # Short windows so that expiry and crash settlement can be watched in a test.
 STACK_ENVIRONMENT = {"SETTLE_WINDOW_S": "4", "REPLAY_WAIT_S": "3", "META_CACHE_S": "0.2"}
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    dead_letters = tmp_path_factory.mktemp("stack") / "stream-dead-letters.jsonl"
+    state_dir = tmp_path_factory.mktemp("stack")
+    dead_letters = state_dir / "stream-dead-letters.jsonl"
     local = LocalStack(
+        state_dir=state_dir,
         port=free_port(),
         api_key=API_KEY,
         sweep_period_s=0.5,
         environment=STACK_ENVIRONMENT,
         api_workers=4,
         dead_letter_path=dead_letters,
+        request_deadline_s=REQUEST_DEADLINE_S,
     )
     local.start()
     services.reset()

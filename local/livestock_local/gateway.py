@@ -1,68 +1,171 @@
 """The local API Gateway: serves every Api route of template.yaml, with the same API-key check.
 
-Each HTTP request becomes the REST API proxy event AWS would send; the handler runs in-process.
+Each HTTP request becomes the REST API proxy event AWS would send, and one of the invoker's
+execution environments runs it. HTTP itself is uvicorn's (h11): it refuses malformed requests
+(bad Content-Length, bad request lines, oversized headers) before any of this code runs, keeps
+incomplete connections on one event loop instead of a thread each, and stops reading a body the
+application has not asked for. What is added here: the one JSON error shape for every refusal,
+a deadline for the whole request to arrive, a bound on connections, and the API key checked
+before a byte of the body is read.
 """
 
+import asyncio
 import json
+import socket
 import threading
 import time
 import traceback
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
-from livestock_local.lambda_runtime import FunctionPool
-from livestock_local.template import Route
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-# API Gateway's own limit on a request body.
+from livestock_local.lambda_runtime import FunctionTimeout, Invoker
+from livestock_local.template import GatewayResponse, RestApi, Route
+
+# API Gateway's own limits: a 10 MB payload, and a request line it refuses past 8 KB (414).
 MAX_BODY_BYTES = 10 * 1024 * 1024
-FORBIDDEN = {"code": "FORBIDDEN", "message": "a valid x-api-key header is required", "details": {}}
+MAX_URI_BYTES = 8192
+# A slow or stalled client gets this long to send its whole request (headers and body).
+REQUEST_DEADLINE_S = 10.0
+MAX_CONNECTIONS = 1000
+# API Gateway's limit on the request line and headers together; h11 also stops buffering a request
+# whose headers have not ended by twice that (400).
+MAX_HEADER_BYTES = 10240
+# The methods API Gateway's REST APIs serve (TRACE, CONNECT and made-up ones never reach a route).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> bytes:
+    """The API's one error shape, for the answers the gateway gives itself."""
+    return json.dumps({"code": code, "message": message, "details": details or {}}).encode()
+
+
+# What the gateway answers itself when the template declares no GatewayResponse of that type.
+# Each is in the API's error shape, so a client never has to parse a second one.
+DEFAULT_RESPONSES = {
+    # Unparseable HTTP. (The template's BAD_REQUEST_BODY is for a body the request validator refuses.)
+    "DEFAULT_4XX": GatewayResponse(400, error_body("BAD_REQUEST", "the request could not be read").decode()),
+    "INVALID_API_KEY": GatewayResponse(403, error_body("FORBIDDEN", "a valid x-api-key header is required").decode()),
+    "MISSING_AUTHENTICATION_TOKEN": GatewayResponse(403, error_body("FORBIDDEN", "no such route").decode()),
+    "METHOD_NOT_ALLOWED": GatewayResponse(
+        405, error_body("METHOD_NOT_ALLOWED", "the API does not serve this method").decode()
+    ),
+    "REQUEST_TIMEOUT": GatewayResponse(
+        408, error_body("REQUEST_TIMEOUT", "the request did not arrive in time").decode()
+    ),
+    "HEADERS_TOO_LARGE": GatewayResponse(
+        431, error_body("HEADERS_TOO_LARGE", "request line and headers too large", {"limit": MAX_HEADER_BYTES}).decode()
+    ),
+    "REQUEST_TOO_LARGE": GatewayResponse(
+        413, error_body("PAYLOAD_TOO_LARGE", "body too large", {"limit": MAX_BODY_BYTES}).decode()
+    ),
+    "URI_TOO_LONG": GatewayResponse(
+        414, error_body("URI_TOO_LONG", "the request line is too long", {"limit": MAX_URI_BYTES}).decode()
+    ),
+    "UNSUPPORTED_MEDIA_TYPE": GatewayResponse(
+        415, error_body("UNSUPPORTED_MEDIA_TYPE", "send the body as application/json").decode()
+    ),
+    "THROTTLED": GatewayResponse(429, error_body("THROTTLED", "too many requests").decode()),
+    "INTEGRATION_FAILURE": GatewayResponse(502, error_body("INTERNAL_ERROR", "the function failed").decode()),
+    "INTEGRATION_TIMEOUT": GatewayResponse(504, error_body("TIMEOUT", "the function timed out").decode()),
+}
 
 
 class Gateway:
-    def __init__(self, routes: list[Route], functions: FunctionPool, api_key: str, stage: str) -> None:
-        self.routes = routes
-        self.functions = functions
-        self.api_key = api_key
-        self.stage = stage
+    """One REST API: its routes, its stage, its key and its gateway responses."""
 
-    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    def __init__(self, routes: list[Route], invoker: Invoker, api_key: str, api: RestApi) -> None:
+        self.routes = routes
+        self.invoker = invoker
+        self.api_key = api_key
+        self.api = api
+        self.responses = {**DEFAULT_RESPONSES, **api.responses}
+        # Invocations wait in this pool's queue; the workers bound how many run at once.
+        self._calls = ThreadPoolExecutor(max(1, invoker.workers * 2), thread_name_prefix="gateway-call")
+
+    def response(self, kind: str) -> tuple[int, dict[str, str], bytes]:
+        found = self.responses[kind]
+        return found.status, {"content-type": "application/json"}, found.body.encode()
+
+    def match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
+        raw_segments = raw_path.strip("/").split("/")
         for route in self.routes:
-            found = route.pattern.match(path)
-            if found and route.method == method:
-                return route, found.groupdict()
+            if route.method != method:
+                continue
+            parameters = route.match(raw_segments)
+            if parameters is not None:
+                return route, parameters
         return None
 
-    def handle(
-        self, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    def refuse_before_body(
+        self, method: str, raw_path: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        """What the gateway answers from the request line and headers alone, before the body."""
+        if len(raw_path) > MAX_URI_BYTES:
+            return self.response("URI_TOO_LONG")
+        if len(method) + len(raw_path) + sum(len(k) + len(v) for k, v in headers.items()) > MAX_HEADER_BYTES:
+            return self.response("HEADERS_TOO_LARGE")
+        if method not in KNOWN_METHODS:
+            return self.response("METHOD_NOT_ALLOWED")
+        if self.api.api_key_required and headers.get("x-api-key") != self.api_key:
+            return self.response("INVALID_API_KEY")
+        if self.match(method, raw_path) is None:
+            return self.response("MISSING_AUTHENTICATION_TOKEN")
+        declared_length = headers.get("content-length")
+        if declared_length is not None and int(declared_length) > MAX_BODY_BYTES:
+            return self.response("REQUEST_TOO_LARGE")
+        content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        # The API takes JSON only; anything else (a multipart body without its boundary, a form)
+        # is refused here rather than handed to a function that cannot parse it.
+        if declared_length not in (None, "0") and content_type not in ("application/json", ""):
+            return self.response("UNSUPPORTED_MEDIA_TYPE")
+        return None
+
+    def invoke(
+        self, method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
-        lowered = {k.lower(): v for k, v in headers.items()}
-        if lowered.get("x-api-key") != self.api_key:
-            return _json(403, FORBIDDEN)
-        parts = urlsplit(raw_path)
-        matched = self.match(method, parts.path)
+        matched = self.match(method, raw_path)
         if matched is None:
-            # What API Gateway answers for a route it does not have.
-            return _json(403, {**FORBIDDEN, "message": "no such route, or a valid x-api-key header is required"})
+            return self.response("MISSING_AUTHENTICATION_TOKEN")
         route, path_parameters = matched
-        event = self._event(route, method, parts.path, parts.query, headers, body, path_parameters)
+        # API Gateway (REST) decodes pathParameters but leaves `path` as the client sent it;
+        # Powertools' router matches on the encoded path.
+        event = self.event(route, method, raw_path, query, headers, body, path_parameters)
         try:
-            result = self.functions.invoke(route.function, event)
-        except Exception as error:  # noqa: BLE001 - a crashed Lambda is a 502 at API Gateway too
+            result = self.invoker.invoke(route.function, event)
+        except FunctionTimeout:
+            return self.response("INTEGRATION_TIMEOUT")
+        except Exception:  # noqa: BLE001 - a crashed Lambda is a 502 at API Gateway too
             traceback.print_exc()
-            return _json(
-                502,
-                {"code": "INTERNAL_ERROR", "message": f"the function failed: {type(error).__name__}", "details": {}},
-            )
-        status = int(result.get("statusCode", 200))
-        out_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+            return self.response("INTEGRATION_FAILURE")
+        if not isinstance(result, dict) or "statusCode" not in result:
+            return self.response("INTEGRATION_FAILURE")
+        status = int(result["statusCode"])
+        out_headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
         for name, values in (result.get("multiValueHeaders") or {}).items():
-            out_headers[name] = ", ".join(str(v) for v in values)
+            out_headers[name.lower()] = ", ".join(str(v) for v in values)
         payload = result.get("body") or ""
         return status, out_headers, payload.encode() if isinstance(payload, str) else bytes(payload)
 
-    def _event(
+    async def invoke_async(
+        self, method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._calls, self.invoke, method, raw_path, query, headers, body)
+
+    def event(
         self,
         route: Route,
         method: str,
@@ -87,8 +190,8 @@ class Gateway:
             "requestContext": {
                 "resourcePath": route.path,
                 "httpMethod": method,
-                "path": f"/{self.stage}{path}",
-                "stage": self.stage,
+                "path": f"/{self.api.stage}{path}",
+                "stage": self.api.stage,
                 "requestId": str(uuid.uuid4()),
                 "requestTimeEpoch": int(time.time() * 1000),
                 "accountId": "000000000000",
@@ -100,47 +203,154 @@ class Gateway:
             "isBase64Encoded": False,
         }
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI application uvicorn serves."""
+        if scope["type"] != "http":
+            return
+        method = str(scope["method"])
+        raw_path = bytes(scope["raw_path"]).decode("latin-1")
+        query = bytes(scope["query_string"]).decode("latin-1")
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            key = name.decode("latin-1").lower()
+            headers[key] = f"{headers[key]}, {value.decode('latin-1')}" if key in headers else value.decode("latin-1")
+        refused = self.refuse_before_body(method, raw_path, headers)
+        if refused is not None:
+            # The body, if any, is never read: the connection closes rather than drain it.
+            await _answer(send, *refused, close=True)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = bool(message.get("more_body"))
+            if len(body) > MAX_BODY_BYTES:
+                # A chunked body declares no length: it is refused once it grows past the limit.
+                await _answer(send, *self.response("REQUEST_TOO_LARGE"), close=True)
+                return
+        await _answer(send, *await self.invoke_async(method, raw_path, query, headers, bytes(body)))
 
-def _json(status: int, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+    def shutdown(self) -> None:
+        self._calls.shutdown(wait=False, cancel_futures=True)
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    gateway: Gateway
-    protocol_version = "HTTP/1.1"
+async def _answer(send: Send, status: int, headers: dict[str, str], payload: bytes, close: bool = False) -> None:
+    raw_headers = [(k.encode(), v.encode()) for k, v in headers.items() if k not in ("content-length", "connection")]
+    raw_headers.append((b"content-length", str(len(payload)).encode()))
+    if close:
+        raw_headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
 
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            status, headers, payload = _json(
-                413, {"code": "PAYLOAD_TOO_LARGE", "message": "body too large", "details": {"limit": MAX_BODY_BYTES}}
-            )
-            self.close_connection = True
+
+def _raw_answer(response: GatewayResponse) -> bytes:
+    """A whole HTTP answer, for refusals made before h11 has a request to answer."""
+    body = response.body.encode()
+    return (
+        f"HTTP/1.1 {response.status} {HTTPStatus(response.status).phrase}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode() + body
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's h11 protocol with the gateway's refusals in the API's error shape, a deadline for
+    each request to arrive whole, and a cap on open connections."""
+
+    responses: dict[str, GatewayResponse] = DEFAULT_RESPONSES
+    request_deadline_s: float = REQUEST_DEADLINE_S
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        if len(self.connections) > MAX_CONNECTIONS:
+            self._refuse("THROTTLED")
+            return
+        self._arm_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
+            self._arm_deadline()
         else:
-            body = self.rfile.read(length) if length else b""
-            status, headers, payload = self.gateway.handle(self.command, self.path, dict(self.headers), body)
-        self.send_response(status)
-        for name, value in headers.items():
-            if name.lower() not in ("content-length", "connection"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+            self._disarm_deadline()
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_deadline()
+        super().connection_lost(exc)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+    def send_400_response(self, msg: str) -> None:
+        self._refuse("DEFAULT_4XX")
+
+    def _arm_deadline(self) -> None:
+        if self._deadline is None:
+            self._deadline = self.loop.call_later(self.request_deadline_s, self._request_timed_out)
+
+    def _disarm_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _request_timed_out(self) -> None:
+        self._deadline = None
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+            answered = self.cycle is not None and self.cycle.response_started
+            if answered:
+                self.transport.close()
+            else:
+                self._refuse("REQUEST_TIMEOUT")
+
+    def _refuse(self, kind: str) -> None:
+        self._disarm_deadline()
+        if not self.transport.is_closing():
+            self.transport.write(_raw_answer(self.responses[kind]))
+            self.transport.close()
 
 
-class GatewayServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 512
+class GatewayServer:
+    """uvicorn on a socket bound here, so a busy port fails the caller, not a server thread."""
 
+    def __init__(self, gateway: Gateway, host: str, port: int, request_deadline_s: float = REQUEST_DEADLINE_S) -> None:
+        self.gateway = gateway
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind((host, port))
+        self.socket.listen(1024)
+        protocol = type(
+            "GatewayProtocol",
+            (_Protocol,),
+            {"responses": gateway.responses, "request_deadline_s": request_deadline_s},
+        )
+        config = uvicorn.Config(
+            gateway,
+            http=protocol,
+            lifespan="off",
+            # uvicorn logs each malformed request at WARNING: under abuse, a flood.
+            log_level="error",
+            access_log=False,
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=2,
+            h11_max_incomplete_event_size=2 * MAX_HEADER_BYTES,
+            server_header=False,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self._run, name="gateway", daemon=True)
 
-def serve(gateway: Gateway, host: str, port: int) -> tuple[GatewayServer, threading.Thread]:
-    handler = type("BoundHandler", (_RequestHandler,), {"gateway": gateway})
-    server = GatewayServer((host, port), handler)
-    thread = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
-    thread.start()
-    return server, thread
+    def _run(self) -> None:
+        asyncio.run(self.server.serve(sockets=[self.socket]))
+
+    def start(self, timeout_s: float = 10) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the gateway did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+        self.socket.close()
+        self.gateway.shutdown()

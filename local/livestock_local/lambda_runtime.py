@@ -1,8 +1,12 @@
-"""Loads handlers from their CodeUri and calls them in-process, as the Lambda service would."""
+"""Loads handlers from their CodeUri and runs them as the Lambda service would: one invocation per
+execution environment, each function with its own environment variables and timeout."""
 
+import contextlib
+import ctypes
 import importlib.util
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import uuid
@@ -67,6 +71,13 @@ class LocalLambda:
         spec.loader.exec_module(module)
         return module
 
+    def prepare(self) -> None:
+        """Makes one environment now (Lambda's provisioned concurrency): the first call of a burst
+        does not pay for importing the handler."""
+        environment = self._new_environment()
+        with self._lock:
+            self._idle.append(environment)
+
     def environment(self) -> ModuleType:
         """A fresh environment, for reading what the handler module declares."""
         return self._new_environment()
@@ -78,39 +89,86 @@ class LocalLambda:
             environment = self._new_environment()
         try:
             handler: Handler = getattr(environment, self.function.handler.rpartition(".")[2])
-            return handler(event, LocalContext(self.function.logical_id))
+            context = LocalContext(self.function.logical_id, self.function.timeout_s, self.function.memory_mb)
+            return handler(event, context)
         finally:
             with self._lock:
                 self._idle.append(environment)
 
 
+class FunctionTimeout(RuntimeError):
+    """The function ran past its Timeout (Lambda: "Task timed out after N seconds")."""
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def become_stack_child() -> None:
+    """For a process the stack starts: the stack alone decides when it stops. Ctrl-C reaches the
+    whole terminal group, so the child ignores SIGINT and waits to be stopped in order; if the stack
+    dies without stopping it (kill -9), the kernel kills the child too."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    # Metrics are not published locally; Powertools would warn about it on every call.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
 _worker_functions: dict[str, LocalLambda] = {}
+_base_environment: dict[str, str] = {}
 
 
 def _worker_start(functions: list[Function]) -> None:
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    become_stack_child()
+    _base_environment.update(os.environ)
     for function in functions:
         _worker_functions[function.logical_id] = LocalLambda(function)
+        os.environ.update(function.environment)
+        _worker_functions[function.logical_id].prepare()
+        os.environ.clear()
+        os.environ.update(_base_environment)
+
+
+def _time_out(*_: object) -> None:
+    raise FunctionTimeout("the function ran past its Timeout")
 
 
 def _worker_invoke(logical_id: str, event: dict[str, Any]) -> Any:
-    return _worker_functions[logical_id].invoke(event)
+    # One invocation at a time per worker: the function's own variables are in place for its call,
+    # and its Timeout counts from here (as Lambda's does), not from when the call was queued.
+    function = _worker_functions[logical_id]
+    os.environ.clear()
+    os.environ.update({**_base_environment, **function.function.environment})
+    previous = signal.signal(signal.SIGALRM, _time_out)
+    signal.setitimer(signal.ITIMER_REAL, function.function.timeout_s)
+    try:
+        return function.invoke(event)
+    except FunctionTimeout:
+        raise FunctionTimeout(f"{logical_id} timed out after {function.function.timeout_s:g} seconds") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _worker_ready() -> int:
     return os.getpid()
 
 
-class FunctionPool:
-    """Execution environments as worker processes, each running one invocation at a time.
+class Invoker:
+    """Runs any function of the template on an event: the one way the gateway, the schedules and
+    `make invoke` call a function.
 
-    Lambda never runs two invocations in one environment, and Powertools relies on that: its
-    event handler keeps the current event on a class attribute. So concurrent API calls go to
-    separate processes here, as they go to separate environments on AWS.
+    Execution environments are worker processes, each running one invocation at a time. Lambda
+    never runs two invocations in one environment, and Powertools relies on that: its event handler
+    keeps the current event on a class attribute. So concurrent calls go to separate processes here,
+    as they go to separate environments on AWS. A worker sets the function's own environment
+    variables before each call and stops it at the function's Timeout.
     """
 
     def __init__(self, functions: list[Function], workers: int) -> None:
         self.workers = workers
+        self.functions = {function.logical_id: function for function in functions}
+        # Workers are spawned from the thread that calls warm_up(): PDEATHSIG follows that thread.
         self._executor = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
@@ -125,7 +183,18 @@ class FunctionPool:
             future.result()
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        if logical_id not in self.functions:
+            raise KeyError(f"the template has no function {logical_id}")
         return self._executor.submit(_worker_invoke, logical_id, event).result()
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stops the workers without waiting for calls in progress: a stop must not hang on them."""
+        processes = list(getattr(self._executor, "_processes", {}).values())
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=2)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=1)

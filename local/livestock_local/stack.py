@@ -1,9 +1,12 @@
-"""The local stack: DynamoDB Local + tables from template.yaml + the API gateway + the stream
-consumer + the schedules, in one process. `python -m livestock_local.stack` runs it until Ctrl-C."""
+"""The local stack: DynamoDB Local, the tables of template.yaml, and one event source per event type
+the template's functions declare (see livestock_local.sources), in one process tree.
+`python -m livestock_local.stack` runs it until Ctrl-C or SIGTERM."""
 
 import argparse
 import contextlib
+import faulthandler
 import json
+import multiprocessing
 import os
 import signal
 import sys
@@ -11,32 +14,72 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-from livestock_local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError, client, free_port, port_in_use
-from livestock_local.gateway import Gateway, GatewayServer, serve
-from livestock_local.lambda_runtime import FunctionPool, LocalLambda
-from livestock_local.scheduler import Schedule, period_of
-from livestock_local.streams import StreamWorker
-from livestock_local.template import ROOT, Template
+from livestock_local import sources
+from livestock_local.dynamodb_local import (
+    Credentials,
+    DynamoDBLocal,
+    DynamoDBLocalError,
+    client,
+    free_port,
+    port_in_use,
+)
+from livestock_local.lambda_runtime import Invoker
+from livestock_local.template import ROOT, Function, Template, load
 
 STATE_DIR = ROOT / ".state"
-LOCK_FILE = STATE_DIR / "stack.json"
 DEFAULT_API_KEY = "local-dev-key"  # local use only; AWS generates the deployed key
+# A stop (SIGTERM, Ctrl-C) that has not finished by then is finished by force.
+STOP_DEADLINE_S = 8.0
 
 
 class StackError(RuntimeError):
     pass
 
 
-def running_stack() -> dict[str, Any] | None:
+def lock_file(state_dir: Path = STATE_DIR) -> Path:
+    return state_dir / "stack.json"
+
+
+def _process_start(pid: int) -> tuple[str, int] | None:
+    """A process's state letter and start time (clock ticks since boot), from /proc/<pid>/stat."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its closing one.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return fields[0], int(fields[19])
+
+
+def stale_reason(lock: dict[str, Any]) -> str | None:
+    """Why a lock no longer stands for a running stack, or None if it does. On these machines an
+    orphan killed with -9 stays a zombie (PID 1 does not reap), and os.kill(pid, 0) succeeds on a
+    zombie: the process's state is read instead."""
+    pid = int(lock["pid"])
+    found = _process_start(pid)
+    if found is None:
+        return f"its process {pid} is gone"
+    state, started = found
+    if state in ("Z", "X"):
+        return f"its process {pid} is a zombie"
+    if lock.get("started") is not None and int(lock["started"]) != started:
+        return f"pid {pid} now belongs to another process"
+    host, _, port = str(lock["url"]).removeprefix("http://").rpartition(":")
+    if not port_in_use(int(port), host):
+        return f"its port {port} does not answer"
+    return None
+
+
+def running_stack(state_dir: Path = STATE_DIR) -> dict[str, Any] | None:
     """The stack another process runs, if its lock is live."""
     try:
-        lock = json.loads(LOCK_FILE.read_text())
-        os.kill(int(lock["pid"]), 0)
-    except (FileNotFoundError, ValueError, KeyError, ProcessLookupError, PermissionError):
+        lock = dict(json.loads(lock_file(state_dir).read_text()))
+    except (FileNotFoundError, ValueError):
         return None
-    return dict(lock)
+    return None if stale_reason(lock) else lock
 
 
 class LocalStack:
@@ -51,105 +94,182 @@ class LocalStack:
         host: str = "127.0.0.1",
         take_lock: bool = False,
         api_workers: int = int(os.environ.get("LIVESTOCK_API_WORKERS", "8")),
-        dead_letter_path: Path = STATE_DIR / "stream-dead-letters.jsonl",
+        dead_letter_path: Path | None = None,
+        state_dir: Path = STATE_DIR,
+        template: Template | None = None,
+        request_deadline_s: float = 10.0,
     ) -> None:
-        self.dead_letter_path = dead_letter_path
+        self.request_deadline_s = request_deadline_s
+        self.state_dir = state_dir
+        self.dead_letter_path = dead_letter_path or state_dir / "stream-dead-letters.jsonl"
         self.port = port
         self.host = host
         self.api_key = api_key
         self.sweep_period_s = sweep_period_s
         self.extra_environment = environment or {}
         self.take_lock = take_lock
-        self.database = DynamoDBLocal(dynamodb_port or free_port(), data_dir, log_path=STATE_DIR / "dynamodb-local.log")
-        self.template = Template()
+        self.data_dir = data_dir
+        self._dynamodb_port = dynamodb_port
+        self.database: DynamoDBLocal | None = None
+        self.template = template or Template()
         self.table_names = {name: f"livestock-{name}" for name in self.template.tables()}
-        self.functions: dict[str, LocalLambda] = {}
-        self.function_pool: FunctionPool | None = None
+        self.functions: dict[str, Function] = {}
+        self.invoker: Invoker | None = None
         self.api_workers = api_workers
-        self.pollers: list[StreamWorker] = []
-        self.schedules: list[Schedule] = []
-        self.server: GatewayServer | None = None
+        self.sources: list[sources.EventSource] = []
+        self.messages: list[str] = []
+        self._locked = False
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def credentials(self) -> Credentials:
+        if self.database is None:
+            raise StackError("the stack is not started")
+        return self.database.credentials
+
     def start(self) -> "LocalStack":
-        STATE_DIR.mkdir(exist_ok=True)
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.functions = {f.logical_id: f for f in self.template.functions(self.table_names)}
+        self._check_event_sources()
         if self.take_lock:
-            other = running_stack()
-            if other:
-                raise StackError(
-                    f"a local stack is already running (pid {other['pid']}, {other['url']}); stop it first"
-                )
-        if port_in_use(self.port, self.host):
-            raise StackError(f"port {self.port} is already in use; set LIVESTOCK_PORT to another port")
-        self.database.start()
+            self._take_lock()
         try:
+            if port_in_use(self.port, self.host):
+                raise StackError(f"port {self.port} is already in use; set LIVESTOCK_PORT to another port")
+            # Data on disk is opened with the key kept beside it; an in-memory database gets a new one.
+            credentials = Credentials.kept_in(self.state_dir / "dynamodb-credentials.json") if self.data_dir else None
+            self.database = DynamoDBLocal(
+                self._dynamodb_port or free_port(),
+                self.data_dir,
+                log_path=self.state_dir / "dynamodb-local.log",
+                credentials=credentials,
+            )
+            self.database.start()
             self._configure_environment()
             self._create_tables()
-            self._start_functions()
+            self._start_sources()
         except BaseException:
             self.stop()
             raise
         if self.take_lock:
-            LOCK_FILE.write_text(json.dumps({"pid": os.getpid(), "url": self.url, "api_key_hint": "LIVESTOCK_API_KEY"}))
+            # The lock is the stack's card for `make invoke` and the chaos probes: mode 0600 in a
+            # 0700 folder, as it carries the database key.
+            lock_file(self.state_dir).write_text(
+                json.dumps(
+                    {
+                        "pid": os.getpid(),
+                        "started": _start_of_self(),
+                        "url": self.url,
+                        "dynamodb": self.database.endpoint,
+                        "credentials": self.database.credentials.environment(),
+                    }
+                )
+            )
         return self
 
+    def _check_event_sources(self) -> None:
+        for function in self.functions.values():
+            for event in function.events:
+                if event.type not in sources.REGISTRY:
+                    raise StackError(
+                        f"template.yaml: {function.logical_id}.Events.{event.name} has Type {event.type!r}, "
+                        f"which the local stack cannot run (it runs {', '.join(sorted(sources.REGISTRY))})"
+                    )
+
+    def _take_lock(self) -> None:
+        path = lock_file(self.state_dir)
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                try:
+                    lock = dict(json.loads(path.read_text()))
+                except (FileNotFoundError, ValueError):
+                    lock = {}
+                reason = stale_reason(lock) if lock else "it is unreadable"
+                if reason is None:
+                    raise StackError(
+                        f"a local stack is already running (pid {lock['pid']}, {lock['url']}); stop it first"
+                    ) from None
+                self.messages.append(f"removed a stale lock ({reason})")
+                path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as handle:
+                json.dump({"pid": os.getpid(), "started": _start_of_self(), "url": self.url}, handle)
+            self._locked = True
+            return
+        raise StackError(f"could not take the lock {path}")
+
     def _configure_environment(self) -> None:
-        # Metrics are not published locally; Powertools would warn about it on every call.
+        """This process's environment is what code run here directly (tests, `make invoke`) sees;
+        the functions' workers are spawned with it and add their own variables."""
         warnings.filterwarnings("ignore", message="No application metrics to publish")
+        assert self.database is not None
         endpoint = self.database.endpoint
         os.environ.update(
             {
                 "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
                 "AWS_ENDPOINT_URL_DYNAMODBSTREAMS": endpoint,
                 "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
+                **self.database.credentials.environment(),
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             }
         )
+        for function in self.functions.values():
+            function.environment.update(self.extra_environment)
+            # The template's log level would flood a terminal; the stack's own setting wins.
+            function.environment["POWERTOOLS_LOG_LEVEL"] = os.environ["POWERTOOLS_LOG_LEVEL"]
+            os.environ.update(function.environment)
 
     def _create_tables(self) -> None:
-        dynamodb: Any = client(self.database.endpoint)
+        assert self.database is not None
+        dynamodb: Any = client(self.database.endpoint, self.database.credentials)
         existing = set(dynamodb.list_tables()["TableNames"])
         for logical_id, name in self.table_names.items():
             if name not in existing:
                 dynamodb.create_table(**self.template.create_table_request(logical_id, name))
                 dynamodb.get_waiter("table_exists").wait(TableName=name)
 
-    def _start_functions(self) -> None:
-        for function in self.template.functions(self.table_names):
-            # Functions share this process, so their environments merge (they only differ by design).
-            os.environ.update(function.environment)
-            os.environ.update(self.extra_environment)
-            self.functions[function.logical_id] = LocalLambda(function)
-        routes = []
-        for function in self.template.functions(self.table_names):
-            routes += function.routes
-            local = self.functions[function.logical_id]
-            for table in function.stream_tables:
-                worker = StreamWorker(self.database.endpoint, self.table_names[table], function, self.dead_letter_path)
-                worker.start()
-                self.pollers.append(worker)
-            for expression in function.schedules:
-                period = self.sweep_period_s if self.sweep_period_s is not None else period_of(expression)
-                schedule = Schedule(local, period)
-                schedule.start()
-                self.schedules.append(schedule)
-        self.function_pool = FunctionPool(self.template.functions(self.table_names), self.api_workers)
-        self.function_pool.warm_up()
-        self.server, _ = serve(Gateway(routes, self.function_pool, self.api_key, "live"), self.host, self.port)
+    def _start_sources(self) -> None:
+        assert self.database is not None
+        # No worker is spawned before every source is constructed: a constructor may still add
+        # variables to the functions' environments (an endpoint it serves, say).
+        self.invoker = Invoker(list(self.functions.values()), self.api_workers)
+        context = sources.StackContext(
+            template=self.template,
+            functions=self.functions,
+            invoker=self.invoker,
+            table_names=self.table_names,
+            database_endpoint=self.database.endpoint,
+            credentials=self.database.credentials,
+            state_dir=self.state_dir,
+            host=self.host,
+            port=self.port,
+            api_key=self.api_key,
+            schedule_period_s=self.sweep_period_s,
+            dead_letter_path=self.dead_letter_path,
+            request_deadline_s=self.request_deadline_s,
+        )
+        built = sources.build(context)
+        self.invoker.warm_up()
+        for source in built:
+            self.sources.append(source)
+            source.start()
+
+    def idle(self) -> bool:
+        return all(source.idle() for source in self.sources)
 
     def wait_for_streams(self, timeout_s: float = 60.0, quiet_s: float = 0.3) -> None:
-        """Waits until every stream has been consumed and stayed quiet for a moment."""
+        """Waits until every event source has delivered what it had and stayed quiet for a moment."""
         deadline = time.monotonic() + timeout_s
         quiet_since: float | None = None
         while time.monotonic() < deadline:
-            if all(p.idle.is_set() for p in self.pollers):
+            if self.idle():
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since >= quiet_s:
                     return
@@ -159,27 +279,75 @@ class LocalStack:
         raise TimeoutError("the stream consumer did not catch up")
 
     def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-        if self.function_pool:
-            self.function_pool.shutdown()
-            self.function_pool = None
-        for schedule in self.schedules:
-            schedule.stop()
-        for poller in self.pollers:
-            poller.stop()
-        self.database.stop()
-        lock = running_stack() if self.take_lock else None
-        if lock and lock["pid"] == os.getpid():
-            LOCK_FILE.unlink(missing_ok=True)
+        """Stops every source, the functions and the database, each within a bounded time."""
+        for source in reversed(self.sources):
+            source.stop()
+        self.sources = []
+        if self.invoker:
+            self.invoker.shutdown()
+            self.invoker = None
+        if self.database:
+            self.database.stop()
+        self.release_lock()
+
+    def release_lock(self) -> None:
+        if self._locked:
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                path = lock_file(self.state_dir)
+                if json.loads(path.read_text()).get("pid") == os.getpid():
+                    path.unlink()
+            self._locked = False
+
+    def force_stop(self) -> None:
+        """What a stop that overran its deadline does: the lock goes, every child is killed."""
+        self.release_lock()
+        for child in multiprocessing.active_children():
+            with contextlib.suppress(OSError):
+                child.kill()
+        if self.database and self.database.process:
+            with contextlib.suppress(OSError):
+                self.database.process.kill()
 
     def __enter__(self) -> "LocalStack":
         return self.start()
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def _start_of_self() -> int | None:
+    found = _process_start(os.getpid())
+    return None if found is None else found[1]
+
+
+class _Stopper:
+    """SIGTERM and Ctrl-C (SIGINT), to this process or its whole group, ask for a stop; a stop
+    that is still running after STOP_DEADLINE_S, or a second signal, ends the process by force."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.requested = threading.Event()
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self.requested.is_set():
+            self._force()
+        self.requested.set()
+        threading.Thread(target=self._watchdog, name="stop-watchdog", daemon=True).start()
+
+    def _watchdog(self) -> None:
+        time.sleep(STOP_DEADLINE_S)
+        # Where the stop hung, for whoever reads the log.
+        faulthandler.dump_traceback(all_threads=True)
+        self._force()
+
+    def _force(self) -> None:
+        self.stack.force_stop()
+        print("livestock: the stop overran its deadline; stopped by force", file=sys.stderr, flush=True)
+        os._exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,28 +360,42 @@ def main(argv: list[str] | None = None) -> int:
         default=float(os.environ.get("LIVESTOCK_SWEEP_PERIOD_S", "5")),
         help="seconds between hold sweeps (AWS: one minute)",
     )
+    parser.add_argument("--template", type=Path, default=None, help="another SAM template (default: template.yaml)")
+    parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("LIVESTOCK_STATE_DIR", STATE_DIR)))
     args = parser.parse_args(argv)
     api_key = os.environ.get("LIVESTOCK_API_KEY", DEFAULT_API_KEY)
-    stack = LocalStack(
-        port=args.port,
-        api_key=api_key,
-        data_dir=None if args.fresh else STATE_DIR / "dynamodb",
-        sweep_period_s=args.sweep_period,
-        take_lock=True,
-    )
+    try:
+        template = Template(load(args.template)) if args.template else Template()
+        stack = LocalStack(
+            port=args.port,
+            api_key=api_key,
+            data_dir=None if args.fresh else args.state_dir / "dynamodb",
+            sweep_period_s=args.sweep_period,
+            take_lock=True,
+            state_dir=args.state_dir,
+            template=template,
+        )
+    except (OSError, ValueError, KeyError) as error:
+        print(f"livestock: cannot read the template: {error}", file=sys.stderr)
+        return 1
+    stopper = _Stopper(stack)
+    stopper.install()
     try:
         stack.start()
-    except (StackError, DynamoDBLocalError) as error:
+    except (StackError, DynamoDBLocalError, sources.UnsupportedEventSource) as error:
         print(f"livestock: {error}", file=sys.stderr)
         return 1
+    for message in stack.messages:
+        print(f"livestock: {message}", flush=True)
+    if stopper.requested.is_set():
+        stack.stop()
+        return 0
+    assert stack.database is not None
     print(f"LiveStock local stack on {stack.url}  (DynamoDB Local on {stack.database.endpoint})")
     print(f"API key: {api_key}   (set LIVESTOCK_API_KEY to change it; send it as the x-api-key header)")
-    print("Ctrl-C stops the stack and everything it started.")
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stopping.wait()
-    print("stopping...")
+    print("Ctrl-C stops the stack and everything it started.", flush=True)
+    stopper.requested.wait()
+    print("stopping...", flush=True)
     stack.stop()
     return 0
 

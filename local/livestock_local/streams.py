@@ -1,29 +1,72 @@
 """Delivers DynamoDB Local's stream to its consumer, the way Lambda's event source mapping does:
 batches of BatchSize, split by item key over ParallelizationFactor (order kept per item), failed
-records retried from the first failure, and a dead-letter file after too many tries.
+records retried from the first failure (MaximumRetryAttempts, BisectBatchOnFunctionError), a
+dead-letter file after too many tries, and a checkpoint per shard saved once what was read has been
+fully processed, so a restart resumes where the last one stopped instead of at TRIM_HORIZON.
 
 The mapping runs in a process of its own (as Lambda gives the consumer its own environments), so
 a burst of API calls in the gateway's process cannot starve it of the interpreter.
 """
 
+import ctypes
 import json
 import multiprocessing
-import multiprocessing.synchronize
+import os
+import signal
 import threading
 import time
 import traceback
-import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from livestock_local.dynamodb_local import client
-from livestock_local.lambda_runtime import LocalLambda
+from botocore.exceptions import ClientError
+
+from livestock_local.dynamodb_local import Credentials, client
+from livestock_local.lambda_runtime import LocalLambda, become_stack_child
 from livestock_local.template import Function
 
-MAX_RETRIES = 10
+# The stream's answers when a checkpoint can no longer be read from: its records are past the
+# stream's 24-hour retention, or the shard is gone. DynamoDB Local answers InternalFailure for a
+# sequence number its stream does not hold; starting over from TRIM_HORIZON is safe either way.
+_LOST_POSITION = {"TrimmedDataAccessException", "ResourceNotFoundException", "ValidationException", "InternalFailure"}
+
+
+class Checkpoint:
+    """The last sequence number fully processed per shard, and which shards are finished, in a
+    JSON file replaced atomically (a crash leaves the old checkpoint or the new one)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.shards: dict[str, dict[str, Any]] = {}
+        if path is not None and path.exists():
+            self.shards = dict(json.loads(path.read_text()).get("shards", {}))
+
+    def sequence(self, shard_id: str) -> str | None:
+        found = self.shards.get(shard_id, {}).get("sequence")
+        return None if found is None else str(found)
+
+    def finished(self, shard_id: str) -> bool:
+        return bool(self.shards.get(shard_id, {}).get("finished"))
+
+    def advance(self, shard_id: str, sequence: str | None, finished: bool = False) -> None:
+        entry = self.shards.setdefault(shard_id, {})
+        if sequence is not None:
+            entry["sequence"] = sequence
+        if finished:
+            entry["finished"] = True
+        self._save()
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(json.dumps({"shards": self.shards}))
+        os.replace(partial, self.path)
 
 
 def _lambda_shaped(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
@@ -42,17 +85,24 @@ def _lambda_shaped(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     }
 
 
+class Consumer(Protocol):
+    def invoke(self, event: dict[str, Any]) -> Any: ...
+
+
 class StreamPoller:
     def __init__(
         self,
         dynamodb: Any,
         streams: Any,
         table_name: str,
-        consumer: LocalLambda,
+        consumer: Consumer,
         batch_size: int,
         parallelization: int,
         dead_letter_path: Path | None = None,
         poll_interval_s: float = 0.05,
+        checkpoint_path: Path | None = None,
+        maximum_retry_attempts: int = -1,
+        bisect_on_error: bool = False,
     ) -> None:
         self.dynamodb = dynamodb
         self.streams = streams
@@ -65,6 +115,12 @@ class StreamPoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._iterators: dict[str, str | None] = {}
+        self.checkpoint = Checkpoint(checkpoint_path)
+        # The mapping's -1 means "until the record expires"; locally, until the stack stops.
+        self.maximum_retry_attempts = maximum_retry_attempts
+        self.bisect_on_error = bisect_on_error
+        self.resumed_from_checkpoint = 0
+        self.fell_back_to_trim_horizon = 0
         self._pool = ThreadPoolExecutor(self.parallelization, thread_name_prefix="stream")
         self.delivered = 0
         self.dead_lettered = 0
@@ -77,17 +133,46 @@ class StreamPoller:
     def stop(self) -> None:
         self._stop.set()
         if self._thread:
-            self._thread.join(timeout=10)
-        self._pool.shutdown(wait=True)
+            self._thread.join(timeout=4)
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _discover(self, stream_arn: str) -> None:
         description = self.streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
         for shard in description["Shards"]:
             shard_id = shard["ShardId"]
             if shard_id not in self._iterators:
-                self._iterators[shard_id] = self.streams.get_shard_iterator(
-                    StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                self._iterators[shard_id] = (
+                    None if self.checkpoint.finished(shard_id) else self._iterator(stream_arn, shard_id)
+                )
+
+    def _iterator(self, stream_arn: str, shard_id: str) -> str | None:
+        """Where to read a shard from: just after its checkpoint, or from the oldest record the
+        stream keeps when there is none or it can no longer be read (see RELIABILITY.md)."""
+        sequence = self.checkpoint.sequence(shard_id)
+        if sequence is not None:
+            try:
+                iterator = self.streams.get_shard_iterator(
+                    StreamArn=stream_arn,
+                    ShardId=shard_id,
+                    ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                    SequenceNumber=sequence,
                 )["ShardIterator"]
+                self.resumed_from_checkpoint += 1
+                return None if iterator is None else str(iterator)
+            except ClientError as error:
+                if error.response["Error"]["Code"] not in _LOST_POSITION:
+                    raise
+                self.fell_back_to_trim_horizon += 1
+        try:
+            iterator = self.streams.get_shard_iterator(
+                StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in _LOST_POSITION:
+                raise
+            self.checkpoint.advance(shard_id, None, finished=True)
+            return None
+        return None if iterator is None else str(iterator)
 
     def _run(self) -> None:
         stream_arn = self.dynamodb.describe_table(TableName=self.table_name)["Table"]["LatestStreamArn"]
@@ -109,12 +194,26 @@ class StreamPoller:
             for shard_id, iterator in list(self._iterators.items()):
                 if iterator is None:
                     continue
-                response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
-                self._iterators[shard_id] = response.get("NextShardIterator")
+                try:
+                    response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+                except ClientError as error:
+                    if error.response["Error"]["Code"] != "ExpiredIteratorException":
+                        raise
+                    self._iterators[shard_id] = self._iterator(stream_arn, shard_id)
+                    continue
                 records = [_lambda_shaped(r, stream_arn) for r in response["Records"]]
                 if records:
                     got_any = True
                     self._deliver(records)
+                    if self._stop.is_set():
+                        # Stopped mid-delivery: what was read is read again after the restart.
+                        return
+                next_iterator = response.get("NextShardIterator")
+                self._iterators[shard_id] = next_iterator
+                # Saved only now that every record read has been processed (or dead-lettered).
+                last = records[-1]["dynamodb"]["SequenceNumber"] if records else None
+                if records or next_iterator is None:
+                    self.checkpoint.advance(shard_id, last, finished=next_iterator is None)
             if got_any:
                 self.idle.clear()
             else:
@@ -132,25 +231,36 @@ class StreamPoller:
 
     def _deliver_lane(self, records: list[dict[str, Any]]) -> None:
         for start in range(0, len(records), self.batch_size):
-            batch = records[start : start + self.batch_size]
-            for attempt in range(MAX_RETRIES + 1):
-                try:
-                    response = self.consumer.invoke({"Records": batch}) or {}
-                    failures = response.get("batchItemFailures", [])
-                except Exception:  # noqa: BLE001 - a failed invocation retries the whole batch, as Lambda does
-                    traceback.print_exc()
-                    failures = [{"itemIdentifier": batch[0]["dynamodb"]["SequenceNumber"]}]
-                if not failures:
-                    self.delivered += len(batch)
-                    break
-                first = min(str(f["itemIdentifier"]) for f in failures)
-                done = [r for r in batch if r["dynamodb"]["SequenceNumber"] < first]
-                self.delivered += len(done)
-                batch = batch[len(done) :]
-                if attempt == MAX_RETRIES:
-                    self._dead_letter(batch)
-                    break
-                time.sleep(min(1.0, 0.05 * 2**attempt))
+            self._deliver_batch(records[start : start + self.batch_size])
+
+    def _deliver_batch(self, batch: list[dict[str, Any]]) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                response = self.consumer.invoke({"Records": batch}) or {}
+                failures = response.get("batchItemFailures", [])
+            except Exception:  # noqa: BLE001 - a failed invocation retries the whole batch, as Lambda does
+                traceback.print_exc()
+                if self.bisect_on_error and len(batch) > 1:
+                    # BisectBatchOnFunctionError: each half retried on its own, so one poison
+                    # record holds up (and finally dead-letters) as few others as possible.
+                    middle = len(batch) // 2
+                    self._deliver_batch(batch[:middle])
+                    self._deliver_batch(batch[middle:])
+                    return
+                failures = [{"itemIdentifier": batch[0]["dynamodb"]["SequenceNumber"]}]
+            if not failures:
+                self.delivered += len(batch)
+                return
+            first = min(str(f["itemIdentifier"]) for f in failures)
+            done = [r for r in batch if r["dynamodb"]["SequenceNumber"] < first]
+            self.delivered += len(done)
+            batch = batch[len(done) :]
+            if 0 <= self.maximum_retry_attempts <= attempt:
+                self._dead_letter(batch)
+                return
+            time.sleep(min(1.0, 0.05 * 2**attempt))
+            attempt += 1
 
     def _dead_letter(self, batch: list[dict[str, Any]]) -> None:
         self.dead_lettered += len(batch)
@@ -160,53 +270,74 @@ class StreamPoller:
                     handle.write(json.dumps(record, default=str) + "\n")
 
 
-def _run_in_process(
-    endpoint: str,
-    table_name: str,
-    function: Function,
-    dead_letter_path: Path | None,
-    idle: multiprocessing.synchronize.Event,
-    stop: multiprocessing.synchronize.Event,
-) -> None:
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
+@dataclass(frozen=True)
+class StreamMapping:
+    """One DynamoDB event of the template: which table's stream feeds which function, and how."""
+
+    endpoint: str
+    credentials: Credentials
+    table_name: str
+    function: Function
+    batch_size: int
+    parallelization: int
+    maximum_retry_attempts: int
+    bisect_on_error: bool
+    dead_letter_path: Path | None
+    checkpoint_path: Path | None
+
+
+def _run_in_process(mapping: StreamMapping, idle: "ctypes.c_bool") -> None:
+    become_stack_child()
+    stop = threading.Event()
+    # The stack stops this process with SIGTERM (as a group SIGTERM does): no lock or condition is
+    # shared between the processes, so a process killed at any moment cannot leave the other
+    # waiting for it (multiprocessing.Event.set() hangs for good on a waiter that died).
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # This process is the consumer's execution environment: its variables are the function's.
+    os.environ.update({**mapping.credentials.environment(), **mapping.function.environment})
     poller = StreamPoller(
-        client(endpoint),
-        client(endpoint, "dynamodbstreams"),
-        table_name,
-        LocalLambda(function),
-        function.stream_batch_size,
-        function.stream_parallelization,
-        dead_letter_path,
+        client(mapping.endpoint, mapping.credentials),
+        client(mapping.endpoint, mapping.credentials, "dynamodbstreams"),
+        mapping.table_name,
+        LocalLambda(mapping.function),
+        mapping.batch_size,
+        mapping.parallelization,
+        mapping.dead_letter_path,
+        checkpoint_path=mapping.checkpoint_path,
+        maximum_retry_attempts=mapping.maximum_retry_attempts,
+        bisect_on_error=mapping.bisect_on_error,
     )
     poller.start()
     while not stop.wait(0.02):
-        if poller.idle.is_set():
-            idle.set()
-        else:
-            idle.clear()
+        idle.value = poller.idle.is_set()
     poller.stop()
 
 
 class StreamWorker:
     """One event source mapping, in a child process."""
 
-    def __init__(self, endpoint: str, table_name: str, function: Function, dead_letter_path: Path | None) -> None:
+    def __init__(self, mapping: StreamMapping) -> None:
         context = multiprocessing.get_context("spawn")
-        self.idle = context.Event()
-        self._stop = context.Event()
+        # A plain shared byte, written by the child only: read without any lock.
+        self._idle = context.RawValue(ctypes.c_bool, False)
         self._process = context.Process(
             target=_run_in_process,
-            args=(endpoint, table_name, function, dead_letter_path, self.idle, self._stop),
-            name=f"stream-{table_name}",
+            args=(mapping, self._idle),
+            name=f"stream-{mapping.table_name}",
             daemon=True,
         )
 
     def start(self) -> None:
         self._process.start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._process.join(timeout=15)
+    def idle(self) -> bool:
+        return bool(self._idle.value) and self._process.is_alive()
+
+    def stop(self, timeout_s: float = 5) -> None:
+        if self._process.pid is None:
+            return
+        self._process.terminate()
+        self._process.join(timeout=timeout_s)
         if self._process.is_alive():
-            self._process.terminate()
-            self._process.join()
+            self._process.kill()
+            self._process.join(timeout=2)

@@ -1,9 +1,9 @@
 """Reads template.yaml, so the local stack never keeps a second copy of the schema or the routes."""
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import yaml
 
@@ -36,12 +36,41 @@ def load(path: Path = TEMPLATE) -> dict[str, Any]:
         return dict(yaml.load(handle, Loader=_CfnLoader))  # noqa: S506 - a SafeLoader subclass
 
 
-@dataclass
+@dataclass(frozen=True)
+class FunctionEvent:
+    """One entry of a function's Events: what the registry hands to the event source of its type."""
+
+    function: str
+    name: str
+    type: str
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Route:
     function: str
     method: str
     path: str  # as declared, e.g. /skus/{sku_id}
-    pattern: re.Pattern[str]
+    segments: tuple[str, ...]
+
+    @classmethod
+    def declared(cls, function: str, method: str, path: str) -> "Route":
+        return cls(function, method.upper(), path, tuple(path.strip("/").split("/")))
+
+    def match(self, raw_segments: list[str]) -> dict[str, str] | None:
+        """Path parameters, percent-decoded one segment at a time as API Gateway does: `a%3Ab` is
+        `a:b`, and an encoded `/` stays inside its parameter."""
+        if len(raw_segments) != len(self.segments):
+            return None
+        parameters = {}
+        for declared, raw in zip(self.segments, raw_segments, strict=True):
+            if declared.startswith("{") and declared.endswith("}"):
+                if not raw:
+                    return None
+                parameters[declared[1:-1]] = unquote(raw)
+            elif declared != unquote(raw):
+                return None
+        return parameters
 
 
 @dataclass
@@ -49,23 +78,41 @@ class Function:
     logical_id: str
     code_uri: Path
     handler: str
-    environment: dict[str, Any]
-    routes: list[Route] = field(default_factory=list)
-    stream_tables: list[str] = field(default_factory=list)
-    schedules: list[str] = field(default_factory=list)
-    stream_batch_size: int = 100
-    stream_parallelization: int = 1
+    environment: dict[str, str]
+    timeout_s: float = 3.0
+    memory_mb: int = 128
+    events: list[FunctionEvent] = field(default_factory=list)
+
+    @property
+    def routes(self) -> list[Route]:
+        return [
+            Route.declared(self.logical_id, str(e.properties["Method"]), str(e.properties["Path"]))
+            for e in self.events
+            if e.type == "Api"
+        ]
 
 
-def _route_pattern(path: str) -> re.Pattern[str]:
-    regex = re.sub(r"\\\{([A-Za-z_][A-Za-z0-9_]*)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
-    return re.compile(f"^{regex}$")
+@dataclass(frozen=True)
+class GatewayResponse:
+    status: int
+    body: str
+
+
+@dataclass(frozen=True)
+class RestApi:
+    logical_id: str
+    stage: str
+    api_key_required: bool
+    responses: dict[str, GatewayResponse]
 
 
 class Template:
     def __init__(self, document: dict[str, Any] | None = None) -> None:
         self.document = document or load()
         self.resources: dict[str, Any] = self.document["Resources"]
+        self.parameters = {
+            name: str(spec.get("Default", "")) for name, spec in self.document.get("Parameters", {}).items()
+        }
 
     def tables(self) -> dict[str, dict[str, Any]]:
         return {
@@ -95,51 +142,59 @@ class Template:
             }
         return request
 
+    def _function_globals(self) -> dict[str, Any]:
+        return dict(self.document.get("Globals", {}).get("Function", {}))
+
     def functions(self, table_names: dict[str, str]) -> list[Function]:
-        globals_env = self.document.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-        parameters = {name: str(spec.get("Default", "")) for name, spec in self.document.get("Parameters", {}).items()}
+        """Every AWS::Serverless::Function with its environment, timeout and events, Globals applied."""
+        globals_ = self._function_globals()
+        globals_env = globals_.get("Environment", {}).get("Variables", {})
         found = []
         for logical_id, resource in self.resources.items():
             if resource["Type"] != "AWS::Serverless::Function":
                 continue
-            props = resource["Properties"]
-            env_vars = {**globals_env, **props.get("Environment", {}).get("Variables", {})}
-            environment = {k: self._resolve(v, table_names, parameters) for k, v in env_vars.items()}
+            props = {**globals_, **resource["Properties"]}
+            env_vars = {**globals_env, **resource["Properties"].get("Environment", {}).get("Variables", {})}
             function = Function(
                 logical_id=logical_id,
                 code_uri=ROOT / props["CodeUri"],
                 handler=props["Handler"],
-                environment=environment,
+                environment={k: self.resolve(v, table_names) for k, v in env_vars.items()},
+                # Lambda's own defaults when neither the function nor Globals says.
+                timeout_s=float(props.get("Timeout", 3)),
+                memory_mb=int(props.get("MemorySize", 128)),
             )
-            for event in props.get("Events", {}).values():
-                event_props = event.get("Properties", {})
-                if event["Type"] == "Api":
-                    function.routes.append(
-                        Route(
-                            logical_id,
-                            event_props["Method"].upper(),
-                            event_props["Path"],
-                            _route_pattern(event_props["Path"]),
-                        )
-                    )
-                elif event["Type"] == "DynamoDB":
-                    function.stream_tables.append(event_props["Stream"]["Fn::GetAtt"][0])
-                    function.stream_batch_size = int(event_props.get("BatchSize", 100))
-                    function.stream_parallelization = int(event_props.get("ParallelizationFactor", 1))
-                elif event["Type"] in ("Schedule", "ScheduleV2"):
-                    function.schedules.append(
-                        str(self._resolve(event_props["ScheduleExpression"], table_names, parameters))
-                    )
+            for name, event in props.get("Events", {}).items():
+                function.events.append(FunctionEvent(logical_id, name, str(event["Type"]), event.get("Properties", {})))
             found.append(function)
         return found
 
-    @staticmethod
-    def _resolve(value: Any, table_names: dict[str, str], parameters: dict[str, str]) -> str:
+    def rest_api(self, logical_id: str | None, table_names: dict[str, str]) -> RestApi:
+        """An AWS::Serverless::Api's stage, key requirement and gateway responses; SAM's implicit
+        API (an Api event without RestApiId) is stage Prod with no key."""
+        if logical_id is None:
+            return RestApi("ServerlessRestApi", "Prod", False, {})
+        props = self.resources[logical_id]["Properties"]
+        responses = {
+            kind: GatewayResponse(
+                int(spec.get("StatusCode", 500)), str(spec.get("ResponseTemplates", {}).get("application/json", ""))
+            )
+            for kind, spec in props.get("GatewayResponses", {}).items()
+        }
+        return RestApi(
+            logical_id,
+            self.resolve(props["StageName"], table_names),
+            bool(props.get("Auth", {}).get("ApiKeyRequired", False)),
+            responses,
+        )
+
+    def resolve(self, value: Any, table_names: dict[str, str]) -> str:
+        """A template value with !Ref to a table or a parameter resolved as the stack deploys it."""
         if isinstance(value, dict) and "Ref" in value:
             ref = value["Ref"]
             if ref in table_names:
                 return table_names[ref]
-            if ref in parameters:
-                return parameters[ref]
+            if ref in self.parameters:
+                return self.parameters[ref]
             raise ValueError(f"the local stack cannot resolve !Ref {ref}")
         return str(value)
