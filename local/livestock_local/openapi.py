@@ -15,7 +15,9 @@ OPENAPI_FILE = ROOT / "openapi.json"
 
 def generate() -> dict[str, Any]:
     document: dict[str, Any] = {}
-    for function in Template().functions({"InventoryTable": "inventory", "LedgerTable": "ledger"}):
+    for function in Template().functions(
+        {"InventoryTable": "inventory", "LedgerTable": "ledger", "EventsTable": "events"}
+    ):
         if not function.routes:
             continue
         app = LocalLambda(function).environment().app

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from livestock_local.dynamodb_local import DynamoDBLocal, DynamoDBLocalError, client, free_port, port_in_use
+from livestock_local.eventbridge import LocalEventBridge
 from livestock_local.gateway import Gateway, GatewayServer, serve
 from livestock_local.lambda_runtime import FunctionPool, LocalLambda
 from livestock_local.scheduler import Schedule, period_of
@@ -69,6 +70,9 @@ class LocalStack:
         self.pollers: list[StreamWorker] = []
         self.schedules: list[Schedule] = []
         self.server: GatewayServer | None = None
+        self.eventbridge = LocalEventBridge(
+            self.template, lambda logical_id, event: self.functions[logical_id].invoke(event)
+        )
 
     @property
     def url(self) -> str:
@@ -87,6 +91,7 @@ class LocalStack:
         self.database.start()
         try:
             self._configure_environment()
+            self.eventbridge.start()
             self._create_tables()
             self._start_functions()
         except BaseException:
@@ -170,6 +175,7 @@ class LocalStack:
             schedule.stop()
         for poller in self.pollers:
             poller.stop()
+        self.eventbridge.stop()
         self.database.stop()
         lock = running_stack() if self.take_lock else None
         if lock and lock["pid"] == os.getpid():

@@ -12,7 +12,7 @@ def test_the_checked_in_openapi_document_is_current() -> None:
 
 def test_every_route_in_the_template_is_documented() -> None:
     document = OPENAPI_FILE.read_text()
-    for function in Template().functions({"InventoryTable": "a", "LedgerTable": "b"}):
+    for function in Template().functions({"InventoryTable": "a", "LedgerTable": "b", "EventsTable": "c"}):
         for route in function.routes:
             assert f'"{route.path}"' in document, route.path
 
@@ -23,7 +23,7 @@ def resources(kind: str) -> dict[str, Any]:
 
 def test_tables_are_on_demand_recoverable_and_streamed() -> None:
     tables = resources("AWS::DynamoDB::Table")
-    assert set(tables) == {"InventoryTable", "LedgerTable"}
+    assert set(tables) == {"InventoryTable", "LedgerTable", "EventsTable"}
     for table in tables.values():
         assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
         assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True

@@ -1,0 +1,32 @@
+"""The one place the event code reads stock: through the existing InventoryRepository (get_meta,
+read_shards), so that a refactored repository is re-pointed here and nowhere else."""
+
+from livestock.dal.repository import InventoryRepository
+from livestock.events.models import StockFigures
+from livestock.models.domain import RESERVE, SHARED
+
+
+class StockReader:
+    def __init__(self, repository: InventoryRepository) -> None:
+        self.repository = repository
+
+    def figures(self, sku_id: str) -> StockFigures | None:
+        """Consistent reads of the SKU's settings and every shard; None if the SKU does not exist."""
+        meta = self.repository.get_meta(sku_id, consistent=True)
+        if meta is None:
+            return None
+        pools = dict.fromkeys(meta.shards, 0)
+        for shard in self.repository.read_shards(meta, consistent=True):
+            pools[shard.pool] = pools.get(shard.pool, 0) + shard.available
+        shared = pools.get(SHARED, 0)
+        return StockFigures(
+            on_hand=meta.on_hand,
+            sellable=sum(units for pool, units in pools.items() if pool != RESERVE),
+            pools=dict(sorted(pools.items())),
+            channels={
+                pool.removeprefix("channel:"): units + shared
+                for pool, units in sorted(pools.items())
+                if pool.startswith("channel:")
+            },
+            paused=meta.paused,
+        )
