@@ -109,7 +109,15 @@ class StreamPoller:
             for shard_id, iterator in list(self._iterators.items()):
                 if iterator is None:
                     continue
-                response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+                try:
+                    response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+                except self.streams.exceptions.TrimmedDataAccessException:
+                    # DynamoDB Local numbers stream records across all its tables: an iterator taken on a
+                    # shard still empty is "trimmed" once another table is written first. Retake it (seen
+                    # only before a shard's first record, where TRIM_HORIZON repeats nothing).
+                    del self._iterators[shard_id]
+                    self._discover(stream_arn)
+                    continue
                 self._iterators[shard_id] = response.get("NextShardIterator")
                 records = [_lambda_shaped(r, stream_arn) for r in response["Records"]]
                 if records:
