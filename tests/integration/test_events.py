@@ -6,7 +6,7 @@ import hmac
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -89,10 +89,10 @@ def alerts_of(receiver: Receiver, sku_id: str, detail_type: str) -> list[Receive
     return [r for r in receiver.of_type(detail_type) if r.event["detail"]["sku_id"] == sku_id]
 
 
-def wait_until(condition: "object", timeout_s: float = 20) -> None:
+def wait_until(condition: Callable[[], bool], timeout_s: float = 20) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if callable(condition) and condition():
+        if condition():
             return
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
@@ -169,7 +169,10 @@ def test_a_receiver_failing_twice_gets_the_event_on_the_third_try_with_the_same_
         try:
             assert api.put(f"/skus/{sku_id}", {"name": "Mug", "on_hand": 10}).status == 201
             assert api.post(f"/skus/{sku_id}/receipts", {"quantity": 5, "reference": "po-1"}).status == 201
-            mine = lambda: [r for r in receiver.received if r.event["detail"]["sku_id"] == sku_id]  # noqa: E731
+
+            def mine() -> list[Received]:
+                return [r for r in receiver.received if r.event["detail"]["sku_id"] == sku_id]
+
             wait_until(lambda: len(mine()) >= 3)
             stack.eventbridge.wait_idle()
             tries = mine()
