@@ -20,6 +20,7 @@ import os
 import threading
 import time
 import traceback
+import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -115,6 +116,10 @@ class LocalEventBridge:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
+        # moto's backends live in the process, not in the server: start from nothing, whatever
+        # an earlier bridge of this process left.
+        reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310 - our http URL
+        urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310
         os.environ.update(self.environment)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="eventbridge")
         self._create_resources()
