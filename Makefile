@@ -11,13 +11,14 @@ BIN := $(VENV)/bin
 export PATH := $(dir $(PY313)):$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: openapi java-check help bootstrap demo up test lint format typecheck template build unit integration bench clean
+.PHONY: openapi java-check help bootstrap demo up test lint format typecheck template build unit integration bench bench-events clean
 
 help:
 	@echo "make demo   - run a simulated live sale on the local stack (no AWS account)"
 	@echo "make test   - lint, type checks, template checks, then the test suite"
 	@echo "make up     - run the local stack in the foreground (Ctrl-C stops it)"
 	@echo "make bench  - flash-sale benchmark on DynamoDB Local"
+	@echo "make bench-events - event latency, decrement to signed webhook, during a 64-client burst"
 	@echo "make lint | format | build | clean"
 
 $(VENV)/.stamp: pyproject.toml layers/livestock/pyproject.toml
@@ -71,6 +72,9 @@ unit: $(VENV)/.stamp
 
 bench: bootstrap
 	$(BIN)/python -m livestock_local.bench
+
+bench-events: bootstrap
+	$(BIN)/python -m livestock_local.event_latency
 
 clean:
 	rm -rf .aws-sam .state .pytest_cache .mypy_cache .ruff_cache

@@ -13,8 +13,8 @@ from datetime import datetime
 import pytest
 
 from livestock_local.stack import LocalStack
+from livestock_local.webhook_receiver import Received, Receiver, receiving
 from tests.support.api import Api
-from tests.support.receiver import Received, Receiver, receiving
 
 pytestmark = pytest.mark.integration
 

@@ -38,7 +38,7 @@ def env_guard(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def started(template: Template, recorder: Recorder) -> Iterator[LocalEventBridge]:
-    bridge = LocalEventBridge(template, recorder, async_retry_delays_s=(0.0, 0.0))
+    bridge = LocalEventBridge(template, recorder, async_retry_delays_s=(0.0, 0.0), own_process=False)
     bridge.start()
     try:
         yield bridge

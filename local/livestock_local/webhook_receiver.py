@@ -1,5 +1,5 @@
-"""A small webhook receiver for the tests: records every POST with its arrival time, and answers
-with programmed status codes (e.g. 500 twice, then 200)."""
+"""A small webhook receiver, for the tests and the event latency benchmark: records every POST
+with its arrival time, and answers with programmed status codes (e.g. 500 twice, then 200)."""
 
 import json
 import threading
