@@ -12,7 +12,9 @@ reported is therefore an upper bound: receipt time minus that creation time.
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -117,8 +119,13 @@ def main(argv: list[str] | None = None) -> int:
                 delivery += after_stream
     finally:
         stack.stop()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
     summary = {
         "measured_at": datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+        "code": commit.strip(),
+        # The machine is shared: how busy it was says how much of the figure is waiting for a core.
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        "cores": os.cpu_count(),
         "units": args.units,
         "clients": args.clients,
         "runs": args.runs,
