@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                 delivery += after_stream
     finally:
         stack.stop()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True, cwd=ROOT
+    ).stdout
     summary = {
         "measured_at": datetime.fromtimestamp(started).isoformat(timespec="seconds"),
         "code": commit.strip(),
