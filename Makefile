@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 export PATH := $(dir $(PY313)):$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: openapi java-check help bootstrap demo up invoke chaos test lint format typecheck template build unit integration bench clean
+.PHONY: openapi java-check help bootstrap demo up invoke chaos test lint format typecheck template build unit integration bench bench-events clean
 
 help:
 	@echo "make demo   - run a simulated live sale on the local stack (no AWS account)"
@@ -20,6 +20,7 @@ help:
 	@echo "make invoke FN=<LogicalId> EVENT=events/...json - one function on one event (sam local invoke, without Docker)"
 	@echo "make chaos  - the local stack's fault probes (bypass, stops, kill -9, catch-up, abuse) -> RELIABILITY.md"
 	@echo "make bench  - flash-sale benchmark on DynamoDB Local"
+	@echo "make bench-events - event latency, decrement to signed webhook, during a 64-client burst"
 	@echo "make lint | format | build | clean"
 
 $(VENV)/.stamp: pyproject.toml layers/livestock/pyproject.toml
@@ -81,6 +82,9 @@ unit: $(VENV)/.stamp
 
 bench: bootstrap
 	$(BIN)/python -m livestock_local.bench
+
+bench-events: bootstrap
+	$(BIN)/python -m livestock_local.event_latency
 
 clean:
 	rm -rf .aws-sam .state .pytest_cache .mypy_cache .ruff_cache

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from livestock.api import services
+from livestock import wiring
 from livestock_local.dynamodb_local import free_port
 from livestock_local.stack import LocalStack
 from tests.support.api import Api
@@ -49,7 +49,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         request_deadline_s=REQUEST_DEADLINE_S,
     )
     local.start()
-    services.reset()
+    wiring.reset()
     yield local
     local.stop()
     assert not dead_letters.exists(), f"stream records were dead-lettered: {dead_letters.read_text()[:2000]}"

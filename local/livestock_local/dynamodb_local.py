@@ -29,8 +29,8 @@ class DynamoDBLocalError(RuntimeError):
     pass
 
 
-def _die_with_parent() -> None:
-    """Linux: the JVM gets SIGTERM when the process that started it dies, so none is left behind."""
+def die_with_parent() -> None:
+    """Linux: a child (the JVM, moto) gets SIGTERM when the process that started it dies, so none is left behind."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -158,7 +158,7 @@ class DynamoDBLocal:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=directory,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - one prctl call, async-signal-safe
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, async-signal-safe
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -25,7 +25,9 @@ def generate() -> dict[str, Any]:
         security=[{"apiKey": []}],
         on_conflict="error",
     )
-    for function in Template().functions({"InventoryTable": "inventory", "LedgerTable": "ledger"}):
+    for function in Template().functions(
+        {"InventoryTable": "inventory", "LedgerTable": "ledger", "EventsTable": "events"}
+    ):
         if function.routes:
             merger.add_file(ROOT / function.code_uri / "app.py", resolver_name="app")
     document: dict[str, Any] = json.loads(merger.get_openapi_json_schema())

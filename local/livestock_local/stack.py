@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from livestock_local import sources
+from livestock_local import eventbridge, sources
 from livestock_local.dynamodb_local import (
     Credentials,
     DynamoDBLocal,
@@ -263,6 +263,14 @@ class LocalStack:
 
     def idle(self) -> bool:
         return all(source.idle() for source in self.sources)
+
+    @property
+    def eventbridge(self) -> eventbridge.LocalEventBridge:
+        """The local EventBridge (tests wait for its deliveries)."""
+        for source in self.sources:
+            if isinstance(source, eventbridge.EventBridgeRuleSource):
+                return source.bridge
+        raise StackError("the template declares no EventBridge rule target")
 
     def wait_for_streams(self, timeout_s: float = 60.0, quiet_s: float = 0.3) -> None:
         """Waits until every event source has delivered what it had and stayed quiet for a moment."""

@@ -32,6 +32,7 @@ from livestock_local.template import Function
 # The stream's answers when a checkpoint can no longer be read from: its records are past the
 # stream's 24-hour retention, or the shard is gone. DynamoDB Local answers InternalFailure for a
 # sequence number its stream does not hold; starting over from TRIM_HORIZON is safe either way.
+_RETAKE_ITERATOR = {"ExpiredIteratorException", "TrimmedDataAccessException"}
 _LOST_POSITION = {"TrimmedDataAccessException", "ResourceNotFoundException", "ValidationException", "InternalFailure"}
 
 
@@ -197,7 +198,10 @@ class StreamPoller:
                 try:
                     response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
                 except ClientError as error:
-                    if error.response["Error"]["Code"] != "ExpiredIteratorException":
+                    # An expired iterator, or (DynamoDB Local numbers stream records across all its
+                    # tables) one taken on a still-empty shard that another table's writes "trimmed":
+                    # take it again from the checkpoint, or TRIM_HORIZON, which repeats nothing here.
+                    if error.response["Error"]["Code"] not in _RETAKE_ITERATOR:
                         raise
                     self._iterators[shard_id] = self._iterator(stream_arn, shard_id)
                     continue

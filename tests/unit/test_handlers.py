@@ -28,7 +28,9 @@ def functions(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     monkeypatch.setenv("LEDGER_TABLE_NAME", LEDGER)
     monkeypatch.setenv("REPLAY_WAIT_S", "0")
     wiring.reset()
-    loaded = Template().functions({"InventoryTable": INVENTORY, "LedgerTable": LEDGER})
+    loaded = Template().functions(
+        {"InventoryTable": INVENTORY, "LedgerTable": LEDGER, "EventsTable": "livestock-EventsTable"}
+    )
     yield {f.logical_id: LocalLambda(f) for f in loaded}
     wiring.reset()
 
@@ -38,7 +40,10 @@ def body(result: dict[str, Any]) -> Any:
 
 
 def test_every_function_has_sample_events() -> None:
-    folders = {Path(f.code_uri).name for f in Template().functions({"InventoryTable": "a", "LedgerTable": "b"})}
+    folders = {
+        Path(f.code_uri).name
+        for f in Template().functions({"InventoryTable": "a", "LedgerTable": "b", "EventsTable": "c"})
+    }
     assert folders == {p.name for p in EVENTS.iterdir() if any(p.glob("*.json"))}
 
 

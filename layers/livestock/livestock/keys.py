@@ -134,3 +134,25 @@ def sku_of_ledger_pk(pk: str) -> str:
 
 def ledger_sk(at_iso: str, sequence: str) -> str:
     return f"{at_iso}#{sequence}"
+
+
+# --- The events table: what the event publisher and the webhook deliverer remember ------------
+
+STATE_SK = "STATE"
+CLAIM_SK = "CLAIM"
+WEBHOOK_SK = "WEBHOOK"
+# All webhooks share one partition: a handful per merchant, read together for every event.
+WEBHOOKS_PK = "WEBHOOKS"
+
+
+def event_state_pk(sku_id: str) -> str:
+    """A SKU's last published figures, its StockChanged sequence and its alert tiers' state."""
+    return f"EVSKU#{sku_id}"
+
+
+def event_claim_pk(event_id: str) -> str:
+    return f"EVENT#{event_id}"
+
+
+def delivery_pk(webhook_id: str) -> str:
+    return f"DELIVERY#{webhook_id}"

@@ -1,0 +1,19 @@
+"""Delivers bus events to the webhooks subscribed to them (an EventBridge rule's Lambda target).
+
+Invoked asynchronously: an exception here makes Lambda retry the event, then hand it to the
+dead-letter destination; webhooks already served are skipped on a retry.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from livestock.events import wiring
+from livestock.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.event_id")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    return wiring.webhook_service().deliver(event)

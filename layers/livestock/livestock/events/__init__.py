@@ -1,0 +1,1 @@
+"""Domain events: what happens to stock, published on the LiveStock EventBridge bus."""

@@ -1,0 +1,129 @@
+"""One versioned pydantic model per detail-type: the contract every consumer of the bus reads.
+
+Every detail carries `event_id`, deterministic for what caused it (a stream record, or a SKU's
+StockChanged sequence), so a receiver can drop a second copy; and `version`, bumped on any change
+a consumer could notice (a field removed or re-typed; added optional fields keep the version).
+"""
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SOURCE = "livestock.inventory"
+
+
+class EventDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    detail_type: ClassVar[str]
+
+    version: Literal[1] = 1
+    event_id: str = Field(min_length=1, max_length=200)
+    sku_id: str
+    occurred_at: float = Field(description="Unix seconds when the publisher saw the change")
+
+
+class StockFigures(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    on_hand: int
+    sellable: int = Field(description="Units any channel can still take: every pool but the reserve")
+    pools: dict[str, int]
+    channels: dict[str, int] = Field(
+        description="Per channel with a quota: its pool plus shared. Channels without a quota sell shared only."
+    )
+    paused: bool
+
+
+class StockChanged(EventDetail):
+    """At most one per SKU per stream batch. `sequence` grows by one per publication of the SKU:
+    a consumer keeps the figures of the highest sequence it has seen and ignores lower ones."""
+
+    detail_type: ClassVar[str] = "StockChanged"
+    sequence: int = Field(ge=1)
+    figures: StockFigures
+
+
+class Eta(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    velocity_per_min: float = Field(ge=0, description="Units taken per minute over the window")
+    window_s: int = Field(description="The sliding window the velocity is measured over")
+    sold_out_in_s: float | None = Field(description="remaining / velocity; None when nothing sold in the window")
+    text: str = Field(description='e.g. "at this rate, sold out in 3 min 20 s"')
+
+
+class AlertFacts(EventDetail):
+    """What every alert carries: tier, baseline, remaining, per-channel remaining, ETA."""
+
+    tier_pct: int | None = Field(description="The tier crossed; None for a SoldOut outside any tier")
+    threshold: int | None = Field(description="floor(baseline * tier_pct / 100)")
+    baseline: int | None = Field(description="Units the tiers are a share of; None when no tiers are set")
+    remaining: int
+    channels: dict[str, int]
+    eta: Eta
+
+
+class StockLow(AlertFacts):
+    detail_type: ClassVar[str] = "StockLow"
+    tier_pct: int
+    threshold: int
+    baseline: int
+
+
+class SoldOut(AlertFacts):
+    """`scope` sku: no channel can sell; `scope` channel: that channel's quota and shared are empty."""
+
+    detail_type: ClassVar[str] = "SoldOut"
+    scope: Literal["sku", "channel"]
+    channel: str | None = None
+
+
+class AlertRaised(AlertFacts):
+    """The human-facing form of an alert (SNS e-mail, console): a severity and a sentence."""
+
+    detail_type: ClassVar[str] = "AlertRaised"
+    alert: Literal["StockLow", "SoldOut"]
+    severity: Literal["info", "warn", "critical"]
+    message: str
+    cause_event_id: str
+
+
+class Restocked(EventDetail):
+    """On-hand grew (a receipt, a positive adjustment, the ERP's figure raised)."""
+
+    detail_type: ClassVar[str] = "Restocked"
+    quantity: int = Field(ge=1)
+    on_hand: int
+    operation: str
+    reference: str | None
+
+
+class HoldExpired(EventDetail):
+    detail_type: ClassVar[str] = "HoldExpired"
+    hold_id: str
+    channel: str
+    order_id: str
+    quantity: int
+    pool: str | None
+
+
+class ReserveReleased(EventDetail):
+    """Units moved from the reserve to shared (one event per reserve shard the release touched)."""
+
+    detail_type: ClassVar[str] = "ReserveReleased"
+    quantity: int = Field(ge=1)
+    reserve_left_in_shard: int
+    shard: int
+    reference: str | None
+    actor: str | None
+
+
+DETAIL_TYPES: dict[str, type[EventDetail]] = {
+    model.detail_type: model
+    for model in (StockChanged, StockLow, SoldOut, AlertRaised, Restocked, HoldExpired, ReserveReleased)
+}
+
+# What a webhook may subscribe to. StockChanged is not among them: it is the high-volume feed for
+# platform sync and the console, which read the bus directly.
+WEBHOOK_EVENT_TYPES = ("StockLow", "SoldOut", "AlertRaised", "Restocked", "HoldExpired", "ReserveReleased")
+WebhookEventType = Literal["StockLow", "SoldOut", "AlertRaised", "Restocked", "HoldExpired", "ReserveReleased"]

@@ -1,0 +1,228 @@
+"""From the inventory table's stream to the bus.
+
+Publication is idempotent, so a replayed batch publishes nothing twice:
+- events of one stream record (Restocked, HoldExpired, ReserveReleased) have an id made of the
+  record's item key and sequence number, and are claimed with a conditional write before they
+  are published;
+- events of a SKU's figures (StockChanged, StockLow, SoldOut, AlertRaised) come out of one
+  conditional write of the SKU's event state (sequence, figures, tiers, sold-out flags): a replay
+  sees the figures already written and raises nothing, and of two concurrent batches only one
+  write wins, so a tier cannot fire twice. The events are written into the same item (an outbox)
+  and taken off it once PutEvents accepted them.
+"""
+
+import json
+import random
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from livestock.dal.event_state import EventStateRepository, PendingEvent
+from livestock.events.models import SOURCE, EventDetail, HoldExpired, ReserveReleased, Restocked
+from livestock.events.stock_reader import StockReader
+from livestock.logic import alerts
+from livestock.models.domain import RESERVE, HoldStatus
+from livestock.observability import logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
+
+PUT_EVENTS_MAX = 10
+# An outbox entry this old was left by a publisher that failed after writing the state (its
+# invocation has ended: the function's timeout is shorter), so the next publisher sends it.
+ORPHAN_AFTER_S = 60
+MAX_STATE_ATTEMPTS = 20
+
+
+class PublishFailed(Exception):
+    """Some entries were still refused after every retry; the batch must be retried."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One stream record, as plain images."""
+
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+    sequence: str
+
+
+class EventSink:
+    """PutEvents in chunks of 10; FailedEntryCount checked; only the failed entries retried."""
+
+    def __init__(
+        self,
+        bus_name: str,
+        client: Callable[[], "EventBridgeClient"],
+        attempts: int = 5,
+        backoff_s: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.bus_name = bus_name
+        self.client = client
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self.sleep = sleep
+
+    def entry(self, detail_type: str, detail: dict[str, Any]) -> "PutEventsRequestEntryTypeDef":
+        return {
+            "Source": SOURCE,
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail, separators=(",", ":")),
+            "EventBusName": self.bus_name,
+        }
+
+    def publish(self, entries: Sequence["PutEventsRequestEntryTypeDef"]) -> None:
+        for start in range(0, len(entries), PUT_EVENTS_MAX):
+            pending = list(entries[start : start + PUT_EVENTS_MAX])
+            for attempt in range(self.attempts):
+                response = self.client().put_events(Entries=pending)
+                if response.get("FailedEntryCount", 0) == 0:
+                    break
+                # Results come back in the order of the entries; a failed one has an ErrorCode.
+                failed = [e for e, r in zip(pending, response["Entries"], strict=True) if r.get("ErrorCode")]
+                logger.warning(
+                    "PutEvents refused entries; retrying those",
+                    failed=len(failed),
+                    codes=sorted({str(r.get("ErrorCode")) for r in response["Entries"] if r.get("ErrorCode")}),
+                    attempt=attempt + 1,
+                )
+                pending = failed
+                if attempt + 1 < self.attempts:
+                    self.sleep(self.backoff_s * 2**attempt * (0.5 + random.random() / 2))
+            else:
+                raise PublishFailed(f"{len(pending)} events refused by EventBridge after {self.attempts} attempts")
+
+
+def record_event_id(item_key: str, sequence: str, detail_type: str) -> str:
+    """Stream sequence numbers are unique within a stream shard; with the item's key, everywhere."""
+    return f"{detail_type}:{zlib.crc32(item_key.encode()):08x}:{sequence}"
+
+
+def record_events(change: Change, now: float) -> list[EventDetail]:
+    """The events one stream record means on its own."""
+    new, old = change.new, change.old
+    image = new or old or {}
+    sku_id = image.get("sku_id")
+    if not sku_id or new is None:
+        return []
+    entity = image.get("entity")
+    item_key = f"{image.get('pk')}|{image.get('sk')}"
+    if entity == "meta":
+        grown = int(new.get("on_hand", 0)) - int((old or {}).get("on_hand", 0))
+        if old is not None and grown > 0:
+            return [
+                Restocked(
+                    event_id=record_event_id(item_key, change.sequence, "Restocked"),
+                    sku_id=sku_id,
+                    occurred_at=now,
+                    quantity=grown,
+                    on_hand=int(new["on_hand"]),
+                    operation=str(new.get("last_op", "")),
+                    reference=new.get("last_ref") or None,
+                )
+            ]
+    elif entity == "hold" and old is not None:
+        if old.get("status") == HoldStatus.HELD and new.get("status") == HoldStatus.EXPIRED:
+            return [
+                HoldExpired(
+                    event_id=record_event_id(item_key, change.sequence, "HoldExpired"),
+                    sku_id=sku_id,
+                    occurred_at=now,
+                    hold_id=str(new["hold_id"]),
+                    channel=str(new["channel"]),
+                    order_id=str(new["order_id"]),
+                    quantity=int(new["quantity"]),
+                    pool=new.get("pool"),
+                )
+            ]
+    elif entity == "shard" and new.get("pool") == RESERVE and new.get("last_op") == "release-reserve":
+        released = int((old or {}).get("available", 0)) - int(new.get("available", 0))
+        if released > 0:
+            return [
+                ReserveReleased(
+                    event_id=record_event_id(item_key, change.sequence, "ReserveReleased"),
+                    sku_id=sku_id,
+                    occurred_at=now,
+                    quantity=released,
+                    reserve_left_in_shard=int(new.get("available", 0)),
+                    shard=int(new.get("shard", 0)),
+                    reference=new.get("last_ref") or None,
+                    actor=new.get("last_actor") or None,
+                )
+            ]
+    return []
+
+
+def skus_with_new_figures(changes: Sequence[Change]) -> list[str]:
+    """SKUs whose counters moved in the batch, in order of first appearance."""
+    found: dict[str, None] = {}
+    for change in changes:
+        image = change.new or change.old or {}
+        if image.get("entity") in ("shard", "meta") and image.get("sku_id"):
+            found[str(image["sku_id"])] = None
+    return list(found)
+
+
+class StreamPublisher:
+    def __init__(
+        self,
+        states: EventStateRepository,
+        stock: StockReader,
+        sink: EventSink,
+        window_s: int,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.states = states
+        self.stock = stock
+        self.sink = sink
+        self.window_s = window_s
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    def publish_batch(self, changes: Sequence[Change]) -> int:
+        """Publishes what the batch means; returns how many events went out. Raises if any
+        could not be published, so that the batch is retried (nothing is published twice)."""
+        sent = 0
+        for sku_id in skus_with_new_figures(changes):
+            sent += self._observe(sku_id)
+        claimed: list[EventDetail] = []
+        for change in changes:
+            for event in record_events(change, self.clock()):
+                if self.states.claim(event.event_id) != "published":
+                    claimed.append(event)
+        if claimed:
+            self.sink.publish([self.sink.entry(e.detail_type, e.model_dump(mode="json")) for e in claimed])
+            self.states.mark_published([e.event_id for e in claimed])
+            sent += len(claimed)
+        return sent
+
+    def _observe(self, sku_id: str) -> int:
+        """One conditional write of the SKU's event state, then its events out."""
+        for attempt in range(MAX_STATE_ATTEMPTS):
+            state, rev, pending = self.states.get(sku_id)
+            now = self.clock()
+            # Read after the state: a writer that wins after us read its figures after our write.
+            figures = self.stock.figures(sku_id)
+            if figures is None:
+                return 0
+            new_state, events = alerts.observe(state, figures, now, self.window_s)
+            outbox = {
+                e.event_id: PendingEvent(detail_type=e.detail_type, detail=e.model_dump(mode="json"), written_at=now)
+                for e in events
+            }
+            if events and not self.states.replace(new_state, rev, outbox):
+                time.sleep(min(0.05, 0.002 * 2**attempt) * self.rng.random())
+                continue
+            orphans = {i: p for i, p in pending.items() if now - p.written_at >= ORPHAN_AFTER_S}
+            to_send = {**orphans, **outbox}
+            if not to_send:
+                return 0
+            self.sink.publish([self.sink.entry(p.detail_type, p.detail) for p in to_send.values()])
+            self.states.confirm(sku_id, list(to_send))
+            return len(to_send)
+        raise PublishFailed(f"the event state of {sku_id} kept changing under us")

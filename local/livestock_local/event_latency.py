@@ -1,0 +1,148 @@
+"""Event latency on the local stack: from the decrement that crosses an alert tier to the signed
+webhook POST that tells it, during a 64-client burst that sells a SKU out.
+
+Tiers every 1% (99 StockLow events) plus the SoldOut give 100 crossings per run. A crossing's time
+is bounded from below by the creation of the hold that took the crossing unit: every hold is
+created just before its decrement, so the n-th decrement comes no earlier than the n-th hold
+creation (server-side time, from each answer's expires_at less its payment window). The latency
+reported is therefore an upper bound: receipt time minus that creation time.
+
+    python -m livestock_local.event_latency [--units 1000] [--clients 64] [--runs 1]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from livestock_local.dynamodb_local import free_port
+from livestock_local.stack import LocalStack
+from livestock_local.template import ROOT
+from livestock_local.webhook_receiver import Receiver, receiving
+
+API_KEY = "bench-key"
+PAY_WITHIN_S = 900
+RESULTS = ROOT / "bench-results" / "event_latency.json"
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
+
+
+class Client:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.local = threading.local()
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        session = getattr(self.local, "session", None)
+        if session is None:
+            session = self.local.session = requests.Session()
+        response = session.request(method, self.url + path, json=body, headers={"x-api-key": API_KEY}, timeout=60)
+        return response.status_code, response.json() if response.content else None
+
+
+def one_run(
+    stack: LocalStack, receiver: Receiver, run: int, units: int, clients: int
+) -> tuple[list[float], list[float]]:
+    client = Client(stack.url)
+    sku_id = f"bench-{run}-{int(time.time())}"
+    assert client.call("PUT", f"/skus/{sku_id}", {"name": "Bench tee", "on_hand": units})[0] == 201
+    status, _ = client.call("PUT", f"/skus/{sku_id}/alerts", {"tiers_pct": list(range(99, 0, -1))})
+    assert status == 200
+    created: list[float] = []
+    lock = threading.Lock()
+
+    def order(n: int) -> None:
+        body = {"channel": "douyin", "order_id": f"o{n}", "sku_id": sku_id, "quantity": 1, "pay_within_s": PAY_WITHIN_S}
+        status, answer = client.call("POST", "/holds", body)
+        if status == 201:
+            with lock:
+                created.append(datetime.fromisoformat(answer["expires_at"]).timestamp() - PAY_WITHIN_S)
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(order, range(units + units // 10)))
+    deadline = time.monotonic() + 60
+    mine: list[Any] = []
+    while time.monotonic() < deadline:
+        mine = [r for r in receiver.received if r.event["detail"]["sku_id"] == sku_id]
+        if any(r.event["detail-type"] == "SoldOut" for r in mine):
+            break
+        time.sleep(0.1)
+    stack.eventbridge.wait_idle(60)
+    mine = [r for r in receiver.received if r.event["detail"]["sku_id"] == sku_id]
+    ids = [r.headers["X-LiveStock-Event-Id"] for r in mine]
+    if len(ids) != len(set(ids)) or len(mine) != 100:
+        raise SystemExit(f"expected 100 distinct alerts, got {len(mine)} ({len(set(ids))} distinct)")
+    ordered = sorted(created)
+    latencies, delivery = [], []
+    for received in mine:
+        remaining = received.event["detail"]["threshold"] if received.event["detail-type"] == "StockLow" else 0
+        latencies.append(received.at - ordered[units - remaining - 1])
+        delivery.append(received.at - received.event["detail"]["occurred_at"])
+    return latencies, delivery
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--units", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args(argv)
+    stack = LocalStack(port=free_port(), api_key=API_KEY, sweep_period_s=5.0)
+    stack.start()
+    latencies: list[float] = []
+    # From the publisher seeing the crossing to the webhook receiving it: the part after the stream.
+    delivery: list[float] = []
+    started = time.time()
+    try:
+        with receiving() as receiver:
+            status, _ = Client(stack.url).call(
+                "PUT",
+                "/webhooks/bench",
+                {"url": receiver.url, "secret": "bench-secret-0123456789", "event_types": ["StockLow", "SoldOut"]},
+            )
+            assert status == 201
+            for run in range(args.runs):
+                total, after_stream = one_run(stack, receiver, run, args.units, args.clients)
+                latencies += total
+                delivery += after_stream
+    finally:
+        stack.stop()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True, cwd=ROOT
+    ).stdout
+    summary = {
+        "measured_at": datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+        "code": commit.strip(),
+        # The machine is shared: how busy it was says how much of the figure is waiting for a core.
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        "cores": os.cpu_count(),
+        "units": args.units,
+        "clients": args.clients,
+        "runs": args.runs,
+        "events": len(latencies),
+        "p50_s": round(statistics.median(latencies), 3),
+        "p99_s": round(percentile(latencies, 99), 3),
+        "max_s": round(max(latencies), 3),
+        "min_s": round(min(latencies), 3),
+        "publisher_to_webhook_p50_s": round(statistics.median(delivery), 3),
+        "publisher_to_webhook_p99_s": round(percentile(delivery, 99), 3),
+    }
+    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return 0 if summary["p99_s"] < 1.0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The event functions, invoked with their sample events from events/ on moto."""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from livestock import wiring
+from livestock.events import wiring as event_wiring
+from livestock_local.lambda_runtime import LocalLambda
+from livestock_local.template import ROOT, Template
+from tests.unit.conftest import INVENTORY, LEDGER, World
+
+EVENTS_TABLE = "livestock-EventsTable"
+BUS = "livestock-events"
+
+
+def sample(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((ROOT / "events" / name).read_text())
+    return loaded
+
+
+@pytest.fixture
+def functions(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, LocalLambda]]:
+    world.client.create_table(**Template().create_table_request("EventsTable", EVENTS_TABLE))
+    boto3.client("events", region_name="us-east-1").create_event_bus(Name=BUS)
+    for name, value in {
+        "INVENTORY_TABLE_NAME": INVENTORY,
+        "LEDGER_TABLE_NAME": LEDGER,
+        "EVENTS_TABLE_NAME": EVENTS_TABLE,
+        "EVENT_BUS_NAME": BUS,
+    }.items():
+        monkeypatch.setenv(name, value)
+    wiring.reset()
+    event_wiring.reset()
+    loaded = Template().functions({"InventoryTable": INVENTORY, "LedgerTable": LEDGER, "EventsTable": EVENTS_TABLE})
+    yield {f.logical_id: LocalLambda(f) for f in loaded}
+    wiring.reset()
+    event_wiring.reset()
+
+
+def test_the_alert_and_webhook_sample_events(functions: dict[str, LocalLambda]) -> None:
+    api = functions["EventsApiFunction"]
+    assert api.invoke(sample("events_api/set_alerts.json"))["statusCode"] == 404, "no such SKU yet"
+    assert functions["StockApiFunction"].invoke(sample("stock_api/set_sku.json"))["statusCode"] == 201
+    alerts = api.invoke(sample("events_api/set_alerts.json"))
+    assert alerts["statusCode"] == 200, alerts
+    assert json.loads(api.invoke(sample("events_api/get_alerts.json"))["body"])["tiers_pct"] == [50, 20, 5]
+    created = api.invoke(sample("events_api/put_webhook.json"))
+    assert created["statusCode"] == 201
+    assert "secret" not in created["body"]
+    assert api.invoke(sample("events_api/put_webhook.json"))["statusCode"] == 200, "a replacement"
+    assert json.loads(api.invoke(sample("events_api/get_webhook.json"))["body"])["event_types"] == [
+        "SoldOut",
+        "StockLow",
+    ]
+    assert json.loads(api.invoke(sample("events_api/webhook_deliveries.json"))["body"])["deliveries"] == []
+    assert api.invoke(sample("events_api/delete_webhook.json"))["statusCode"] == 204
+    assert api.invoke(sample("events_api/get_webhook.json"))["statusCode"] == 404
+
+
+def test_the_publisher_and_delivery_sample_events(functions: dict[str, LocalLambda]) -> None:
+    assert functions["StockApiFunction"].invoke(sample("stock_api/set_sku.json"))["statusCode"] == 201
+    published = functions["EventPublisherFunction"].invoke(sample("event_publisher/hold_decrement.json"))
+    assert published["published"] >= 1, published
+    again = functions["EventPublisherFunction"].invoke(sample("event_publisher/hold_decrement.json"))
+    assert again["published"] == 0, "a redelivered batch"
+    assert functions["WebhookDeliveryFunction"].invoke(sample("webhook_delivery/SoldOut.json")) == {}, "no subscriber"
