@@ -49,6 +49,9 @@ class StackContext:
     database_endpoint: str
     credentials: Credentials
     state_dir: Path
+    # Where stream mappings keep their positions: beside data on disk, or a folder of this run's
+    # own for an in-memory database (positions in a database that is gone would skip records).
+    checkpoint_dir: Path
     host: str = "127.0.0.1"
     port: int = 3000
     api_key: str = "local-dev-key"
@@ -145,9 +148,11 @@ class DynamoDBStreamSource:
         self.workers = []
         for event in events:
             table = str(event.properties["Stream"]["Fn::GetAtt"][0])
-            if event.properties.get("StartingPosition", "TRIM_HORIZON") != "TRIM_HORIZON":
+            starting_position = str(event.properties.get("StartingPosition", "TRIM_HORIZON"))
+            if starting_position not in ("TRIM_HORIZON", "LATEST"):
                 raise UnsupportedEventSource(
-                    f"{event.function}.Events.{event.name}: the local stream poller starts at TRIM_HORIZON only"
+                    f"{event.function}.Events.{event.name}: StartingPosition {starting_position!r} is not one a "
+                    "DynamoDB stream mapping takes (TRIM_HORIZON, LATEST)"
                 )
             mapping = StreamMapping(
                 endpoint=context.database_endpoint,
@@ -159,7 +164,8 @@ class DynamoDBStreamSource:
                 maximum_retry_attempts=int(event.properties.get("MaximumRetryAttempts", -1)),
                 bisect_on_error=bool(event.properties.get("BisectBatchOnFunctionError", False)),
                 dead_letter_path=context.dead_letter_path,
-                checkpoint_path=context.state_dir / "checkpoints" / f"{event.function}-{event.name}.json",
+                checkpoint_path=context.checkpoint_dir / f"{event.function}-{event.name}.json",
+                starting_position=starting_position,
             )
             self.workers.append(StreamWorker(mapping))
 

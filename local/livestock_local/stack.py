@@ -8,8 +8,10 @@ import faulthandler
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -119,6 +121,7 @@ class LocalStack:
         self.sources: list[sources.EventSource] = []
         self.messages: list[str] = []
         self._locked = False
+        self._memory_checkpoints: Path | None = None
 
     @property
     def url(self) -> str:
@@ -248,6 +251,7 @@ class LocalStack:
             database_endpoint=self.database.endpoint,
             credentials=self.database.credentials,
             state_dir=self.state_dir,
+            checkpoint_dir=self._checkpoint_dir(),
             host=self.host,
             port=self.port,
             api_key=self.api_key,
@@ -260,6 +264,12 @@ class LocalStack:
         for source in built:
             self.sources.append(source)
             source.start()
+
+    def _checkpoint_dir(self) -> Path:
+        if self.data_dir is not None:
+            return self.state_dir / "checkpoints"
+        self._memory_checkpoints = Path(tempfile.mkdtemp(prefix="checkpoints-", dir=self.state_dir))
+        return self._memory_checkpoints
 
     def idle(self) -> bool:
         return all(source.idle() for source in self.sources)
@@ -296,6 +306,9 @@ class LocalStack:
             self.invoker = None
         if self.database:
             self.database.stop()
+        if self._memory_checkpoints is not None:
+            shutil.rmtree(self._memory_checkpoints, ignore_errors=True)
+            self._memory_checkpoints = None
         self.release_lock()
 
     def release_lock(self) -> None:

@@ -59,9 +59,9 @@ class Checkpoint:
             entry["sequence"] = sequence
         if finished:
             entry["finished"] = True
-        self._save()
+        self.save()
 
-    def _save(self) -> None:
+    def save(self) -> None:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -288,6 +288,28 @@ class StreamMapping:
     bisect_on_error: bool
     dead_letter_path: Path | None
     checkpoint_path: Path | None
+    starting_position: str = "TRIM_HORIZON"
+
+
+def seek_to_latest(streams: Any, stream_arn: str, checkpoint: Checkpoint) -> int:
+    """StartingPosition LATEST for a new mapping: the checkpoint is set at the end of every shard
+    that exists now, so the mapping reads only what is written after it was created (shards that
+    appear later are read from their start, as Lambda reads child shards). Returns records skipped."""
+    skipped = 0
+    for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        ).get("ShardIterator")
+        last: str | None = None
+        while iterator:
+            response = streams.get_records(ShardIterator=iterator, Limit=1000)
+            if not response["Records"]:
+                break
+            last = response["Records"][-1]["dynamodb"]["SequenceNumber"]
+            skipped += len(response["Records"])
+            iterator = response.get("NextShardIterator")
+        checkpoint.advance(shard["ShardId"], last, finished=iterator is None)
+    return skipped
 
 
 def _run_in_process(mapping: StreamMapping, idle: "ctypes.c_bool") -> None:
@@ -321,6 +343,7 @@ class StreamWorker:
     """One event source mapping, in a child process."""
 
     def __init__(self, mapping: StreamMapping) -> None:
+        self.mapping = mapping
         context = multiprocessing.get_context("spawn")
         # A plain shared byte, written by the child only: read without any lock.
         self._idle = context.RawValue(ctypes.c_bool, False)
@@ -332,6 +355,16 @@ class StreamWorker:
         )
 
     def start(self) -> None:
+        mapping = self.mapping
+        if mapping.starting_position == "LATEST" and mapping.checkpoint_path and not mapping.checkpoint_path.exists():
+            # Before the child starts and before the stack answers: nothing written after this
+            # point is skipped.
+            dynamodb: Any = client(mapping.endpoint, mapping.credentials)
+            stream_arn = dynamodb.describe_table(TableName=mapping.table_name)["Table"]["LatestStreamArn"]
+            streams = client(mapping.endpoint, mapping.credentials, "dynamodbstreams")
+            checkpoint = Checkpoint(mapping.checkpoint_path)
+            seek_to_latest(streams, stream_arn, checkpoint)
+            checkpoint.save()
         self._process.start()
 
     def idle(self) -> bool:

@@ -23,7 +23,7 @@ from livestock_local.template import ROOT, Function, Template
 
 pytestmark = pytest.mark.integration
 
-TABLES = {"InventoryTable": "livestock-InventoryTable", "LedgerTable": "livestock-LedgerTable"}
+TABLES = {name: f"livestock-{name}" for name in Template().tables()}
 
 
 def with_unknown_event(document: dict[str, Any]) -> dict[str, Any]:
@@ -106,11 +106,14 @@ def test_stream_mappings_take_batch_parallelization_and_retry_settings_from_the_
         database_endpoint="http://127.0.0.1:1",
         credentials=Credentials.generate(),
         state_dir=tmp_path,
+        checkpoint_dir=tmp_path / "checkpoints",
     )
     events = [e for f in functions.values() for e in f.events if e.type == "DynamoDB"]
     source = sources.DynamoDBStreamSource(context, events)
-    (worker,) = source.workers
-    mapping = worker._process._args[0]  # type: ignore[attr-defined]
+    mappings = {worker.mapping.function.logical_id: worker.mapping for worker in source.workers}
+    assert mappings["EventPublisherFunction"].starting_position == "LATEST"
+    mapping = mappings["StreamConsumerFunction"]
+    assert mapping.starting_position == "TRIM_HORIZON"
     assert (mapping.batch_size, mapping.parallelization) == (100, 10)
     assert (mapping.maximum_retry_attempts, mapping.bisect_on_error) == (10, True)
     assert mapping.table_name == "livestock-InventoryTable"

@@ -261,3 +261,41 @@ def test_held_and_sold_counters_survive_redelivery_and_reconciliation_sees_a_cor
     result = world.services.reconciler.reconcile("tee")
     assert not result.consistent
     assert result.differences == {"held": 1}
+
+
+@pytest.mark.parametrize("units", [1_000_000, 3])
+def test_a_direct_write_to_a_shard_is_recorded_unattributed_and_settles_nothing(world: World, units: int) -> None:
+    """The probe's bypass: a shard's `available` set behind every operation's back (here even
+    dressed up as a hold's decrement). The ledger records the movement as unattributed, nothing
+    is settled or given back against it, and reconciliation refuses to call the SKU consistent."""
+    create(world, on_hand=10)
+    held = hold(world, "a", 2)
+    consistent(world)
+    world.stores.skus.update_if(
+        Update(keys.shard_pk("tee", "shared", 0), keys.STOCK_SK).set(
+            available=units, last_op="hold", last_ref=f"{held}#1", last_actor="channel:douyin"
+        )
+    )
+    world.drain()
+    movements = world.stores.ledger.all_movements("tee")
+    rogue = [m for m in movements if m["op"] == keys.UNATTRIBUTED_OP]
+    assert len(rogue) == 1
+    assert (rogue[0]["before"], rogue[0]["after"], rogue[0].get("actor")) == (8, units, None)
+    assert world.holds.get(held).status == "held"
+    assert not any(m["op"] == "compensate" for m in movements)
+    result = world.services.reconciler.reconcile("tee")
+    assert not result.consistent
+    assert result.unattributed == {"movements": 1, "units": abs(units - 8)}
+    assert result.differences == {}
+
+
+def test_every_write_livestock_makes_to_a_counter_is_attributed(world: World) -> None:
+    create(world, on_hand=10)
+    world.stock.receive("tee", 5, "po-1", "erp")
+    hold(world, "a", 2)
+    world.stock.allocate("tee", AllocationRequest(pools={"channel:douyin": 4}, shards={"shared": 3}), "op")
+    world.stock.set_paused("tee", True, "op")
+    world.stock.set_paused("tee", False, "op")
+    consistent(world)
+    assert all(m["op"] != keys.UNATTRIBUTED_OP for m in world.stores.ledger.all_movements("tee"))
+    assert world.services.reconciler.reconcile("tee").unattributed == {"movements": 0, "units": 0}

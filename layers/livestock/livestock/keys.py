@@ -156,3 +156,10 @@ def event_claim_pk(event_id: str) -> str:
 
 def delivery_pk(webhook_id: str) -> str:
     return f"DELIVERY#{webhook_id}"
+
+
+# Every write LiveStock makes to a counter item (a shard, a SKU's settings) adds 1 to this
+# attribute, in the same write. A stream record whose counter moved while it did not is a change
+# no LiveStock operation made (a direct write to the table): the ledger records it as unattributed.
+WRITE_REVISION = "rev"
+UNATTRIBUTED_OP = "unattributed"

@@ -95,7 +95,7 @@ def shard_update(
     exact ledger movement. A decrease never takes more than the shard has."""
     update = (
         Update(keys.shard_pk(sku_id, delta.pool, delta.shard), keys.STOCK_SK)
-        .add(available=delta.delta)
+        .add(available=delta.delta, **{keys.WRITE_REVISION: 1})
         .set(
             entity="shard",
             sku_id=sku_id,
@@ -130,6 +130,7 @@ class SkuStore(Store):
                     "entity": "meta",
                     "last_op": "create",
                     "last_actor": actor,
+                    keys.WRITE_REVISION: 1,
                     **meta.model_dump(),
                 }
             ),
@@ -181,7 +182,7 @@ class SkuStore(Store):
             transaction.update(
                 "meta",
                 Update(keys.sku_pk(change.sku_id), keys.META_SK)
-                .add(version=1, on_hand=change.on_hand_delta)
+                .add(version=1, on_hand=change.on_hand_delta, **{keys.WRITE_REVISION: 1})
                 .set(
                     last_op=change.op,
                     last_actor=change.actor,
@@ -214,7 +215,8 @@ class SkuStore(Store):
                     f"pause:{pool}:{n}",
                     Update(keys.shard_pk(change.sku_id, pool, n), keys.STOCK_SK)
                     .set(paused=change.paused_to, entity="shard", sku_id=change.sku_id, pool=pool, shard=n)
-                    .set_default(available=0),
+                    .set_default(available=0)
+                    .add(**{keys.WRITE_REVISION: 1}),
                 )
         try:
             self.transact(transaction)
@@ -243,7 +245,7 @@ class SkuStore(Store):
         shards not to try next."""
         request = (
             Update(keys.shard_pk(sku_id, pool, shard), keys.STOCK_SK)
-            .add(available=-quantity)
+            .add(available=-quantity, **{keys.WRITE_REVISION: 1})
             .set(last_op="hold", last_ref=reference, last_actor=actor, last_reason="", updated_at=time.time())
             .when(Attr("available").gte(quantity) & Attr("paused").eq(False))
             .request(self.table)

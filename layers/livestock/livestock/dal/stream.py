@@ -29,6 +29,7 @@ class _Counted(_Image):
     last_ref: str | None = None
     last_actor: str | None = None
     last_reason: str | None = None
+    rev: int | None = None  # keys.WRITE_REVISION
 
 
 class ShardImage(_Counted):
@@ -111,6 +112,10 @@ class CounterMoved:
     actor: str | None
     reason: str | None
 
+    @property
+    def unattributed(self) -> bool:
+        return self.op == keys.UNATTRIBUTED_OP and self.before != self.after
+
 
 @dataclass(frozen=True)
 class ShardChanged(CounterMoved):
@@ -148,6 +153,24 @@ class HoldTransitioned:
 Change = ShardChanged | SkuChanged | HoldTransitioned
 
 
+UNATTRIBUTED_REASON = "the counter moved in a write no LiveStock operation made"
+
+
+def _attributed(old: _Counted | None, new: _Counted | None) -> bool:
+    """LiveStock's every write to a counter item adds 1 to its revision; LiveStock never deletes one."""
+    if new is None or new.rev is None:
+        return False
+    return old is None or old.rev is None or new.rev > old.rev
+
+
+def _attribution(old: _Counted | None, new: _Counted | None) -> tuple[str, str | None, str | None, str | None]:
+    """(op, reference, actor, reason) of a counter's change, as the item names them, or unattributed."""
+    image = new or old
+    if image is None or not _attributed(old, new):
+        return keys.UNATTRIBUTED_OP, None, None, UNATTRIBUTED_REASON
+    return str(image.last_op), image.last_ref or None, image.last_actor or None, image.last_reason or None
+
+
 def change_of(record: InventoryRecordModel) -> Change | None:
     change = record.dynamodb
     old, new = change.OldImage, change.NewImage
@@ -155,33 +178,29 @@ def change_of(record: InventoryRecordModel) -> Change | None:
     at = change.ApproximateCreationDateTime
     recorded = Recorded(change.SequenceNumber, image.pk if image else "", at.timestamp() if at else 0.0)
     if isinstance(image, ShardImage):
-        before = old.available if isinstance(old, ShardImage) else 0
-        after = new.available if isinstance(new, ShardImage) else 0
+        old_shard = old if isinstance(old, ShardImage) else None
+        new_shard = new if isinstance(new, ShardImage) else None
         return ShardChanged(
             recorded,
             image.sku_id,
             keys.pool_bucket(image.pool),
-            before,
-            after,
-            str(image.last_op),
-            image.last_ref or None,
-            image.last_actor or None,
-            image.last_reason or None,
+            old_shard.available if old_shard else 0,
+            new_shard.available if new_shard else 0,
+            *_attribution(old_shard, new_shard),
             image.pool,
             image.shard,
             image.paused,
         )
     if isinstance(image, MetaImage):
+        old_meta = old if isinstance(old, MetaImage) else None
+        new_meta = new if isinstance(new, MetaImage) else None
         return SkuChanged(
             recorded,
             image.sku_id,
             "on_hand",
-            old.on_hand if isinstance(old, MetaImage) else 0,
-            new.on_hand if isinstance(new, MetaImage) else 0,
-            str(image.last_op),
-            image.last_ref or None,
-            image.last_actor or None,
-            image.last_reason or None,
+            old_meta.on_hand if old_meta else 0,
+            new_meta.on_hand if new_meta else 0,
+            *_attribution(old_meta, new_meta),
         )
     if isinstance(new, HoldImage):
         return HoldTransitioned(

@@ -116,6 +116,17 @@ class Settlement:
             self.ledger.put_movements(movements)
 
     def settle(self, change: Change | None) -> None:
+        if isinstance(change, CounterMoved) and change.unattributed:
+            # Recorded in the ledger as such (movements_for); nothing is settled against it.
+            logger.error(
+                "a counter moved in a write no LiveStock operation made",
+                sku_id=change.sku_id,
+                bucket=change.bucket,
+                before=change.before,
+                after=change.after,
+                sequence=change.recorded.sequence,
+            )
+            return
         if isinstance(change, HoldTransitioned) and change.old is None and change.new == HoldStatus.PENDING:
             # A new hold joins the sweeper's list here, off the hot path: if its decrement never
             # comes (a crash between the two writes), the sweeper finds it when the window ends.

@@ -69,6 +69,8 @@ class Reconciliation(BaseModel):
     actual: dict[str, int]
     differences: dict[str, int]
     conservation: dict[str, int]
+    # Ledger movements of counters changed by a write that no LiveStock operation made.
+    unattributed: dict[str, int]
 
 
 class ReceiptRecorded(BaseModel):
