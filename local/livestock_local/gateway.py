@@ -83,6 +83,17 @@ DEFAULT_RESPONSES = {
 }
 
 
+def _rendered(kind: str, declared: GatewayResponse) -> GatewayResponse:
+    """A template's gateway response as API Gateway sends it: its status, or the kind's own when it
+    names none, and the two $context.error variables our templates use filled in."""
+    default = DEFAULT_RESPONSES.get(kind)
+    said = json.loads(default.body) if default else {}
+    body = declared.body.replace("$context.error.responseType", str(said.get("code", kind))).replace(
+        "$context.error.messageString", json.dumps(said.get("message", kind))
+    )
+    return GatewayResponse(declared.status or (default.status if default else 500), body)
+
+
 class Gateway:
     """One REST API: its routes, its stage, its key and its gateway responses."""
 
@@ -91,7 +102,7 @@ class Gateway:
         self.invoker = invoker
         self.api_key = api_key
         self.api = api
-        self.responses = {**DEFAULT_RESPONSES, **api.responses}
+        self.responses = {**DEFAULT_RESPONSES, **{kind: _rendered(kind, r) for kind, r in api.responses.items()}}
         # Invocations wait in this pool's queue; the workers bound how many run at once.
         self._calls = ThreadPoolExecutor(max(1, invoker.workers * 2), thread_name_prefix="gateway-call")
 

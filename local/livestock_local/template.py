@@ -177,7 +177,9 @@ class Template:
         props = self.resources[logical_id]["Properties"]
         responses = {
             kind: GatewayResponse(
-                int(spec.get("StatusCode", 500)), str(spec.get("ResponseTemplates", {}).get("application/json", ""))
+                # No StatusCode: the refusal keeps its own status (the gateway's default for the kind).
+                int(spec.get("StatusCode", 0)),
+                str(spec.get("ResponseTemplates", {}).get("application/json", "")),
             )
             for kind, spec in props.get("GatewayResponses", {}).items()
         }

@@ -159,3 +159,23 @@ def test_a_poisoned_stream_record_comes_back_and_the_rest_are_applied(
     assert world.repository.get_hold(hold_id).status == "held", "the good records were applied"
     movements = world.repository.all_movements("tee-black-m")
     assert [(m["op"], m["bucket"], m["delta"]) for m in movements] == [("hold", "pool:shared", -2)]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "sku_id"),
+    [
+        ("/skus/a%3Ab", 201, "a:b"),
+        ("/skus/a:b", 201, "a:b"),
+        ("/skus/a%2Fb", 422, None),
+        ("/skus/%E2%98%83", 422, None),
+    ],
+)
+def test_path_parameters_are_percent_decoded_as_api_gateway_does(
+    functions: dict[str, LocalLambda], path: str, status: int, sku_id: str | None
+) -> None:
+    result = functions["StockApiFunction"].invoke(event("stock_api/set_sku.json", path=path))
+    assert result["statusCode"] in (status, 200 if status == 201 else status), result
+    if sku_id is not None:
+        assert body(result)["sku_id"] == sku_id
+    else:
+        assert body(result)["code"] == "VALIDATION_ERROR"

@@ -4,6 +4,7 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -16,15 +17,29 @@ from livestock.models.output import ErrorBody
 ACTOR_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@\-]{0,63}$")
 SKU_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 HOLD_ID_PATTERN = r"^h_[0-9a-f]{24}$"
+# What a path segment may hold once decoded: the identifier characters and nothing else.
+PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9._:\-]*")
 
 
 MAX_BODY_BYTES = 16 * 1024
 
 
+def decoded_path(path: str) -> str:
+    """API Gateway hands handlers percent-decoded path parameters (`/skus/a%3Ab` is SKU `a:b`);
+    Powertools' router reads them from the path itself, so each segment is decoded here. A segment
+    that decodes to anything but identifier characters (`%2F`, `%E2%98%83`) stays as sent, and
+    fails validation as it did."""
+    segments = [unquote(segment) if "%" in segment else segment for segment in path.split("/")]
+    sent = path.split("/")
+    return "/".join(d if PLAIN_SEGMENT.fullmatch(d) else s for d, s in zip(segments, sent, strict=True))
+
+
 class LiveStockResolver(APIGatewayRestResolver):
-    """Refuses oversize bodies before anything parses them."""
+    """Refuses oversize bodies before anything parses them, and decodes the path as API Gateway does."""
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if "%" in str(event.get("path", "")):
+            event = {**event, "path": decoded_path(str(event["path"]))}
         body = event.get("body") or ""
         if len(body.encode()) > MAX_BODY_BYTES:
             return {
