@@ -8,7 +8,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from livestock.api.http import SKU_ID_PATTERN, build_resolver, json_response
-from livestock.events import wiring
 from livestock.models.event_io import (
     WEBHOOK_ID_PATTERN,
     AlertsRequest,
@@ -18,6 +17,7 @@ from livestock.models.event_io import (
     WebhookView,
 )
 from livestock.observability import logger, metrics, tracer
+from livestock.wiring import event_services
 
 app = build_resolver()
 SkuId = Annotated[str, Path(pattern=SKU_ID_PATTERN)]
@@ -26,34 +26,34 @@ WebhookId = Annotated[str, Path(pattern=WEBHOOK_ID_PATTERN)]
 
 @app.put("/skus/<sku_id>/alerts")
 def set_alerts(sku_id: SkuId, request: Annotated[AlertsRequest, Body()]) -> Response[AlertsView]:
-    return json_response(200, wiring.alert_settings().set(sku_id, request))
+    return json_response(200, event_services().alerts.set(sku_id, request))
 
 
 @app.get("/skus/<sku_id>/alerts")
 def get_alerts(sku_id: SkuId) -> Response[AlertsView]:
-    return json_response(200, wiring.alert_settings().get(sku_id))
+    return json_response(200, event_services().alerts.get(sku_id))
 
 
 @app.put("/webhooks/<webhook_id>")
 def put_webhook(webhook_id: WebhookId, request: Annotated[WebhookRequest, Body()]) -> Response[WebhookView]:
-    view, created = wiring.webhook_service().put(webhook_id, request)
+    view, created = event_services().webhooks.put(webhook_id, request)
     return json_response(201 if created else 200, view)
 
 
 @app.get("/webhooks/<webhook_id>")
 def get_webhook(webhook_id: WebhookId) -> Response[WebhookView]:
-    return json_response(200, wiring.webhook_service().get(webhook_id))
+    return json_response(200, event_services().webhooks.get(webhook_id))
 
 
 @app.delete("/webhooks/<webhook_id>")
 def delete_webhook(webhook_id: WebhookId) -> Response[str]:
-    wiring.webhook_service().delete(webhook_id)
+    event_services().webhooks.delete(webhook_id)
     return Response(status_code=204, body="")
 
 
 @app.get("/webhooks/<webhook_id>/deliveries")
 def deliveries(webhook_id: WebhookId) -> Response[DeliveriesPage]:
-    return json_response(200, wiring.webhook_service().deliveries(webhook_id))
+    return json_response(200, event_services().webhooks.deliveries(webhook_id))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -14,12 +14,12 @@ Publication is idempotent, so a replayed batch publishes nothing twice:
 import json
 import random
 import time
-import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from livestock import keys
 from livestock.dal.event_state import EventStateRepository, PendingEvent
+from livestock.dal.stream import Change, HoldTransitioned, ShardChanged, SkuChanged
 from livestock.events.models import SOURCE, EventDetail, HoldExpired, ReserveReleased, Restocked
 from livestock.events.stock_reader import StockReader
 from livestock.logic import alerts
@@ -39,15 +39,6 @@ MAX_STATE_ATTEMPTS = 20
 
 class PublishFailed(Exception):
     """Some entries were still refused after every retry; the batch must be retried."""
-
-
-@dataclass(frozen=True)
-class Change:
-    """One stream record, as plain images."""
-
-    old: dict[str, Any] | None
-    new: dict[str, Any] | None
-    sequence: str
 
 
 class EventSink:
@@ -97,61 +88,54 @@ class EventSink:
                 raise PublishFailed(f"{len(pending)} events refused by EventBridge after {self.attempts} attempts")
 
 
-def record_event_id(item_key: str, sequence: str, detail_type: str) -> str:
-    """Stream sequence numbers are unique within a stream shard; with the item's key, everywhere."""
-    return f"{detail_type}:{zlib.crc32(item_key.encode()):08x}:{sequence}"
-
-
 def record_events(change: Change, now: float) -> list[EventDetail]:
     """The events one stream record means on its own."""
-    new, old = change.new, change.old
-    image = new or old or {}
-    sku_id = image.get("sku_id")
-    if not sku_id or new is None:
+    recorded = change.recorded
+    if recorded.removed:
         return []
-    entity = image.get("entity")
-    item_key = f"{image.get('pk')}|{image.get('sk')}"
-    if entity == "meta":
-        grown = int(new.get("on_hand", 0)) - int((old or {}).get("on_hand", 0))
-        if old is not None and grown > 0:
+    if isinstance(change, SkuChanged):
+        grown = change.after - change.before
+        if not recorded.created and grown > 0:
             return [
                 Restocked(
-                    event_id=record_event_id(item_key, change.sequence, "Restocked"),
-                    sku_id=sku_id,
+                    event_id=keys.record_event_id(recorded.item_key, keys.META_SK, recorded.sequence, "Restocked"),
+                    sku_id=change.sku_id,
                     occurred_at=now,
                     quantity=grown,
-                    on_hand=int(new["on_hand"]),
-                    operation=str(new.get("last_op", "")),
-                    reference=new.get("last_ref") or None,
+                    on_hand=change.after,
+                    operation=change.op,
+                    reference=change.reference,
                 )
             ]
-    elif entity == "hold" and old is not None:
-        if old.get("status") == HoldStatus.HELD and new.get("status") == HoldStatus.EXPIRED:
+    elif isinstance(change, HoldTransitioned):
+        if change.old == HoldStatus.HELD and change.new == HoldStatus.EXPIRED:
             return [
                 HoldExpired(
-                    event_id=record_event_id(item_key, change.sequence, "HoldExpired"),
-                    sku_id=sku_id,
+                    event_id=keys.record_event_id(recorded.item_key, keys.HOLD_SK, recorded.sequence, "HoldExpired"),
+                    sku_id=change.sku_id,
                     occurred_at=now,
-                    hold_id=str(new["hold_id"]),
-                    channel=str(new["channel"]),
-                    order_id=str(new["order_id"]),
-                    quantity=int(new["quantity"]),
-                    pool=new.get("pool"),
+                    hold_id=change.hold_id,
+                    channel=change.channel,
+                    order_id=change.order_id,
+                    quantity=change.quantity,
+                    pool=change.pool,
                 )
             ]
-    elif entity == "shard" and new.get("pool") == RESERVE and new.get("last_op") == "release-reserve":
-        released = int((old or {}).get("available", 0)) - int(new.get("available", 0))
+    elif change.pool == RESERVE and change.op == "release-reserve":
+        released = change.before - change.after
         if released > 0:
             return [
                 ReserveReleased(
-                    event_id=record_event_id(item_key, change.sequence, "ReserveReleased"),
-                    sku_id=sku_id,
+                    event_id=keys.record_event_id(
+                        recorded.item_key, keys.STOCK_SK, recorded.sequence, "ReserveReleased"
+                    ),
+                    sku_id=change.sku_id,
                     occurred_at=now,
                     quantity=released,
-                    reserve_left_in_shard=int(new.get("available", 0)),
-                    shard=int(new.get("shard", 0)),
-                    reference=new.get("last_ref") or None,
-                    actor=new.get("last_actor") or None,
+                    reserve_left_in_shard=change.after,
+                    shard=change.shard,
+                    reference=change.reference,
+                    actor=change.actor,
                 )
             ]
     return []
@@ -159,12 +143,7 @@ def record_events(change: Change, now: float) -> list[EventDetail]:
 
 def skus_with_new_figures(changes: Sequence[Change]) -> list[str]:
     """SKUs whose counters moved in the batch, in order of first appearance."""
-    found: dict[str, None] = {}
-    for change in changes:
-        image = change.new or change.old or {}
-        if image.get("entity") in ("shard", "meta") and image.get("sku_id"):
-            found[str(image["sku_id"])] = None
-    return list(found)
+    return list(dict.fromkeys(c.sku_id for c in changes if isinstance(c, ShardChanged | SkuChanged)))
 
 
 class StreamPublisher:

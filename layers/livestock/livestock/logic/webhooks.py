@@ -19,10 +19,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from livestock.dal.webhooks import Webhook, WebhookRepository
-from livestock.events.settings import EventSettings
 from livestock.models.event_exceptions import WebhookDeliveryFailed, WebhookNotFound
 from livestock.models.event_io import DeliveriesPage, DeliveryView, WebhookRequest, WebhookView
 from livestock.observability import logger
+from livestock.settings import EventSettings
 
 SIGNATURE_HEADER = "X-LiveStock-Signature"
 EVENT_ID_HEADER = "X-LiveStock-Event-Id"
@@ -98,7 +98,7 @@ class WebhookService:
         return _view(stored), stored.created_at == now
 
     def get(self, webhook_id: str) -> WebhookView:
-        webhook = self.repository.get(webhook_id)
+        webhook = self.repository.get_webhook(webhook_id)
         if webhook is None:
             raise WebhookNotFound(f"no webhook {webhook_id!r}", {"webhook_id": webhook_id})
         return _view(webhook)
