@@ -1,27 +1,15 @@
 """Alert tiers per SKU and webhook registrations: the routes of the event backbone."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from livestock.api.http import SKU_ID_PATTERN, build_resolver, json_response
-from livestock.models.event_io import (
-    WEBHOOK_ID_PATTERN,
-    AlertsRequest,
-    AlertsView,
-    DeliveriesPage,
-    WebhookRequest,
-    WebhookView,
-)
-from livestock.observability import logger, metrics, tracer
+from livestock.api.http import SkuId, WebhookId, build_resolver, json_response, rest_handler
+from livestock.models.event_io import AlertsRequest, AlertsView, DeliveriesPage, WebhookRequest, WebhookView
 from livestock.wiring import event_services
 
 app = build_resolver()
-SkuId = Annotated[str, Path(pattern=SKU_ID_PATTERN)]
-WebhookId = Annotated[str, Path(pattern=WEBHOOK_ID_PATTERN)]
 
 
 @app.put("/skus/<sku_id>/alerts")
@@ -56,8 +44,4 @@ def deliveries(webhook_id: WebhookId) -> Response[DeliveriesPage]:
     return json_response(200, event_services().webhooks.deliveries(webhook_id))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = rest_handler(app)

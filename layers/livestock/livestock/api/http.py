@@ -2,20 +2,28 @@
 
 import json
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from livestock.api.errors import register_error_handlers
+from livestock.models.event_io import WEBHOOK_ID_PATTERN
 from livestock.models.output import ErrorBody
+from livestock.observability import logger, metrics, tracer
 
 ACTOR_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@\-]{0,63}$")
 SKU_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 HOLD_ID_PATTERN = r"^h_[0-9a-f]{24}$"
+# The path parameters of the routes.
+SkuId = Annotated[str, Path(pattern=SKU_ID_PATTERN)]
+HoldId = Annotated[str, Path(pattern=HOLD_ID_PATTERN)]
+WebhookId = Annotated[str, Path(pattern=WEBHOOK_ID_PATTERN)]
 
 
 MAX_BODY_BYTES = 16 * 1024
@@ -76,6 +84,18 @@ def build_resolver() -> APIGatewayRestResolver:
     app = LiveStockResolver(enable_validation=True)
     register_error_handlers(app)
     return app
+
+
+def rest_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda handler of an HTTP function: every HTTP handler's decorators, then the routes."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @metrics.log_metrics
+    @tracer.capture_lambda_handler
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return handler
 
 
 def actor(app: APIGatewayRestResolver, default: str) -> str:
