@@ -145,7 +145,7 @@ def build_events(
     return EventServices(
         states=states,
         publisher=StreamPublisher(
-            states, stock, EventSink(settings.event_bus_name, bus), settings.velocity_window_s, clock
+            states, stock, EventSink(settings.event_bus_name, bus), settings.velocity_window_s, clock=clock
         ),
         alerts=AlertSettings(states, stock, clock),
         webhooks=WebhookService(WebhookRepository(settings.events_table_name, client), settings, clock=clock),

@@ -93,8 +93,8 @@ class Restocked(EventDetail):
 
     detail_type: ClassVar[str] = "Restocked"
     quantity: int = Field(ge=1)
-    on_hand: int
-    operation: str
+    on_hand: int = Field(description="On-hand after the change")
+    operation: str = Field(description="What raised it: receive, adjust or erp-set")
     reference: str | None
 
 
@@ -112,7 +112,7 @@ class ReserveReleased(EventDetail):
 
     detail_type: ClassVar[str] = "ReserveReleased"
     quantity: int = Field(ge=1)
-    reserve_left_in_shard: int
+    reserve_left_in_shard: int = Field(description="Units still in the reserve shard the release took from")
     shard: int
     reference: str | None
     actor: str | None

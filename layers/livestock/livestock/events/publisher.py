@@ -15,6 +15,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from livestock import keys
@@ -41,22 +42,15 @@ class PublishFailed(Exception):
     """Some entries were still refused after every retry; the batch must be retried."""
 
 
+@dataclass
 class EventSink:
     """PutEvents in chunks of 10; FailedEntryCount checked; only the failed entries retried."""
 
-    def __init__(
-        self,
-        bus_name: str,
-        client: Callable[[], "EventBridgeClient"],
-        attempts: int = 5,
-        backoff_s: float = 0.1,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.bus_name = bus_name
-        self.client = client
-        self.attempts = attempts
-        self.backoff_s = backoff_s
-        self.sleep = sleep
+    bus_name: str
+    client: Callable[[], "EventBridgeClient"]
+    attempts: int = 5
+    backoff_s: float = 0.1
+    sleep: Callable[[float], None] = time.sleep
 
     def entry(self, detail_type: str, detail: dict[str, Any]) -> "PutEventsRequestEntryTypeDef":
         return {
@@ -88,53 +82,49 @@ class EventSink:
                 raise PublishFailed(f"{len(pending)} events refused by EventBridge after {self.attempts} attempts")
 
 
+# What HoldExpired tells of its hold, as the hold's change names it.
+HOLD_EXPIRED_FIELDS = ("hold_id", "channel", "order_id", "quantity", "pool")
+# The sort key of the item each kind of change is about (the first half of the record's item key).
+_ITEM_SK = {SkuChanged: keys.META_SK, ShardChanged: keys.STOCK_SK, HoldTransitioned: keys.HOLD_SK}
+
+
+def _record_event[E: EventDetail](model: type[E], change: Change, now: float, **fields: Any) -> E:
+    """An event of one stream record: its id is made of the record's item key and sequence."""
+    recorded = change.recorded
+    item_sk = _ITEM_SK[type(change)]
+    event_id = keys.record_event_id(recorded.item_key, item_sk, recorded.sequence, model.detail_type)
+    return model(event_id=event_id, sku_id=change.sku_id, occurred_at=now, **fields)
+
+
+def _counter_event[E: EventDetail](
+    model: type[E], change: SkuChanged | ShardChanged, now: float, quantity: int, **fields: Any
+) -> E:
+    return _record_event(model, change, now, quantity=quantity, reference=change.reference, **fields)
+
+
 def record_events(change: Change, now: float) -> list[EventDetail]:
     """The events one stream record means on its own."""
-    recorded = change.recorded
-    if recorded.removed:
+    if change.recorded.removed:
         return []
     if isinstance(change, SkuChanged):
         grown = change.after - change.before
-        if not recorded.created and grown > 0:
-            return [
-                Restocked(
-                    event_id=keys.record_event_id(recorded.item_key, keys.META_SK, recorded.sequence, "Restocked"),
-                    sku_id=change.sku_id,
-                    occurred_at=now,
-                    quantity=grown,
-                    on_hand=change.after,
-                    operation=change.op,
-                    reference=change.reference,
-                )
-            ]
+        if not change.recorded.created and grown > 0:
+            return [_counter_event(Restocked, change, now, grown, on_hand=change.after, operation=change.op)]
     elif isinstance(change, HoldTransitioned):
         if change.old == HoldStatus.HELD and change.new == HoldStatus.EXPIRED:
-            return [
-                HoldExpired(
-                    event_id=keys.record_event_id(recorded.item_key, keys.HOLD_SK, recorded.sequence, "HoldExpired"),
-                    sku_id=change.sku_id,
-                    occurred_at=now,
-                    hold_id=change.hold_id,
-                    channel=change.channel,
-                    order_id=change.order_id,
-                    quantity=change.quantity,
-                    pool=change.pool,
-                )
-            ]
+            hold = {name: getattr(change, name) for name in HOLD_EXPIRED_FIELDS}
+            return [_record_event(HoldExpired, change, now, **hold)]
     elif change.pool == RESERVE and change.op == "release-reserve":
         released = change.before - change.after
         if released > 0:
             return [
-                ReserveReleased(
-                    event_id=keys.record_event_id(
-                        recorded.item_key, keys.STOCK_SK, recorded.sequence, "ReserveReleased"
-                    ),
-                    sku_id=change.sku_id,
-                    occurred_at=now,
-                    quantity=released,
+                _counter_event(
+                    ReserveReleased,
+                    change,
+                    now,
+                    released,
                     reserve_left_in_shard=change.after,
                     shard=change.shard,
-                    reference=change.reference,
                     actor=change.actor,
                 )
             ]
@@ -146,22 +136,14 @@ def skus_with_new_figures(changes: Sequence[Change]) -> list[str]:
     return list(dict.fromkeys(c.sku_id for c in changes if isinstance(c, ShardChanged | SkuChanged)))
 
 
+@dataclass
 class StreamPublisher:
-    def __init__(
-        self,
-        states: EventStateRepository,
-        stock: StockReader,
-        sink: EventSink,
-        window_s: int,
-        clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.states = states
-        self.stock = stock
-        self.sink = sink
-        self.window_s = window_s
-        self.clock = clock
-        self.rng = rng or random.Random()
+    states: EventStateRepository
+    stock: StockReader
+    sink: EventSink
+    window_s: int
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.time
 
     def publish_batch(self, changes: Sequence[Change]) -> int:
         """Publishes what the batch means; returns how many events went out. Raises if any

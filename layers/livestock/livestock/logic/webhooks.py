@@ -15,6 +15,7 @@ import http.client
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -66,20 +67,13 @@ def _view(webhook: Webhook) -> WebhookView:
     return WebhookView.model_validate(webhook.model_dump(exclude={"secret"}))
 
 
+@dataclass
 class WebhookService:
-    def __init__(
-        self,
-        repository: WebhookRepository,
-        settings: EventSettings,
-        poster: Poster = post,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.repository = repository
-        self.settings = settings
-        self.poster = poster
-        self.sleep = sleep
-        self.clock = clock
+    repository: WebhookRepository
+    settings: EventSettings
+    poster: Poster = post
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.time
 
     # --- the API ---------------------------------------------------------------------------
 
