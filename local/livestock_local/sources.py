@@ -145,9 +145,10 @@ class DynamoDBStreamSource:
         self.workers = []
         for event in events:
             table = str(event.properties["Stream"]["Fn::GetAtt"][0])
-            if event.properties.get("StartingPosition", "TRIM_HORIZON") != "TRIM_HORIZON":
+            starting_position = str(event.properties.get("StartingPosition", "TRIM_HORIZON"))
+            if starting_position not in ("TRIM_HORIZON", "LATEST"):
                 raise UnsupportedEventSource(
-                    f"{event.function}.Events.{event.name}: the local stream poller starts at TRIM_HORIZON only"
+                    f"{event.function}.Events.{event.name}: the local stream poller starts at TRIM_HORIZON or LATEST"
                 )
             mapping = StreamMapping(
                 endpoint=context.database_endpoint,
@@ -160,6 +161,7 @@ class DynamoDBStreamSource:
                 bisect_on_error=bool(event.properties.get("BisectBatchOnFunctionError", False)),
                 dead_letter_path=context.dead_letter_path,
                 checkpoint_path=context.state_dir / "checkpoints" / f"{event.function}-{event.name}.json",
+                starting_position=starting_position,
             )
             self.workers.append(StreamWorker(mapping))
 

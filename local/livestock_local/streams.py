@@ -59,15 +59,41 @@ class Checkpoint:
             entry["sequence"] = sequence
         if finished:
             entry["finished"] = True
-        self._save()
+        self.save()
 
-    def _save(self) -> None:
+    def save(self) -> None:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".partial")
         partial.write_text(json.dumps({"shards": self.shards}))
         os.replace(partial, self.path)
+
+
+def start_at_latest(dynamodb: Any, streams: Any, table_name: str, checkpoint: Checkpoint) -> None:
+    """StartingPosition LATEST: a mapping reads what is written after it was created. Its first
+    start (no checkpoint yet) checkpoints the end of every shard, as if it had read it all; once
+    there is a checkpoint, it resumes from there like any other mapping."""
+    if checkpoint.path is None or checkpoint.path.exists():
+        return
+    stream_arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
+    for shard in streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]:
+        shard_id, last = shard["ShardId"], None
+        try:
+            iterator = streams.get_shard_iterator(
+                StreamArn=stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            while iterator:
+                response = streams.get_records(ShardIterator=iterator)
+                if not response["Records"]:
+                    break
+                last = response["Records"][-1]["dynamodb"]["SequenceNumber"]
+                iterator = response.get("NextShardIterator")
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in _LOST_POSITION | _RETAKE_ITERATOR:
+                raise
+        checkpoint.advance(shard_id, last)
+    checkpoint.save()
 
 
 def _lambda_shaped(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
@@ -288,6 +314,7 @@ class StreamMapping:
     bisect_on_error: bool
     dead_letter_path: Path | None
     checkpoint_path: Path | None
+    starting_position: str = "TRIM_HORIZON"
 
 
 def _run_in_process(mapping: StreamMapping, idle: "ctypes.c_bool") -> None:
@@ -321,6 +348,7 @@ class StreamWorker:
     """One event source mapping, in a child process."""
 
     def __init__(self, mapping: StreamMapping) -> None:
+        self.mapping = mapping
         context = multiprocessing.get_context("spawn")
         # A plain shared byte, written by the child only: read without any lock.
         self._idle = context.RawValue(ctypes.c_bool, False)
@@ -332,6 +360,15 @@ class StreamWorker:
         )
 
     def start(self) -> None:
+        mapping = self.mapping
+        if mapping.starting_position == "LATEST":
+            # Here, before the consumer's process exists: what is written once start returns is read.
+            start_at_latest(
+                client(mapping.endpoint, mapping.credentials),
+                client(mapping.endpoint, mapping.credentials, "dynamodbstreams"),
+                mapping.table_name,
+                Checkpoint(mapping.checkpoint_path),
+            )
         self._process.start()
 
     def idle(self) -> bool:
