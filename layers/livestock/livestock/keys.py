@@ -45,6 +45,11 @@ def channel_pool(channel: str) -> str:
     return f"{CHANNEL_PREFIX}{channel}"
 
 
+def channel_of_pool(pool: str) -> str | None:
+    """The channel whose ring-fenced pool this is; None for shared and the reserve."""
+    return pool.removeprefix(CHANNEL_PREFIX) if pool.startswith(CHANNEL_PREFIX) else None
+
+
 def channel_actor(channel: str) -> str:
     """Who a hold's movements are recorded as, when no one else is named."""
     return f"{CHANNEL_PREFIX}{channel}"
