@@ -1,20 +1,17 @@
 """Holds: the hot path of a live sale (place), and the hold lifecycle (confirm, cancel)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from livestock.api.http import HOLD_ID_PATTERN, actor, answers, build_resolver, json_response
+from livestock.api.http import HoldId, actor, answers, build_resolver, json_response, rest_handler
 from livestock.models.input import HoldRequest
 from livestock.models.output import HoldView
-from livestock.observability import logger, metrics, tracer
+from livestock.observability import tracer
 from livestock.wiring import services
 
 app = build_resolver()
-HoldId = Annotated[str, Path(pattern=HOLD_ID_PATTERN)]
 
 
 @app.post("/holds", responses=answers(201, HoldView, 404, 409, 429))
@@ -38,8 +35,4 @@ def cancel_hold(hold_id: HoldId) -> Response[HoldView]:
     return json_response(200, services().holds.cancel(hold_id, actor(app, "orders")))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = rest_handler(app)

@@ -1,14 +1,12 @@
 """SKU stock administration: ERP on-hand, receipts, adjustments, allocation, reserve, pause,
 limits, and the read side (stock view, ledger, reconciliation)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 
-from livestock.api.http import SKU_ID_PATTERN, actor, answers, build_resolver, json_response
+from livestock.api.http import SkuId, actor, answers, build_resolver, json_response, rest_handler
 from livestock.models.domain import SkuPatch
 from livestock.models.input import (
     AdjustmentRequest,
@@ -27,11 +25,9 @@ from livestock.models.output import (
     ReserveReleased,
     SkuView,
 )
-from livestock.observability import logger, metrics, tracer
 from livestock.wiring import services
 
 app = build_resolver()
-SkuId = Annotated[str, Path(pattern=SKU_ID_PATTERN)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
 
 
@@ -111,8 +107,4 @@ def reconciliation(sku_id: SkuId) -> Response[Reconciliation]:
     return json_response(200, services().reconciler.reconcile(sku_id))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = rest_handler(app)

@@ -8,12 +8,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from livestock.events import wiring
 from livestock.observability import logger, metrics, tracer
+from livestock.wiring import event_services
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.event_id")
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    return wiring.webhook_service().deliver(event)
+    return event_services().webhooks.deliver(event)

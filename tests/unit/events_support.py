@@ -6,12 +6,12 @@ from typing import Any
 
 import boto3
 
-from livestock.dal.codec import deserialize
 from livestock.dal.event_state import EventStateRepository
-from livestock.events.publisher import Change, EventSink, StreamPublisher
+from livestock.dal.stream import Change, change_of, parse
+from livestock.events.publisher import EventSink, StreamPublisher
 from livestock.events.stock_reader import StockReader
 from livestock_local.template import Template
-from tests.unit.conftest import INVENTORY, World
+from tests.unit.conftest import INVENTORY, World, stream_record
 
 EVENTS = "livestock-EventsTable"
 BUS = "livestock-events"
@@ -85,15 +85,8 @@ class EventWorld:
         for index, iterator in enumerate(self.iterators):
             response = self.streams.get_records(ShardIterator=iterator)
             self.iterators[index] = response["NextShardIterator"]
-            for record in response["Records"]:
-                change = record["dynamodb"]
-                batch.append(
-                    Change(
-                        deserialize(change["OldImage"]) if "OldImage" in change else None,
-                        deserialize(change["NewImage"]) if "NewImage" in change else None,
-                        change["SequenceNumber"],
-                    )
-                )
+            changes = (change_of(parse(stream_record(record))) for record in response["Records"])
+            batch += [change for change in changes if change is not None]
         return batch
 
     def delivered(self) -> list[dict[str, Any]]:

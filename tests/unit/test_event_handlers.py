@@ -8,7 +8,6 @@ import boto3
 import pytest
 
 from livestock import wiring
-from livestock.events import wiring as event_wiring
 from livestock_local.lambda_runtime import LocalLambda
 from livestock_local.template import ROOT, Template
 from tests.unit.conftest import INVENTORY, LEDGER, World
@@ -34,11 +33,9 @@ def functions(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     }.items():
         monkeypatch.setenv(name, value)
     wiring.reset()
-    event_wiring.reset()
     loaded = Template().functions({"InventoryTable": INVENTORY, "LedgerTable": LEDGER, "EventsTable": EVENTS_TABLE})
     yield {f.logical_id: LocalLambda(f) for f in loaded}
     wiring.reset()
-    event_wiring.reset()
 
 
 def test_the_alert_and_webhook_sample_events(functions: dict[str, LocalLambda]) -> None:

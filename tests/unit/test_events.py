@@ -5,6 +5,8 @@ from typing import Any
 
 import pytest
 
+from livestock import keys
+from livestock.dal.expressions import Update
 from livestock.events.models import StockFigures
 from livestock.events.publisher import EventSink, PublishFailed
 from livestock.logic import alerts
@@ -91,3 +93,24 @@ def test_two_concurrent_batches_cannot_both_fire_a_tier(ew: EventWorld) -> None:
     assert not ew.states.replace(theirs, rev, {}), "the second writer read the same revision and loses"
     again, later = alerts.observe(ew.states.get("tee")[0], low, world.clock.now, 60)
     assert later == [] and again.fired_tiers == [50]
+
+
+def test_a_direct_write_to_a_counter_raises_one_unattributed_change(ew: EventWorld) -> None:
+    world = ew.world
+    world.stock.set_sku("tee", SetSkuRequest(name="Tee", on_hand=10), "erp")
+    hold(world, "a", 2)
+    ew.publisher.publish_batch(ew.next_batch())
+    assert "UnattributedChange" not in types(ew.recorder.published), "LiveStock's own writes are attributed"
+    world.stores.skus.update_if(Update(keys.shard_pk("tee", "shared", 0), keys.STOCK_SK).set(available=1_000_000))
+    batch = ew.next_batch()
+    ew.publisher.publish_batch(batch)
+    ew.publisher.publish_batch(batch)
+    raised = [e for e in ew.delivered() if e["detail-type"] == "UnattributedChange"]
+    assert len(raised) == 1
+    detail = raised[0]["detail"]
+    assert (detail["bucket"], detail["before"], detail["after"], detail["severity"]) == (
+        "pool:shared",
+        8,
+        1_000_000,
+        "critical",
+    )

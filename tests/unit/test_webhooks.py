@@ -9,10 +9,10 @@ import logging
 import pytest
 
 from livestock.dal.webhooks import WebhookRepository
-from livestock.events.settings import EventSettings
 from livestock.logic.webhooks import WebhookService, signature, verify
 from livestock.models.event_exceptions import WebhookDeliveryFailed, WebhookNotFound
 from livestock.models.event_io import WebhookRequest
+from livestock.settings import EventSettings
 from livestock_local.template import Template
 from tests.unit.conftest import World
 

@@ -45,6 +45,11 @@ def channel_pool(channel: str) -> str:
     return f"{CHANNEL_PREFIX}{channel}"
 
 
+def channel_of_pool(pool: str) -> str | None:
+    """The channel whose ring-fenced pool this is; None for shared and the reserve."""
+    return pool.removeprefix(CHANNEL_PREFIX) if pool.startswith(CHANNEL_PREFIX) else None
+
+
 def channel_actor(channel: str) -> str:
     """Who a hold's movements are recorded as, when no one else is named."""
     return f"{CHANNEL_PREFIX}{channel}"
@@ -143,6 +148,8 @@ CLAIM_SK = "CLAIM"
 WEBHOOK_SK = "WEBHOOK"
 # All webhooks share one partition: a handful per merchant, read together for every event.
 WEBHOOKS_PK = "WEBHOOKS"
+# Events written with a state change and not yet confirmed published: an attribute each.
+OUTBOX_PREFIX = "ob_"
 
 
 def event_state_pk(sku_id: str) -> str:
@@ -150,8 +157,27 @@ def event_state_pk(sku_id: str) -> str:
     return f"EVSKU#{sku_id}"
 
 
+def outbox_attr(event_id: str) -> str:
+    return f"{OUTBOX_PREFIX}{event_id}"
+
+
+def outbox_event_id(attribute: str) -> str | None:
+    """The event id of an outbox attribute; None for any other attribute."""
+    return attribute.removeprefix(OUTBOX_PREFIX) if attribute.startswith(OUTBOX_PREFIX) else None
+
+
+def record_event_id(pk: str, sk: str, sequence: str, detail_type: str) -> str:
+    """The id of an event one stream record means. Sequence numbers are unique within a stream
+    shard; with the changed item's key, everywhere."""
+    return f"{detail_type}:{zlib.crc32(f'{pk}|{sk}'.encode()):08x}:{sequence}"
+
+
 def event_claim_pk(event_id: str) -> str:
     return f"EVENT#{event_id}"
+
+
+def webhook_key(webhook_id: str) -> tuple[str, str]:
+    return WEBHOOKS_PK, webhook_id
 
 
 def delivery_pk(webhook_id: str) -> str:
@@ -163,3 +189,8 @@ def delivery_pk(webhook_id: str) -> str:
 # no LiveStock operation made (a direct write to the table): the ledger records it as unattributed.
 WRITE_REVISION = "rev"
 UNATTRIBUTED_OP = "unattributed"
+
+
+def delivery_key(webhook_id: str, event_id: str) -> tuple[str, str]:
+    """One event's delivery to one webhook: the webhook's deliveries share a partition."""
+    return delivery_pk(webhook_id), event_id

@@ -27,3 +27,24 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+class EventSettings(BaseSettings):
+    """The event functions' environment (EVENTS_TABLE_NAME, EVENT_BUS_NAME, ...), validated the same
+    way; a model of its own, since only those functions are given an events table."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    events_table_name: str = Field(min_length=3)
+    event_bus_name: str = Field(default="default", min_length=1)
+    # The sliding window the sell-out ETA's velocity is measured over.
+    velocity_window_s: int = Field(default=60, ge=5, le=3600)
+    # In-function delivery attempts of one webhook before the event goes back to Lambda's retries.
+    webhook_attempts: int = Field(default=5, ge=1, le=10)
+    webhook_backoff_s: float = Field(default=0.5, ge=0)
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+
+
+@lru_cache(maxsize=1)
+def get_event_settings() -> EventSettings:
+    return EventSettings()

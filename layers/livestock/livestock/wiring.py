@@ -2,6 +2,8 @@
 
 A function instance builds one `Services` at its first request (`services()`), from settings
 validated then; tests and the benchmark call `build` with their own stores, clock and randomness.
+The event functions build their `EventServices` the same way (`event_services()`, `build_events`)
+from their own settings: only they are given an events table.
 """
 
 import random
@@ -12,10 +14,15 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from livestock.dal import clients
+from livestock.dal.event_state import EventStateRepository
 from livestock.dal.holds import HoldStore
 from livestock.dal.ledger import LedgerStore
 from livestock.dal.limits import LimitStore
 from livestock.dal.skus import SkuStore
+from livestock.dal.webhooks import WebhookRepository
+from livestock.events.publisher import EventSink, StreamPublisher
+from livestock.events.stock_reader import StockReader
+from livestock.logic.alert_settings import AlertSettings
 from livestock.logic.allocation import Allocation
 from livestock.logic.changes import ChangeRunner
 from livestock.logic.holds import HoldService
@@ -29,10 +36,12 @@ from livestock.logic.sharding import Sharding
 from livestock.logic.shield import SoldOutShield
 from livestock.logic.stock import StockService
 from livestock.logic.sweeper import Sweeper
-from livestock.settings import Settings, get_settings
+from livestock.logic.webhooks import WebhookService
+from livestock.settings import EventSettings, Settings, get_event_settings, get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
 
 
 @dataclass(frozen=True)
@@ -116,8 +125,40 @@ def services() -> Services:
     return build(get_settings())
 
 
+@dataclass(frozen=True)
+class EventServices:
+    states: EventStateRepository
+    publisher: StreamPublisher
+    alerts: AlertSettings
+    webhooks: WebhookService
+
+
+def build_events(
+    settings: EventSettings,
+    skus: SkuStore,
+    client: "DynamoDBClient | None" = None,
+    bus: "Callable[[], EventBridgeClient]" = clients.events,
+    clock: Callable[[], float] = time.time,
+) -> EventServices:
+    states = EventStateRepository(settings.events_table_name, client)
+    stock = StockReader(skus)
+    return EventServices(
+        states=states,
+        publisher=StreamPublisher(
+            states, stock, EventSink(settings.event_bus_name, bus), settings.velocity_window_s, clock=clock
+        ),
+        alerts=AlertSettings(states, stock, clock),
+        webhooks=WebhookService(WebhookRepository(settings.events_table_name, client), settings, clock=clock),
+    )
+
+
+@lru_cache(maxsize=1)
+def event_services() -> EventServices:
+    """The event services of this function instance, reading stock through its SKU store."""
+    return build_events(get_event_settings(), services().stores.skus)
+
+
 def reset() -> None:
     """Forget the built services (tests point them at another table)."""
-    services.cache_clear()
-    get_settings.cache_clear()
-    clients.dynamodb.cache_clear()
+    for cached in (services, event_services, get_settings, get_event_settings, clients.dynamodb, clients.events):
+        cached.cache_clear()

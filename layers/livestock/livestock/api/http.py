@@ -2,23 +2,31 @@
 
 import json
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from livestock.api.errors import register_error_handlers
+from livestock.models.event_io import WEBHOOK_ID_PATTERN
 from livestock.models.output import ErrorBody
+from livestock.observability import logger, metrics, tracer
 
 ACTOR_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@\-]{0,63}$")
 SKU_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 HOLD_ID_PATTERN = r"^h_[0-9a-f]{24}$"
 # What a path segment may hold once decoded: the identifier characters and nothing else.
 PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9._:\-]*")
+# The path parameters of the routes.
+SkuId = Annotated[str, Path(pattern=SKU_ID_PATTERN)]
+HoldId = Annotated[str, Path(pattern=HOLD_ID_PATTERN)]
+WebhookId = Annotated[str, Path(pattern=WEBHOOK_ID_PATTERN)]
 
 
 MAX_BODY_BYTES = 16 * 1024
@@ -60,7 +68,7 @@ class LiveStockResolver(APIGatewayRestResolver):
 # What each refusal status means on this API; every route lists the ones it can answer.
 REFUSALS: dict[int, str] = {
     403: "FORBIDDEN: no valid x-api-key (answered by the gateway)",
-    404: "SKU_NOT_FOUND or HOLD_NOT_FOUND",
+    404: "SKU_NOT_FOUND, HOLD_NOT_FOUND, WEBHOOK_NOT_FOUND or ALERTS_NOT_SET",
     409: "The request conflicts with the stock or the order's history: SOLD_OUT, PAUSED, "
     "IDEMPOTENCY_MISMATCH, REQUEST_IN_PROGRESS (retry after details.retry_after_s), VERSION_CONFLICT, "
     "INSUFFICIENT_FREE_STOCK, INVALID_STATE, CONFLICT",
@@ -73,13 +81,18 @@ REFUSALS: dict[int, str] = {
 ALWAYS = (403, 413, 422, 429)
 
 
+SUCCESSES = {200: "OK", 201: "Created", 204: "No Content"}
+
+
 def answers(
-    status: int, model: type[BaseModel], *refusals: int, also: tuple[int, ...] = ()
+    status: int, model: type[BaseModel] | None, *refusals: int, also: tuple[int, ...] = ()
 ) -> dict[int, OpenAPIResponse]:
-    """The responses a route declares: its success model under each success status, and the one
-    error body under every refusal status it can answer."""
+    """The responses a route declares: its success model (none for 204) under each success status,
+    and the one error body under every refusal status it can answer."""
     declared: dict[int, OpenAPIResponse] = {
-        ok: {"description": "OK" if ok == 200 else "Created", "content": {"application/json": {"model": model}}}
+        ok: {"description": SUCCESSES[ok], "content": {"application/json": {"model": model}}}
+        if model is not None
+        else {"description": SUCCESSES[ok]}
         for ok in (status, *also)
     }
     for refusal in sorted({*ALWAYS, *refusals}):
@@ -91,6 +104,18 @@ def build_resolver() -> APIGatewayRestResolver:
     app = LiveStockResolver(enable_validation=True)
     register_error_handlers(app)
     return app
+
+
+def rest_handler(app: APIGatewayRestResolver) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda handler of an HTTP function: every HTTP handler's decorators, then the routes."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @metrics.log_metrics
+    @tracer.capture_lambda_handler
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return handler
 
 
 def actor(app: APIGatewayRestResolver, default: str) -> str:

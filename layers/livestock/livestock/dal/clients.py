@@ -12,6 +12,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
 
 _CONFIG = Config(
     max_pool_connections=128,
@@ -19,8 +20,14 @@ _CONFIG = Config(
     connect_timeout=2,
     read_timeout=5,
 )
+_EVENTS_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5)
 
 
 @lru_cache(maxsize=1)
 def dynamodb() -> "DynamoDBClient":
     return boto3.client("dynamodb", config=_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def events() -> "EventBridgeClient":
+    return boto3.client("events", config=_EVENTS_CONFIG)

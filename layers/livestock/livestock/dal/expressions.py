@@ -93,6 +93,13 @@ class Update:
         self._removes += [self._name(a) for a in attributes]
         return self
 
+    def append(self, **items: list[Any]) -> "Update":
+        """Appends to list attributes (which must exist: see set_default)."""
+        for attribute, more in items.items():
+            name = self._name(attribute)
+            self._sets.append(f"{name} = list_append({name}, {self._value(more)})")
+        return self
+
     def when(self, condition: ConditionBase) -> "Update":
         self._condition = condition if self._condition is None else self._condition & condition
         return self

@@ -52,9 +52,11 @@ class HoldImage(_Image):
     hold_id: str
     sku_id: str
     channel: str
+    order_id: str
     quantity: int
     status: HoldStatus
     attempt: int = 1
+    pool: str | None = None
     created_at: float
     last_actor: str | None = None
 
@@ -93,11 +95,14 @@ class InventoryRecordModel(DynamoDBStreamRecordModel):
 
 @dataclass(frozen=True)
 class Recorded:
-    """Where a change sits in the stream: its sequence number, the changed item and when."""
+    """Where a change sits in the stream: its sequence number, the changed item and when; whether
+    the item had an image before the change (not `created`) and has one after it (not `removed`)."""
 
     sequence: str
     item_key: str
     at: float
+    created: bool = False
+    removed: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,8 @@ class HoldTransitioned:
     old: HoldStatus | None
     new: HoldStatus
     actor: str
+    order_id: str
+    pool: str | None
 
 
 Change = ShardChanged | SkuChanged | HoldTransitioned
@@ -176,7 +183,13 @@ def change_of(record: InventoryRecordModel) -> Change | None:
     old, new = change.OldImage, change.NewImage
     image = new or old
     at = change.ApproximateCreationDateTime
-    recorded = Recorded(change.SequenceNumber, image.pk if image else "", at.timestamp() if at else 0.0)
+    recorded = Recorded(
+        change.SequenceNumber,
+        image.pk if image else "",
+        at.timestamp() if at else 0.0,
+        created=old is None,
+        removed=new is None,
+    )
     if isinstance(image, ShardImage):
         old_shard = old if isinstance(old, ShardImage) else None
         new_shard = new if isinstance(new, ShardImage) else None
@@ -214,6 +227,8 @@ def change_of(record: InventoryRecordModel) -> Change | None:
             old.status if isinstance(old, HoldImage) else None,
             new.status,
             new.last_actor or keys.channel_actor(new.channel),
+            new.order_id,
+            new.pool,
         )
     return None
 

@@ -93,8 +93,8 @@ class Restocked(EventDetail):
 
     detail_type: ClassVar[str] = "Restocked"
     quantity: int = Field(ge=1)
-    on_hand: int
-    operation: str
+    on_hand: int = Field(description="On-hand after the change")
+    operation: str = Field(description="What raised it: receive, adjust or erp-set")
     reference: str | None
 
 
@@ -112,18 +112,51 @@ class ReserveReleased(EventDetail):
 
     detail_type: ClassVar[str] = "ReserveReleased"
     quantity: int = Field(ge=1)
-    reserve_left_in_shard: int
+    reserve_left_in_shard: int = Field(description="Units still in the reserve shard the release took from")
     shard: int
     reference: str | None
     actor: str | None
 
 
+class UnattributedChange(EventDetail):
+    """A counter moved in a write no LiveStock operation made (a direct write to the table). The
+    ledger records it as `unattributed` and reconciliation reports the SKU inconsistent until an
+    operator corrects the stock with an adjustment."""
+
+    detail_type: ClassVar[str] = "UnattributedChange"
+    severity: Literal["critical"] = "critical"
+    bucket: str = Field(description="The counter that moved: pool:<name> or on_hand")
+    before: int
+    after: int
+    delta: int
+    message: str
+
+
 DETAIL_TYPES: dict[str, type[EventDetail]] = {
     model.detail_type: model
-    for model in (StockChanged, StockLow, SoldOut, AlertRaised, Restocked, HoldExpired, ReserveReleased)
+    for model in (
+        StockChanged,
+        StockLow,
+        SoldOut,
+        AlertRaised,
+        Restocked,
+        HoldExpired,
+        ReserveReleased,
+        UnattributedChange,
+    )
 }
 
 # What a webhook may subscribe to. StockChanged is not among them: it is the high-volume feed for
 # platform sync and the console, which read the bus directly.
-WEBHOOK_EVENT_TYPES = ("StockLow", "SoldOut", "AlertRaised", "Restocked", "HoldExpired", "ReserveReleased")
-WebhookEventType = Literal["StockLow", "SoldOut", "AlertRaised", "Restocked", "HoldExpired", "ReserveReleased"]
+WEBHOOK_EVENT_TYPES = (
+    "StockLow",
+    "SoldOut",
+    "AlertRaised",
+    "Restocked",
+    "HoldExpired",
+    "ReserveReleased",
+    "UnattributedChange",
+)
+WebhookEventType = Literal[
+    "StockLow", "SoldOut", "AlertRaised", "Restocked", "HoldExpired", "ReserveReleased", "UnattributedChange"
+]

@@ -14,13 +14,21 @@ Publication is idempotent, so a replayed batch publishes nothing twice:
 import json
 import random
 import time
-import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from livestock import keys
 from livestock.dal.event_state import EventStateRepository, PendingEvent
-from livestock.events.models import SOURCE, EventDetail, HoldExpired, ReserveReleased, Restocked
+from livestock.dal.stream import Change, HoldTransitioned, ShardChanged, SkuChanged
+from livestock.events.models import (
+    SOURCE,
+    EventDetail,
+    HoldExpired,
+    ReserveReleased,
+    Restocked,
+    UnattributedChange,
+)
 from livestock.events.stock_reader import StockReader
 from livestock.logic import alerts
 from livestock.models.domain import RESERVE, HoldStatus
@@ -41,31 +49,15 @@ class PublishFailed(Exception):
     """Some entries were still refused after every retry; the batch must be retried."""
 
 
-@dataclass(frozen=True)
-class Change:
-    """One stream record, as plain images."""
-
-    old: dict[str, Any] | None
-    new: dict[str, Any] | None
-    sequence: str
-
-
+@dataclass
 class EventSink:
     """PutEvents in chunks of 10; FailedEntryCount checked; only the failed entries retried."""
 
-    def __init__(
-        self,
-        bus_name: str,
-        client: Callable[[], "EventBridgeClient"],
-        attempts: int = 5,
-        backoff_s: float = 0.1,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.bus_name = bus_name
-        self.client = client
-        self.attempts = attempts
-        self.backoff_s = backoff_s
-        self.sleep = sleep
+    bus_name: str
+    client: Callable[[], "EventBridgeClient"]
+    attempts: int = 5
+    backoff_s: float = 0.1
+    sleep: Callable[[float], None] = time.sleep
 
     def entry(self, detail_type: str, detail: dict[str, Any]) -> "PutEventsRequestEntryTypeDef":
         return {
@@ -97,61 +89,57 @@ class EventSink:
                 raise PublishFailed(f"{len(pending)} events refused by EventBridge after {self.attempts} attempts")
 
 
-def record_event_id(item_key: str, sequence: str, detail_type: str) -> str:
-    """Stream sequence numbers are unique within a stream shard; with the item's key, everywhere."""
-    return f"{detail_type}:{zlib.crc32(item_key.encode()):08x}:{sequence}"
+# What HoldExpired tells of its hold, as the hold's change names it.
+HOLD_EXPIRED_FIELDS = ("hold_id", "channel", "order_id", "quantity", "pool")
+# The sort key of the item each kind of change is about (the first half of the record's item key).
+_ITEM_SK = {SkuChanged: keys.META_SK, ShardChanged: keys.STOCK_SK, HoldTransitioned: keys.HOLD_SK}
+
+
+def _record_event[E: EventDetail](model: type[E], change: Change, now: float, **fields: Any) -> E:
+    """An event of one stream record: its id is made of the record's item key and sequence."""
+    recorded = change.recorded
+    item_sk = _ITEM_SK[type(change)]
+    event_id = keys.record_event_id(recorded.item_key, item_sk, recorded.sequence, model.detail_type)
+    return model(event_id=event_id, sku_id=change.sku_id, occurred_at=now, **fields)
+
+
+def _counter_event[E: EventDetail](
+    model: type[E], change: SkuChanged | ShardChanged, now: float, quantity: int, **fields: Any
+) -> E:
+    return _record_event(model, change, now, quantity=quantity, reference=change.reference, **fields)
 
 
 def record_events(change: Change, now: float) -> list[EventDetail]:
     """The events one stream record means on its own."""
-    new, old = change.new, change.old
-    image = new or old or {}
-    sku_id = image.get("sku_id")
-    if not sku_id or new is None:
+    if isinstance(change, SkuChanged | ShardChanged) and change.unattributed:
+        message = (
+            f"{change.bucket} of {change.sku_id} went from {change.before} to {change.after} in a write "
+            "no LiveStock operation made; reconcile and correct it with an adjustment"
+        )
+        fields = {"bucket": change.bucket, "before": change.before, "after": change.after, "message": message}
+        return [_record_event(UnattributedChange, change, now, **fields, delta=change.after - change.before)]
+    if change.recorded.removed:
         return []
-    entity = image.get("entity")
-    item_key = f"{image.get('pk')}|{image.get('sk')}"
-    if entity == "meta":
-        grown = int(new.get("on_hand", 0)) - int((old or {}).get("on_hand", 0))
-        if old is not None and grown > 0:
-            return [
-                Restocked(
-                    event_id=record_event_id(item_key, change.sequence, "Restocked"),
-                    sku_id=sku_id,
-                    occurred_at=now,
-                    quantity=grown,
-                    on_hand=int(new["on_hand"]),
-                    operation=str(new.get("last_op", "")),
-                    reference=new.get("last_ref") or None,
-                )
-            ]
-    elif entity == "hold" and old is not None:
-        if old.get("status") == HoldStatus.HELD and new.get("status") == HoldStatus.EXPIRED:
-            return [
-                HoldExpired(
-                    event_id=record_event_id(item_key, change.sequence, "HoldExpired"),
-                    sku_id=sku_id,
-                    occurred_at=now,
-                    hold_id=str(new["hold_id"]),
-                    channel=str(new["channel"]),
-                    order_id=str(new["order_id"]),
-                    quantity=int(new["quantity"]),
-                    pool=new.get("pool"),
-                )
-            ]
-    elif entity == "shard" and new.get("pool") == RESERVE and new.get("last_op") == "release-reserve":
-        released = int((old or {}).get("available", 0)) - int(new.get("available", 0))
+    if isinstance(change, SkuChanged):
+        grown = change.after - change.before
+        if not change.recorded.created and grown > 0:
+            return [_counter_event(Restocked, change, now, grown, on_hand=change.after, operation=change.op)]
+    elif isinstance(change, HoldTransitioned):
+        if change.old == HoldStatus.HELD and change.new == HoldStatus.EXPIRED:
+            hold = {name: getattr(change, name) for name in HOLD_EXPIRED_FIELDS}
+            return [_record_event(HoldExpired, change, now, **hold)]
+    elif change.pool == RESERVE and change.op == "release-reserve":
+        released = change.before - change.after
         if released > 0:
             return [
-                ReserveReleased(
-                    event_id=record_event_id(item_key, change.sequence, "ReserveReleased"),
-                    sku_id=sku_id,
-                    occurred_at=now,
-                    quantity=released,
-                    reserve_left_in_shard=int(new.get("available", 0)),
-                    shard=int(new.get("shard", 0)),
-                    reference=new.get("last_ref") or None,
-                    actor=new.get("last_actor") or None,
+                _counter_event(
+                    ReserveReleased,
+                    change,
+                    now,
+                    released,
+                    reserve_left_in_shard=change.after,
+                    shard=change.shard,
+                    actor=change.actor,
                 )
             ]
     return []
@@ -159,30 +147,17 @@ def record_events(change: Change, now: float) -> list[EventDetail]:
 
 def skus_with_new_figures(changes: Sequence[Change]) -> list[str]:
     """SKUs whose counters moved in the batch, in order of first appearance."""
-    found: dict[str, None] = {}
-    for change in changes:
-        image = change.new or change.old or {}
-        if image.get("entity") in ("shard", "meta") and image.get("sku_id"):
-            found[str(image["sku_id"])] = None
-    return list(found)
+    return list(dict.fromkeys(c.sku_id for c in changes if isinstance(c, ShardChanged | SkuChanged)))
 
 
+@dataclass
 class StreamPublisher:
-    def __init__(
-        self,
-        states: EventStateRepository,
-        stock: StockReader,
-        sink: EventSink,
-        window_s: int,
-        clock: Callable[[], float] = time.time,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.states = states
-        self.stock = stock
-        self.sink = sink
-        self.window_s = window_s
-        self.clock = clock
-        self.rng = rng or random.Random()
+    states: EventStateRepository
+    stock: StockReader
+    sink: EventSink
+    window_s: int
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.time
 
     def publish_batch(self, changes: Sequence[Change]) -> int:
         """Publishes what the batch means; returns how many events went out. Raises if any

@@ -1,5 +1,6 @@
 """The one place the event code reads stock: the SKU store's settings and shards."""
 
+from livestock import keys
 from livestock.dal.skus import SkuStore
 from livestock.events.models import StockFigures
 from livestock.models.domain import RESERVE, SHARED
@@ -23,9 +24,9 @@ class StockReader:
             sellable=sum(units for pool, units in pools.items() if pool != RESERVE),
             pools=dict(sorted(pools.items())),
             channels={
-                pool.removeprefix("channel:"): units + shared
+                channel: units + shared
                 for pool, units in sorted(pools.items())
-                if pool.startswith("channel:")
+                if (channel := keys.channel_of_pool(pool)) is not None
             },
             paused=meta.paused,
         )

@@ -15,14 +15,15 @@ import http.client
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from livestock.dal.webhooks import Webhook, WebhookRepository
-from livestock.events.settings import EventSettings
 from livestock.models.event_exceptions import WebhookDeliveryFailed, WebhookNotFound
 from livestock.models.event_io import DeliveriesPage, DeliveryView, WebhookRequest, WebhookView
 from livestock.observability import logger
+from livestock.settings import EventSettings
 
 SIGNATURE_HEADER = "X-LiveStock-Signature"
 EVENT_ID_HEADER = "X-LiveStock-Event-Id"
@@ -66,20 +67,13 @@ def _view(webhook: Webhook) -> WebhookView:
     return WebhookView.model_validate(webhook.model_dump(exclude={"secret"}))
 
 
+@dataclass
 class WebhookService:
-    def __init__(
-        self,
-        repository: WebhookRepository,
-        settings: EventSettings,
-        poster: Poster = post,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.repository = repository
-        self.settings = settings
-        self.poster = poster
-        self.sleep = sleep
-        self.clock = clock
+    repository: WebhookRepository
+    settings: EventSettings
+    poster: Poster = post
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.time
 
     # --- the API ---------------------------------------------------------------------------
 
@@ -98,7 +92,7 @@ class WebhookService:
         return _view(stored), stored.created_at == now
 
     def get(self, webhook_id: str) -> WebhookView:
-        webhook = self.repository.get(webhook_id)
+        webhook = self.repository.get_webhook(webhook_id)
         if webhook is None:
             raise WebhookNotFound(f"no webhook {webhook_id!r}", {"webhook_id": webhook_id})
         return _view(webhook)
