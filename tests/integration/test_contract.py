@@ -24,6 +24,7 @@ NOT_DRIVEN = {
     ("post", "/skus/{sku_id}/resume", 409),
     ("put", "/skus/{sku_id}/limits", 409),
     ("put", "/skus/{sku_id}/settings", 409),
+    ("put", "/skus/{sku_id}/alerts", 409),
 }
 
 
@@ -36,6 +37,12 @@ VALID_BODY: dict[tuple[str, str], Any] = {
     ("post", "/skus/{sku_id}/reserve/release"): {},
     ("put", "/skus/{sku_id}/limits"): {"per_buyer": 1},
     ("put", "/skus/{sku_id}/settings"): {"auto_release_reserve": True},
+    ("put", "/skus/{sku_id}/alerts"): {"tiers_pct": [50]},
+    ("put", "/webhooks/{webhook_id}"): {
+        "url": "http://127.0.0.1:9/hook",
+        "secret": "a-secret-of-sixteen-or-more",
+        "event_types": ["SoldOut"],
+    },
 }
 
 
@@ -80,7 +87,12 @@ def test_every_documented_refusal_is_answered_as_documented(stack: LocalStack, a
         ("POST", f"{base}/receipts", {"quantity": 2, "reference": "po-1"}),
     ]
     for template, operations in DOCUMENT["paths"].items():
-        concrete = template.replace("{sku_id}", sku_id).replace("{hold_id}", held.body["hold_id"])
+        missing_hook = f"wh-{sku_id}-missing"
+        concrete = (
+            template.replace("{sku_id}", sku_id)
+            .replace("{hold_id}", held.body["hold_id"])
+            .replace("{webhook_id}", missing_hook)
+        )
         for method in operations:
             body = VALID_BODY.get((method, template))
             cases.append((method.upper(), concrete, "x" * 20_000))
@@ -89,6 +101,9 @@ def test_every_documented_refusal_is_answered_as_documented(stack: LocalStack, a
                 if (method, template) != ("put", "/skus/{sku_id}"):  # a PUT would create it
                     cases.append((method.upper(), concrete.replace(sku_id, f"{sku_id}-missing"), body))
                 cases.append((method.upper(), concrete.replace(sku_id, "%E2%98%83"), body))
+            if "{webhook_id}" in template and method != "put":  # a PUT would create it
+                cases.append((method.upper(), concrete, body))
+                cases.append((method.upper(), concrete.replace(missing_hook, "%E2%98%83"), body))
     for method, path, payload in cases:
         if isinstance(payload, str):
             answer = api.call(method, path, data=payload.encode())

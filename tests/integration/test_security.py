@@ -3,6 +3,7 @@ the probe that oversold (made-up credentials writing a shard straight into Dynam
 sees an empty database of its own and changes nothing, and no web page can call DynamoDB Local."""
 
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,32 @@ def test_the_key_is_private_and_reopens_the_same_data(tmp_path: Path) -> None:
         assert intruder(second.endpoint, "local", "local").list_tables()["TableNames"] == []
     finally:
         second.stop()
+
+
+def test_a_write_with_the_stacks_own_key_is_recorded_unattributed_and_alerted(
+    stack: LocalStack, api: Api, sku_id: str
+) -> None:
+    """Whoever holds the key (an insider, a leaked state folder) can still write; that write cannot
+    pass for a sale: the ledger names it unattributed, reconciliation says inconsistent, and the
+    alert topic gets a critical UnattributedChange."""
+    assert api.put(f"/skus/{sku_id}", {"name": "Tee", "on_hand": 10}).status == 201
+    assert settled_reconciliation(stack, api, sku_id)["consistent"] is True
+    assert stack.database is not None
+    key = stack.database.credentials
+    seen, refused = bypass(
+        stack.database.endpoint, key.access_key_id, key.secret_access_key, stack.table_names["InventoryTable"], sku_id
+    )
+    assert stack.table_names["InventoryTable"] in seen
+    assert refused == []  # the key opens the database: what follows is what catches the write
+    after = settled_reconciliation(stack, api, sku_id, timeout_s=5)
+    assert after["consistent"] is False
+    # Shard 0 is the SKU's one shard; the writes to shards 1-7 made stray items no reader counts.
+    assert after["unattributed"] == {"movements": 1, "units": 1_000_000 - 10}
+    ledger = api.get(f"/skus/{sku_id}/ledger?limit=50").body["movements"]
+    assert sum(1 for m in ledger if m["op"] == "unattributed") == 1
+    deadline = time.monotonic() + 10
+    alerts: list[str] = []
+    while time.monotonic() < deadline and not alerts:
+        stack.wait_for_streams()
+        alerts += [m for m in stack.eventbridge.topic_messages("AlertTopic") if sku_id in m]
+    assert len(alerts) == 1 and "no LiveStock operation made" in alerts[0], alerts

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from livestock.events.models import WebhookEventType
+from livestock.events.models import WEBHOOK_EVENT_TYPES, WebhookEventType
 from livestock.models.input import MAX_STOCK, StrictModel
 
 WEBHOOK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
@@ -38,7 +38,7 @@ class WebhookRequest(StrictModel):
 
     url: AnyHttpUrl
     secret: Secret
-    event_types: list[WebhookEventType] = Field(min_length=1, max_length=6)
+    event_types: list[WebhookEventType] = Field(min_length=1, max_length=len(WEBHOOK_EVENT_TYPES))
 
     @field_validator("url", mode="before")
     @classmethod
