@@ -35,6 +35,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from livestock_local.dynamodb_local import die_with_parent, free_port
 from livestock_local.sources import StackContext, register
 from livestock_local.template import FunctionEvent, Template
+from livestock_local.waiting import wait_until_quiet
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -195,17 +196,7 @@ class LocalEventBridge:
         return True
 
     def wait_idle(self, timeout_s: float = 30.0, quiet_s: float = 0.2) -> None:
-        deadline = time.monotonic() + timeout_s
-        quiet_since: float | None = None
-        while time.monotonic() < deadline:
-            if self.idle():
-                quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since >= quiet_s:
-                    return
-            else:
-                quiet_since = None
-            time.sleep(0.05)
-        raise TimeoutError("the local EventBridge did not drain")
+        wait_until_quiet(self.idle, timeout_s, quiet_s, "the local EventBridge did not drain")
 
     # --- clients ---------------------------------------------------------------------------
 

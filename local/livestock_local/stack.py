@@ -30,6 +30,7 @@ from livestock_local.dynamodb_local import (
 )
 from livestock_local.lambda_runtime import Invoker
 from livestock_local.template import ROOT, Function, Template, load
+from livestock_local.waiting import wait_until_quiet
 
 STATE_DIR = ROOT / ".state"
 DEFAULT_API_KEY = "local-dev-key"  # local use only; AWS generates the deployed key
@@ -284,17 +285,7 @@ class LocalStack:
 
     def wait_for_streams(self, timeout_s: float = 60.0, quiet_s: float = 0.3) -> None:
         """Waits until every event source has delivered what it had and stayed quiet for a moment."""
-        deadline = time.monotonic() + timeout_s
-        quiet_since: float | None = None
-        while time.monotonic() < deadline:
-            if self.idle():
-                quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since >= quiet_s:
-                    return
-            else:
-                quiet_since = None
-            time.sleep(0.05)
-        raise TimeoutError("the stream consumer did not catch up")
+        wait_until_quiet(self.idle, timeout_s, quiet_s, "the stream consumer did not catch up")
 
     def stop(self) -> None:
         """Stops every source, the functions and the database, each within a bounded time."""

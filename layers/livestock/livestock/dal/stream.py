@@ -178,6 +178,10 @@ def _attribution(old: _Counted | None, new: _Counted | None) -> tuple[str, str |
     return str(image.last_op), image.last_ref or None, image.last_actor or None, image.last_reason or None
 
 
+def _of_kind[I: _Counted](kind: type[I], old: object, new: object) -> tuple[I | None, I | None]:
+    return (old if isinstance(old, kind) else None, new if isinstance(new, kind) else None)
+
+
 def change_of(record: InventoryRecordModel) -> Change | None:
     change = record.dynamodb
     old, new = change.OldImage, change.NewImage
@@ -191,8 +195,7 @@ def change_of(record: InventoryRecordModel) -> Change | None:
         removed=new is None,
     )
     if isinstance(image, ShardImage):
-        old_shard = old if isinstance(old, ShardImage) else None
-        new_shard = new if isinstance(new, ShardImage) else None
+        old_shard, new_shard = _of_kind(ShardImage, old, new)
         return ShardChanged(
             recorded,
             image.sku_id,
@@ -205,8 +208,7 @@ def change_of(record: InventoryRecordModel) -> Change | None:
             image.paused,
         )
     if isinstance(image, MetaImage):
-        old_meta = old if isinstance(old, MetaImage) else None
-        new_meta = new if isinstance(new, MetaImage) else None
+        old_meta, new_meta = _of_kind(MetaImage, old, new)
         return SkuChanged(
             recorded,
             image.sku_id,
