@@ -443,7 +443,10 @@ class EventBridgeRuleSource:
     of the template; each function is given the endpoint variables before its workers are spawned."""
 
     def __init__(self, context: StackContext, events: list[FunctionEvent]) -> None:
-        self.bridge = LocalEventBridge(context.template, context.invoker.invoke, host=context.host)
+        invoker = context.invoker
+        self.bridge = LocalEventBridge(
+            context.template, lambda logical_id, event: invoker.invoke(logical_id, event, background=True), context.host
+        )
         for function in context.functions.values():
             function.environment.update(self.bridge.environment)
 

@@ -165,32 +165,47 @@ class Invoker:
     variables before each call and stops it at the function's Timeout.
     """
 
-    def __init__(self, functions: list[Function], workers: int) -> None:
+    def __init__(self, functions: list[Function], workers: int, background_workers: int = 2) -> None:
         self.workers = workers
         self.functions = {function.logical_id: function for function in functions}
         # Workers are spawned from the thread that calls warm_up(): PDEATHSIG follows that thread.
-        self._executor = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_start,
-            initargs=(functions,),
+        # Requests and event-driven invocations (rule targets, schedules) get pools of their own:
+        # on AWS each function scales on its own, so a burst of orders never queues an alert's
+        # delivery behind it.
+        self._executor, self._background = (
+            ProcessPoolExecutor(
+                max_workers=count,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_start,
+                initargs=(functions,),
+            )
+            for count in (workers, background_workers)
         )
+        self.background_workers = background_workers
 
     def warm_up(self) -> None:
         """Starts every worker now rather than on the first requests of a burst."""
         futures = [self._executor.submit(_worker_ready) for _ in range(self.workers * 2)]
+        futures += [self._background.submit(_worker_ready) for _ in range(self.background_workers * 2)]
         for future in futures:
             future.result()
 
-    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+    def invoke(self, logical_id: str, event: dict[str, Any], background: bool = False) -> Any:
+        """Runs the function on the event; `background` for invocations no client waits on."""
         if logical_id not in self.functions:
             raise KeyError(f"the template has no function {logical_id}")
-        return self._executor.submit(_worker_invoke, logical_id, event).result()
+        executor = self._background if background else self._executor
+        return executor.submit(_worker_invoke, logical_id, event).result()
 
     def shutdown(self) -> None:
         """Stops the workers without waiting for calls in progress: a stop must not hang on them."""
-        processes = list(getattr(self._executor, "_processes", {}).values())
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        processes = [
+            process
+            for executor in (self._executor, self._background)
+            for process in getattr(executor, "_processes", {}).values()
+        ]
+        for executor in (self._executor, self._background):
+            executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.terminate()
         for process in processes:

@@ -215,4 +215,4 @@ class ScheduleSource:
 
 
 def _invoker_of(invoker: Invoker, logical_id: str) -> Callable[[dict[str, Any]], Any]:
-    return lambda event: invoker.invoke(logical_id, event)
+    return lambda event: invoker.invoke(logical_id, event, background=True)
