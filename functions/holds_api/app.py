@@ -6,6 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from livestock.api.http import HoldId, actor, answers, build_resolver, json_response, rest_handler
+from livestock.logic.holds import CONFIRMING
 from livestock.models.input import HoldRequest
 from livestock.models.output import HoldView
 from livestock.observability import tracer
@@ -25,9 +26,10 @@ def get_hold(hold_id: HoldId) -> Response[HoldView]:
     return json_response(200, services().holds.get(hold_id))
 
 
-@app.post("/holds/<hold_id>/confirm", responses=answers(200, HoldView, 404, 409))
+@app.post("/holds/<hold_id>/confirm", responses=answers(200, HoldView, 404, 409, also=(202,)))
 def confirm_hold(hold_id: HoldId) -> Response[HoldView]:
-    return json_response(200, services().holds.confirm(hold_id, actor(app, "payments")))
+    view = services().holds.confirm(hold_id, actor(app, "payments"))
+    return json_response(202 if view.status == CONFIRMING else 200, view)
 
 
 @app.post("/holds/<hold_id>/cancel", responses=answers(200, HoldView, 404, 409))

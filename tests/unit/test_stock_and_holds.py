@@ -299,3 +299,18 @@ def test_every_write_livestock_makes_to_a_counter_is_attributed(world: World) ->
     consistent(world)
     assert all(m["op"] != keys.UNATTRIBUTED_OP for m in world.stores.ledger.all_movements("tee"))
     assert world.services.reconciler.reconcile("tee").unattributed == {"movements": 0, "units": 0}
+
+
+def test_a_confirm_while_the_hold_is_settling_is_accepted_and_applied_when_it_settles(world: World) -> None:
+    """After a restart the stream may be seconds behind: a platform confirming an order we accepted
+    is answered 'confirming' (202), never a conflict, and the hold is confirmed once it settles."""
+    create(world, on_hand=5)
+    held = hold(world, "a", 2)
+    assert world.holds.get(held).status == "pending"
+    assert world.holds.confirm(held, "pay").status == "confirming"
+    assert world.holds.confirm(held, "pay").status == "confirming", "a retried confirm is answered alike"
+    world.drain()
+    assert world.holds.get(held).status == "confirmed"
+    assert world.holds.confirm(held, "pay").status == "confirmed"
+    assert world.stock.view("tee").sold == 2
+    consistent(world)

@@ -81,7 +81,7 @@ REFUSALS: dict[int, str] = {
 ALWAYS = (403, 413, 422, 429)
 
 
-SUCCESSES = {200: "OK", 201: "Created", 204: "No Content"}
+SUCCESSES = {200: "OK", 201: "Created", 202: "Accepted: applied once the hold settles", 204: "No Content"}
 
 
 def answers(

@@ -133,6 +133,16 @@ class HoldStore(Store):
             raise  # a conflict: the stream record is retried, never taken for an unowned decrement
         return True
 
+    def request_confirm(self, hold: Hold, actor: str) -> bool:
+        """Records a confirm on a hold that is still settling (pending, or abandoned awaiting a late
+        decrement); False if it settled meanwhile. The condition on the status orders it against
+        settle_hold: either this write comes first and settling sees it, or it is refused."""
+        return self.update_if(
+            Update(keys.hold_pk(hold.hold_id), keys.HOLD_SK)
+            .set(confirm_requested_by=actor)
+            .when(_is(hold, HoldStatus.PENDING, HoldStatus.ABANDONED))
+        )
+
     def transition_hold(self, hold: Hold, to: HoldStatus, actor: str, open_after: bool = False) -> bool:
         """A status change with no stock movement (confirm, abandon); counters move if it counts."""
         update = (

@@ -43,6 +43,8 @@ from livestock.models.output import HoldView
 from livestock.settings import Settings
 
 UNSETTLED_FOR_CONFIRM = frozenset({HoldStatus.PENDING, HoldStatus.ABANDONED})
+# The answer to a confirm recorded on a hold still settling (202): it becomes confirmed on settling.
+CONFIRMING = "confirming"
 EVER_HELD = {
     HoldStatus.HELD,
     HoldStatus.CONFIRMED,
@@ -291,7 +293,15 @@ class HoldService:
     def confirm(self, hold_id: str, actor: str) -> HoldView:
         for _ in range(5):
             # An abandoned hold that was told "held" is revived once the stream shows its decrement.
-            hold = self._wait_until_settled(self._get(hold_id), UNSETTLED_FOR_CONFIRM)
+            try:
+                hold = self._wait_until_settled(self._get(hold_id), UNSETTLED_FOR_CONFIRM)
+            except RequestInProgress:
+                # The stream is behind (a restart catching up, say): the platform is not told to
+                # retry an order we accepted; the confirm is recorded and applied on settling.
+                hold = self._get(hold_id)
+                if hold.status in UNSETTLED_FOR_CONFIRM and self.holds.request_confirm(hold, actor):
+                    return current_view(hold).model_copy(update={"status": CONFIRMING})
+                continue
             if hold.status == HoldStatus.CONFIRMED:
                 return current_view(hold)
             if hold.status != HoldStatus.HELD:

@@ -136,6 +136,13 @@ class Settlement:
             if change.after < LEVEL_BELOW:
                 self._level(change.sku_id, change.pool)
 
+    def _confirm_if_requested(self, hold_id: str) -> None:
+        """A confirm that came while the hold was settling was recorded on it (HoldService.confirm);
+        read after settling, so a confirm recorded just before the settle is seen."""
+        settled = self.holds.get_hold(hold_id)
+        if settled is not None and settled.status == HoldStatus.HELD and settled.confirm_requested_by:
+            self.holds.transition_hold(settled, HoldStatus.CONFIRMED, settled.confirm_requested_by)
+
     def _level(self, sku_id: str, pool: str) -> None:
         """Shards drain unevenly (random picks, multi-unit orders): level them off the hot path,
         at most once a second per pool and instance."""
@@ -157,6 +164,7 @@ class Settlement:
         hold = self.holds.get_hold(hold_id)
         if hold is not None and hold.attempt == attempt:
             if self.holds.settle_hold(hold, shard.pool, shard.shard, sequence):
+                self._confirm_if_requested(hold_id)
                 return
             hold = self.holds.get_hold(hold_id)
         if hold is not None and hold.settled_seq == sequence:

@@ -97,6 +97,8 @@ class Hold(BaseModel):
     refusal_message: str | None = None
     refusal_details: dict[str, int | str] | None = None
     settled_seq: str | None = None
+    # Who asked to confirm the hold while it was still settling; the stream confirms it on settling.
+    confirm_requested_by: str | None = None
 
 
 class HoldCounts(BaseModel):
