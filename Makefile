@@ -55,7 +55,8 @@ invoke: bootstrap
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=HoldsApiFunction EVENT=events/holds_api/place_hold.json"; exit 2; }
 	$(BIN)/python -m livestock_local.invoke $(FN) $(EVENT)
 
-# About 10 minutes: 10 stops, 10 kill -9 restarts, a 100,000-record stream history, the abuse probe.
+# About 17 minutes: 10 stops, 10 kill -9 restarts, a 100,000-record stream history, the abuse probe,
+# 2 minutes of schemathesis (`python -m livestock_local.chaos --only-fuzz` runs that alone).
 chaos: bootstrap
 	$(BIN)/python -m livestock_local.chaos
 

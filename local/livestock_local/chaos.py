@@ -8,7 +8,9 @@ the full ones, printing progress and writing the figures into RELIABILITY.md:
 - restart: kill -9 of the whole group, then an immediate restart on the same data;
 - replay: orders answered 201 before a kill -9, replayed during the restart's catch-up;
 - catch-up: a restarted stream poller with a long stream history behind its checkpoint;
-- abuse: incomplete connections and unauthenticated 10 MB bodies, with a normal client timed.
+- abuse: incomplete connections and unauthenticated 10 MB bodies, with a normal client timed;
+- fuzz: schemathesis with every phase against openapi.json, with and without the key, plus
+  multipart without a boundary and TRACE (`livestock_local.fuzz`).
 """
 
 import argparse
@@ -35,6 +37,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from livestock_local.dynamodb_local import DynamoDBLocal, client, free_port
+from livestock_local.fuzz import fuzz_fresh_stack, report_lines
 from livestock_local.stack import DEFAULT_API_KEY, lock_file
 from livestock_local.streams import StreamPoller
 from livestock_local.template import ROOT
@@ -444,13 +447,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=int, default=100_000, help="stream records behind the checkpoint")
     parser.add_argument("--no-write", action="store_true", help="print the figures only")
     parser.add_argument("--only-abuse", action="store_true", help="run the abuse probe alone and print its figures")
+    parser.add_argument("--fuzz-seconds", type=int, default=120, help="schemathesis's time budget")
+    parser.add_argument(
+        "--only-fuzz", action="store_true", help="run the fuzz probe alone and write its row of the figures"
+    )
     args = parser.parse_args(argv)
     if args.only_abuse:
         print(json.dumps(_abuse_figures(), indent=2))
         return 0
+    if args.only_fuzz:
+        print(f"[fuzz] schemathesis, every phase, {args.fuzz_seconds}s, with and without the key", flush=True)
+        fuzzed = fuzz_fresh_stack(args.fuzz_seconds, progress=True)
+        fuzz_figures = {**fuzzed.figures(), "date": time.strftime("%Y-%m-%d")}
+        print("\n".join(report_lines(fuzzed)))
+        if not args.no_write:
+            write_fuzz_row(fuzz_figures)
+            print(f"wrote the fuzz figures into {RELIABILITY.relative_to(ROOT)}")
+        return 0 if fuzzed.ok else 1
     figures: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "runs": args.runs}
 
-    print("[1/5] bypass: made-up credentials against a running stack's DynamoDB Local", flush=True)
+    print("[1/6] bypass: made-up credentials against a running stack's DynamoDB Local", flush=True)
     with scratch_state() as state:
         running = start_stack(state, fresh=True)
         try:
@@ -468,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     figures["bypass"] = {"attempts": len(keys) * 3, "changed": landed}
     print(f"      {landed} of {len(keys) * 3} writes landed", flush=True)
 
-    print(f"[2/5] stop: {args.runs} stops by SIGTERM / Ctrl-C to the stack or its group", flush=True)
+    print(f"[2/6] stop: {args.runs} stops by SIGTERM / Ctrl-C to the stack or its group", flush=True)
     ways = [(signal.SIGTERM, False), (signal.SIGTERM, True), (signal.SIGINT, False), (signal.SIGINT, True)]
     stops = []
     for run in range(args.runs):
@@ -483,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         "slowest_s": round(max(s.seconds for s in stops), 2),
     }
 
-    print(f"[3/5] restart: {args.runs} kill -9 of the whole group, restarted at once, orders replayed", flush=True)
+    print(f"[3/6] restart: {args.runs} kill -9 of the whole group, restarted at once, orders replayed", flush=True)
     restarts = []
     with scratch_state() as state:
         for run in range(args.runs):
@@ -502,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         "replays_different": sum(r.replays_different for r in restarts),
     }
 
-    print(f"[4/5] catch-up: a restarted stream poller with {args.history:,} records of history", flush=True)
+    print(f"[4/6] catch-up: a restarted stream poller with {args.history:,} records of history", flush=True)
     catch_up = catch_up_probe(args.history, progress=True)
     figures["catch_up"] = {
         "history": catch_up.history,
@@ -512,9 +528,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"      caught up in {catch_up.catch_up_s:.3f}s, {catch_up.redelivered} records delivered again", flush=True)
 
-    print("[5/5] abuse: 200 incomplete connections + 16 unauthenticated 10 MB bodies", flush=True)
+    print("[5/6] abuse: 200 incomplete connections + 16 unauthenticated 10 MB bodies", flush=True)
     figures["abuse"] = _abuse_figures()
     print(f"      {figures['abuse']}", flush=True)
+
+    print(f"[6/6] fuzz: schemathesis, every phase, {args.fuzz_seconds}s, with and without the key", flush=True)
+    fuzzed = fuzz_fresh_stack(args.fuzz_seconds, progress=True)
+    figures["fuzz"] = {**fuzzed.figures(), "date": figures["date"]}
+    print("\n".join(report_lines(fuzzed)), flush=True)
 
     print(json.dumps(figures, indent=2))
     if not args.no_write:
@@ -527,6 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         or figures["restart"]["replays_different"]
         or catch_up.catch_up_s >= 2.0
         or figures["abuse"]["normal_client_s"] >= 1.0 + 2 * figures["abuse"]["baseline_s"]
+        or not fuzzed.ok
     )
     return 1 if failed else 0
 
@@ -588,11 +610,39 @@ def write_figures(figures: dict[str, Any]) -> None:
             f"{abuse['threads'][1]} → {abuse['threads'][2]} (before → during → after); a normal client "
             f"answered {abuse['normal_status']} in {abuse['normal_client_s']} s (the same call before the abuse: "
             f"{abuse['baseline_s']} s; load average {abuse['load_average']} on 2 cores) |",
+            fuzz_row(figures["fuzz"]),
             FIGURES_END,
         ]
     )
     text = RELIABILITY.read_text()
     start, end = text.index(FIGURES_START), text.index(FIGURES_END) + len(FIGURES_END)
+    RELIABILITY.write_text(text[:start] + table + text[end:])
+
+
+FUZZ_ROW_START = "| schemathesis against openapi.json"
+
+
+def fuzz_row(fuzz: dict[str, Any]) -> str:
+    phases = ", ".join(f"{phase} {status}" for phase, status in fuzz["phases"].items())
+    statuses = ", ".join(f"{status}: {count}" for status, count in fuzz["statuses"].items())
+    return (
+        f"{FUZZ_ROW_START} (every phase; with and without the key; multipart without a boundary and TRACE) | "
+        f"{fuzz['server_errors']} answers >= 500 and {fuzz['undocumented']} undocumented statuses in "
+        f"{fuzz['requests']:,} requests ({fuzz['test_cases']:,} test cases on {fuzz['operations']} operations "
+        f"and {fuzz['malformed']} malformed requests, {fuzz['seconds']} s, {fuzz['date']}, seeds "
+        f"{'/'.join(str(seed) for seed in fuzz['seeds'])}); {fuzz['wrong_shape']} refusals outside the error "
+        f"shape; {fuzz['schemathesis_failures']} schemathesis check failures; phases: {phases}; statuses: "
+        f"{statuses}; seeded SKUs changed by refused requests or inconsistent: {fuzz['seeded_changed']} "
+        f"of {fuzz['seeded_skus']} |"
+    )
+
+
+def write_fuzz_row(fuzz: dict[str, Any]) -> None:
+    """The fuzz row alone (`--only-fuzz`), in place of the one the table has, or added to it."""
+    text = RELIABILITY.read_text()
+    start, end = text.index(FIGURES_START), text.index(FIGURES_END)
+    rows = [line for line in text[start:end].splitlines() if not line.startswith(FUZZ_ROW_START)]
+    table = "\n".join([*rows, fuzz_row(fuzz)]) + "\n"
     RELIABILITY.write_text(text[:start] + table + text[end:])
 
 

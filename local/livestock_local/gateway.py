@@ -120,6 +120,11 @@ class Gateway:
                 return route, parameters
         return None
 
+    def allowed(self, raw_path: str) -> str:
+        """The methods the routes on this path serve, for the Allow header of a 405 (RFC 9110)."""
+        raw_segments = raw_path.strip("/").split("/")
+        return ", ".join(sorted({route.method for route in self.routes if route.match(raw_segments) is not None}))
+
     def refuse_before_body(
         self, method: str, raw_path: str, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes] | None:
@@ -129,7 +134,8 @@ class Gateway:
         if len(method) + len(raw_path) + sum(len(k) + len(v) for k, v in headers.items()) > MAX_HEADER_BYTES:
             return self.response("HEADERS_TOO_LARGE")
         if method not in KNOWN_METHODS:
-            return self.response("METHOD_NOT_ALLOWED")
+            status, out_headers, body = self.response("METHOD_NOT_ALLOWED")
+            return status, {**out_headers, "allow": self.allowed(raw_path)}, body
         if self.api.api_key_required and headers.get("x-api-key") != self.api_key:
             return self.response("INVALID_API_KEY")
         if self.match(method, raw_path) is None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 
+from livestock.api.http import REFUSALS
 from livestock_local.template import ROOT, Template
 
 OPENAPI_FILE = ROOT / "openapi.json"
@@ -34,6 +35,17 @@ def generate() -> dict[str, Any]:
     document.setdefault("components", {})["securitySchemes"] = {
         "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}
     }
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            # A 204 has no body; Powertools would document the handler's return annotation as one.
+            responses.get("204", {}).pop("content", None)
+            # The gateway refuses a body that is not JSON before any function sees it.
+            if "requestBody" in operation:
+                responses["415"] = {
+                    "description": REFUSALS[415],
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                }
     document["paths"] = dict(sorted(document["paths"].items()))
     return document
 

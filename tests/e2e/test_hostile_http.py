@@ -106,6 +106,12 @@ def test_malformed_requests_get_a_4xx_in_the_one_error_shape(
     assert seconds < REQUEST_DEADLINE_S, "answered at once, not after a timeout"
 
 
+def test_a_method_the_api_does_not_serve_gets_405_with_the_methods_it_does(stack: LocalStack) -> None:
+    status, headers, body, _ = raw(stack, request_head("TRACE", "/skus/a%3Ab"))
+    assert_error_shape(status, headers, body, 405, "METHOD_NOT_ALLOWED")
+    assert headers["allow"] == "GET, PUT"  # RFC 9110: a 405 names what the resource serves
+
+
 @pytest.mark.parametrize(
     "stalled",
     [

@@ -73,6 +73,7 @@ REFUSALS: dict[int, str] = {
     "IDEMPOTENCY_MISMATCH, REQUEST_IN_PROGRESS (retry after details.retry_after_s), VERSION_CONFLICT, "
     "INSUFFICIENT_FREE_STOCK, INVALID_STATE, CONFLICT",
     413: f"PAYLOAD_TOO_LARGE: the body is larger than {MAX_BODY_BYTES} bytes",
+    415: "UNSUPPORTED_MEDIA_TYPE: a body that is not application/json (answered by the gateway)",
     422: "VALIDATION_ERROR: the request is not valid; details.errors lists each field (numbers must be "
     'JSON integers: 3750.0 and "3750" are refused)',
     429: "LIMIT_EXCEEDED (the buyer's per-SKU allowance) or THROTTLED (the usage plan)",
