@@ -26,7 +26,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,64 +38,12 @@ from botocore.exceptions import ClientError
 from livestock_local.dynamodb_local import DynamoDBLocal, client, free_port
 from livestock_local.fuzz import fuzz_fresh_stack, report_lines
 from livestock_local.stack import DEFAULT_API_KEY, lock_file
+from livestock_local.stack_process import scratch_state, start_stack
 from livestock_local.streams import StreamPoller
 from livestock_local.template import ROOT
 
 RELIABILITY = ROOT / "RELIABILITY.md"
 STOP_LIMIT_S = 10.0
-
-
-# --- a stack in a process group of its own ------------------------------------------------------
-
-
-@dataclass
-class StackProcess:
-    process: subprocess.Popen[str]
-    port: int
-    state_dir: Path
-    output: list[str]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-
-def start_stack(state_dir: Path, port: int | None = None, fresh: bool = False, timeout_s: float = 90) -> StackProcess:
-    """`python -m livestock_local.stack` as `make up` runs it, in a new session (its own group)."""
-    port = port or free_port()
-    command = [sys.executable, "-m", "livestock_local.stack", "--port", str(port), "--state-dir", str(state_dir)]
-    process = subprocess.Popen(
-        [*command, "--fresh"] if fresh else command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "LIVESTOCK_API_WORKERS": "1", "LIVESTOCK_API_KEY": DEFAULT_API_KEY},
-        start_new_session=True,
-    )
-    running = StackProcess(process, port, state_dir, [])
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        running.output.append(line.rstrip())
-        if "Ctrl-C stops" in line:
-            threading.Thread(target=_drain, args=(running,), daemon=True).start()
-            return running
-    process.kill()
-    process.wait()
-    raise RuntimeError("the stack did not start:\n" + "\n".join(running.output))
-
-
-def _drain(running: StackProcess) -> None:
-    assert running.process.stdout is not None
-    for line in running.process.stdout:
-        running.output.append(line.rstrip())
 
 
 def descendants(pid: int) -> set[int]:
@@ -433,12 +380,6 @@ def abuse_probe(
 
 
 # --- make chaos -----------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def scratch_state() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="livestock-chaos-") as directory:
-        yield Path(directory) / "state"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,6 +42,7 @@ from urllib.parse import unquote, urlsplit
 import requests
 
 from livestock_local.stack import DEFAULT_API_KEY
+from livestock_local.stack_process import scratch_state, start_stack
 from livestock_local.template import ROOT
 
 OPENAPI = ROOT / "openapi.json"
@@ -464,8 +465,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def fuzz_fresh_stack(seconds: int, seed: int | None = None, progress: bool = False) -> FuzzResult:
     """A stack of its own (`make up`'s command, data in memory), fuzzed, then stopped."""
-    from livestock_local.chaos import scratch_state, start_stack  # noqa: PLC0415 - chaos imports this module
-
     with scratch_state() as state:
         running = start_stack(state, fresh=True)
         try:

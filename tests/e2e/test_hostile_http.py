@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import requests
 
-from livestock_local.chaos import abuse_probe, start_stack
+from livestock_local.chaos import abuse_probe
 from livestock_local.sources import ApiSource
 from livestock_local.stack import DEFAULT_API_KEY, LocalStack
+from livestock_local.stack_process import start_stack
 from tests.conftest import API_KEY, REQUEST_DEADLINE_S
 
 pytestmark = pytest.mark.e2e

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from livestock_local.chaos import kill9_restart_probe, start_stack, stop_probe
+from livestock_local.chaos import kill9_restart_probe, stop_probe
 from livestock_local.dynamodb_local import free_port
 from livestock_local.stack import lock_file, stale_reason
+from livestock_local.stack_process import start_stack
 
 pytestmark = pytest.mark.integration
 

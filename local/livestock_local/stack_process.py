@@ -1,0 +1,72 @@
+"""`python -m livestock_local.stack` in a process group of its own, as `make up` runs it: what the
+fault probes (chaos.py) and the fuzzer (fuzz.py) start, stop and kill."""
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from livestock_local.dynamodb_local import free_port
+from livestock_local.stack import DEFAULT_API_KEY
+
+
+@dataclass
+class StackProcess:
+    process: subprocess.Popen[str]
+    port: int
+    state_dir: Path
+    output: list[str]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def start_stack(state_dir: Path, port: int | None = None, fresh: bool = False, timeout_s: float = 90) -> StackProcess:
+    """`python -m livestock_local.stack` as `make up` runs it, in a new session (its own group)."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "livestock_local.stack", "--port", str(port), "--state-dir", str(state_dir)]
+    process = subprocess.Popen(
+        [*command, "--fresh"] if fresh else command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "LIVESTOCK_API_WORKERS": "1", "LIVESTOCK_API_KEY": DEFAULT_API_KEY},
+        start_new_session=True,
+    )
+    running = StackProcess(process, port, state_dir, [])
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        running.output.append(line.rstrip())
+        if "Ctrl-C stops" in line:
+            threading.Thread(target=_drain, args=(running,), daemon=True).start()
+            return running
+    process.kill()
+    process.wait()
+    raise RuntimeError("the stack did not start:\n" + "\n".join(running.output))
+
+
+def _drain(running: StackProcess) -> None:
+    assert running.process.stdout is not None
+    for line in running.process.stdout:
+        running.output.append(line.rstrip())
+
+
+@contextlib.contextmanager
+def scratch_state() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="livestock-chaos-") as directory:
+        yield Path(directory) / "state"
