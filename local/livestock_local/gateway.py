@@ -32,6 +32,8 @@ from livestock_local.template import GatewayResponse, RestApi, Route
 # API Gateway's own limits: a 10 MB payload, and a request line it refuses past 8 KB (414).
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_URI_BYTES = 8192
+# A refused request's declared body up to this size is read and dropped before the connection closes.
+DRAIN_LIMIT_BYTES = 64 * 1024
 # A slow or stalled client gets this long to send its whole request (headers and body).
 REQUEST_DEADLINE_S = 10.0
 MAX_CONNECTIONS = 1000
@@ -233,7 +235,12 @@ class Gateway:
             headers[key] = f"{headers[key]}, {value.decode('latin-1')}" if key in headers else value.decode("latin-1")
         refused = self.refuse_before_body(method, raw_path, headers)
         if refused is not None:
-            # The body, if any, is never read: the connection closes rather than drain it.
+            # The refusal was decided before any body byte was read. A small declared body is then
+            # read and dropped, so that closing does not reset the connection under the answer (a
+            # socket closed with unread data sends RST); a large or chunked one is never read.
+            declared = headers.get("content-length", "")
+            if declared.isdigit() and int(declared) <= DRAIN_LIMIT_BYTES:
+                await _discard_body(receive)
             await _answer(send, *refused, close=True)
             return
         body = bytearray()
@@ -252,6 +259,13 @@ class Gateway:
 
     def shutdown(self) -> None:
         self._calls.shutdown(wait=False, cancel_futures=True)
+
+
+async def _discard_body(receive: Receive) -> None:
+    more = True
+    while more:
+        message = await receive()
+        more = message["type"] != "http.disconnect" and bool(message.get("more_body"))
 
 
 async def _answer(send: Send, status: int, headers: dict[str, str], payload: bytes, close: bool = False) -> None:
