@@ -5,7 +5,6 @@ decodes them."""
 import json
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 import requests
 
 from livestock_local.chaos import abuse_probe
+from livestock_local.fuzz import raw_request
 from livestock_local.sources import ApiSource
 from livestock_local.stack import DEFAULT_API_KEY, LocalStack
 from livestock_local.stack_process import start_stack
@@ -25,22 +25,8 @@ pytestmark = pytest.mark.e2e
 def raw(stack: LocalStack, request: bytes, timeout_s: float = 15) -> tuple[int, dict[str, str], Any, float]:
     """Sends bytes as they are; returns the status, headers, JSON body and seconds to answer."""
     began = time.monotonic()
-    with socket.create_connection((stack.host, stack.port), timeout=timeout_s) as sock:
-        sock.sendall(request)
-        received = b""
-        while b"\r\n\r\n" not in received:
-            chunk = sock.recv(65536)
-            assert chunk, f"closed without an answer after {received!r}"
-            received += chunk
-        head, _, body = received.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-        while len(body) < int(headers.get("content-length", "0")):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-    return int(lines[0].split()[1]), headers, json.loads(body), time.monotonic() - began
+    status, headers, body = raw_request(stack.url, request, timeout_s)
+    return status, headers, json.loads(body), time.monotonic() - began
 
 
 def assert_error_shape(status: int, headers: dict[str, str], body: Any, expected: int, code: str) -> None:
