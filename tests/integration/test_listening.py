@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from livestock_local.chaos import descendants
 from livestock_local.dynamodb_local import DynamoDBLocal, free_port
 from livestock_local.listening import Listener, listeners
-from livestock_local.stack_process import start_stack
+from livestock_local.stack_process import descendants, start_stack
 
 pytestmark = pytest.mark.integration
 
