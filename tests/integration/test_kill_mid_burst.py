@@ -11,8 +11,8 @@ from livestock_local.burst import BurstResult, burst_kill_probe
 
 pytestmark = pytest.mark.integration
 
-UNITS = 120
-CLIENTS = 24
+UNITS = 60
+CLIENTS = 16
 
 
 def check(result: BurstResult) -> None:
