@@ -204,6 +204,8 @@ class BurstResult:
     replays: int
     replays_disagreeing: int
     holds_disagreeing: int
+    # Holds past their 2-second payment window still held at the end: the sweeper stopped.
+    overdue_held: int = 0
     restarts_seen: list[str] = field(default_factory=list)
     # What disagreed, for whoever reads a failed run (the first few).
     examples: list[str] = field(default_factory=list)
@@ -220,6 +222,7 @@ class BurstResult:
             and self.ledger_vs_counters == 0
             and self.replays_disagreeing == 0
             and self.holds_disagreeing == 0
+            and self.overdue_held == 0
         )
 
 
@@ -324,6 +327,19 @@ def _hold_agrees(session: requests.Session, url: str, sku_id: str, outcome: Outc
     return status == "rejected", status, 0
 
 
+def _overdue(session: requests.Session, url: str, outcomes: list[Outcome], timeout_s: float) -> int:
+    """Holds with the 2-second payment window still held: the sweeper stopped expiring them. Waits
+    up to `timeout_s` for sweeps to come (every second here)."""
+    short = [o.body["hold_id"] for o in outcomes if o.status == 201 and o.order.pay_within_s is not None]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        held = [hold_id for hold_id in short if _get(session, f"{url}/holds/{hold_id}")["status"] == "held"]
+        if not held or time.monotonic() > deadline:
+            return len(held)
+        short = held
+        time.sleep(1.0)
+
+
 def _replay_agrees(session: requests.Session, url: str, sku_id: str, outcome: Outcome, recorded: bool) -> bool:
     """A replay of the order answers as the client was answered. An order the shield refused
     without a record is not replayed: it holds nothing, and a replay would be a new order."""
@@ -407,6 +423,7 @@ def burst_kill_probe(
         say(f"burst of {len(orders)} orders answered in {burst_end - began:.1f}s; settling")
         reconciliation = _settle(session, current.url, sku_id, settle_timeout_s)
         settled = time.monotonic()
+        overdue = _overdue(session, current.url, outcomes, timeout_s=30)
         told_held = {outcome.body["hold_id"] for outcome in outcomes if outcome.status == 201}
         duplicated, skipped = _ledger_faults(_ledger(session, current.url, sku_id), told_held)
         replays_disagreeing = 0
@@ -464,6 +481,7 @@ def burst_kill_probe(
         replays=len(outcomes),
         replays_disagreeing=replays_disagreeing,
         holds_disagreeing=holds_disagreeing,
+        overdue_held=overdue,
         restarts_seen=restarts,
         examples=examples[:12],
         load_average=round(os.getloadavg()[0], 1),

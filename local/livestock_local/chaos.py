@@ -615,7 +615,8 @@ def burst_runs(runs: int) -> dict[str, list[BurstResult]]:
                 f"      {target} {run + 1}/{runs}: ok={result.ok} oversold={result.oversold} lost={result.lost} "
                 f"duplicated={result.duplicated} skipped={result.skipped} "
                 f"replays disagreeing={result.replays_disagreeing}/{result.replays} "
-                f"holds disagreeing={result.holds_disagreeing} cut off={result.timed_out_orders} "
+                f"holds disagreeing={result.holds_disagreeing} overdue={result.overdue_held} "
+                f"cut off={result.timed_out_orders} "
                 f"ready={result.ready_s}s answered={result.replays_answered_s}s settled={result.settled_s}s "
                 f"load={result.load_average}",
                 flush=True,
@@ -638,7 +639,8 @@ def burst_rows(results: dict[str, list[BurstResult]]) -> list[str]:
             f"skipped {sum(r.skipped for r in runs)}, ledger against counters off by "
             f"{sum(r.ledger_vs_counters for r in runs)}; clients cut off {sum(r.timed_out_orders for r in runs)}, "
             f"replays disagreeing {sum(r.replays_disagreeing for r in runs)} of {sum(r.replays for r in runs)}, "
-            f"holds disagreeing with their answer {sum(r.holds_disagreeing for r in runs)}; "
+            f"holds disagreeing with their answer {sum(r.holds_disagreeing for r in runs)}, "
+            f"holds left past their payment window {sum(r.overdue_held for r in runs)}; "
             + (
                 f"back in {max(r.ready_s for r in runs)} s at worst (stack ready), "
                 if target == "group"

@@ -21,6 +21,7 @@ def check(result: BurstResult) -> None:
     assert (result.oversold, result.lost) == (0, 0), summary
     assert (result.duplicated, result.skipped, result.ledger_vs_counters) == (0, 0, 0), summary
     assert (result.replays_disagreeing, result.holds_disagreeing) == (0, 0), (summary, result.examples)
+    assert result.overdue_held == 0, f"the sweeper stopped expiring holds: {summary}"
     assert sum(result.answers.values()) == result.orders, summary
     assert set(result.answers) <= {"201", "409 SOLD_OUT"}, summary
     assert result.conservation["held"] + result.conservation["sold"] <= UNITS, summary
