@@ -49,6 +49,10 @@ API_WORKERS = 4
 # A loaded machine (the other engineers' jobs) can take minutes to start the stack.
 START_TIMEOUT_S = 300.0
 HEADERS = {"x-api-key": DEFAULT_API_KEY}
+# A third of the orders expire during the burst (the sweeper's work); the others must not expire
+# before the probe has counted (a slow machine takes many minutes; the default window is 15).
+SHORT_PAY_WINDOW_S = 2
+LONG_PAY_WINDOW_S = 6 * 3600
 
 
 @dataclass
@@ -56,19 +60,17 @@ class Order:
     channel: str
     order_id: str
     quantity: int
-    pay_within_s: int | None
+    pay_within_s: int
     confirm: bool
 
     def body(self, sku_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = {
+        return {
             "channel": self.channel,
             "order_id": self.order_id,
             "sku_id": sku_id,
             "quantity": self.quantity,
+            "pay_within_s": self.pay_within_s,
         }
-        if self.pay_within_s is not None:
-            body["pay_within_s"] = self.pay_within_s
-        return body
 
 
 @dataclass
@@ -104,7 +106,7 @@ def plan(units: int, seed: int) -> list[Order]:
                 channel=CHANNELS[number % len(CHANNELS)],
                 order_id=f"burst-{number}",
                 quantity=quantity,
-                pay_within_s=2 if number % 3 == 0 else None,
+                pay_within_s=SHORT_PAY_WINDOW_S if number % 3 == 0 else LONG_PAY_WINDOW_S,
                 confirm=number % 3 == 1,
             )
         )
@@ -291,17 +293,41 @@ def _ledger(session: requests.Session, url: str, sku_id: str) -> list[dict[str, 
             return movements
 
 
-def _ledger_faults(movements: list[dict[str, Any]], held_ids: set[str]) -> tuple[int, int]:
-    """Movements written twice (one hold's same op on the same bucket more than once: each happens
-    once in a hold's life), and holds told "held" whose decrement the ledger does not have."""
-    by_step = Counter(
-        (movement["reference"], movement["op"], movement["bucket"])
-        for movement in movements
-        if movement["reference"] and str(movement["reference"]).startswith("h_")
-    )
-    duplicated = sum(count - 1 for count in by_step.values() if count > 1)
-    with_decrement = {reference for reference, op, _ in by_step if op == "hold"}
-    return duplicated, len(held_ids - with_decrement)
+def _ledger_faults(movements: list[dict[str, Any]], holds: dict[str, tuple[str, int]]) -> tuple[int, int, list[str]]:
+    """The ledger against each hold. A hold's units taken from the pools, net (its decrements,
+    named `<hold>#<attempt>`, less what was given back for it: returns, compensations of a write
+    that landed twice), must be its quantity while it is held or confirmed and 0 once it is closed
+    or never held; and each of its transitions (hold, confirm, expire...) is recorded once.
+    Returns holds with units taken twice or a transition written twice (duplicated), holds whose
+    decrement or transition is missing (skipped), and a few examples."""
+    taken: Counter[str] = Counter()
+    transitions: Counter[tuple[str, str, str]] = Counter()
+    for movement in movements:
+        reference = str(movement.get("reference") or "")
+        if not reference.startswith("h_"):
+            continue
+        hold_id = reference.partition("#")[0]
+        if str(movement["bucket"]).startswith("pool:"):
+            taken[hold_id] -= int(movement["delta"])
+        elif "#" not in reference:
+            transitions[(hold_id, str(movement["op"]), str(movement["bucket"]))] += 1
+    duplicated = skipped = 0
+    examples: list[str] = []
+    twice = {hold_id for (hold_id, _, _), count in transitions.items() if count > 1}
+    for hold_id in set(taken) | set(holds) | twice:
+        status, quantity = holds.get(hold_id, ("none", 0))
+        owned = quantity if status in ("held", "confirmed") else 0
+        told_held = status in ("held", "confirmed", "expired")
+        has_hold_step = (hold_id, "hold", "held") in transitions
+        if taken[hold_id] > owned or hold_id in twice:
+            duplicated += 1
+            examples.append(f"{hold_id} ({status} x{quantity}): {taken[hold_id]} units taken in the ledger")
+        elif taken[hold_id] < owned or (told_held and not has_hold_step):
+            skipped += 1
+            examples.append(
+                f"{hold_id} ({status} x{quantity}): {taken[hold_id]} units taken, hold step {has_hold_step}"
+            )
+    return duplicated, skipped, examples
 
 
 def _hold_agrees(session: requests.Session, url: str, sku_id: str, outcome: Outcome) -> tuple[bool, str | None, int]:
@@ -330,7 +356,7 @@ def _hold_agrees(session: requests.Session, url: str, sku_id: str, outcome: Outc
 def _overdue(session: requests.Session, url: str, outcomes: list[Outcome], timeout_s: float) -> int:
     """Holds with the 2-second payment window still held: the sweeper stopped expiring them. Waits
     up to `timeout_s` for sweeps to come (every second here)."""
-    short = [o.body["hold_id"] for o in outcomes if o.status == 201 and o.order.pay_within_s is not None]
+    short = [o.body["hold_id"] for o in outcomes if o.status == 201 and o.order.pay_within_s == SHORT_PAY_WINDOW_S]
     deadline = time.monotonic() + timeout_s
     while True:
         held = [hold_id for hold_id in short if _get(session, f"{url}/holds/{hold_id}")["status"] == "held"]
@@ -424,8 +450,6 @@ def burst_kill_probe(
         reconciliation = _settle(session, current.url, sku_id, settle_timeout_s)
         settled = time.monotonic()
         overdue = _overdue(session, current.url, outcomes, timeout_s=30)
-        told_held = {outcome.body["hold_id"] for outcome in outcomes if outcome.status == 201}
-        duplicated, skipped = _ledger_faults(_ledger(session, current.url, sku_id), told_held)
         replays_disagreeing = 0
         holds_disagreeing = 0
         examples: list[str] = []
@@ -440,11 +464,24 @@ def burst_kill_probe(
                 examples.append(f"a replay of {outcome.order} disagrees with {outcome.status} {outcome.body}")
             if status and outcome.status == 201:
                 units_by_status[status] += quantity
+        statuses: dict[str, tuple[str, int]] = {}
+        for outcome in outcomes:
+            order = outcome.order
+            hold_id = hold_id_for(order.channel, order.order_id, sku_id)
+            response = session.get(f"{current.url}/holds/{hold_id}", headers=HEADERS, timeout=60)
+            if response.status_code == 200:
+                statuses[hold_id] = (str(response.json()["status"]), int(response.json()["quantity"]))
+        duplicated, skipped, ledger_examples = _ledger_faults(_ledger(session, current.url, sku_id), statuses)
+        examples += ledger_examples
         reconciliation = _get(session, f"{current.url}/skus/{sku_id}/reconciliation")
         actual, conservation = reconciliation["actual"], reconciliation["conservation"]
         # The holds' own word against the counters: units held and sold as the clients were told.
-        holds_disagreeing += abs(units_by_status["held"] - actual.get("held", 0))
-        holds_disagreeing += abs(units_by_status["confirmed"] - actual.get("sold", 0))
+        off = abs(units_by_status["held"] - actual.get("held", 0)) + abs(
+            units_by_status["confirmed"] - actual.get("sold", 0)
+        )
+        if off:
+            holds_disagreeing += off
+            examples.append(f"holds say {dict(units_by_status)}; the counters say {actual}")
         on_hand = conservation["on_hand"]
         accounted = conservation["in_pools"] + conservation["held"] + conservation["sold"]
         negative = sum(-value for bucket, value in actual.items() if bucket.startswith("pool:") and value < 0)
