@@ -18,7 +18,7 @@ help:
 	@echo "make test   - lint, type checks, template checks, then the test suite"
 	@echo "make up     - run the local stack in the foreground (Ctrl-C stops it)"
 	@echo "make invoke FN=<LogicalId> EVENT=events/...json - one function on one event (sam local invoke, without Docker)"
-	@echo "make chaos  - the local stack's fault probes (bypass, stops, kill -9, catch-up, abuse) -> RELIABILITY.md"
+	@echo "make chaos  - the local stack's fault probes (bypass, stops, kill -9, catch-up, abuse, fuzz, kill -9 mid-burst) -> RELIABILITY.md"
 	@echo "make bench  - flash-sale benchmark on DynamoDB Local"
 	@echo "make bench-events - event latency, decrement to signed webhook, during a 64-client burst"
 	@echo "make lint | format | build | clean"
@@ -56,7 +56,9 @@ invoke: bootstrap
 	$(BIN)/python -m livestock_local.invoke $(FN) $(EVENT)
 
 # About 17 minutes: 10 stops, 10 kill -9 restarts, a 100,000-record stream history, the abuse probe,
-# 2 minutes of schemathesis (`python -m livestock_local.chaos --only-fuzz` runs that alone).
+# 2 minutes of schemathesis (`python -m livestock_local.chaos --only-fuzz` runs that alone); then
+# 3 kill -9 mid-burst runs each of the group, the stream consumer and the sweeper, 64 clients
+# ordering 2,000 units' worth of 1,000 (`--only-burst` runs those alone; minutes each on this machine).
 chaos: bootstrap
 	$(BIN)/python -m livestock_local.chaos
 

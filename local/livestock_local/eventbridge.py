@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from livestock_local.dynamodb_local import die_with_parent, free_port
+from livestock_local.dynamodb_local import LOOPBACK, die_with_parent, free_port
 from livestock_local.sources import StackContext, register
 from livestock_local.template import FunctionEvent, Template
 from livestock_local.waiting import wait_until_quiet
@@ -445,7 +445,10 @@ class EventBridgeRuleSource:
     def __init__(self, context: StackContext, events: list[FunctionEvent]) -> None:
         invoker = context.invoker
         self.bridge = LocalEventBridge(
-            context.template, lambda logical_id, event: invoker.invoke(logical_id, event, background=True), context.host
+            context.template,
+            lambda logical_id, event: invoker.invoke(logical_id, event, pool="events"),
+            # Only the stack's own processes call it, whatever address the gateway is given.
+            LOOPBACK,
         )
         for function in context.functions.values():
             function.environment.update(self.bridge.environment)

@@ -12,6 +12,7 @@ import time
 import uuid
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
@@ -116,10 +117,19 @@ def become_stack_child() -> None:
 
 _worker_functions: dict[str, LocalLambda] = {}
 _base_environment: dict[str, str] = {}
+PR_SET_NAME = 15
 
 
-def _worker_start(functions: list[Function]) -> None:
+def name_process(name: str) -> None:
+    """The process's name in /proc/<pid>/comm (15 characters at most), so that `ps`, `top` and the
+    fault probes tell the stack's processes apart (every spawned one is otherwise `python`)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
+def _worker_start(functions: list[Function], pool: str) -> None:
     become_stack_child()
+    name_process(f"ls-{pool}")
     _base_environment.update(os.environ)
     for function in functions:
         _worker_functions[function.logical_id] = LocalLambda(function)
@@ -163,48 +173,76 @@ class Invoker:
     keeps the current event on a class attribute. So concurrent calls go to separate processes here,
     as they go to separate environments on AWS. A worker sets the function's own environment
     variables before each call and stops it at the function's Timeout.
+
+    Calls go to one of three pools, as each function scales on its own on AWS: `api` (requests a
+    client waits on), `events` (rule targets) and `schedule` (scheduled functions: the sweeper,
+    whose ReservedConcurrentExecutions is 1), so a burst of orders never queues an alert's delivery
+    or a sweep behind it. Their workers are named `ls-api`, `ls-events`, `ls-schedule`. A worker
+    that dies mid-call (killed, out of memory) fails that call only, as a Lambda environment that
+    dies does: the pool is replaced and the next call gets a new environment.
     """
 
-    def __init__(self, functions: list[Function], workers: int, background_workers: int = 2) -> None:
-        self.workers = workers
+    def __init__(
+        self, functions: list[Function], workers: int, background_workers: int = 2, schedule_workers: int = 1
+    ) -> None:
         self.functions = {function.logical_id: function for function in functions}
+        self._function_list = functions
+        self.sizes = {"api": workers, "events": background_workers, "schedule": schedule_workers}
+        self._lock = threading.Lock()
         # Workers are spawned from the thread that calls warm_up(): PDEATHSIG follows that thread.
-        # Requests and event-driven invocations (rule targets, schedules) get pools of their own:
-        # on AWS each function scales on its own, so a burst of orders never queues an alert's
-        # delivery behind it.
-        self._executor, self._background = (
-            ProcessPoolExecutor(
-                max_workers=count,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_start,
-                initargs=(functions,),
-            )
-            for count in (workers, background_workers)
+        self._pools = {pool: self._new_pool(pool) for pool in self.sizes}
+        self.replaced_pools = 0
+
+    @property
+    def workers(self) -> int:
+        return self.sizes["api"]
+
+    def _new_pool(self, pool: str) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.sizes[pool],
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_start,
+            initargs=(self._function_list, pool),
         )
-        self.background_workers = background_workers
 
     def warm_up(self) -> None:
         """Starts every worker now rather than on the first requests of a burst."""
-        futures = [self._executor.submit(_worker_ready) for _ in range(self.workers * 2)]
-        futures += [self._background.submit(_worker_ready) for _ in range(self.background_workers * 2)]
+        futures = [
+            executor.submit(_worker_ready)
+            for pool, executor in self._pools.items()
+            for _ in range(self.sizes[pool] * 2)
+        ]
         for future in futures:
             future.result()
 
-    def invoke(self, logical_id: str, event: dict[str, Any], background: bool = False) -> Any:
-        """Runs the function on the event; `background` for invocations no client waits on."""
+    def invoke(self, logical_id: str, event: dict[str, Any], pool: str = "api") -> Any:
+        """Runs the function on the event in one of the pools (see the class)."""
         if logical_id not in self.functions:
             raise KeyError(f"the template has no function {logical_id}")
-        executor = self._background if background else self._executor
-        return executor.submit(_worker_invoke, logical_id, event).result()
+        executor = self._pools[pool]
+        try:
+            return executor.submit(_worker_invoke, logical_id, event).result()
+        except BrokenProcessPool:
+            self._replace(pool, executor)
+            raise
+
+    def _replace(self, pool: str, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pools[pool] is not broken:
+                return  # another caller replaced it already
+            self._pools[pool] = self._new_pool(pool)
+            self.replaced_pools += 1
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def worker_pids(self, pool: str) -> list[int]:
+        return [process.pid for process in getattr(self._pools[pool], "_processes", {}).values()]
 
     def shutdown(self) -> None:
         """Stops the workers without waiting for calls in progress: a stop must not hang on them."""
-        processes = [
-            process
-            for executor in (self._executor, self._background)
-            for process in getattr(executor, "_processes", {}).values()
-        ]
-        for executor in (self._executor, self._background):
+        with self._lock:
+            executors = list(self._pools.values())
+        processes = [process for executor in executors for process in getattr(executor, "_processes", {}).values()]
+        for executor in executors:
             executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.terminate()

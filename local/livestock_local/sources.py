@@ -25,6 +25,7 @@ To add a source (EventBridge rules, SQS, ...):
 and import its module in `livestock_local.stack` so that the decorator runs.
 """
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,9 @@ class EventSource(Protocol):
     def stop(self) -> None: ...
     def idle(self) -> bool: ...
 
+
+# How often a stream mapping's process is checked, and started again if it died.
+SUPERVISE_PERIOD_S = 0.2
 
 SourceClass = Callable[[StackContext, list[FunctionEvent]], EventSource]
 REGISTRY: dict[str, SourceClass] = {}
@@ -169,11 +173,26 @@ class DynamoDBStreamSource:
             )
             self.workers.append(StreamWorker(mapping))
 
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+
     def start(self) -> None:
         for worker in self.workers:
             worker.start()
+        # Spawned from a thread that lives as long as the stack: PDEATHSIG follows the spawning thread.
+        self._supervisor = threading.Thread(target=self._supervise, name="stream-supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(SUPERVISE_PERIOD_S):
+            for worker in self.workers:
+                if worker.supervise():
+                    print(f"livestock: the stream mapping of {worker.mapping.function.logical_id} died; started again")
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor:
+            self._supervisor.join(timeout=2)
         for worker in self.workers:
             worker.stop()
 
@@ -215,4 +234,4 @@ class ScheduleSource:
 
 
 def _invoker_of(invoker: Invoker, logical_id: str) -> Callable[[dict[str, Any]], Any]:
-    return lambda event: invoker.invoke(logical_id, event, background=True)
+    return lambda event: invoker.invoke(logical_id, event, pool="schedule")

@@ -21,6 +21,7 @@ from typing import Any
 
 from livestock_local import eventbridge, sources
 from livestock_local.dynamodb_local import (
+    LOOPBACK,
     Credentials,
     DynamoDBLocal,
     DynamoDBLocalError,
@@ -101,7 +102,9 @@ class LocalStack:
         state_dir: Path = STATE_DIR,
         template: Template | None = None,
         request_deadline_s: float = 10.0,
+        dynamodb_host: str = LOOPBACK,
     ) -> None:
+        self.dynamodb_host = dynamodb_host
         self.request_deadline_s = request_deadline_s
         self.state_dir = state_dir
         self.dead_letter_path = dead_letter_path or state_dir / "stream-dead-letters.jsonl"
@@ -150,6 +153,7 @@ class LocalStack:
                 self.data_dir,
                 log_path=self.state_dir / "dynamodb-local.log",
                 credentials=credentials,
+                host=self.dynamodb_host,
             )
             self.database.start()
             self._configure_environment()
@@ -365,6 +369,16 @@ class _Stopper:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run LiveStock on one machine (no AWS account).")
     parser.add_argument("--port", type=int, default=int(os.environ.get("LIVESTOCK_PORT", "3000")))
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("LIVESTOCK_HOST", LOOPBACK),
+        help="the address the API listens on (default 127.0.0.1: this machine only; 0.0.0.0 for every interface)",
+    )
+    parser.add_argument(
+        "--dynamodb-host",
+        default=os.environ.get("LIVESTOCK_DYNAMODB_HOST", LOOPBACK),
+        help="the address DynamoDB Local listens on (default 127.0.0.1)",
+    )
     parser.add_argument("--fresh", action="store_true", help="keep data in memory only")
     parser.add_argument(
         "--sweep-period",
@@ -380,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         template = Template(load(args.template)) if args.template else Template()
         stack = LocalStack(
             port=args.port,
+            host=args.host,
+            dynamodb_host=args.dynamodb_host,
             api_key=api_key,
             data_dir=None if args.fresh else args.state_dir / "dynamodb",
             sweep_period_s=args.sweep_period,

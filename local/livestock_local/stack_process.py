@@ -16,6 +16,23 @@ from livestock_local.dynamodb_local import free_port
 from livestock_local.stack import DEFAULT_API_KEY
 
 
+def descendants(pid: int) -> set[int]:
+    """Every live process under pid, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        children = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= children
+        frontier = children
+    return found
+
+
 @dataclass
 class StackProcess:
     process: subprocess.Popen[str]
@@ -32,8 +49,16 @@ class StackProcess:
         return self.process.pid
 
 
-def start_stack(state_dir: Path, port: int | None = None, fresh: bool = False, timeout_s: float = 90) -> StackProcess:
-    """`python -m livestock_local.stack` as `make up` runs it, in a new session (its own group)."""
+def start_stack(
+    state_dir: Path,
+    port: int | None = None,
+    fresh: bool = False,
+    timeout_s: float = 90,
+    workers: int = 1,
+    environment: dict[str, str] | None = None,
+) -> StackProcess:
+    """`python -m livestock_local.stack` as `make up` runs it, in a new session (its own group);
+    `workers` API execution environments, `environment` added to the command's (LIVESTOCK_*)."""
     port = port or free_port()
     command = [sys.executable, "-m", "livestock_local.stack", "--port", str(port), "--state-dir", str(state_dir)]
     process = subprocess.Popen(
@@ -41,7 +66,12 @@ def start_stack(state_dir: Path, port: int | None = None, fresh: bool = False, t
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "LIVESTOCK_API_WORKERS": "1", "LIVESTOCK_API_KEY": DEFAULT_API_KEY},
+        env={
+            **os.environ,
+            "LIVESTOCK_API_WORKERS": str(workers),
+            "LIVESTOCK_API_KEY": DEFAULT_API_KEY,
+            **(environment or {}),
+        },
         start_new_session=True,
     )
     running = StackProcess(process, port, state_dir, [])

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from livestock_local.dynamodb_local import Credentials, client
-from livestock_local.lambda_runtime import LocalLambda, become_stack_child
+from livestock_local.lambda_runtime import LocalLambda, become_stack_child, name_process
 from livestock_local.template import Function
 
 # The stream's answers when a checkpoint can no longer be read from: its records are past the
@@ -318,8 +318,15 @@ def seek_to_latest(streams: Any, stream_arn: str, checkpoint: Checkpoint) -> int
     return skipped
 
 
+def process_name(function_id: str) -> str:
+    """The name a mapping's process has in /proc/<pid>/comm: `ls-StreamConsum` for the
+    StreamConsumerFunction's (15 characters at most)."""
+    return f"ls-{function_id.removesuffix('Function')}"[:15]
+
+
 def _run_in_process(mapping: StreamMapping, idle: "ctypes.c_bool") -> None:
     become_stack_child()
+    name_process(process_name(mapping.function.logical_id))
     stop = threading.Event()
     # The stack stops this process with SIGTERM (as a group SIGTERM does): no lock or condition is
     # shared between the processes, so a process killed at any moment cannot leave the other
@@ -346,19 +353,30 @@ def _run_in_process(mapping: StreamMapping, idle: "ctypes.c_bool") -> None:
 
 
 class StreamWorker:
-    """One event source mapping, in a child process."""
+    """One event source mapping, in a child process. A process that dies (killed, out of memory)
+    is started again by `supervise()`, as Lambda gives the mapping a new poller: it resumes at the
+    checkpoint, so the batch it was delivering is delivered again and nothing is skipped."""
 
     def __init__(self, mapping: StreamMapping) -> None:
         self.mapping = mapping
-        context = multiprocessing.get_context("spawn")
+        self._context = multiprocessing.get_context("spawn")
         # A plain shared byte, written by the child only: read without any lock.
-        self._idle = context.RawValue(ctypes.c_bool, False)
-        self._process = context.Process(
+        self._idle = self._context.RawValue(ctypes.c_bool, False)
+        self._process = self._new_process()
+        self.restarts = 0
+
+    def _new_process(self) -> Any:
+        return self._context.Process(
             target=_run_in_process,
-            args=(mapping, self._idle),
-            name=f"stream-{mapping.table_name}",
+            args=(self.mapping, self._idle),
+            name=f"stream-{self.mapping.table_name}",
             daemon=True,
         )
+
+    @property
+    def pid(self) -> int | None:
+        pid: int | None = self._process.pid
+        return pid
 
     def start(self) -> None:
         mapping = self.mapping
@@ -372,6 +390,17 @@ class StreamWorker:
             seek_to_latest(streams, stream_arn, checkpoint)
             checkpoint.save()
         self._process.start()
+
+    def supervise(self) -> bool:
+        """Starts the process again if it has died; True if it did."""
+        if self._process.pid is None or self._process.is_alive():
+            return False
+        self._process.join(timeout=0)  # reaps it: a killed child must not stay a zombie
+        self._idle.value = False
+        self._process = self._new_process()
+        self._process.start()
+        self.restarts += 1
+        return True
 
     def idle(self) -> bool:
         return bool(self._idle.value) and self._process.is_alive()
