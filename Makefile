@@ -70,8 +70,9 @@ lint: $(VENV)/.stamp $(SAM_VENV)/.stamp
 	$(BIN)/mypy layers/livestock/livestock functions local tests
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
 
-build: $(SAM_VENV)/.stamp
+build: $(VENV)/.stamp $(SAM_VENV)/.stamp
 	$(SAM_VENV)/bin/sam build --region us-east-1
+	$(BIN)/python -c "from livestock_local.sam import compile_build; compile_build()"
 
 # Unit tests (moto, in-process) run apart from the tests that start a local stack per worker.
 test: bootstrap lint build
