@@ -310,12 +310,19 @@ def sam_invoke(logical_id: str, event_path: Path) -> int:
     print(f"livestock: sam local invoke took {time.monotonic() - started:.1f} s", file=sys.stderr)
     if ran.returncode != 0:
         return ran.returncode
-    answer = ran.stdout.strip().splitlines()[-1] if ran.stdout.strip() else ""
     try:
-        print(json.dumps(json.loads(answer), indent=2))
+        print(json.dumps(answer_of(ran.stdout), indent=2))
     except ValueError:
         print(ran.stdout, end="")
     return 0
+
+
+def answer_of(stdout: str) -> Any:
+    """The function's answer in what `sam local invoke` printed: its last line of stdout, JSON."""
+    lines = stdout.strip().splitlines()
+    if not lines:
+        raise ValueError("sam local invoke printed no answer")
+    return json.loads(lines[-1])
 
 
 def sam_api(port: int) -> int:
@@ -354,8 +361,13 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("event", type=Path)
     api = commands.add_parser("api", help="sam local start-api")
     api.add_argument("--port", type=int, default=int(os.environ.get("LIVESTOCK_SAM_API_PORT", "3001")))
+    commands.add_parser("why-not", help="print why sam local cannot run here (nothing when it can)")
     args = parser.parse_args(argv)
     reason = unavailable()
+    if args.command == "why-not":
+        if reason is not None:
+            print(reason)
+        return 0
     try:
         if args.command == "invoke":
             if reason is not None:
