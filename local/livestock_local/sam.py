@@ -56,7 +56,7 @@ class SamUnavailable(RuntimeError):
 
 
 def _run(command: list[str], timeout_s: float = 20) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)  # noqa: S603
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
 
 
 def unavailable() -> str | None:
@@ -103,7 +103,9 @@ def _newest_input() -> float:
     newest = 0.0
     for name in BUILD_INPUTS:
         path = ROOT / name
-        paths = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+        paths = (
+            [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+        )
         newest = max([newest, *(p.stat().st_mtime for p in paths)])
     return newest
 
@@ -132,7 +134,9 @@ def compile_build() -> None:
 def needs_bridge(template: Template, logical_id: str | None) -> bool:
     """Whether the function (any, for None) calls EventBridge, SNS or SQS, by its policies."""
     resources = template.resources
-    names = [logical_id] if logical_id else [n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
+    names = (
+        [logical_id] if logical_id else [n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
+    )
     text = json.dumps([resources[name]["Properties"].get("Policies", []) for name in names])
     return any(f'"{prefix}' in text for prefix in BRIDGE_SERVICES)
 
@@ -298,7 +302,7 @@ def sam_invoke(logical_id: str, event_path: Path) -> int:
     with Backends(with_bridge=needs_bridge(template, logical_id)) as backends:
         for message in backends.messages:
             print(f"livestock: {message}", file=sys.stderr)
-        ran = subprocess.run(  # noqa: S603 - our own command line
+        ran = subprocess.run(
             backends.sam_command("invoke", logical_id, "--event", str(event_path)),
             env=backends.sam_environment(),
             cwd=ROOT,
@@ -337,7 +341,7 @@ def sam_api(port: int) -> int:
             file=sys.stderr,
             flush=True,
         )
-        process = subprocess.Popen(  # noqa: S603 - our own command line
+        process = subprocess.Popen(
             backends.sam_command("start-api", "--port", str(port), "--warm-containers", "LAZY"),
             env=backends.sam_environment(),
             cwd=ROOT,
@@ -371,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "invoke":
             if reason is not None:
-                print(f"livestock: sam local invoke cannot run: {reason}; using the in-process invoker", file=sys.stderr)
+                print(
+                    f"livestock: sam local invoke cannot run: {reason}; using the in-process invoker", file=sys.stderr
+                )
                 return in_process.main([args.function, str(args.event)])
             return sam_invoke(args.function, args.event)
         if reason is not None:

@@ -11,6 +11,7 @@ import requests
 
 from livestock_local import sam
 from livestock_local.dynamodb_local import free_port
+from livestock_local.template import ROOT
 from tests.sam.conftest import EVENTS, TIMINGS, Sides, Step, load_event, sam_process, wait_for_port
 from tests.sam.test_runtime_interface import answer, differences
 
@@ -23,7 +24,7 @@ def test_sam_local_invoke_replays_the_hold_as_the_in_process_invoker_does(
     ran = subprocess.run(
         backends.sam_command("invoke", "HoldsApiFunction", "--event", str(EVENTS / "holds_api/place_hold.json")),
         env=backends.sam_environment(),
-        cwd=sam.ROOT,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,

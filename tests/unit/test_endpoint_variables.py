@@ -107,9 +107,7 @@ def test_every_client_the_code_creates_reads_a_variable_the_template_declares(
 
 
 @pytest.mark.parametrize("variable", sorted(declared()))
-def test_every_declared_endpoint_variable_is_one_botocore_reads(
-    variable: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_every_declared_endpoint_variable_is_one_botocore_reads(variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
     url = "http://declared.invalid:1"
     readers = [service for service in KNOWN_CLIENTS if endpoint_of(service, {variable: url}, monkeypatch) == url]
     assert readers, f"no client of {KNOWN_CLIENTS} reads {variable}; a declared variable nothing reads misleads"
