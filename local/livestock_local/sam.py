@@ -34,8 +34,11 @@ from typing import Any
 from livestock_local import invoke as in_process
 from livestock_local.dynamodb_local import Credentials, DynamoDBLocal, DynamoDBLocalError, client, free_port
 from livestock_local.eventbridge import LocalEventBridge
+from livestock_local.lambda_runtime import LocalLambda
 from livestock_local.stack import STATE_DIR, running_stack
-from livestock_local.template import ROOT, Template
+from livestock_local.streams import Checkpoint, StreamPoller, seek_to_latest
+from livestock_local.template import ROOT, Function, Template
+from livestock_local.waiting import wait_until_quiet
 
 IMAGE = "public.ecr.aws/lambda/python:3.13-x86_64"
 IMAGE_BUILDER = "../shared/tools/lambda-python-image/build.sh"
@@ -45,8 +48,6 @@ BUILT_TEMPLATE = BUILD_DIR / "template.yaml"
 REGION = "us-east-1"
 # What `sam build` reads: a change to any of these makes the build stale.
 BUILD_INPUTS = ("template.yaml", "functions", "layers/livestock")
-# Policy action prefixes of the services the local EventBridge (moto) plays.
-BRIDGE_SERVICES = ("events:", "sns:", "sqs:")
 BRIDGE_FORMAT = '{{range .IPAM.Config}}{{.Gateway}}{{end}} {{index .Options "com.docker.network.bridge.name"}}'
 SIOCGIFADDR = 0x8915
 
@@ -131,25 +132,14 @@ def compile_build() -> None:
     compileall.compile_dir(BUILD_DIR, quiet=1, workers=1)
 
 
-def needs_bridge(template: Template, logical_id: str | None) -> bool:
-    """Whether the function (any, for None) calls EventBridge, SNS or SQS, by its policies."""
-    resources = template.resources
-    names = (
-        [logical_id] if logical_id else [n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
-    )
-    text = json.dumps([resources[name]["Properties"].get("Policies", []) for name in names])
-    return any(f'"{prefix}' in text for prefix in BRIDGE_SERVICES)
-
-
 @dataclass
 class Backends:
     """The services the containers call: DynamoDB Local (the running stack's, or one started here)
-    with the template's tables, and the local EventBridge when a function needs it; and the
+    with the template's tables, and the local EventBridge (moto: EventBridge, SNS); and the
     `--env-vars` file that points the functions at them through the bridge gateway."""
 
     state_dir: Path = STATE_DIR
     persistent: bool = True
-    with_bridge: bool = True
     credentials: Credentials | None = None
     log_level: str = "INFO"
     gateway: str = ""
@@ -177,10 +167,9 @@ class Backends:
         try:
             self._start_database()
             self.create_tables(self.credentials_in_use)
-            if self.with_bridge:
-                # Bound to the bridge gateway: the containers reach it there, nothing outside does.
-                self.bridge = LocalEventBridge(in_process.functions_only(), self._no_rule_targets, host=self.gateway)
-                self.bridge.start()
+            # Bound to the bridge gateway: the containers reach it there, nothing outside does.
+            self.bridge = LocalEventBridge(in_process.functions_only(), self._no_rule_targets, host=self.gateway)
+            self.bridge.start()
             self.write_env_file()
         except BaseException:
             self.stop()
@@ -246,6 +235,19 @@ class Backends:
             variables["AWS_ENDPOINT_URL_SNS"] = self.bridge.endpoint
         return variables
 
+    def host_variables(self) -> dict[str, str]:
+        """The endpoint variables for code run on the host rather than in a container."""
+        variables = {
+            "AWS_ENDPOINT_URL_DYNAMODB": self.host_endpoint,
+            "AWS_ENDPOINT_URL_DYNAMODBSTREAMS": self.host_endpoint,
+        }
+        if self.bridge is not None:
+            variables |= {
+                "AWS_ENDPOINT_URL_EVENTBRIDGE": self.bridge.endpoint,
+                "AWS_ENDPOINT_URL_SNS": self.bridge.endpoint,
+            }
+        return variables
+
     def write_env_file(self) -> None:
         self.env_file.write_text(json.dumps({"Parameters": self.variables()}, indent=2))
 
@@ -290,6 +292,93 @@ class Backends:
         self.stop()
 
 
+@dataclass(frozen=True)
+class StreamMapping:
+    """A function's DynamoDB event: which table's stream it reads, and how."""
+
+    function: Function
+    table: str
+    batch_size: int
+    starting_position: str
+
+
+def stream_mappings(backends: "Backends") -> list[StreamMapping]:
+    found = []
+    for function in Template().functions(backends.table_names):
+        for event in function.events:
+            if event.type == "DynamoDB":
+                table = str(event.properties["Stream"]["Fn::GetAtt"][0])
+                found.append(
+                    StreamMapping(
+                        function,
+                        backends.table_names[table],
+                        int(event.properties.get("BatchSize", 100)),
+                        str(event.properties.get("StartingPosition", "LATEST")),
+                    )
+                )
+    return found
+
+
+def checkpoint_path(backends: "Backends", mapping: StreamMapping) -> Path:
+    return backends.sam_dir / "checkpoints" / f"{mapping.function.logical_id}.json"
+
+
+def prepare_streams(backends: "Backends") -> None:
+    """A mapping that starts at LATEST and has never run reads only what is written from now on."""
+    for mapping in stream_mappings(backends):
+        path = checkpoint_path(backends, mapping)
+        if mapping.starting_position == "LATEST" and not path.exists():
+            dynamodb: Any = client(backends.host_endpoint, backends.credentials_in_use)
+            stream_arn = dynamodb.describe_table(TableName=mapping.table)["Table"]["LatestStreamArn"]
+            streams = client(backends.host_endpoint, backends.credentials_in_use, "dynamodbstreams")
+            checkpoint = Checkpoint(path)
+            seek_to_latest(streams, stream_arn, checkpoint)
+            checkpoint.save()
+
+
+def deliver_streams(backends: "Backends") -> dict[str, int]:
+    """What the event source mappings do on AWS right after a write: the stream's new records go to
+    each function that reads it (the ledger, the hold's settlement, the events). No poller runs
+    beside `sam local invoke`, so they are delivered here once, in this process, by the local
+    stack's stream poller; each mapping's checkpoint (in .state/sam) means each record goes once."""
+    delivered = {}
+    saved = dict(os.environ)
+    try:
+        for mapping in stream_mappings(backends):
+            os.environ.update(
+                {
+                    **mapping.function.environment,
+                    **backends.credentials_in_use.environment(),
+                    **backends.host_variables(),
+                    "POWERTOOLS_TRACE_DISABLED": "true",
+                    "POWERTOOLS_METRICS_DISABLED": "true",
+                    "POWERTOOLS_LOG_LEVEL": "WARNING",
+                }
+            )
+            poller = StreamPoller(
+                client(backends.host_endpoint, backends.credentials_in_use),
+                client(backends.host_endpoint, backends.credentials_in_use, "dynamodbstreams"),
+                mapping.table,
+                LocalLambda(mapping.function),
+                mapping.batch_size,
+                parallelization=1,
+                checkpoint_path=checkpoint_path(backends, mapping),
+                maximum_retry_attempts=2,
+            )
+            poller.start()
+            try:
+                wait_until_quiet(poller.idle.is_set, 60.0, 0.3, f"{mapping.function.logical_id} did not catch up")
+            finally:
+                poller.stop()
+            delivered[mapping.function.logical_id] = poller.delivered
+            os.environ.clear()
+            os.environ.update(saved)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return delivered
+
+
 def sam_invoke(logical_id: str, event_path: Path) -> int:
     """`sam local invoke` of one function on one event; the answer on stdout, SAM's log on stderr."""
     template = Template()
@@ -299,9 +388,12 @@ def sam_invoke(logical_id: str, event_path: Path) -> int:
         return 2
     ensure_built()
     started = time.monotonic()
-    with Backends(with_bridge=needs_bridge(template, logical_id)) as backends:
+    with Backends() as backends:
         for message in backends.messages:
             print(f"livestock: {message}", file=sys.stderr)
+        own_database = backends.database is not None
+        if own_database:
+            prepare_streams(backends)
         ran = subprocess.run(
             backends.sam_command("invoke", logical_id, "--event", str(event_path)),
             env=backends.sam_environment(),
@@ -310,8 +402,17 @@ def sam_invoke(logical_id: str, event_path: Path) -> int:
             text=True,
             check=False,
         )
-    sys.stderr.write(ran.stderr)
-    print(f"livestock: sam local invoke took {time.monotonic() - started:.1f} s", file=sys.stderr)
+        sys.stderr.write(ran.stderr)
+        print(f"livestock: sam local invoke took {time.monotonic() - started:.1f} s", file=sys.stderr)
+        # A running local stack's own pollers deliver its stream; otherwise it is done here.
+        if own_database and ran.returncode == 0:
+            delivered = deliver_streams(backends)
+            if any(delivered.values()):
+                counts = ", ".join(f"{count} to {name}" for name, count in delivered.items())
+                print(
+                    f"livestock: the stream's new records, delivered in-process as its mappings would: {counts}",
+                    file=sys.stderr,
+                )
     if ran.returncode != 0:
         return ran.returncode
     try:
