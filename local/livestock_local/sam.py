@@ -27,6 +27,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,10 +278,13 @@ class Backends:
             REGION,
         ]
 
-    def stop(self) -> None:
+    def stop_bridge(self) -> None:
         if self.bridge is not None:
             self.bridge.stop()
             self.bridge = None
+
+    def stop(self) -> None:
+        self.stop_bridge()
         if self.database is not None:
             self.database.stop()
             self.database = None
@@ -430,6 +434,47 @@ def answer_of(stdout: str) -> Any:
     return json.loads(lines[-1])
 
 
+def lambda_containers() -> set[str]:
+    """The containers SAM runs functions in (by its label)."""
+    found = _run(["docker", "ps", "-aq", "--no-trunc", "--filter", "label=sam.cli.container.type=lambda"])
+    return set(found.stdout.split())
+
+
+def _default_sigint() -> None:
+    # A process started in the background by a non-interactive shell ignores SIGINT, and so would
+    # SAM, started from it: SAM stops (and removes its containers) on SIGINT only.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def sam_process(backends: Backends, out: Any, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A long-running `sam local ...` (start-api, start-lambda), stopped with SIGINT as Ctrl-C
+    stops it. SAM removes its containers then, but not always (an error in its shutdown left four
+    running once): those that were not there before it started are removed after it."""
+    before = lambda_containers()
+    process = subprocess.Popen(
+        backends.sam_command(*args),
+        env=backends.sam_environment(),
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT if out is not None else None,
+        preexec_fn=_default_sigint,  # noqa: PLW1509 - one signal() call, async-signal-safe
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        left = sorted(lambda_containers() - before)
+        if left:
+            _run(["docker", "rm", "-f", *left], timeout_s=120)
+
+
 def sam_api(port: int) -> int:
     """`sam local start-api` in the foreground until Ctrl-C, with the backends up around it."""
     ensure_built()
@@ -442,20 +487,18 @@ def sam_api(port: int) -> int:
             file=sys.stderr,
             flush=True,
         )
-        process = subprocess.Popen(
-            backends.sam_command("start-api", "--port", str(port), "--warm-containers", "LAZY"),
-            env=backends.sam_environment(),
-            cwd=ROOT,
-        )
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches SAM; it stops itself
+
+        def interrupted(*_: object) -> None:
+            # Ctrl-C reaches the whole terminal group: SAM stops itself, and so does moto, so the
+            # bridge's relays stop now rather than poll a server that is gone.
+            backends.stop_bridge()
+
+        previous = signal.signal(signal.SIGINT, interrupted)
         try:
-            return process.wait()
+            with sam_process(backends, None, "start-api", "--port", str(port), "--warm-containers", "LAZY") as process:
+                return process.wait()
         finally:
             signal.signal(signal.SIGINT, previous)
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=20)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ LIVESTOCK_REQUIRE_SAM=1 (CI) turns that into a failure.
 import contextlib
 import json
 import os
-import signal
 import statistics
 import subprocess
 import time
@@ -201,39 +200,11 @@ def sides(backends: sam.Backends, tmp_path_factory: pytest.TempPathFactory) -> I
     made.close()
 
 
-def lambda_containers() -> set[str]:
-    found = subprocess.run(
-        ["docker", "ps", "-aq", "--no-trunc", "--filter", "label=sam.cli.container.type=lambda"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return set(found.stdout.split())
-
-
 @contextlib.contextmanager
 def sam_process(backends: sam.Backends, log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A long-running `sam local ...`, stopped with SIGINT (Ctrl-C). SAM removes its containers
-    then, but not always (an error in its shutdown left four running once): the ones that were not
-    there before it started are removed after it."""
-    before = lambda_containers()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            backends.sam_command(*args), env=backends.sam_environment(), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
+    """A long-running `sam local ...`, its output in `log`."""
+    with log.open("wb") as out, sam.sam_process(backends, out, *args) as process:
         yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        left = sorted(lambda_containers() - before)
-        if left:
-            subprocess.run(["docker", "rm", "-f", *left], capture_output=True, check=False)
 
 
 def wait_for_port(process: subprocess.Popen[bytes], port: int, log: Path, timeout_s: float = READY_TIMEOUT_S) -> float:
