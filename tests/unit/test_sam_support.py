@@ -1,6 +1,7 @@
 """The parts of livestock_local.sam that need no Docker: what it reads from the template and from
 what `sam local invoke` prints, and how it says why it cannot run."""
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -34,12 +35,12 @@ def test_the_answer_is_the_last_line_sam_local_invoke_prints() -> None:
 
 
 def test_without_docker_it_says_why_in_a_few_words(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sam.shutil, "which", lambda _: None)
+    monkeypatch.setattr(shutil, "which", lambda _: None)
     assert sam.unavailable() == "no docker command (apt-get install docker.io)"
 
 
 def test_without_a_daemon_it_says_how_to_start_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sam.shutil, "which", lambda _: "/usr/bin/docker")
+    monkeypatch.setattr(shutil, "which", lambda _: "/usr/bin/docker")
     monkeypatch.setattr(
         sam, "_run", lambda command, timeout_s=20: subprocess.CompletedProcess(command, 1, "", "Cannot connect")
     )
