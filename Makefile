@@ -11,13 +11,15 @@ BIN := $(VENV)/bin
 export PATH := $(dir $(PY313)):$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: openapi java-check help bootstrap demo up invoke chaos test lint format typecheck template build unit integration bench bench-events clean
+.PHONY: openapi java-check help bootstrap demo up invoke sam-api sam-test chaos test lint format typecheck template build unit integration bench bench-events clean
 
 help:
 	@echo "make demo   - run a simulated live sale on the local stack (no AWS account)"
 	@echo "make test   - lint, type checks, template checks, then the test suite"
 	@echo "make up     - run the local stack in the foreground (Ctrl-C stops it)"
-	@echo "make invoke FN=<LogicalId> EVENT=events/...json - one function on one event (sam local invoke, without Docker)"
+	@echo "make invoke FN=<LogicalId> EVENT=events/...json - one function on one event (sam local invoke; in-process without Docker)"
+	@echo "make sam-api - SAM's own local gateway (sam local start-api, Docker) on port 3001"
+	@echo "make sam-test - the SAM CLI tests alone (Docker)"
 	@echo "make chaos  - the local stack's fault probes (bypass, stops, kill -9, catch-up, abuse, fuzz, kill -9 mid-burst) -> RELIABILITY.md"
 	@echo "make bench  - flash-sale benchmark on DynamoDB Local"
 	@echo "make bench-events - event latency, decrement to signed webhook, during a 64-client burst"
@@ -51,9 +53,31 @@ demo: bootstrap
 up: bootstrap
 	$(BIN)/python -m livestock_local.stack
 
-invoke: bootstrap
+# `sam local invoke` in Docker against DynamoDB Local (data kept in .state/sam); where no Docker
+# daemon answers, one line says so and the in-process invoker runs the function instead.
+invoke: bootstrap $(SAM_VENV)/.stamp
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=HoldsApiFunction EVENT=events/holds_api/place_hold.json"; exit 2; }
-	$(BIN)/python -m livestock_local.invoke $(FN) $(EVENT)
+	@$(BIN)/python -m livestock_local.sam invoke $(FN) $(EVENT)
+
+# SAM's own local gateway (`sam local start-api`) on LIVESTOCK_SAM_API_PORT (3001): no API keys.
+sam-api: bootstrap $(SAM_VENV)/.stamp
+	@$(BIN)/python -m livestock_local.sam api
+
+# The SAM CLI tests (tests/sam) need Docker and the Lambda Python 3.13 image. Where they cannot run,
+# one line says why; LIVESTOCK_REQUIRE_SAM=1 (CI) makes that a failure. SAM_TIMING_FILE, if set,
+# receives how many seconds they took.
+define SAM_TESTS
+	@reason="$$($(BIN)/python -m livestock_local.sam why-not)"; \
+	if [ -z "$$reason" ]; then \
+	  started=$$(date +%s); $(BIN)/python -m pytest tests/sam -q || exit 1; \
+	  took=$$(( $$(date +%s) - started )); echo "SAM tests (tests/sam) took $$took s"; \
+	  if [ -n "$$SAM_TIMING_FILE" ]; then echo "$$took" > "$$SAM_TIMING_FILE"; fi; \
+	elif [ -n "$$LIVESTOCK_REQUIRE_SAM" ]; then echo "SAM tests (tests/sam) cannot run: $$reason" >&2; exit 1; \
+	else echo "SAM tests (tests/sam) not run: $$reason"; fi
+endef
+
+sam-test: bootstrap build
+	$(SAM_TESTS)
 
 # About 17 minutes: 10 stops, 10 kill -9 restarts, a 100,000-record stream history, the abuse probe,
 # 2 minutes of schemathesis (`python -m livestock_local.chaos --only-fuzz` runs that alone); then
@@ -72,13 +96,15 @@ lint: $(VENV)/.stamp $(SAM_VENV)/.stamp
 	$(BIN)/mypy layers/livestock/livestock functions local tests
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
 
-build: $(SAM_VENV)/.stamp
+build: $(VENV)/.stamp $(SAM_VENV)/.stamp
 	$(SAM_VENV)/bin/sam build --region us-east-1
+	$(BIN)/python -c "from livestock_local.sam import compile_build; compile_build()"
 
 # Unit tests (moto, in-process) run apart from the tests that start a local stack per worker.
 test: bootstrap lint build
 	$(BIN)/python -m pytest tests/unit -q
 	$(BIN)/python -m pytest tests/integration tests/e2e -q -n 2 --dist loadfile
+	$(SAM_TESTS)
 
 unit: $(VENV)/.stamp
 	$(BIN)/python -m pytest tests/unit

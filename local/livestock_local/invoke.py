@@ -23,7 +23,7 @@ def invoke(logical_id: str, event: dict[str, Any], state_dir: Path = STATE_DIR) 
     lock = running_stack(state_dir)
     if lock is None:
         with LocalStack(
-            port=free_port(), state_dir=state_dir, api_workers=1, sweep_period_s=None, template=_functions_only()
+            port=free_port(), state_dir=state_dir, api_workers=1, sweep_period_s=None, template=functions_only()
         ) as stack:
             assert stack.invoker is not None
             return stack.invoker.invoke(logical_id, event)
@@ -47,7 +47,7 @@ def invoke(logical_id: str, event: dict[str, Any], state_dir: Path = STATE_DIR) 
         invoker.shutdown()
 
 
-def _functions_only() -> Template:
+def functions_only() -> Template:
     """The template with its functions' events left out: `make invoke` delivers the one event."""
     template = Template()
     for resource in template.resources.values():

@@ -9,6 +9,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+ENDPOINT_PREFIX = "AWS_ENDPOINT_URL_"
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -159,7 +160,13 @@ class Template:
                 logical_id=logical_id,
                 code_uri=ROOT / props["CodeUri"],
                 handler=props["Handler"],
-                environment={k: self.resolve(v, table_names) for k, v in env_vars.items()},
+                environment={
+                    k: self.resolve(v, table_names)
+                    for k, v in env_vars.items()
+                    # An empty endpoint variable stands for "AWS's own endpoint" (boto3 reads it as
+                    # unset); locally the endpoint the stack exports must show through instead.
+                    if not (k.startswith(ENDPOINT_PREFIX) and v == "")
+                },
                 # Lambda's own defaults when neither the function nor Globals says.
                 timeout_s=float(props.get("Timeout", 3)),
                 memory_mb=int(props.get("MemorySize", 128)),

@@ -1,0 +1,277 @@
+"""The real SAM CLI and the Lambda runtime interface, in Docker, against DynamoDB Local.
+
+One package-scoped story: `sam local start-lambda --warm-containers EAGER` starts once (one warm
+container per function), every event in events/ is invoked through boto3's Lambda client at it,
+and the same event goes through the local stack's in-process invoker. The two sides run on one
+DynamoDB Local process but in two databases (DynamoDB Local keeps one per access key id), each
+with the template's tables, so each answer and the state each call leaves can be compared.
+start-lambda is stopped when the story ends, before the CLI and start-api tests start their own
+containers: at most one function's containers run at a time beside the story's.
+
+Without Docker these tests are skipped with the reason (`make test` says it in one line);
+LIVESTOCK_REQUIRE_SAM=1 (CI) turns that into a failure.
+"""
+
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
+
+from livestock_local import sam
+from livestock_local.dynamodb_local import Credentials, client, free_port, port_in_use
+from livestock_local.lambda_runtime import Invoker
+from livestock_local.template import ROOT, Template
+
+EVENTS = ROOT / "events"
+READY_TIMEOUT_S = 420.0
+
+
+def _require() -> None:
+    reason = sam.unavailable()
+    if reason is None:
+        return
+    if os.environ.get("LIVESTOCK_REQUIRE_SAM"):
+        pytest.fail(f"LIVESTOCK_REQUIRE_SAM is set but sam local cannot run: {reason}", pytrace=False)
+    pytest.skip(f"sam local cannot run here: {reason}")
+
+
+# The story: every event in events/, in an order that makes sense of it (a SKU before its holds,
+# the stream record of the hold after the hold). Each step: events/ file, expected status (API
+# functions) or None.
+STORY: list[tuple[str, int | None]] = [
+    ("stock_api/set_sku.json", 201),
+    ("stock_api/get_sku.json", 200),
+    ("stock_api/allocation.json", 200),
+    ("stock_api/limits.json", 200),
+    ("stock_api/settings.json", 200),
+    ("stock_api/receipt.json", 201),
+    ("stock_api/adjustment.json", 201),
+    ("holds_api/place_hold.json", 201),
+    ("holds_api/get_hold.json", 200),
+    ("stream_consumer/hold_decrement.json", None),
+    ("holds_api/confirm_hold.json", 200),
+    ("holds_api/cancel_hold.json", 200),
+    ("stock_api/pause.json", 200),
+    ("stock_api/resume.json", 200),
+    ("stock_api/reserve_release.json", 200),
+    ("stock_api/ledger.json", 200),
+    ("stock_api/reconciliation.json", 200),
+    ("events_api/set_alerts.json", 200),
+    ("events_api/get_alerts.json", 200),
+    ("events_api/put_webhook.json", 201),
+    ("events_api/get_webhook.json", 200),
+    ("events_api/webhook_deliveries.json", 200),
+    ("events_api/delete_webhook.json", 204),
+    ("event_publisher/hold_decrement.json", None),
+    ("webhook_delivery/AlertRaised.json", None),
+    ("webhook_delivery/HoldExpired.json", None),
+    ("webhook_delivery/ReserveReleased.json", None),
+    ("webhook_delivery/Restocked.json", None),
+    ("webhook_delivery/SoldOut.json", None),
+    ("webhook_delivery/StockChanged.json", None),
+    ("webhook_delivery/StockLow.json", None),
+    ("webhook_delivery/UnattributedChange.json", None),
+    ("hold_sweeper/schedule.json", None),
+]
+
+
+def function_of(event_name: str) -> str:
+    """The template function whose CodeUri folder names the events/ folder."""
+    folder = event_name.split("/", 1)[0]
+    for function in Template().functions({name: name for name in Template().tables()}):
+        if function.code_uri.name == folder:
+            return function.logical_id
+    raise KeyError(f"no function's CodeUri is functions/{folder}/")
+
+
+def load_event(event_name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / event_name).read_text())
+    return loaded
+
+
+@dataclass
+class Step:
+    event: str
+    function: str
+    sam: Any
+    in_process: Any
+    sam_state: dict[str, list[dict[str, Any]]]
+    in_process_state: dict[str, list[dict[str, Any]]]
+    sam_s: float
+
+
+@dataclass
+class Timings:
+    values: dict[str, float] = field(default_factory=dict)
+    calls: list[float] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        found = [f"{name}: {seconds:.1f} s" for name, seconds in self.values.items()]
+        if self.calls:
+            found.append(
+                f"start-lambda calls: {len(self.calls)}, median {statistics.median(self.calls):.2f} s, "
+                f"max {max(self.calls):.2f} s"
+            )
+        return found
+
+
+TIMINGS = Timings()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if TIMINGS.values:
+        terminalreporter.section("sam local timings")
+        for line in TIMINGS.lines():
+            terminalreporter.write_line(line)
+
+
+class Sides:
+    """The two databases, and the in-process invoker that runs against the second."""
+
+    def __init__(self, backends: sam.Backends, tmp: Path) -> None:
+        self.backends = backends
+        self.sam_credentials = backends.credentials_in_use
+        self.local_credentials = Credentials.generate()
+        backends.create_tables(self.local_credentials)
+        self.saved = dict(os.environ)
+        # The in-process functions reach the same DynamoDB Local (loopback) with the other key,
+        # and the same moto (the endpoint variables LocalEventBridge exported at its start).
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL_DYNAMODB": backends.host_endpoint,
+                "AWS_DEFAULT_REGION": sam.REGION,
+                **self.local_credentials.environment(),
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": "WARNING",
+            }
+        )
+        functions = Template().functions(backends.table_names)
+        for function in functions:
+            function.environment["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+        self.invoker = Invoker(functions, workers=1, background_workers=1)
+
+    def state(self, credentials: Credentials) -> dict[str, list[dict[str, Any]]]:
+        """Every item of every table in the database these credentials open, sorted by key."""
+        dynamodb: Any = client(self.backends.host_endpoint, credentials)
+        deserializer = TypeDeserializer()
+        found = {}
+        for name in self.backends.table_names.values():
+            items = []
+            for page in dynamodb.get_paginator("scan").paginate(TableName=name, ConsistentRead=True):
+                items += [{k: deserializer.deserialize(v) for k, v in item.items()} for item in page["Items"]]
+            found[name] = sorted(items, key=lambda item: (str(item["pk"]), str(item["sk"])))
+        return found
+
+    def close(self) -> None:
+        self.invoker.shutdown()
+        os.environ.clear()
+        os.environ.update(self.saved)
+
+
+@pytest.fixture(scope="package")
+def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sam.Backends]:
+    _require()
+    started = time.monotonic()
+    built = sam.ensure_built()
+    if built:
+        TIMINGS.values["sam build"] = built
+    state = tmp_path_factory.mktemp("sam")
+    with sam.Backends(state_dir=state, persistent=False, log_level="WARNING") as started_backends:
+        TIMINGS.values["DynamoDB Local + moto + tables"] = time.monotonic() - started - built
+        yield started_backends
+
+
+@pytest.fixture(scope="package")
+def sides(backends: sam.Backends, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sides]:
+    made = Sides(backends, tmp_path_factory.mktemp("sides"))
+    yield made
+    made.close()
+
+
+@contextlib.contextmanager
+def sam_process(backends: sam.Backends, log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A long-running `sam local ...`, its output in `log`."""
+    with log.open("wb") as out, sam.sam_process(backends, out, *args) as process:
+        yield process
+
+
+def wait_for_port(process: subprocess.Popen[bytes], port: int, log: Path, timeout_s: float = READY_TIMEOUT_S) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if process.poll() is not None:
+            pytest.fail(f"sam local exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        if port_in_use(port):
+            return time.monotonic() - started
+        time.sleep(0.5)
+    pytest.fail(f"sam local did not listen on {port} within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def lambda_client(port: int) -> Any:
+    return boto3.client(
+        "lambda",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name=sam.REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(read_timeout=120, connect_timeout=5, retries={"max_attempts": 0}),
+    )
+
+
+def invoke_through(lambda_api: Any, function: str, event: dict[str, Any]) -> Any:
+    """One invocation through the Lambda Invoke API; a function error comes back as its payload."""
+    response = lambda_api.invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    payload = json.loads(response["Payload"].read() or b"null")
+    if "FunctionError" in response:
+        return {"FunctionError": response["FunctionError"], **payload}
+    return payload
+
+
+@pytest.fixture(scope="package")
+def story(sides: Sides, backends: sam.Backends, tmp_path_factory: pytest.TempPathFactory) -> list[Step]:
+    """Every event through start-lambda (warm containers) and through the in-process invoker."""
+    log = tmp_path_factory.mktemp("start-lambda") / "sam.log"
+    port = free_port()
+    steps = []
+    with sam_process(backends, log, "start-lambda", "--port", str(port), "--warm-containers", "EAGER") as process:
+        TIMINGS.values["start-lambda --warm-containers EAGER ready"] = wait_for_port(process, port, log)
+        lambda_api = lambda_client(port)
+        for event_name, _status in STORY:
+            function = function_of(event_name)
+            event = load_event(event_name)
+            started = time.monotonic()
+            try:
+                answer = invoke_through(lambda_api, function, event)
+            except Exception as error:  # noqa: BLE001 - reported by this step's test, the story goes on
+                answer = {"FunctionError": f"{type(error).__name__}: {error}", "log": log.read_text()[-3000:]}
+            took = time.monotonic() - started
+            TIMINGS.calls.append(took)
+            try:
+                local = sides.invoker.invoke(function, event)
+            except Exception as error:  # noqa: BLE001 - as above
+                local = {"FunctionError": f"{type(error).__name__}: {error}"}
+            steps.append(
+                Step(
+                    event_name,
+                    function,
+                    answer,
+                    local,
+                    sides.state(sides.sam_credentials),
+                    sides.state(sides.local_credentials),
+                    took,
+                )
+            )
+    # For reading a failure at leisure, without running the story again.
+    (log.parent / "story.json").write_text(json.dumps([step.__dict__ for step in steps], default=str, indent=1))
+    return steps
