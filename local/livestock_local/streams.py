@@ -327,11 +327,13 @@ def process_name(function_id: str) -> str:
 def _run_in_process(mapping: StreamMapping, idle: "ctypes.c_bool") -> None:
     become_stack_child()
     name_process(process_name(mapping.function.logical_id))
-    stop = threading.Event()
     # The stack stops this process with SIGTERM (as a group SIGTERM does): no lock or condition is
     # shared between the processes, so a process killed at any moment cannot leave the other
-    # waiting for it (multiprocessing.Event.set() hangs for good on a waiter that died).
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # waiting for it (multiprocessing.Event.set() hangs for good on a waiter that died). Nor does
+    # the handler take a lock: a threading.Event set from a handler that interrupts this thread's
+    # own wait on it deadlocks (seen: a mapping process left hanging after a stop).
+    stopping: list[bool] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     # This process is the consumer's execution environment: its variables are the function's.
     os.environ.update({**mapping.credentials.environment(), **mapping.function.environment})
     poller = StreamPoller(
@@ -347,8 +349,9 @@ def _run_in_process(mapping: StreamMapping, idle: "ctypes.c_bool") -> None:
         bisect_on_error=mapping.bisect_on_error,
     )
     poller.start()
-    while not stop.wait(0.02):
+    while not stopping:
         idle.value = poller.idle.is_set()
+        time.sleep(0.02)
     poller.stop()
 
 
@@ -364,6 +367,10 @@ class StreamWorker:
         self._idle = self._context.RawValue(ctypes.c_bool, False)
         self._process = self._new_process()
         self.restarts = 0
+        # stop() and supervise() run in different threads: a stop must not find the dead process
+        # while the supervisor is starting its successor (which would then outlive the stack).
+        self._lock = threading.Lock()
+        self._stopped = False
 
     def _new_process(self) -> Any:
         return self._context.Process(
@@ -393,19 +400,22 @@ class StreamWorker:
 
     def supervise(self) -> bool:
         """Starts the process again if it has died; True if it did."""
-        if self._process.pid is None or self._process.is_alive():
-            return False
-        self._process.join(timeout=0)  # reaps it: a killed child must not stay a zombie
-        self._idle.value = False
-        self._process = self._new_process()
-        self._process.start()
-        self.restarts += 1
-        return True
+        with self._lock:
+            if self._stopped or self._process.pid is None or self._process.is_alive():
+                return False
+            self._process.join(timeout=0)  # reaps it: a killed child must not stay a zombie
+            self._idle.value = False
+            self._process = self._new_process()
+            self._process.start()
+            self.restarts += 1
+            return True
 
     def idle(self) -> bool:
         return bool(self._idle.value) and self._process.is_alive()
 
     def stop(self, timeout_s: float = 5) -> None:
+        with self._lock:
+            self._stopped = True
         if self._process.pid is None:
             return
         self._process.terminate()
