@@ -14,6 +14,7 @@ HOLD_SK = "HOLD"
 LIMIT_SK = "LIMIT"
 OP_SK = "OP"
 COUNT_SK = "COUNT"
+SESSION_SK = "SESSION"
 
 # The sweeper's index is spread over this many partition values so that index writes never pile
 # on one. An order causes about five index write units (listed pending, re-keyed when held, taken
@@ -111,6 +112,16 @@ def buyer_limit_pk(sku_id: str, buyer_id: str) -> str:
 
 def buyer_limit_hold_attr(hold_id: str) -> str:
     return f"h_{hold_id}"
+
+
+def session_buyer_limit_pk(session_id: str, sku_id: str, buyer_id: str) -> str:
+    """A buyer's units of a SKU within one live session: a counter per session, so an allowance
+    used in one live never counts against the next."""
+    return f"SLIMIT#{session_id}#{sku_id}#{buyer_id}"
+
+
+def session_pk(session_id: str) -> str:
+    return f"SESSION#{session_id}"
 
 
 def operation_pk(sku_id: str, kind: str, reference: str) -> str:

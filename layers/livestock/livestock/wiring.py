@@ -18,6 +18,7 @@ from livestock.dal.event_state import EventStateRepository
 from livestock.dal.holds import HoldStore
 from livestock.dal.ledger import LedgerStore
 from livestock.dal.limits import LimitStore
+from livestock.dal.sessions import SessionStore
 from livestock.dal.skus import SkuStore
 from livestock.dal.webhooks import WebhookRepository
 from livestock.events.publisher import EventSink, StreamPublisher
@@ -30,6 +31,7 @@ from livestock.logic.ledger import LedgerService
 from livestock.logic.meta_cache import MetaCache
 from livestock.logic.onhand import OnHand
 from livestock.logic.reconciliation import Reconciler
+from livestock.logic.sessions import SessionService
 from livestock.logic.settlement import Settlement
 from livestock.logic.shard_hints import ShardHints
 from livestock.logic.sharding import Sharding
@@ -37,6 +39,7 @@ from livestock.logic.shield import SoldOutShield
 from livestock.logic.stock import StockService
 from livestock.logic.sweeper import Sweeper
 from livestock.logic.webhooks import WebhookService
+from livestock.models.event_io import AlertsRequest
 from livestock.settings import EventSettings, Settings, get_event_settings, get_settings
 
 if TYPE_CHECKING:
@@ -50,6 +53,7 @@ class Stores:
     holds: HoldStore
     limits: LimitStore
     ledger: LedgerStore
+    sessions: SessionStore
 
 
 def stores(settings: Settings, client: "DynamoDBClient | None" = None) -> Stores:
@@ -59,6 +63,7 @@ def stores(settings: Settings, client: "DynamoDBClient | None" = None) -> Stores
         holds=HoldStore(inventory, client),
         limits=LimitStore(inventory, client),
         ledger=LedgerStore(settings.ledger_table_name, client),
+        sessions=SessionStore(inventory, client),
     )
 
 
@@ -113,7 +118,7 @@ def build(
         stock=stock,
         holds=holds,
         settlement=Settlement(store.holds, store.ledger, stock, meta_cache, settings.settle_window_s, monotonic),
-        sweeper=Sweeper(store.holds, store.limits, holds, settings.settle_window_s, clock),
+        sweeper=Sweeper(store.holds, holds, settings.settle_window_s, clock),
         ledger=LedgerService(runner, store.ledger),
         reconciler=Reconciler(runner, store.skus, store.holds, store.ledger),
     )
@@ -158,7 +163,30 @@ def event_services() -> EventServices:
     return build_events(get_event_settings(), services().stores.skus)
 
 
+def build_sessions(services: Services, alerts: AlertSettings, clock: Callable[[], float] = time.time) -> SessionService:
+    """Sessions use the stock's change loop and the alert settings: only a function given both
+    tables (the sessions API) builds them."""
+
+    def set_alerts(sku_id: str, tiers_pct: list[int]) -> object:
+        return alerts.set(sku_id, AlertsRequest(tiers_pct=tiers_pct, baseline="opening"))
+
+    return SessionService(services.stores.sessions, services.stock.runner, set_alerts, clock)
+
+
+@lru_cache(maxsize=1)
+def session_service() -> SessionService:
+    return build_sessions(services(), event_services().alerts)
+
+
 def reset() -> None:
     """Forget the built services (tests point them at another table)."""
-    for cached in (services, event_services, get_settings, get_event_settings, clients.dynamodb, clients.events):
+    for cached in (
+        services,
+        event_services,
+        session_service,
+        get_settings,
+        get_event_settings,
+        clients.dynamodb,
+        clients.events,
+    ):
         cached.cache_clear()

@@ -2,7 +2,8 @@
 
 Powertools' parser models read the images (one model per kind of item, told apart by `entity`);
 `change_of` turns a record into what happened: a shard's or a SKU's counter moved
-(`ShardChanged`, `SkuChanged`), a hold was created or changed status (`HoldTransitioned`).
+(`ShardChanged`, `SkuChanged`), a hold was created or changed status (`HoldTransitioned`), a live
+session was written (`SessionTransitioned`).
 Nothing outside this module reads a raw image.
 """
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
 from livestock import keys
 from livestock.models.domain import HoldStatus
+from livestock.models.sessions import LineupEntry, SessionStatus
 
 
 class _Image(BaseModel):
@@ -61,6 +63,20 @@ class HoldImage(_Image):
     last_actor: str | None = None
 
 
+class SessionImage(_Image):
+    entity: Literal["session"]
+    session_id: str
+    title: str
+    channels: list[str]
+    lineup: list[LineupEntry]
+    status: SessionStatus
+    starts_at: float
+    ends_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    last_actor: str | None = None
+
+
 class OtherImage(_Image):
     """Items whose changes mean nothing to the ledger or to settlement (limits, operation
     records, counters; and the bare-key record moto emits when a transaction creates an item)."""
@@ -70,13 +86,14 @@ class OtherImage(_Image):
 
 def _kind(image: Any) -> str:
     entity = image.get("entity") if isinstance(image, dict) else getattr(image, "entity", None)
-    return entity if entity in ("shard", "meta", "hold") else "other"
+    return entity if entity in ("shard", "meta", "hold", "session") else "other"
 
 
 InventoryImage = Annotated[
     Annotated[ShardImage, Tag("shard")]
     | Annotated[MetaImage, Tag("meta")]
     | Annotated[HoldImage, Tag("hold")]
+    | Annotated[SessionImage, Tag("session")]
     | Annotated[OtherImage, Tag("other")],
     Discriminator(_kind),
 ]
@@ -157,7 +174,18 @@ class HoldTransitioned:
     pool: str | None
 
 
-Change = ShardChanged | SkuChanged | HoldTransitioned
+@dataclass(frozen=True)
+class SessionTransitioned:
+    """A live session was written: `old` is None when it was created, and equals `new` when only
+    its plan changed."""
+
+    recorded: Recorded
+    session: SessionImage
+    old: SessionStatus | None
+    new: SessionStatus
+
+
+Change = ShardChanged | SkuChanged | HoldTransitioned | SessionTransitioned
 
 
 UNATTRIBUTED_REASON = "the counter moved in a write no LiveStock operation made"
@@ -232,6 +260,8 @@ def change_of(record: InventoryRecordModel) -> Change | None:
             new.order_id,
             new.pool,
         )
+    if isinstance(new, SessionImage):
+        return SessionTransitioned(recorded, new, old.status if isinstance(old, SessionImage) else None, new.status)
     return None
 
 
@@ -244,6 +274,7 @@ __all__ = [
     "HoldTransitioned",
     "InventoryRecordModel",
     "Recorded",
+    "SessionTransitioned",
     "ShardChanged",
     "SkuChanged",
     "change_of",

@@ -58,6 +58,8 @@ class StockService:
             in_flight=meta.on_hand - sum(pools.values()) - counts.held - counts.sold,
             paused=meta.paused,
             per_buyer_limit=meta.per_buyer_limit,
+            session_id=meta.session_id,
+            session_per_buyer_limit=meta.session_per_buyer_limit,
             auto_release_reserve=meta.auto_release_reserve,
             shards=meta.shards,
             version=meta.version,
