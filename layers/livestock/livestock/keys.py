@@ -30,6 +30,8 @@ COUNTER_SPREAD = 32
 LEDGER_SPREAD = 32
 
 CHANNEL_PREFIX = "channel:"
+CAMPAIGN_PREFIX = "campaign:"
+CAMPAIGN_SK = "CAMPAIGN"
 POOL_BUCKET_PREFIX = "pool:"
 
 
@@ -49,6 +51,19 @@ def channel_pool(channel: str) -> str:
 def channel_of_pool(pool: str) -> str | None:
     """The channel whose ring-fenced pool this is; None for shared and the reserve."""
     return pool.removeprefix(CHANNEL_PREFIX) if pool.startswith(CHANNEL_PREFIX) else None
+
+
+def campaign_pool(campaign_id: str) -> str:
+    """The pool a staged-release campaign's units wait in until their stage: not sellable."""
+    return f"{CAMPAIGN_PREFIX}{campaign_id}"
+
+
+def is_campaign_pool(pool: str) -> bool:
+    return pool.startswith(CAMPAIGN_PREFIX)
+
+
+def campaign_pk(campaign_id: str) -> str:
+    return f"CAMPAIGN#{campaign_id}"
 
 
 def channel_actor(channel: str) -> str:

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from livestock.dal import clients
+from livestock.dal.campaigns import CampaignLauncher, CampaignStore
 from livestock.dal.event_state import EventStateRepository
 from livestock.dal.holds import HoldStore
 from livestock.dal.ledger import LedgerStore
@@ -25,6 +26,7 @@ from livestock.events.publisher import EventSink, StreamPublisher
 from livestock.events.stock_reader import StockReader
 from livestock.logic.alert_settings import AlertSettings
 from livestock.logic.allocation import Allocation
+from livestock.logic.campaigns import CampaignService
 from livestock.logic.changes import ChangeRunner
 from livestock.logic.holds import HoldService
 from livestock.logic.ledger import LedgerService
@@ -40,7 +42,14 @@ from livestock.logic.stock import StockService
 from livestock.logic.sweeper import Sweeper
 from livestock.logic.webhooks import WebhookService
 from livestock.models.event_io import AlertsRequest
-from livestock.settings import EventSettings, Settings, get_event_settings, get_settings
+from livestock.settings import (
+    CampaignSettings,
+    EventSettings,
+    Settings,
+    get_campaign_settings,
+    get_event_settings,
+    get_settings,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -54,6 +63,7 @@ class Stores:
     limits: LimitStore
     ledger: LedgerStore
     sessions: SessionStore
+    campaigns: CampaignStore
 
 
 def stores(settings: Settings, client: "DynamoDBClient | None" = None) -> Stores:
@@ -64,6 +74,7 @@ def stores(settings: Settings, client: "DynamoDBClient | None" = None) -> Stores
         limits=LimitStore(inventory, client),
         ledger=LedgerStore(settings.ledger_table_name, client),
         sessions=SessionStore(inventory, client),
+        campaigns=CampaignStore(inventory, client),
     )
 
 
@@ -178,12 +189,38 @@ def session_service() -> SessionService:
     return build_sessions(services(), event_services().alerts)
 
 
+def launcher(settings: CampaignSettings) -> CampaignLauncher:
+    return CampaignLauncher(
+        state_machine_arn=settings.state_machine_arn,
+        scheduler_role_arn=settings.scheduler_role_arn,
+        schedule_group=settings.schedule_group,
+        schedule_after_s=settings.schedule_after_s,
+        schedule_lead_s=settings.schedule_lead_s,
+    )
+
+
+def build_campaigns(
+    services: Services, launch: CampaignLauncher, clock: Callable[[], float] = time.time
+) -> CampaignService:
+    given = services.stores
+    return CampaignService(given.campaigns, given.sessions, given.skus, services.stock.runner, launch, clock)
+
+
+@lru_cache(maxsize=1)
+def campaign_service() -> CampaignService:
+    return build_campaigns(services(), launcher(get_campaign_settings()))
+
+
 def reset() -> None:
     """Forget the built services (tests point them at another table)."""
     for cached in (
         services,
         event_services,
         session_service,
+        campaign_service,
+        get_campaign_settings,
+        clients.stepfunctions,
+        clients.scheduler,
         get_settings,
         get_event_settings,
         clients.dynamodb,

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamChangedR
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
 from livestock import keys
+from livestock.models.campaigns import CampaignStatus, Stage
 from livestock.models.domain import HoldStatus
 from livestock.models.sessions import LineupEntry, SessionStatus
 
@@ -77,6 +78,20 @@ class SessionImage(_Image):
     last_actor: str | None = None
 
 
+class CampaignImage(_Image):
+    entity: Literal["campaign"]
+    campaign_id: str
+    session_id: str
+    sku_id: str
+    target_pool: str
+    stages: list[Stage]
+    status: CampaignStatus
+    total: int
+    released_units: int = 0
+    returned_units: int = 0
+    last_actor: str | None = None
+
+
 class OtherImage(_Image):
     """Items whose changes mean nothing to the ledger or to settlement (limits, operation
     records, counters; and the bare-key record moto emits when a transaction creates an item)."""
@@ -86,7 +101,7 @@ class OtherImage(_Image):
 
 def _kind(image: Any) -> str:
     entity = image.get("entity") if isinstance(image, dict) else getattr(image, "entity", None)
-    return entity if entity in ("shard", "meta", "hold", "session") else "other"
+    return entity if entity in ("shard", "meta", "hold", "session", "campaign") else "other"
 
 
 InventoryImage = Annotated[
@@ -94,6 +109,7 @@ InventoryImage = Annotated[
     | Annotated[MetaImage, Tag("meta")]
     | Annotated[HoldImage, Tag("hold")]
     | Annotated[SessionImage, Tag("session")]
+    | Annotated[CampaignImage, Tag("campaign")]
     | Annotated[OtherImage, Tag("other")],
     Discriminator(_kind),
 ]
@@ -185,7 +201,26 @@ class SessionTransitioned:
     new: SessionStatus
 
 
-Change = ShardChanged | SkuChanged | HoldTransitioned | SessionTransitioned
+@dataclass(frozen=True)
+class CampaignChanged:
+    """A campaign's record was written: created, a stage released, or cancelled."""
+
+    recorded: Recorded
+    campaign: CampaignImage
+    old: CampaignImage | None
+
+    @property
+    def released_now(self) -> list[Stage]:
+        before = {stage.n for stage in self.old.stages if stage.released_at is not None} if self.old else set()
+        return [s for s in self.campaign.stages if s.released_at is not None and s.n not in before]
+
+    @property
+    def cancelled_now(self) -> bool:
+        was = self.old.status if self.old else None
+        return was != CampaignStatus.CANCELLED and self.campaign.status == CampaignStatus.CANCELLED
+
+
+Change = ShardChanged | SkuChanged | HoldTransitioned | SessionTransitioned | CampaignChanged
 
 
 UNATTRIBUTED_REASON = "the counter moved in a write no LiveStock operation made"
@@ -260,6 +295,8 @@ def change_of(record: InventoryRecordModel) -> Change | None:
             new.order_id,
             new.pool,
         )
+    if isinstance(new, CampaignImage):
+        return CampaignChanged(recorded, new, old if isinstance(old, CampaignImage) else None)
     if isinstance(new, SessionImage):
         return SessionTransitioned(recorded, new, old.status if isinstance(old, SessionImage) else None, new.status)
     return None
@@ -270,6 +307,7 @@ def parse(raw: dict[str, object]) -> InventoryRecordModel:
 
 
 __all__ = [
+    "CampaignChanged",
     "Change",
     "HoldTransitioned",
     "InventoryRecordModel",

@@ -138,6 +138,35 @@ class UnattributedChange(EventDetail):
     message: str
 
 
+class StageReleased(EventDetail):
+    """A campaign stage's units moved from the campaign pool into sale (at its time, or early by the host)."""
+
+    detail_type: ClassVar[str] = "StageReleased"
+    campaign_id: str
+    session_id: str
+    stage: int = Field(ge=1, description="1-based stage number")
+    quantity: int = Field(ge=1)
+    target_pool: str = Field(description="shared or channel:<id>")
+    scheduled_at: float = Field(description="When the stage was due, Unix seconds")
+    released_at: float = Field(description="When it was released, Unix seconds")
+    actor: str | None = Field(description="system:campaign (the state machine) or who released it early")
+    stages_released: int
+    stages_total: int
+    pending_units: int = Field(description="Units still waiting in the campaign pool")
+
+
+class CampaignCancelled(EventDetail):
+    """A campaign was cancelled: every unreleased unit went back to shared, once."""
+
+    detail_type: ClassVar[str] = "CampaignCancelled"
+    campaign_id: str
+    session_id: str
+    returned_units: int = Field(ge=0, description="Units returned to shared")
+    stages_released: int
+    stages_cancelled: int
+    actor: str | None
+
+
 class LineupSku(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -186,6 +215,8 @@ DETAIL_TYPES: dict[str, type[DomainEvent]] = {
         UnattributedChange,
         SessionStarted,
         SessionEnded,
+        StageReleased,
+        CampaignCancelled,
     )
 }
 
@@ -201,6 +232,8 @@ WEBHOOK_EVENT_TYPES = (
     "UnattributedChange",
     "SessionStarted",
     "SessionEnded",
+    "StageReleased",
+    "CampaignCancelled",
 )
 WebhookEventType = Literal[
     "StockLow",
@@ -212,4 +245,6 @@ WebhookEventType = Literal[
     "UnattributedChange",
     "SessionStarted",
     "SessionEnded",
+    "StageReleased",
+    "CampaignCancelled",
 ]

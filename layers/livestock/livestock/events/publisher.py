@@ -20,9 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from livestock import keys
 from livestock.dal.event_state import EventStateRepository, PendingEvent
-from livestock.dal.stream import Change, HoldTransitioned, SessionTransitioned, ShardChanged, SkuChanged
+from livestock.dal.stream import (
+    CampaignChanged,
+    Change,
+    HoldTransitioned,
+    SessionTransitioned,
+    ShardChanged,
+    SkuChanged,
+)
 from livestock.events.models import (
     SOURCE,
+    CampaignCancelled,
     DomainEvent,
     EventDetail,
     HoldExpired,
@@ -31,6 +39,7 @@ from livestock.events.models import (
     Restocked,
     SessionEnded,
     SessionStarted,
+    StageReleased,
     UnattributedChange,
 )
 from livestock.events.stock_reader import StockReader
@@ -145,10 +154,55 @@ def session_events(change: SessionTransitioned, now: float) -> list[DomainEvent]
     return [model(event_id=event_id, occurred_at=now, **fields)]
 
 
+def campaign_events(change: CampaignChanged, now: float) -> list[DomainEvent]:
+    """StageReleased for the stage a write released, CampaignCancelled for a cancel."""
+    campaign = change.campaign
+    recorded = change.recorded
+    released = sum(1 for stage in campaign.stages if stage.released_at is not None)
+    common = {"sku_id": campaign.sku_id, "campaign_id": campaign.campaign_id, "session_id": campaign.session_id}
+    events: list[DomainEvent] = []
+    for stage in change.released_now:
+        event_id = keys.record_event_id(
+            recorded.item_key, keys.CAMPAIGN_SK, recorded.sequence, f"StageReleased{stage.n}"
+        )
+        events.append(
+            StageReleased(
+                event_id=event_id,
+                occurred_at=now,
+                **common,
+                stage=stage.n,
+                quantity=stage.quantity,
+                target_pool=campaign.target_pool,
+                scheduled_at=stage.at,
+                released_at=stage.released_at if stage.released_at is not None else recorded.at,
+                actor=stage.released_by,
+                stages_released=released,
+                stages_total=len(campaign.stages),
+                pending_units=sum(s.quantity for s in campaign.stages if s.released_at is None),
+            )
+        )
+    if change.cancelled_now:
+        event_id = keys.record_event_id(recorded.item_key, keys.CAMPAIGN_SK, recorded.sequence, "CampaignCancelled")
+        events.append(
+            CampaignCancelled(
+                event_id=event_id,
+                occurred_at=now,
+                **common,
+                returned_units=campaign.returned_units,
+                stages_released=released,
+                stages_cancelled=len(campaign.stages) - released,
+                actor=campaign.last_actor,
+            )
+        )
+    return events
+
+
 def record_events(change: Change, now: float) -> list[DomainEvent]:
     """The events one stream record means on its own."""
     if isinstance(change, SessionTransitioned):
         return session_events(change, now)
+    if isinstance(change, CampaignChanged):
+        return campaign_events(change, now)
     if isinstance(change, SkuChanged | ShardChanged) and change.unattributed:
         message = (
             f"{change.bucket} of {change.sku_id} went from {change.before} to {change.after} in a write "

@@ -74,7 +74,7 @@ def movements_for(change: Change) -> list[dict[str, Any]]:
             )
         ]
     if not isinstance(change, HoldTransitioned):
-        return []  # a session's record moves no stock
+        return []  # a session's or a campaign's record moves no stock (its shards' records do)
     transition = HOLD_TRANSITIONS.get((change.old, change.new))
     if transition is None:
         return []

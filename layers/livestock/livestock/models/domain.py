@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from livestock.keys import channel_pool
+from livestock.keys import channel_pool, is_campaign_pool
 
 SHARED = "shared"
 RESERVE = "reserve"
@@ -21,7 +21,13 @@ __all__ = [
     "SkuMeta",
     "SkuPatch",
     "channel_pool",
+    "is_sellable",
 ]
+
+
+def is_sellable(pool: str) -> bool:
+    """Pools a channel can sell from: not the reserve, not a campaign's units awaiting their stage."""
+    return pool != RESERVE and not is_campaign_pool(pool)
 
 
 class HoldStatus(StrEnum):

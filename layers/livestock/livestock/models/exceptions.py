@@ -91,3 +91,8 @@ class SkuInAnotherSession(LiveStockError):
 
     status = 409
     code = "SKU_IN_ANOTHER_SESSION"
+
+
+class CampaignNotFound(LiveStockError):
+    status = 404
+    code = "CAMPAIGN_NOT_FOUND"
