@@ -95,6 +95,9 @@ class LocalStepFunctions:
 
     def start(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # moto logs every stopped execution's aborted Map iteration as an error with its whole state
+        # tree; an execution's outcome is read with DescribeExecution instead.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         # The interpreter's Lambda client calls moto at MOTO_PORT: this server.
         os.environ["MOTO_PORT"] = str(self.port)

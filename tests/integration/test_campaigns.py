@@ -2,6 +2,7 @@
 statemachine/campaign.asl.json, run by moto's interpreter with real waits) releases each stage at
 its time; a cancel returns the unreleased units to shared exactly once, even racing a release."""
 
+import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,12 @@ from tests.support.api import Api
 from tests.support.checks import settled_reconciliation
 
 pytestmark = pytest.mark.integration
+
+# The issue's stages are at now+3, +6, +9 s. On a machine too loaded to create the campaign within
+# 3 s (load average 40+ on 2 cores), LIVESTOCK_STAGE_LEAD_S moves them later, 3 s apart still.
+STAGE_LEAD_S = float(os.environ.get("LIVESTOCK_STAGE_LEAD_S", "3"))
+# The issue's bound on a stage's lateness; the same overload can stretch the task itself.
+RELEASE_WITHIN_S = float(os.environ.get("LIVESTOCK_RELEASE_WITHIN_S", "1.0"))
 
 
 def at(epoch: float) -> str:
@@ -48,7 +55,7 @@ def test_three_stages_release_on_time_and_a_cancel_returns_the_rest_once(
 ) -> None:
     assert api.put(f"/skus/{sku_id}", {"name": "Flash tee", "on_hand": 1000}).status == 201
     session_id = session(api, sku_id)
-    start = float(int(time.time()) + 1)
+    start = float(int(time.time()) + 1) + STAGE_LEAD_S - 3
     due = [start + 3, start + 6, start + 9]
     campaign_id = f"c-{uuid.uuid4().hex[:8]}"
     body = {
@@ -64,22 +71,28 @@ def test_three_stages_release_on_time_and_a_cancel_returns_the_rest_once(
     view = api.get(f"/skus/{sku_id}").body
     assert view["pools"][f"campaign:{campaign_id}"] == 1000 and view["sellable"] == 0
 
-    figures: list[tuple[float, int]] = []
+    # (asked at, answered at, sellable): what any client saw. A read answered before a stage was
+    # due must not show that stage's units; each stage's units move at its time, within a second
+    # (the release time is written in the same transaction as the move).
+    figures: list[tuple[float, float, int]] = []
 
     def watch_until(deadline: float) -> None:
         while time.time() < deadline:
-            figures.append((time.time(), sellable(api, sku_id)))
+            asked = time.time()
+            units = sellable(api, sku_id)
+            figures.append((asked, time.time(), units))
             time.sleep(0.05)
 
-    watch_until(due[0] + 1.0)
-    before_first = [units for t, units in figures if t < due[0]]
-    assert before_first and set(before_first) == {0}, "nothing is sellable before the first stage"
-    first_300 = next((t for t, units in figures if units == 300), None)
-    assert first_300 is not None, [(round(t - due[0], 2), units) for t, units in figures[-30:]]
-    assert due[0] <= first_300 <= due[0] + 1.0, f"stage 1 sellable {first_300 - due[0]:.2f} s after its time"
-    watch_until(due[1] + 1.0)
-    second = next(t for t, units in figures if units == 600)
-    assert due[1] <= second <= due[1] + 1.0, f"stage 2 sellable {second - due[1]:.2f} s after its time"
+    watch_until(due[1] + RELEASE_WITHIN_S)
+    for answered_before, most in ((due[0], 0), (due[1], 300)):
+        assert all(units <= most for _, answered, units in figures if answered < answered_before), figures
+    assert {units for _, _, units in figures} <= {0, 300, 600}, figures
+    released = api.get(f"/campaigns/{campaign_id}").body["stages"]
+    assert all(stage["released_at"] for stage in released[:2]), (released, history(stack, campaign_id))
+    for stage, when in zip(released[:2], due[:2], strict=True):
+        lateness = datetime.fromisoformat(stage["released_at"]).timestamp() - when
+        assert stage["status"] == "released" and 0 <= lateness <= RELEASE_WITHIN_S, (stage, lateness)
+    assert figures[-1][2] == 600, figures[-5:]
 
     wait_until(due[1] + 1.5)  # between the second and the third stage
     cancelled = api.post(f"/campaigns/{campaign_id}/cancel")
@@ -118,6 +131,14 @@ def test_three_stages_release_on_time_and_a_cancel_returns_the_rest_once(
     assert execution["status"] != "RUNNING", "the cancel stopped the execution"
 
 
+def history(stack: LocalStack, campaign_id: str) -> list[tuple[str, str]]:
+    """The campaign's execution, event by event (what a failure message shows)."""
+    local = stack.stepfunctions
+    arn = local.state_machines["CampaignStateMachine"].replace(":stateMachine:", ":execution:") + f":{campaign_id}"
+    events = local.sfn().get_execution_history(executionArn=arn)["events"]
+    return [(event["timestamp"].isoformat(), event["type"]) for event in events]
+
+
 def ledger(api: Api, sku_id: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     cursor = None
@@ -142,7 +163,12 @@ def test_a_cancel_racing_a_stage_release_never_loses_or_duplicates_a_unit(
     total = CAMPAIGNS * 2 * STAGE_UNITS
     assert api.put(f"/skus/{sku_id}", {"name": "Race tee", "on_hand": total}).status == 201
     session_id = session(api, sku_id)
-    boundary = float(int(time.time()) + 4)
+    # Every campaign is created before the boundary (creating one takes about 0.2 s when quiet).
+    boundary = (
+        float(int(time.time()) + 1)
+        + STAGE_LEAD_S
+        + CAMPAIGNS * float(os.environ.get("LIVESTOCK_CREATE_BUDGET_S", "0.25"))
+    )
     ids = [f"race-{uuid.uuid4().hex[:8]}" for _ in range(CAMPAIGNS)]
     for campaign_id in ids:
         body = {
@@ -154,6 +180,7 @@ def test_a_cancel_racing_a_stage_release_never_loses_or_duplicates_a_unit(
             ],
         }
         assert api.post(f"/sessions/{session_id}/campaigns", body).status == 201
+    assert time.time() < boundary - 0.5, "the campaigns took too long to create; raise LIVESTOCK_CREATE_BUDGET_S"
     assert sellable(api, sku_id) == 0
 
     def race(n: int) -> tuple[int, int]:
