@@ -90,6 +90,29 @@ def register(*event_types: str) -> Callable[[SourceClass], SourceClass]:
     return add
 
 
+ResourceClass = Callable[[StackContext, list[str]], EventSource]
+# Resources that are not a function's event but need a piece of their own (state machines).
+RESOURCE_REGISTRY: dict[str, ResourceClass] = {}
+
+
+def register_resource(*resource_types: str) -> Callable[[ResourceClass], ResourceClass]:
+    def add(cls: ResourceClass) -> ResourceClass:
+        for resource_type in resource_types:
+            RESOURCE_REGISTRY[resource_type] = cls
+        return cls
+
+    return add
+
+
+def build_resources(context: StackContext) -> list[EventSource]:
+    """One source per registered resource type the template has, given the logical ids of its kind."""
+    by_type: dict[str, list[str]] = {}
+    for logical_id, resource in context.template.resources.items():
+        if resource["Type"] in RESOURCE_REGISTRY:
+            by_type.setdefault(resource["Type"], []).append(logical_id)
+    return [RESOURCE_REGISTRY[kind](context, ids) for kind, ids in by_type.items()]
+
+
 def build(context: StackContext) -> list[EventSource]:
     """One source per registered class, given every template event of its types."""
     by_class: dict[SourceClass, list[FunctionEvent]] = {}

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from livestock_local import eventbridge, sources
+from livestock_local import eventbridge, sources, stepfunctions
 from livestock_local.dynamodb_local import (
     LOOPBACK,
     Credentials,
@@ -264,7 +264,7 @@ class LocalStack:
             dead_letter_path=self.dead_letter_path,
             request_deadline_s=self.request_deadline_s,
         )
-        built = sources.build(context)
+        built = sources.build(context) + sources.build_resources(context)
         self.invoker.warm_up()
         for source in built:
             self.sources.append(source)
@@ -278,6 +278,14 @@ class LocalStack:
 
     def idle(self) -> bool:
         return all(source.idle() for source in self.sources)
+
+    @property
+    def stepfunctions(self) -> stepfunctions.LocalStepFunctions:
+        """The local Step Functions and Scheduler (tests read executions)."""
+        for source in self.sources:
+            if isinstance(source, stepfunctions.StateMachineSource):
+                return source.local
+        raise StackError("the template declares no state machine")
 
     @property
     def eventbridge(self) -> eventbridge.LocalEventBridge:

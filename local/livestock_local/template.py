@@ -12,6 +12,20 @@ TEMPLATE = ROOT / "template.yaml"
 ENDPOINT_PREFIX = "AWS_ENDPOINT_URL_"
 
 
+LOCAL_REGION = "us-east-1"
+LOCAL_ACCOUNT = "123456789012"  # moto's default account
+LOCAL_ARNS = {
+    "AWS::Serverless::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "AWS::Serverless::StateMachine": "arn:aws:states:{region}:{account}:stateMachine:{name}",
+    "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
+}
+
+
+def local_arn(kind: str, logical_id: str) -> str:
+    """The ARN the local stack gives a template resource: its logical id is its name."""
+    return LOCAL_ARNS[kind].format(region=LOCAL_REGION, account=LOCAL_ACCOUNT, name=logical_id)
+
+
 class _CfnLoader(yaml.SafeLoader):
     """YAML with CloudFormation's short tags (!Ref, !GetAtt, !Sub...) kept as {"Fn": value}."""
 
@@ -198,12 +212,22 @@ class Template:
         )
 
     def resolve(self, value: Any, table_names: dict[str, str]) -> str:
-        """A template value with !Ref to a table or a parameter resolved as the stack deploys it."""
+        """A template value with !Ref to a table, a parameter or a state machine, or !GetAtt of a
+        function's or a role's Arn, resolved as the stack deploys it (ARNs as the local stack names
+        the resources: by logical id, in the local account and region)."""
         if isinstance(value, dict) and "Ref" in value:
             ref = value["Ref"]
             if ref in table_names:
                 return table_names[ref]
             if ref in self.parameters:
                 return self.parameters[ref]
+            if self.resources.get(ref, {}).get("Type") == "AWS::Serverless::StateMachine":
+                return local_arn("AWS::Serverless::StateMachine", ref)
             raise ValueError(f"the local stack cannot resolve !Ref {ref}")
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            kind = self.resources.get(logical_id, {}).get("Type", "")
+            if attribute == "Arn" and kind in LOCAL_ARNS:
+                return local_arn(kind, logical_id)
+            raise ValueError(f"the local stack cannot resolve !GetAtt {logical_id}.{attribute}")
         return str(value)

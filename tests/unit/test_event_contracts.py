@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from livestock.events.models import DETAIL_TYPES, SOURCE, WEBHOOK_EVENT_TYPES, EventDetail
+from livestock.events.models import DETAIL_TYPES, SOURCE, WEBHOOK_EVENT_TYPES, DomainEvent, EventDetail
 from livestock_local.template import ROOT
 
 SAMPLES = ROOT / "events" / "webhook_delivery"
@@ -23,7 +23,7 @@ def section(detail_type: str) -> str:
 
 @pytest.mark.parametrize("detail_type", sorted(DETAIL_TYPES))
 def test_the_detail_type_contract(detail_type: str) -> None:
-    model: type[EventDetail] = DETAIL_TYPES[detail_type]
+    model: type[DomainEvent] = DETAIL_TYPES[detail_type]
     event: dict[str, Any] = json.loads((SAMPLES / f"{detail_type}.json").read_text())
     assert event["source"] == SOURCE
     assert event["detail-type"] == detail_type == model.detail_type

@@ -65,3 +65,20 @@ def test_the_publisher_and_delivery_sample_events(functions: dict[str, LocalLamb
     again = functions["EventPublisherFunction"].invoke(sample("event_publisher/hold_decrement.json"))
     assert again["published"] == 0, "a redelivered batch"
     assert functions["WebhookDeliveryFunction"].invoke(sample("webhook_delivery/SoldOut.json")) == {}, "no subscriber"
+
+
+def test_the_session_sample_events(functions: dict[str, LocalLambda]) -> None:
+    api = functions["SessionsApiFunction"]
+    missing = api.invoke(sample("sessions_api/put_session.json"))
+    assert (missing["statusCode"], json.loads(missing["body"])["code"]) == (404, "SKU_NOT_FOUND")
+    assert functions["StockApiFunction"].invoke(sample("stock_api/set_sku.json"))["statusCode"] == 201
+    assert api.invoke(sample("sessions_api/put_session.json"))["statusCode"] == 201
+    assert api.invoke(sample("sessions_api/put_session.json"))["statusCode"] == 200, "the same plan again"
+    assert api.invoke(sample("sessions_api/end_session.json"))["statusCode"] == 409, "not started"
+    started = api.invoke(sample("sessions_api/start_session.json"))
+    assert started["statusCode"] == 200 and json.loads(started["body"])["status"] == "live"
+    assert json.loads(api.invoke(sample("sessions_api/get_session.json"))["body"])["status"] == "live"
+    alerts = functions["EventsApiFunction"].invoke(sample("events_api/get_alerts.json"))
+    assert json.loads(alerts["body"])["tiers_pct"] == [50, 20, 5], "the lineup's tiers were set"
+    ended = api.invoke(sample("sessions_api/end_session.json"))
+    assert ended["statusCode"] == 200 and json.loads(ended["body"])["status"] == "ended"

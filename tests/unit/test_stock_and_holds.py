@@ -160,7 +160,7 @@ def test_unpaid_holds_expire_and_give_units_and_allowance_back(world: World) -> 
     world.stock.set_settings("tee", SkuPatch(per_buyer_limit=2), "limits", "op")
     hold(world, "a", 2, buyer_id="ann", pay_within_s=60)
     world.drain()
-    sweeper = Sweeper(world.stores.holds, world.stores.limits, world.holds, 30, world.clock)
+    sweeper = Sweeper(world.stores.holds, world.holds, 30, world.clock)
     assert sweeper.sweep().expired == 0
     world.clock.now += 61
     assert sweeper.sweep().expired == 1
@@ -227,7 +227,7 @@ def test_resharding_grows_and_shrinks_without_losing_a_unit(world: World) -> Non
 def test_a_hold_abandoned_before_the_stream_caught_up_is_revived_or_cancelled(world: World) -> None:
     """The sweeper may abandon a pending hold whose decrement the stream has not shown yet."""
     create(world, on_hand=5)
-    sweeper = Sweeper(world.stores.holds, world.stores.limits, world.holds, 30, world.clock)
+    sweeper = Sweeper(world.stores.holds, world.holds, 30, world.clock)
     revived, cancelled = hold(world, "a", 2), hold(world, "b", 1)
     # The consumer has seen the two hold records but not yet their decrements.
     for hold_id in (revived, cancelled):

@@ -14,6 +14,7 @@ HOLD_SK = "HOLD"
 LIMIT_SK = "LIMIT"
 OP_SK = "OP"
 COUNT_SK = "COUNT"
+SESSION_SK = "SESSION"
 
 # The sweeper's index is spread over this many partition values so that index writes never pile
 # on one. An order causes about five index write units (listed pending, re-keyed when held, taken
@@ -29,6 +30,8 @@ COUNTER_SPREAD = 32
 LEDGER_SPREAD = 32
 
 CHANNEL_PREFIX = "channel:"
+CAMPAIGN_PREFIX = "campaign:"
+CAMPAIGN_SK = "CAMPAIGN"
 POOL_BUCKET_PREFIX = "pool:"
 
 
@@ -48,6 +51,19 @@ def channel_pool(channel: str) -> str:
 def channel_of_pool(pool: str) -> str | None:
     """The channel whose ring-fenced pool this is; None for shared and the reserve."""
     return pool.removeprefix(CHANNEL_PREFIX) if pool.startswith(CHANNEL_PREFIX) else None
+
+
+def campaign_pool(campaign_id: str) -> str:
+    """The pool a staged-release campaign's units wait in until their stage: not sellable."""
+    return f"{CAMPAIGN_PREFIX}{campaign_id}"
+
+
+def is_campaign_pool(pool: str) -> bool:
+    return pool.startswith(CAMPAIGN_PREFIX)
+
+
+def campaign_pk(campaign_id: str) -> str:
+    return f"CAMPAIGN#{campaign_id}"
 
 
 def channel_actor(channel: str) -> str:
@@ -111,6 +127,16 @@ def buyer_limit_pk(sku_id: str, buyer_id: str) -> str:
 
 def buyer_limit_hold_attr(hold_id: str) -> str:
     return f"h_{hold_id}"
+
+
+def session_buyer_limit_pk(session_id: str, sku_id: str, buyer_id: str) -> str:
+    """A buyer's units of a SKU within one live session: a counter per session, so an allowance
+    used in one live never counts against the next."""
+    return f"SLIMIT#{session_id}#{sku_id}#{buyer_id}"
+
+
+def session_pk(session_id: str) -> str:
+    return f"SESSION#{session_id}"
 
 
 def operation_pk(sku_id: str, kind: str, reference: str) -> str:

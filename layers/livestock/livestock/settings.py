@@ -48,3 +48,23 @@ class EventSettings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_event_settings() -> EventSettings:
     return EventSettings()
+
+
+class CampaignSettings(BaseSettings):
+    """What the campaign routes start releases with (STATE_MACHINE_ARN, SCHEDULER_ROLE_ARN, ...):
+    only the sessions function is given them."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    state_machine_arn: str = Field(min_length=20)
+    scheduler_role_arn: str = Field(min_length=20)
+    schedule_group: str = Field(default="default", min_length=1)
+    # A campaign whose first stage is further away than this is started by a one-time schedule.
+    schedule_after_s: float = Field(default=300, ge=0)
+    # The schedule fires this long before the first stage (Scheduler's grain is a minute).
+    schedule_lead_s: float = Field(default=60, ge=0)
+
+
+@lru_cache(maxsize=1)
+def get_campaign_settings() -> CampaignSettings:
+    return CampaignSettings()

@@ -14,22 +14,26 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from livestock.dal import clients
+from livestock.dal.campaigns import CampaignLauncher, CampaignStore
 from livestock.dal.event_state import EventStateRepository
 from livestock.dal.holds import HoldStore
 from livestock.dal.ledger import LedgerStore
 from livestock.dal.limits import LimitStore
+from livestock.dal.sessions import SessionStore
 from livestock.dal.skus import SkuStore
 from livestock.dal.webhooks import WebhookRepository
 from livestock.events.publisher import EventSink, StreamPublisher
 from livestock.events.stock_reader import StockReader
 from livestock.logic.alert_settings import AlertSettings
 from livestock.logic.allocation import Allocation
+from livestock.logic.campaigns import CampaignService
 from livestock.logic.changes import ChangeRunner
 from livestock.logic.holds import HoldService
 from livestock.logic.ledger import LedgerService
 from livestock.logic.meta_cache import MetaCache
 from livestock.logic.onhand import OnHand
 from livestock.logic.reconciliation import Reconciler
+from livestock.logic.sessions import SessionService
 from livestock.logic.settlement import Settlement
 from livestock.logic.shard_hints import ShardHints
 from livestock.logic.sharding import Sharding
@@ -37,7 +41,15 @@ from livestock.logic.shield import SoldOutShield
 from livestock.logic.stock import StockService
 from livestock.logic.sweeper import Sweeper
 from livestock.logic.webhooks import WebhookService
-from livestock.settings import EventSettings, Settings, get_event_settings, get_settings
+from livestock.models.event_io import AlertsRequest
+from livestock.settings import (
+    CampaignSettings,
+    EventSettings,
+    Settings,
+    get_campaign_settings,
+    get_event_settings,
+    get_settings,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -50,6 +62,8 @@ class Stores:
     holds: HoldStore
     limits: LimitStore
     ledger: LedgerStore
+    sessions: SessionStore
+    campaigns: CampaignStore
 
 
 def stores(settings: Settings, client: "DynamoDBClient | None" = None) -> Stores:
@@ -59,6 +73,8 @@ def stores(settings: Settings, client: "DynamoDBClient | None" = None) -> Stores
         holds=HoldStore(inventory, client),
         limits=LimitStore(inventory, client),
         ledger=LedgerStore(settings.ledger_table_name, client),
+        sessions=SessionStore(inventory, client),
+        campaigns=CampaignStore(inventory, client),
     )
 
 
@@ -113,7 +129,7 @@ def build(
         stock=stock,
         holds=holds,
         settlement=Settlement(store.holds, store.ledger, stock, meta_cache, settings.settle_window_s, monotonic),
-        sweeper=Sweeper(store.holds, store.limits, holds, settings.settle_window_s, clock),
+        sweeper=Sweeper(store.holds, holds, settings.settle_window_s, clock),
         ledger=LedgerService(runner, store.ledger),
         reconciler=Reconciler(runner, store.skus, store.holds, store.ledger),
     )
@@ -158,7 +174,56 @@ def event_services() -> EventServices:
     return build_events(get_event_settings(), services().stores.skus)
 
 
+def build_sessions(services: Services, alerts: AlertSettings, clock: Callable[[], float] = time.time) -> SessionService:
+    """Sessions use the stock's change loop and the alert settings: only a function given both
+    tables (the sessions API) builds them."""
+
+    def set_alerts(sku_id: str, tiers_pct: list[int]) -> object:
+        return alerts.set(sku_id, AlertsRequest(tiers_pct=tiers_pct, baseline="opening"))
+
+    return SessionService(services.stores.sessions, services.stock.runner, set_alerts, clock)
+
+
+@lru_cache(maxsize=1)
+def session_service() -> SessionService:
+    return build_sessions(services(), event_services().alerts)
+
+
+def launcher(settings: CampaignSettings) -> CampaignLauncher:
+    return CampaignLauncher(
+        state_machine_arn=settings.state_machine_arn,
+        scheduler_role_arn=settings.scheduler_role_arn,
+        schedule_group=settings.schedule_group,
+        schedule_after_s=settings.schedule_after_s,
+        schedule_lead_s=settings.schedule_lead_s,
+    )
+
+
+def build_campaigns(
+    services: Services, launch: CampaignLauncher, clock: Callable[[], float] = time.time
+) -> CampaignService:
+    given = services.stores
+    return CampaignService(given.campaigns, given.sessions, given.skus, services.stock.runner, launch, clock)
+
+
+@lru_cache(maxsize=1)
+def campaign_service() -> CampaignService:
+    return build_campaigns(services(), launcher(get_campaign_settings()))
+
+
 def reset() -> None:
     """Forget the built services (tests point them at another table)."""
-    for cached in (services, event_services, get_settings, get_event_settings, clients.dynamodb, clients.events):
+    for cached in (
+        services,
+        event_services,
+        session_service,
+        campaign_service,
+        get_campaign_settings,
+        clients.stepfunctions,
+        clients.scheduler,
+        get_settings,
+        get_event_settings,
+        clients.dynamodb,
+        clients.events,
+    ):
         cached.cache_clear()

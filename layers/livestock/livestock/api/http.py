@@ -14,8 +14,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from livestock.api.errors import register_error_handlers
+from livestock.models.campaigns import CAMPAIGN_ID_PATTERN
 from livestock.models.event_io import WEBHOOK_ID_PATTERN
 from livestock.models.output import ErrorBody
+from livestock.models.sessions import SESSION_ID_PATTERN
 from livestock.observability import logger, metrics, tracer
 
 ACTOR_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@\-]{0,63}$")
@@ -27,6 +29,8 @@ PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9._:\-]*")
 SkuId = Annotated[str, Path(pattern=SKU_ID_PATTERN)]
 HoldId = Annotated[str, Path(pattern=HOLD_ID_PATTERN)]
 WebhookId = Annotated[str, Path(pattern=WEBHOOK_ID_PATTERN)]
+SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN)]
+CampaignId = Annotated[str, Path(pattern=CAMPAIGN_ID_PATTERN)]
 
 
 MAX_BODY_BYTES = 16 * 1024
@@ -68,10 +72,10 @@ class LiveStockResolver(APIGatewayRestResolver):
 # What each refusal status means on this API; every route lists the ones it can answer.
 REFUSALS: dict[int, str] = {
     403: "FORBIDDEN: no valid x-api-key (answered by the gateway)",
-    404: "SKU_NOT_FOUND, HOLD_NOT_FOUND, WEBHOOK_NOT_FOUND or ALERTS_NOT_SET",
+    404: "SKU_NOT_FOUND, HOLD_NOT_FOUND, WEBHOOK_NOT_FOUND, ALERTS_NOT_SET, SESSION_NOT_FOUND or CAMPAIGN_NOT_FOUND",
     409: "The request conflicts with the stock or the order's history: SOLD_OUT, PAUSED, "
     "IDEMPOTENCY_MISMATCH, REQUEST_IN_PROGRESS (retry after details.retry_after_s), VERSION_CONFLICT, "
-    "INSUFFICIENT_FREE_STOCK, INVALID_STATE, CONFLICT",
+    "INSUFFICIENT_FREE_STOCK, INVALID_STATE, CONFLICT, SKU_IN_ANOTHER_SESSION",
     413: f"PAYLOAD_TOO_LARGE: the body is larger than {MAX_BODY_BYTES} bytes",
     415: "UNSUPPORTED_MEDIA_TYPE: a body that is not application/json (answered by the gateway)",
     422: "VALIDATION_ERROR: the request is not valid; details.errors lists each field (numbers must be "

@@ -13,6 +13,8 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 _CONFIG = Config(
     max_pool_connections=128,
@@ -31,3 +33,13 @@ def dynamodb() -> "DynamoDBClient":
 @lru_cache(maxsize=1)
 def events() -> "EventBridgeClient":
     return boto3.client("events", config=_EVENTS_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def stepfunctions() -> "SFNClient":
+    return boto3.client("stepfunctions", config=_EVENTS_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def scheduler() -> "EventBridgeSchedulerClient":
+    return boto3.client("scheduler", config=_EVENTS_CONFIG)

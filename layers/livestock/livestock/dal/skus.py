@@ -66,6 +66,10 @@ class StockChange:
     bump_version: bool = True
     # Shards that must be empty for the change to apply (retiring shards at the end of a shrink).
     empty_shards: list[tuple[str, int]] = field(default_factory=list)
+    # Other items that move with the change, each under its own condition (a campaign's record):
+    # updates, and items put only if absent. If one refuses, the change is refused as "guard".
+    guards: list[tuple[str, Update]] = field(default_factory=list)
+    creates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     @classmethod
     def of(cls, meta: SkuMeta, op: str, actor: str, **parts: Any) -> "StockChange":
@@ -77,7 +81,7 @@ class StockChange:
 class ChangeRefused(Exception):
     """A change was refused; which part refused is named."""
 
-    def __init__(self, part: Literal["version", "operation", "shard", "conflict"]) -> None:
+    def __init__(self, part: Literal["version", "operation", "shard", "guard", "conflict"]) -> None:
         super().__init__(part)
         self.part = part
 
@@ -218,6 +222,10 @@ class SkuStore(Store):
                     .set_default(available=0)
                     .add(**{keys.WRITE_REVISION: 1}),
                 )
+        for name, guard in change.guards:
+            transaction.update(f"guard:{name}", guard)
+        for name, item in change.creates:
+            transaction.put_if_absent(f"guard:{name}", serialize(item))
         try:
             self.transact(transaction)
         except TransactionRefused as refused:
@@ -225,6 +233,8 @@ class SkuStore(Store):
                 raise ChangeRefused("operation") from refused
             if "meta" in refused.refused:
                 raise ChangeRefused("version") from refused
+            if any(name.startswith("guard:") for name in refused.refused):
+                raise ChangeRefused("guard") from refused
             if refused.refused:
                 raise ChangeRefused("shard") from refused
             raise ChangeRefused("conflict") from refused

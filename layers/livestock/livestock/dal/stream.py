@@ -2,7 +2,8 @@
 
 Powertools' parser models read the images (one model per kind of item, told apart by `entity`);
 `change_of` turns a record into what happened: a shard's or a SKU's counter moved
-(`ShardChanged`, `SkuChanged`), a hold was created or changed status (`HoldTransitioned`).
+(`ShardChanged`, `SkuChanged`), a hold was created or changed status (`HoldTransitioned`), a live
+session was written (`SessionTransitioned`).
 Nothing outside this module reads a raw image.
 """
 
@@ -13,7 +14,9 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamChangedR
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
 from livestock import keys
+from livestock.models.campaigns import CampaignStatus, Stage
 from livestock.models.domain import HoldStatus
+from livestock.models.sessions import LineupEntry, SessionStatus
 
 
 class _Image(BaseModel):
@@ -61,6 +64,34 @@ class HoldImage(_Image):
     last_actor: str | None = None
 
 
+class SessionImage(_Image):
+    entity: Literal["session"]
+    session_id: str
+    title: str
+    channels: list[str]
+    lineup: list[LineupEntry]
+    status: SessionStatus
+    starts_at: float
+    ends_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    last_actor: str | None = None
+
+
+class CampaignImage(_Image):
+    entity: Literal["campaign"]
+    campaign_id: str
+    session_id: str
+    sku_id: str
+    target_pool: str
+    stages: list[Stage]
+    status: CampaignStatus
+    total: int
+    released_units: int = 0
+    returned_units: int = 0
+    last_actor: str | None = None
+
+
 class OtherImage(_Image):
     """Items whose changes mean nothing to the ledger or to settlement (limits, operation
     records, counters; and the bare-key record moto emits when a transaction creates an item)."""
@@ -70,13 +101,15 @@ class OtherImage(_Image):
 
 def _kind(image: Any) -> str:
     entity = image.get("entity") if isinstance(image, dict) else getattr(image, "entity", None)
-    return entity if entity in ("shard", "meta", "hold") else "other"
+    return entity if entity in ("shard", "meta", "hold", "session", "campaign") else "other"
 
 
 InventoryImage = Annotated[
     Annotated[ShardImage, Tag("shard")]
     | Annotated[MetaImage, Tag("meta")]
     | Annotated[HoldImage, Tag("hold")]
+    | Annotated[SessionImage, Tag("session")]
+    | Annotated[CampaignImage, Tag("campaign")]
     | Annotated[OtherImage, Tag("other")],
     Discriminator(_kind),
 ]
@@ -157,7 +190,37 @@ class HoldTransitioned:
     pool: str | None
 
 
-Change = ShardChanged | SkuChanged | HoldTransitioned
+@dataclass(frozen=True)
+class SessionTransitioned:
+    """A live session was written: `old` is None when it was created, and equals `new` when only
+    its plan changed."""
+
+    recorded: Recorded
+    session: SessionImage
+    old: SessionStatus | None
+    new: SessionStatus
+
+
+@dataclass(frozen=True)
+class CampaignChanged:
+    """A campaign's record was written: created, a stage released, or cancelled."""
+
+    recorded: Recorded
+    campaign: CampaignImage
+    old: CampaignImage | None
+
+    @property
+    def released_now(self) -> list[Stage]:
+        before = {stage.n for stage in self.old.stages if stage.released_at is not None} if self.old else set()
+        return [s for s in self.campaign.stages if s.released_at is not None and s.n not in before]
+
+    @property
+    def cancelled_now(self) -> bool:
+        was = self.old.status if self.old else None
+        return was != CampaignStatus.CANCELLED and self.campaign.status == CampaignStatus.CANCELLED
+
+
+Change = ShardChanged | SkuChanged | HoldTransitioned | SessionTransitioned | CampaignChanged
 
 
 UNATTRIBUTED_REASON = "the counter moved in a write no LiveStock operation made"
@@ -232,6 +295,10 @@ def change_of(record: InventoryRecordModel) -> Change | None:
             new.order_id,
             new.pool,
         )
+    if isinstance(new, CampaignImage):
+        return CampaignChanged(recorded, new, old if isinstance(old, CampaignImage) else None)
+    if isinstance(new, SessionImage):
+        return SessionTransitioned(recorded, new, old.status if isinstance(old, SessionImage) else None, new.status)
     return None
 
 
@@ -240,10 +307,12 @@ def parse(raw: dict[str, object]) -> InventoryRecordModel:
 
 
 __all__ = [
+    "CampaignChanged",
     "Change",
     "HoldTransitioned",
     "InventoryRecordModel",
     "Recorded",
+    "SessionTransitioned",
     "ShardChanged",
     "SkuChanged",
     "change_of",

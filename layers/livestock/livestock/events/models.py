@@ -12,14 +12,20 @@ from pydantic import BaseModel, ConfigDict, Field
 SOURCE = "livestock.inventory"
 
 
-class EventDetail(BaseModel):
+class DomainEvent(BaseModel):
+    """What every detail carries. Events about one SKU carry its `sku_id` too (EventDetail); events
+    about a live session (SessionStarted, SessionEnded) carry `session_id` instead."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     detail_type: ClassVar[str]
 
     version: Literal[1] = 1
     event_id: str = Field(min_length=1, max_length=200)
-    sku_id: str
     occurred_at: float = Field(description="Unix seconds when the publisher saw the change")
+
+
+class EventDetail(DomainEvent):
+    sku_id: str
 
 
 class StockFigures(BaseModel):
@@ -132,7 +138,71 @@ class UnattributedChange(EventDetail):
     message: str
 
 
-DETAIL_TYPES: dict[str, type[EventDetail]] = {
+class StageReleased(EventDetail):
+    """A campaign stage's units moved from the campaign pool into sale (at its time, or early by the host)."""
+
+    detail_type: ClassVar[str] = "StageReleased"
+    campaign_id: str
+    session_id: str
+    stage: int = Field(ge=1, description="1-based stage number")
+    quantity: int = Field(ge=1)
+    target_pool: str = Field(description="shared or channel:<id>")
+    scheduled_at: float = Field(description="When the stage was due, Unix seconds")
+    released_at: float = Field(description="When it was released, Unix seconds")
+    actor: str | None = Field(description="system:campaign (the state machine) or who released it early")
+    stages_released: int
+    stages_total: int
+    pending_units: int = Field(description="Units still waiting in the campaign pool")
+
+
+class CampaignCancelled(EventDetail):
+    """A campaign was cancelled: every unreleased unit went back to shared, once."""
+
+    detail_type: ClassVar[str] = "CampaignCancelled"
+    campaign_id: str
+    session_id: str
+    returned_units: int = Field(ge=0, description="Units returned to shared")
+    stages_released: int
+    stages_cancelled: int
+    actor: str | None
+
+
+class LineupSku(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sku_id: str
+    per_buyer_limit: int | None = Field(description="Units one buyer may hold in this session; None: no session limit")
+    alert_tiers_pct: list[int] | None = Field(description="Low-stock tiers set on the SKU at the start")
+    forecast_units: int | None = Field(description="Units the merchant expected to sell")
+
+
+class SessionEvent(DomainEvent):
+    """A live session's status change, one per change (its id is the session item's stream record)."""
+
+    session_id: str
+    title: str
+    channels: list[str]
+    lineup: list[LineupSku]
+    starts_at: float = Field(description="The planned start, Unix seconds")
+    ends_at: float = Field(description="The planned end, Unix seconds")
+    started_at: float = Field(description="When the session was started, Unix seconds")
+    actor: str | None = Field(description="Who started or ended it")
+
+
+class SessionStarted(SessionEvent):
+    """The session is live: its lineup's per-buyer limits and alert tiers are applied."""
+
+    detail_type: ClassVar[str] = "SessionStarted"
+
+
+class SessionEnded(SessionEvent):
+    """The session is over (the review starts from this): its limits no longer apply."""
+
+    detail_type: ClassVar[str] = "SessionEnded"
+    ended_at: float = Field(description="When the session was ended, Unix seconds")
+
+
+DETAIL_TYPES: dict[str, type[DomainEvent]] = {
     model.detail_type: model
     for model in (
         StockChanged,
@@ -143,6 +213,10 @@ DETAIL_TYPES: dict[str, type[EventDetail]] = {
         HoldExpired,
         ReserveReleased,
         UnattributedChange,
+        SessionStarted,
+        SessionEnded,
+        StageReleased,
+        CampaignCancelled,
     )
 }
 
@@ -156,7 +230,21 @@ WEBHOOK_EVENT_TYPES = (
     "HoldExpired",
     "ReserveReleased",
     "UnattributedChange",
+    "SessionStarted",
+    "SessionEnded",
+    "StageReleased",
+    "CampaignCancelled",
 )
 WebhookEventType = Literal[
-    "StockLow", "SoldOut", "AlertRaised", "Restocked", "HoldExpired", "ReserveReleased", "UnattributedChange"
+    "StockLow",
+    "SoldOut",
+    "AlertRaised",
+    "Restocked",
+    "HoldExpired",
+    "ReserveReleased",
+    "UnattributedChange",
+    "SessionStarted",
+    "SessionEnded",
+    "StageReleased",
+    "CampaignCancelled",
 ]

@@ -20,18 +20,32 @@ from typing import TYPE_CHECKING, Any
 
 from livestock import keys
 from livestock.dal.event_state import EventStateRepository, PendingEvent
-from livestock.dal.stream import Change, HoldTransitioned, ShardChanged, SkuChanged
+from livestock.dal.stream import (
+    CampaignChanged,
+    Change,
+    HoldTransitioned,
+    SessionTransitioned,
+    ShardChanged,
+    SkuChanged,
+)
 from livestock.events.models import (
     SOURCE,
+    CampaignCancelled,
+    DomainEvent,
     EventDetail,
     HoldExpired,
+    LineupSku,
     ReserveReleased,
     Restocked,
+    SessionEnded,
+    SessionStarted,
+    StageReleased,
     UnattributedChange,
 )
 from livestock.events.stock_reader import StockReader
 from livestock.logic import alerts
 from livestock.models.domain import RESERVE, HoldStatus
+from livestock.models.sessions import SessionStatus
 from livestock.observability import logger
 
 if TYPE_CHECKING:
@@ -95,7 +109,9 @@ HOLD_EXPIRED_FIELDS = ("hold_id", "channel", "order_id", "quantity", "pool")
 _ITEM_SK = {SkuChanged: keys.META_SK, ShardChanged: keys.STOCK_SK, HoldTransitioned: keys.HOLD_SK}
 
 
-def _record_event[E: EventDetail](model: type[E], change: Change, now: float, **fields: Any) -> E:
+def _record_event[E: EventDetail](
+    model: type[E], change: ShardChanged | SkuChanged | HoldTransitioned, now: float, **fields: Any
+) -> E:
     """An event of one stream record: its id is made of the record's item key and sequence."""
     recorded = change.recorded
     item_sk = _ITEM_SK[type(change)]
@@ -109,8 +125,84 @@ def _counter_event[E: EventDetail](
     return _record_event(model, change, now, quantity=quantity, reference=change.reference, **fields)
 
 
-def record_events(change: Change, now: float) -> list[EventDetail]:
+def session_events(change: SessionTransitioned, now: float) -> list[DomainEvent]:
+    """SessionStarted when a session went live, SessionEnded when it ended; nothing for a plan."""
+    if change.old == change.new:
+        return []
+    model: type[SessionStarted | SessionEnded]
+    if change.new == SessionStatus.LIVE:
+        model = SessionStarted
+    elif change.new == SessionStatus.ENDED:
+        model = SessionEnded
+    else:
+        return []
+    session = change.session
+    recorded = change.recorded
+    fields: dict[str, Any] = {
+        "session_id": session.session_id,
+        "title": session.title,
+        "channels": session.channels,
+        "lineup": [LineupSku.model_validate(item.model_dump()) for item in session.lineup],
+        "starts_at": session.starts_at,
+        "ends_at": session.ends_at,
+        "started_at": session.started_at if session.started_at is not None else recorded.at,
+        "actor": session.last_actor,
+    }
+    if model is SessionEnded:
+        fields["ended_at"] = session.ended_at if session.ended_at is not None else recorded.at
+    event_id = keys.record_event_id(recorded.item_key, keys.SESSION_SK, recorded.sequence, model.detail_type)
+    return [model(event_id=event_id, occurred_at=now, **fields)]
+
+
+def campaign_events(change: CampaignChanged, now: float) -> list[DomainEvent]:
+    """StageReleased for the stage a write released, CampaignCancelled for a cancel."""
+    campaign = change.campaign
+    recorded = change.recorded
+    released = sum(1 for stage in campaign.stages if stage.released_at is not None)
+    common = {"sku_id": campaign.sku_id, "campaign_id": campaign.campaign_id, "session_id": campaign.session_id}
+    events: list[DomainEvent] = []
+    for stage in change.released_now:
+        event_id = keys.record_event_id(
+            recorded.item_key, keys.CAMPAIGN_SK, recorded.sequence, f"StageReleased{stage.n}"
+        )
+        events.append(
+            StageReleased(
+                event_id=event_id,
+                occurred_at=now,
+                **common,
+                stage=stage.n,
+                quantity=stage.quantity,
+                target_pool=campaign.target_pool,
+                scheduled_at=stage.at,
+                released_at=stage.released_at if stage.released_at is not None else recorded.at,
+                actor=stage.released_by,
+                stages_released=released,
+                stages_total=len(campaign.stages),
+                pending_units=sum(s.quantity for s in campaign.stages if s.released_at is None),
+            )
+        )
+    if change.cancelled_now:
+        event_id = keys.record_event_id(recorded.item_key, keys.CAMPAIGN_SK, recorded.sequence, "CampaignCancelled")
+        events.append(
+            CampaignCancelled(
+                event_id=event_id,
+                occurred_at=now,
+                **common,
+                returned_units=campaign.returned_units,
+                stages_released=released,
+                stages_cancelled=len(campaign.stages) - released,
+                actor=campaign.last_actor,
+            )
+        )
+    return events
+
+
+def record_events(change: Change, now: float) -> list[DomainEvent]:
     """The events one stream record means on its own."""
+    if isinstance(change, SessionTransitioned):
+        return session_events(change, now)
+    if isinstance(change, CampaignChanged):
+        return campaign_events(change, now)
     if isinstance(change, SkuChanged | ShardChanged) and change.unattributed:
         message = (
             f"{change.bucket} of {change.sku_id} went from {change.before} to {change.after} in a write "
@@ -165,7 +257,7 @@ class StreamPublisher:
         sent = 0
         for sku_id in skus_with_new_figures(changes):
             sent += self._observe(sku_id)
-        claimed: list[EventDetail] = []
+        claimed: list[DomainEvent] = []
         for change in changes:
             for event in record_events(change, self.clock()):
                 if self.states.claim(event.event_id) != "published":

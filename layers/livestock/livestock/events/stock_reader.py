@@ -3,7 +3,7 @@
 from livestock import keys
 from livestock.dal.skus import SkuStore
 from livestock.events.models import StockFigures
-from livestock.models.domain import RESERVE, SHARED
+from livestock.models.domain import SHARED, is_sellable
 
 
 class StockReader:
@@ -21,7 +21,7 @@ class StockReader:
         shared = pools.get(SHARED, 0)
         return StockFigures(
             on_hand=meta.on_hand,
-            sellable=sum(units for pool, units in pools.items() if pool != RESERVE),
+            sellable=sum(units for pool, units in pools.items() if is_sellable(pool)),
             pools=dict(sorted(pools.items())),
             channels={
                 channel: units + shared

@@ -5,6 +5,7 @@ import random
 from dataclasses import dataclass
 
 from livestock.dal.skus import ShardDelta, SkuStore, StockChange
+from livestock.keys import is_campaign_pool
 from livestock.logic import layout
 from livestock.logic.changes import ChangeRunner, operation
 from livestock.logic.sharding import Sharding
@@ -28,8 +29,11 @@ class Allocation:
             shards = self.skus.read_shards(meta)
             totals = layout.pool_totals(shards)
             # Ring-fenced pools not named go back to shared: the request is the whole plan.
-            targets = dict.fromkeys((p for p in meta.shards if p != SHARED), 0) | dict(request.pools)
-            everything = sum(totals.values())
+            # Campaign pools are not the allocation's to move: their stages release them.
+            targets = dict.fromkeys((p for p in meta.shards if p != SHARED and not is_campaign_pool(p)), 0) | dict(
+                request.pools
+            )
+            everything = sum(units for pool, units in totals.items() if not is_campaign_pool(pool))
             if sum(targets.values()) > everything:
                 raise InsufficientFreeStock(
                     f"the pools ask for {sum(targets.values())} units but only {everything} are unsold",

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from livestock import keys
 from livestock.dal.holds import HoldStore
@@ -56,6 +56,18 @@ EVER_HELD = {
 
 def iso(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+def _allowance(meta: SkuMeta) -> dict[str, Any]:
+    """The session a hold belongs to and the buyer allowance it counts against, as the SKU's settings
+    say when the order comes: a live session's limit (counted per session) replaces the SKU's own."""
+    if meta.session_id is not None and meta.session_per_buyer_limit is not None:
+        return {
+            "session_id": meta.session_id,
+            "buyer_limit": meta.session_per_buyer_limit,
+            "limit_session": meta.session_id,
+        }
+    return {"session_id": meta.session_id, "buyer_limit": meta.per_buyer_limit, "limit_session": None}
 
 
 def first_answer(hold: Hold) -> HoldView:
@@ -111,6 +123,7 @@ class HoldService:
             created_at=now,
             expires_at=now + (request.pay_within_s or self.settings.default_pay_within_s),
         )
+        hold = hold.model_copy(update=_allowance(meta))
         verdict = self.shield.check(hold.sku_id, hold.channel)
         if verdict == Verdict.PROBE and self._still_sold_out(hold, meta):
             verdict = Verdict.SOLD_OUT
@@ -177,11 +190,13 @@ class HoldService:
     def _drive(self, hold: Hold, meta: SkuMeta) -> HoldView:
         if meta.paused:
             self._refuse(hold, Paused(f"sales of {hold.sku_id!r} are paused", {"sku_id": hold.sku_id}))
-        limit = meta.per_buyer_limit
+        limit = hold.buyer_limit
         if (
             hold.buyer_id
             and limit is not None
-            and not self.limits.charge_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity, limit)
+            and not self.limits.charge_buyer_limit(
+                hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity, limit, hold.limit_session
+            )
         ):
             self._refuse(
                 hold,
@@ -194,7 +209,9 @@ class HoldService:
             return self._take(hold, meta)
         except LiveStockError:
             if hold.buyer_id and limit is not None:
-                self.limits.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity)
+                self.limits.refund_buyer_limit(
+                    hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity, hold.limit_session
+                )
             raise
 
     def _take(self, hold: Hold, meta: SkuMeta) -> HoldView:
@@ -323,6 +340,10 @@ class HoldService:
                 # No decrement of it has been seen: nothing to give back now. If one shows up
                 # later, the stream consumer returns it, since the hold is no longer live.
                 done = self.holds.transition_hold(hold, HoldStatus.RELEASED, actor)
+                if done and hold.buyer_id:
+                    self.limits.refund_buyer_limit(
+                        hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity, hold.limit_session
+                    )
             else:
                 raise InvalidState(f"a {hold.status.value} hold cannot be cancelled", {"status": hold.status.value})
             if done:
@@ -340,5 +361,5 @@ class HoldService:
             return False
         self.shield.clear(hold.sku_id)
         if hold.buyer_id:
-            self.limits.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity)
+            self.limits.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity, hold.limit_session)
         return True

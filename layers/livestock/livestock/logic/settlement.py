@@ -73,6 +73,8 @@ def movements_for(change: Change) -> list[dict[str, Any]]:
                 change.reason,
             )
         ]
+    if not isinstance(change, HoldTransitioned):
+        return []  # a session's or a campaign's record moves no stock (its shards' records do)
     transition = HOLD_TRANSITIONS.get((change.old, change.new))
     if transition is None:
         return []

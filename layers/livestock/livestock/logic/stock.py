@@ -14,7 +14,7 @@ from livestock.logic.allocation import Allocation
 from livestock.logic.changes import ChangeRunner
 from livestock.logic.onhand import OnHand
 from livestock.logic.sharding import Sharding
-from livestock.models.domain import RESERVE, SkuMeta, SkuPatch
+from livestock.models.domain import SkuMeta, SkuPatch, is_sellable
 from livestock.models.input import AllocationRequest, SetSkuRequest
 from livestock.models.output import SkuView
 
@@ -51,13 +51,15 @@ class StockService:
             name=meta.name,
             on_hand=meta.on_hand,
             pools=pools,
-            sellable=sum(units for pool, units in pools.items() if pool != RESERVE),
+            sellable=sum(units for pool, units in pools.items() if is_sellable(pool)),
             held=counts.held,
             sold=counts.sold,
             # Decremented, not yet settled by the stream: what the counters do not explain yet.
             in_flight=meta.on_hand - sum(pools.values()) - counts.held - counts.sold,
             paused=meta.paused,
             per_buyer_limit=meta.per_buyer_limit,
+            session_id=meta.session_id,
+            session_per_buyer_limit=meta.session_per_buyer_limit,
             auto_release_reserve=meta.auto_release_reserve,
             shards=meta.shards,
             version=meta.version,

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from livestock.dal.holds import HoldStore
-from livestock.dal.limits import LimitStore
 from livestock.logic.holds import HoldService
 from livestock.models.domain import HoldStatus
 
@@ -23,7 +22,6 @@ class SweepResult:
 @dataclass
 class Sweeper:
     store: HoldStore
-    limits: LimitStore
     holds: HoldService
     settle_window_s: int
     clock: Callable[[], float] = time.time
@@ -41,8 +39,9 @@ class Sweeper:
                 and hold.created_at + self.settle_window_s <= now
                 and self.store.transition_hold(hold, HoldStatus.ABANDONED, "system:sweeper")
             ):
-                if hold.buyer_id:
-                    self.limits.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity)
+                # The buyer's allowance stays charged: a decrement the stream shows late revives the
+                # hold, whose caller may have been told "held". A cancel of the abandoned hold gives
+                # it back; a replay drives the hold again under the same charge.
                 result.abandoned += 1
                 continue
             result.skipped += 1

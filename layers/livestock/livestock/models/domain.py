@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from livestock.keys import channel_pool
+from livestock.keys import channel_pool, is_campaign_pool
 
 SHARED = "shared"
 RESERVE = "reserve"
@@ -21,7 +21,13 @@ __all__ = [
     "SkuMeta",
     "SkuPatch",
     "channel_pool",
+    "is_sellable",
 ]
+
+
+def is_sellable(pool: str) -> bool:
+    """Pools a channel can sell from: not the reserve, not a campaign's units awaiting their stage."""
+    return pool != RESERVE and not is_campaign_pool(pool)
 
 
 class HoldStatus(StrEnum):
@@ -43,6 +49,10 @@ class SkuMeta(BaseModel):
     paused: bool = False
     per_buyer_limit: int | None = None
     auto_release_reserve: bool = True
+    # The live session whose lineup the SKU is in while it is live, and that session's per-buyer
+    # limit: while set, it replaces per_buyer_limit, counted per session (keys.session_buyer_limit_pk).
+    session_id: str | None = None
+    session_per_buyer_limit: int | None = None
     # pool name -> number of shard items
     shards: dict[str, int] = Field(default_factory=lambda: {SHARED: 1})
     # pool -> shard count before a shrink that is still draining its retired shards
@@ -60,6 +70,8 @@ class SkuPatch(BaseModel):
     paused: bool | None = None
     per_buyer_limit: int | None = None
     auto_release_reserve: bool | None = None
+    session_id: str | None = None
+    session_per_buyer_limit: int | None = None
     shards: dict[str, int] | None = None
     retiring: dict[str, int] | None = None
 
@@ -99,6 +111,12 @@ class Hold(BaseModel):
     settled_seq: str | None = None
     # Who asked to confirm the hold while it was still settling; the stream confirms it on settling.
     confirm_requested_by: str | None = None
+    # The live session the SKU was in when the order came (None outside any session).
+    session_id: str | None = None
+    # The allowance the hold is counted against, decided when it is placed: the units a buyer may
+    # hold, and the session whose counter it is (None: the SKU's own counter). No limit: None.
+    buyer_limit: int | None = None
+    limit_session: str | None = None
 
 
 class HoldCounts(BaseModel):

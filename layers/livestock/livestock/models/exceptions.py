@@ -79,3 +79,20 @@ STORED_REFUSALS: dict[str, type[LiveStockError]] = {
     Paused.code: Paused,
     LimitExceeded.code: LimitExceeded,
 }
+
+
+class SessionNotFound(LiveStockError):
+    status = 404
+    code = "SESSION_NOT_FOUND"
+
+
+class SkuInAnotherSession(LiveStockError):
+    """A SKU is in the lineup of another session that is live: one live session owns a SKU's limits."""
+
+    status = 409
+    code = "SKU_IN_ANOTHER_SESSION"
+
+
+class CampaignNotFound(LiveStockError):
+    status = 404
+    code = "CAMPAIGN_NOT_FOUND"

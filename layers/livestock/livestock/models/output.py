@@ -24,6 +24,10 @@ class SkuView(BaseModel):
     in_flight: int
     paused: bool
     per_buyer_limit: int | None
+    session_id: str | None = Field(default=None, description="The live session the SKU is in, if any")
+    session_per_buyer_limit: int | None = Field(
+        default=None, description="That session's per-buyer limit, which replaces per_buyer_limit while it is live"
+    )
     auto_release_reserve: bool
     shards: dict[str, int]
     version: int

@@ -1,0 +1,59 @@
+"""Live sessions: plan (PUT), read, start (the lineup's limits and alert tiers apply), end; and
+their campaigns (staged releases): create, read, cancel, release a stage now."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+
+from livestock.api.http import CampaignId, SessionId, actor, answers, build_resolver, json_response, rest_handler
+from livestock.models.campaigns import MAX_STAGES, CampaignRequest, CampaignView
+from livestock.models.sessions import SessionRequest, SessionView
+from livestock.wiring import campaign_service, session_service
+
+app = build_resolver()
+
+
+@app.put("/sessions/<session_id>", responses=answers(200, SessionView, 404, 409, also=(201,)))
+def put_session(session_id: SessionId, request: Annotated[SessionRequest, Body()]) -> Response[SessionView]:
+    view, created = session_service().put(session_id, request, actor(app, "operator"))
+    return json_response(201 if created else 200, view)
+
+
+@app.get("/sessions/<session_id>", responses=answers(200, SessionView, 404))
+def get_session(session_id: SessionId) -> Response[SessionView]:
+    return json_response(200, session_service().view(session_id))
+
+
+@app.post("/sessions/<session_id>/start", responses=answers(200, SessionView, 404, 409))
+def start_session(session_id: SessionId) -> Response[SessionView]:
+    return json_response(200, session_service().start(session_id, actor(app, "operator")))
+
+
+@app.post("/sessions/<session_id>/end", responses=answers(200, SessionView, 404, 409))
+def end_session(session_id: SessionId) -> Response[SessionView]:
+    return json_response(200, session_service().end(session_id, actor(app, "operator")))
+
+
+@app.post("/sessions/<session_id>/campaigns", responses=answers(201, CampaignView, 404, 409, also=(200,)))
+def create_campaign(session_id: SessionId, request: Annotated[CampaignRequest, Body()]) -> Response[CampaignView]:
+    view, created = campaign_service().create(session_id, request, actor(app, "operator"))
+    return json_response(201 if created else 200, view)
+
+
+@app.get("/campaigns/<campaign_id>", responses=answers(200, CampaignView, 404))
+def get_campaign(campaign_id: CampaignId) -> Response[CampaignView]:
+    return json_response(200, campaign_service().view(campaign_id))
+
+
+@app.post("/campaigns/<campaign_id>/cancel", responses=answers(200, CampaignView, 404, 409))
+def cancel_campaign(campaign_id: CampaignId) -> Response[CampaignView]:
+    return json_response(200, campaign_service().cancel(campaign_id, actor(app, "operator")))
+
+
+@app.post("/campaigns/<campaign_id>/stages/<stage>/release", responses=answers(200, CampaignView, 404, 409))
+def release_stage(campaign_id: CampaignId, stage: Annotated[int, Path(ge=1, le=MAX_STAGES)]) -> Response[CampaignView]:
+    return json_response(200, campaign_service().release_stage(campaign_id, stage, actor(app, "host")))
+
+
+handler = rest_handler(app)

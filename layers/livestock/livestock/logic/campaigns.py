@@ -1,0 +1,219 @@
+"""Staged releases (campaigns).
+
+Every move of a campaign's units is one stock change (logic/changes.py): the shard moves, guarded by
+the SKU's version, and a conditional write of the campaign's record in the same transaction. The
+record's version and status are the lock: a stage release and a cancel both read the record and
+write it only if no one else did meanwhile, so whichever comes second re-reads it and finds the
+stage released (the cancel returns the rest) or the campaign cancelled (the release does nothing).
+No unit is ever lost or moved twice, however the state machine, the host and a cancel interleave.
+"""
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from livestock.dal.campaigns import CampaignLauncher, CampaignStore
+from livestock.dal.sessions import SessionStore
+from livestock.dal.skus import ShardDelta, SkuStore, StockChange
+from livestock.logic import layout
+from livestock.logic.changes import ChangeRunner
+from livestock.logic.requests import fingerprint
+from livestock.models.campaigns import (
+    Campaign,
+    CampaignRequest,
+    CampaignStatus,
+    CampaignView,
+    Stage,
+    stage_second,
+)
+from livestock.models.domain import SHARED, SkuMeta, SkuPatch
+from livestock.models.exceptions import (
+    CampaignNotFound,
+    IdempotencyMismatch,
+    InsufficientFreeStock,
+    InvalidState,
+    SessionNotFound,
+)
+from livestock.models.sessions import SessionStatus
+
+
+@dataclass
+class CampaignService:
+    campaigns: CampaignStore
+    sessions: SessionStore
+    skus: SkuStore
+    runner: ChangeRunner
+    launcher: CampaignLauncher
+    clock: Callable[[], float] = time.time
+    rng: random.Random = field(default_factory=random.Random)
+
+    def campaign(self, campaign_id: str) -> Campaign:
+        campaign = self.campaigns.get_campaign(campaign_id)
+        if campaign is None:
+            raise CampaignNotFound(f"campaign {campaign_id!r} does not exist", {"campaign_id": campaign_id})
+        return campaign
+
+    def view(self, campaign_id: str) -> CampaignView:
+        return CampaignView.of(self.campaign(campaign_id))
+
+    # --- create -------------------------------------------------------------------------------
+
+    def create(self, session_id: str, request: CampaignRequest, actor: str) -> tuple[CampaignView, bool]:
+        """Moves the total from shared into the campaign's pool and the record in, in one
+        transaction; then starts (or schedules) the releases. A retry with the same body answers
+        the campaign and makes sure its releases were started. Returns (view, created)."""
+        session = self.sessions.get_session(session_id)
+        if session is None:
+            raise SessionNotFound(f"session {session_id!r} does not exist", {"session_id": session_id})
+        if session.status == SessionStatus.ENDED:
+            raise InvalidState("an ended session takes no campaign", {"session_id": session_id})
+        body = {"session_id": session_id, **request.model_dump(mode="json")}
+        now = self.clock()
+        planned = Campaign(
+            campaign_id=request.campaign_id,
+            session_id=session_id,
+            sku_id=request.sku_id,
+            target_pool=request.target_pool,
+            stages=[
+                Stage(n=n, at=stage_second(stage.at.timestamp()), quantity=stage.quantity)
+                for n, stage in enumerate(request.stages, start=1)
+            ],
+            total=sum(stage.quantity for stage in request.stages),
+            request_hash=fingerprint(body),
+            created_at=now,
+            updated_at=now,
+            last_actor=actor,
+        )
+        created = False
+
+        def fund(meta: SkuMeta) -> StockChange | None:
+            nonlocal created
+            created = False
+            if self.campaigns.get_campaign(planned.campaign_id) is not None:
+                return None
+            shards = self.skus.read_shards(meta)
+            taken = layout.plan_take(shards, SHARED, planned.total)
+            if taken is None:
+                free = layout.pool_totals(shards).get(SHARED, 0)
+                raise InsufficientFreeStock(
+                    f"shared holds {free} unsold units; the campaign asks for {planned.total}",
+                    {"pool": SHARED, "requested": planned.total, "free": free},
+                )
+            created = True
+            return StockChange.of(
+                meta,
+                "campaign-fund",
+                actor,
+                reference=planned.campaign_id,
+                shard_deltas=[*taken, ShardDelta(planned.pool, 0, planned.total)],
+                patch=SkuPatch(shards={planned.pool: 1, planned.target_pool: 1} | meta.shards),
+                creates=[("campaign", CampaignStore.new_item(planned))],
+            )
+
+        self.runner.run(request.sku_id, fund)
+        campaign = self.campaign(planned.campaign_id)
+        if campaign.request_hash != planned.request_hash:
+            raise IdempotencyMismatch(
+                f"campaign {planned.campaign_id!r} was created with a different body",
+                {"campaign_id": planned.campaign_id},
+            )
+        if campaign.status == CampaignStatus.ACTIVE and not (campaign.execution_arn or campaign.schedule_name):
+            started = self.launcher.start(campaign, self.clock())
+            self.campaigns.record_start(campaign.campaign_id, started.execution_arn, started.schedule_name)
+            campaign = self.campaign(campaign.campaign_id)
+        return CampaignView.of(campaign), created
+
+    # --- release and cancel ---------------------------------------------------------------------
+
+    def release_stage(self, campaign_id: str, n: int, actor: str) -> CampaignView:
+        """Moves stage n's units into the target pool, once: a second release of it (the state
+        machine's retried task, the host pressing twice) changes nothing and answers the campaign."""
+        campaign = self.campaign(campaign_id)
+        if campaign.stage(n) is None:
+            raise InvalidState(
+                f"campaign {campaign_id!r} has stages 1 to {len(campaign.stages)}",
+                {"campaign_id": campaign_id, "stage": n},
+            )
+        if campaign.status == CampaignStatus.CANCELLED:
+            raise InvalidState("the campaign was cancelled", {"campaign_id": campaign_id, "status": "cancelled"})
+
+        def release(meta: SkuMeta) -> StockChange | None:
+            current = self.campaign(campaign_id)
+            stage = current.stage(n)
+            assert stage is not None
+            if stage.released_at is not None or current.status != CampaignStatus.ACTIVE:
+                return None
+            moves = [
+                ShardDelta(current.pool, 0, -stage.quantity),
+                *layout.plan_add(
+                    current.target_pool, meta.shards.get(current.target_pool, 1), stage.quantity, self.rng
+                ),
+            ]
+            return StockChange.of(
+                meta,
+                "stage-release",
+                actor,
+                reference=f"{campaign_id}#{n}",
+                shard_deltas=moves,
+                bump_version=False,
+                guards=[("campaign", self.campaigns.release_update(current, n, self.clock(), actor))],
+            )
+
+        self.runner.run(campaign.sku_id, release)
+        return self.view(campaign_id)
+
+    def run_stage(self, campaign_id: str, n: int, actor: str) -> dict[str, str | int]:
+        """The state machine's task: release stage n at its time. A stage the host released early
+        or a campaign cancelled meanwhile is an outcome, not an error (the execution goes on)."""
+        before = self.campaign(campaign_id)
+        stage = before.stage(n)
+        if stage is None:
+            raise InvalidState(f"campaign {campaign_id!r} has no stage {n}", {"campaign_id": campaign_id, "stage": n})
+        if before.status == CampaignStatus.CANCELLED:
+            outcome = "cancelled"
+        elif stage.released_at is not None:
+            outcome = "already-released"
+        else:
+            after = self.release_stage(campaign_id, n, actor)
+            released = after.stages[n - 1]
+            outcome = "released" if released.released_by == actor else after.stages[n - 1].status
+        return {"campaign_id": campaign_id, "stage": n, "outcome": outcome}
+
+    def cancel(self, campaign_id: str, actor: str) -> CampaignView:
+        """Returns every unreleased unit to shared, once, and stops the releases. A cancel racing a
+        stage release is ordered by the campaign's record: it returns what that release left."""
+        campaign = self.campaign(campaign_id)
+
+        def cancel(meta: SkuMeta) -> StockChange | None:
+            current = self.campaign(campaign_id)
+            if current.status != CampaignStatus.ACTIVE:
+                return None
+            pending = current.pending_units
+            moves = (
+                [
+                    ShardDelta(current.pool, 0, -pending),
+                    *layout.plan_add(SHARED, meta.shards[SHARED], pending, self.rng),
+                ]
+                if pending
+                else []
+            )
+            return StockChange.of(
+                meta,
+                "campaign-cancel",
+                actor,
+                reference=campaign_id,
+                shard_deltas=moves,
+                bump_version=False,
+                guards=[("campaign", self.campaigns.cancel_update(current, self.clock(), actor))],
+            )
+
+        self.runner.run(campaign.sku_id, cancel)
+        cancelled = self.campaign(campaign_id)
+        if cancelled.status == CampaignStatus.COMPLETED:
+            raise InvalidState(
+                "every stage was released already; nothing is left to cancel",
+                {"campaign_id": campaign_id, "status": "completed"},
+            )
+        self.launcher.stop(cancelled)
+        return CampaignView.of(cancelled)

@@ -1,0 +1,124 @@
+"""Campaigns on moto: funding, stage releases and cancels as guarded transactions (once each, in any
+order), the launcher's choice of execution or one-time schedule, and their events out of the stream."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from livestock import wiring
+from livestock.dal.campaigns import CampaignLauncher, Started
+from livestock.logic.sessions import SessionService
+from livestock.models.campaigns import Campaign, CampaignRequest
+from livestock.models.exceptions import IdempotencyMismatch, InsufficientFreeStock, InvalidState
+from livestock.models.input import AllocationRequest, SetSkuRequest
+from livestock.models.sessions import SessionRequest
+from tests.unit.conftest import World
+from tests.unit.events_support import EventWorld
+
+
+@dataclass
+class FakeLauncher(CampaignLauncher):
+    started: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+
+    def start(self, campaign: Campaign, now: float) -> Started:
+        self.started.append(campaign.campaign_id)
+        return Started(f"arn:execution:{campaign.campaign_id}", None)
+
+    def stop(self, campaign: Campaign) -> None:
+        self.stopped.append(campaign.campaign_id)
+
+
+@pytest.fixture
+def ew(world: World) -> EventWorld:
+    return EventWorld(world)
+
+
+def service(world: World) -> tuple[Any, FakeLauncher]:
+    launcher = FakeLauncher(
+        "arn:aws:states:us-east-1:123456789012:stateMachine:M", "arn:aws:iam::1:role/R", "default", 300, 60
+    )
+    world.stock.set_sku("tee", SetSkuRequest(name="Tee", on_hand=1000), "erp")
+    sessions = SessionService(world.stores.sessions, world.services.stock.runner, lambda *_: None, world.clock)
+    sessions.put(
+        "s1",
+        SessionRequest.model_validate(
+            {
+                "title": "Live",
+                "channels": ["douyin"],
+                "starts_at": "2027-01-15T12:00:00Z",
+                "ends_at": "2027-01-15T14:00:00Z",
+                "lineup": [{"sku_id": "tee"}],
+            }
+        ),
+        "op",
+    )
+    return wiring.build_campaigns(world.services, launcher, world.clock), launcher
+
+
+def request(campaign_id: str = "c1", quantities: tuple[int, ...] = (300, 300, 400)) -> CampaignRequest:
+    base = 1_800_000_100
+    return CampaignRequest.model_validate(
+        {
+            "campaign_id": campaign_id,
+            "sku_id": "tee",
+            "stages": [
+                {"at": datetime.fromtimestamp(base + 3 * n, UTC).isoformat(), "quantity": q}
+                for n, q in enumerate(quantities)
+            ],
+        }
+    )
+
+
+def test_stages_release_once_and_a_cancel_returns_the_rest_once(world: World) -> None:
+    campaigns, launcher = service(world)
+    _, created = campaigns.create("s1", request(), "host")
+    assert created and launcher.started == ["c1"]
+    assert world.stock.view("tee").sellable == 0 and world.stock.view("tee").pools["campaign:c1"] == 1000
+    _, created = campaigns.create("s1", request(), "host")
+    assert not created and launcher.started == ["c1"], "a retry neither funds nor starts again"
+    with pytest.raises(IdempotencyMismatch):
+        campaigns.create("s1", request(quantities=(1,)), "host")
+    assert campaigns.run_stage("c1", 1, "system:campaign")["outcome"] == "released"
+    assert campaigns.run_stage("c1", 1, "system:campaign")["outcome"] == "already-released"
+    campaigns.release_stage("c1", 2, "host")  # the host's early release
+    assert campaigns.run_stage("c1", 2, "system:campaign")["outcome"] == "already-released"
+    assert world.stock.view("tee").sellable == 600
+    cancelled = campaigns.cancel("c1", "host")
+    assert (cancelled.status, cancelled.returned_units, cancelled.pending_units) == ("cancelled", 400, 0)
+    assert campaigns.cancel("c1", "host").returned_units == 400
+    assert campaigns.run_stage("c1", 3, "system:campaign")["outcome"] == "cancelled"
+    with pytest.raises(InvalidState):
+        campaigns.release_stage("c1", 3, "host")
+    view = world.stock.view("tee")
+    assert view.sellable == 1000 and view.pools["campaign:c1"] == 0
+    world.drain()
+    assert world.services.reconciler.reconcile("tee").consistent
+
+
+def test_a_campaign_needs_free_shared_stock_and_allocation_leaves_its_pool_alone(world: World) -> None:
+    campaigns, _ = service(world)
+    with pytest.raises(InsufficientFreeStock):
+        campaigns.create("s1", request(quantities=(900, 200)), "host")
+    campaigns.create("s1", request(quantities=(500,)), "host")
+    world.stock.allocate("tee", AllocationRequest(pools={"channel:douyin": 200}), "op")
+    view = world.stock.view("tee")
+    assert view.pools == {"shared": 300, "campaign:c1": 500, "channel:douyin": 200}
+    assert view.sellable == 500
+
+
+def test_stage_and_cancel_events_come_out_of_the_stream_once(ew: EventWorld) -> None:
+    campaigns, _ = service(ew.world)
+    campaigns.create("s1", request(), "host")
+    campaigns.run_stage("c1", 1, "system:campaign")
+    campaigns.cancel("c1", "host")
+    batch = ew.next_batch()
+    ew.publisher.publish_batch(batch)
+    ew.publisher.publish_batch(batch)
+    found = [e for e in ew.delivered() if e["detail-type"] in ("StageReleased", "CampaignCancelled")]
+    assert [e["detail-type"] for e in found] == ["StageReleased", "CampaignCancelled"]
+    released, cancelled = (e["detail"] for e in found)
+    assert (released["stage"], released["quantity"], released["pending_units"]) == (1, 300, 700)
+    assert (cancelled["returned_units"], cancelled["stages_released"], cancelled["stages_cancelled"]) == (700, 1, 2)
