@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
@@ -182,13 +182,23 @@ class Invoker:
             for count in (workers, background_workers)
         )
         self.background_workers = background_workers
+        self._warming: list[Future[int]] = []
 
     def warm_up(self) -> None:
         """Starts every worker now rather than on the first requests of a burst."""
-        futures = [self._executor.submit(_worker_ready) for _ in range(self.workers * 2)]
-        futures += [self._background.submit(_worker_ready) for _ in range(self.background_workers * 2)]
-        for future in futures:
+        self.begin_warm_up()
+        self.finish_warm_up()
+
+    def begin_warm_up(self) -> None:
+        """Spawns every worker (from the calling thread, which PDEATHSIG follows) without waiting
+        for them to load the functions: the stack starts its other processes meanwhile."""
+        self._warming = [self._executor.submit(_worker_ready) for _ in range(self.workers * 2)]
+        self._warming += [self._background.submit(_worker_ready) for _ in range(self.background_workers * 2)]
+
+    def finish_warm_up(self) -> None:
+        for future in self._warming:
             future.result()
+        self._warming = []
 
     def invoke(self, logical_id: str, event: dict[str, Any], background: bool = False) -> Any:
         """Runs the function on the event; `background` for invocations no client waits on."""

@@ -36,6 +36,8 @@ STATE_DIR = ROOT / ".state"
 DEFAULT_API_KEY = "local-dev-key"  # local use only; AWS generates the deployed key
 # A stop (SIGTERM, Ctrl-C) that has not finished by then is finished by force.
 STOP_DEADLINE_S = 8.0
+# A partition of the sweeper's list is walked at least once every this many local sweeps.
+SWEEPS_PER_PASS = 4
 
 
 class StackError(RuntimeError):
@@ -151,10 +153,14 @@ class LocalStack:
                 log_path=self.state_dir / "dynamodb-local.log",
                 credentials=credentials,
             )
-            self.database.start()
+            # The slow starts overlap: the JVM, moto and the function workers load side by side
+            # (each from this thread, which PDEATHSIG follows), and are waited for afterwards.
+            self.database.launch()
             self._configure_environment()
+            built = self._build_sources()
+            self.database.wait_until_ready()
             self._create_tables()
-            self._start_sources()
+            self._start_sources(built)
         except BaseException:
             self.stop()
             raise
@@ -225,6 +231,11 @@ class LocalStack:
             }
         )
         for function in self.functions.values():
+            if self.sweep_period_s:
+                # Sweeps every sweep_period_s, each partition of the sweeper's list walked at least
+                # every SWEEPS_PER_PASS sweeps: as many queries a second as 16 partitions walked on
+                # every sweep made, with the spread AWS needs (keys.INDEX_SPREAD).
+                function.environment["SWEEP_PASS_S"] = f"{self.sweep_period_s * SWEEPS_PER_PASS:g}"
             function.environment.update(self.extra_environment)
             # The template's log level would flood a terminal; the stack's own setting wins.
             function.environment["POWERTOOLS_LOG_LEVEL"] = os.environ["POWERTOOLS_LOG_LEVEL"]
@@ -239,7 +250,7 @@ class LocalStack:
                 dynamodb.create_table(**self.template.create_table_request(logical_id, name))
                 dynamodb.get_waiter("table_exists").wait(TableName=name)
 
-    def _start_sources(self) -> None:
+    def _build_sources(self) -> list[sources.EventSource]:
         assert self.database is not None
         # No worker is spawned before every source is constructed: a constructor may still add
         # variables to the functions' environments (an endpoint it serves, say).
@@ -261,10 +272,19 @@ class LocalStack:
             request_deadline_s=self.request_deadline_s,
         )
         built = sources.build(context)
-        self.invoker.warm_up()
+        self.sources = list(built)  # stop() stops them, started or only launched
         for source in built:
-            self.sources.append(source)
+            launch = getattr(source, "launch", None)
+            if launch is not None:
+                launch()
+        self.invoker.begin_warm_up()
+        return built
+
+    def _start_sources(self, built: list[sources.EventSource]) -> None:
+        assert self.invoker is not None
+        for source in built:
             source.start()
+        self.invoker.finish_warm_up()
 
     def _checkpoint_dir(self) -> Path:
         if self.data_dir is not None:
