@@ -126,7 +126,7 @@ class DynamoDBLocal:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 30) -> None:
+    def start(self, timeout_s: float = 90) -> None:
         self.launch()
         self.wait_until_ready(timeout_s)
 
@@ -166,7 +166,8 @@ class DynamoDBLocal:
             preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, async-signal-safe
         )
 
-    def wait_until_ready(self, timeout_s: float = 30) -> None:
+    def wait_until_ready(self, timeout_s: float = 90) -> None:
+        """On a machine shared by several builds the JVM has been seen to take over 30 s to answer."""
         if self.process is None:
             raise DynamoDBLocalError("DynamoDB Local was not launched")
         deadline = time.monotonic() + timeout_s
