@@ -99,6 +99,9 @@ class LocalStack:
         host: str = "127.0.0.1",
         take_lock: bool = False,
         api_workers: int = int(os.environ.get("LIVESTOCK_API_WORKERS", "8")),
+        # Environments for invocations no client waits on (rule targets, schedules): a burst of
+        # alerts is delivered this many at a time, where Lambda would scale out.
+        event_workers: int = int(os.environ.get("LIVESTOCK_EVENT_WORKERS", "2")),
         dead_letter_path: Path | None = None,
         state_dir: Path = STATE_DIR,
         template: Template | None = None,
@@ -111,6 +114,7 @@ class LocalStack:
         self.host = host
         self.api_key = api_key
         self.sweep_period_s = sweep_period_s
+        self.event_workers = event_workers
         self.extra_environment = environment or {}
         self.take_lock = take_lock
         self.data_dir = data_dir
@@ -153,12 +157,15 @@ class LocalStack:
                 log_path=self.state_dir / "dynamodb-local.log",
                 credentials=credentials,
             )
-            # The slow starts overlap: the JVM, moto and the function workers load side by side
-            # (each from this thread, which PDEATHSIG follows), and are waited for afterwards.
+            # The slow starts overlap (each from this thread, which PDEATHSIG follows): moto loads
+            # while the JVM starts, and the function workers while the tables and the sources are
+            # made. The JVM is not made to share its start with a dozen interpreters loading.
             self.database.launch()
             self._configure_environment()
             built = self._build_sources()
             self.database.wait_until_ready()
+            assert self.invoker is not None
+            self.invoker.begin_warm_up()
             self._create_tables()
             self._start_sources(built)
         except BaseException:
@@ -254,7 +261,7 @@ class LocalStack:
         assert self.database is not None
         # No worker is spawned before every source is constructed: a constructor may still add
         # variables to the functions' environments (an endpoint it serves, say).
-        self.invoker = Invoker(list(self.functions.values()), self.api_workers)
+        self.invoker = Invoker(list(self.functions.values()), self.api_workers, self.event_workers)
         context = sources.StackContext(
             template=self.template,
             functions=self.functions,
@@ -277,7 +284,6 @@ class LocalStack:
             launch = getattr(source, "launch", None)
             if launch is not None:
                 launch()
-        self.invoker.begin_warm_up()
         return built
 
     def _start_sources(self, built: list[sources.EventSource]) -> None:

@@ -41,7 +41,12 @@ def start_stack(state_dir: Path, port: int | None = None, fresh: bool = False, t
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "LIVESTOCK_API_WORKERS": "1", "LIVESTOCK_API_KEY": DEFAULT_API_KEY},
+        env={
+            **os.environ,
+            "LIVESTOCK_API_WORKERS": "1",
+            "LIVESTOCK_EVENT_WORKERS": "1",
+            "LIVESTOCK_API_KEY": DEFAULT_API_KEY,
+        },
         start_new_session=True,
     )
     running = StackProcess(process, port, state_dir, [])
