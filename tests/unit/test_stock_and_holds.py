@@ -181,13 +181,13 @@ def test_a_sweeper_walking_part_of_its_list_each_sweep_still_expires_every_hold_
     assert len({keys.open_holds_pk(h) for h in placed}) > 8, "the holds are listed in many partitions"
     sweeper = Sweeper(world.stores.holds, world.stores.limits, world.holds, 30, world.clock, pass_s=2.0)
     first = sweeper.sweep()
-    assert (first.partitions_walked, first.expired) == (keys.INDEX_SPREAD, 0), "a new sweeper walks all"
+    assert (sweeper.walked_last_sweep, first.expired) == (keys.INDEX_SPREAD, 0), "a new sweeper walks all"
     expired, walked = 0, []
     for _ in range(6):  # a sweep every half second, as the local stack runs them; due after 1 s
         world.clock.now += 0.5
         result = sweeper.sweep()
         expired += result.expired
-        walked.append(result.partitions_walked)
+        walked.append(sweeper.walked_last_sweep)
         assert result.skipped == 0
     assert expired == 12, "every hold expired within a pass of its deadline"
     assert max(walked) < keys.INDEX_SPREAD and sum(walked[:4]) == keys.INDEX_SPREAD, walked

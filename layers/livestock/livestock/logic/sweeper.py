@@ -32,7 +32,6 @@ class SweepResult:
     expired: int = 0
     abandoned: int = 0
     skipped: int = 0
-    partitions_walked: int = 0
 
 
 @dataclass
@@ -43,6 +42,8 @@ class Sweeper:
     settle_window_s: int
     clock: Callable[[], float] = time.time
     pass_s: float = 0.0
+    # How many partitions the last sweep walked (a Query each).
+    walked_last_sweep: int = field(default=0, init=False)
     # When each partition was last walked to its end, by this instance's clock.
     _walked_at: dict[str, float] = field(default_factory=dict, init=False)
 
@@ -58,12 +59,13 @@ class Sweeper:
         first_pass = not self._walked_at
         partitions = self._due_partitions(now)
         budget = SWEEP_LIMIT
+        self.walked_last_sweep = 0
         for position, partition in enumerate(partitions):
             if budget <= 0:
                 break
             holds, complete = self.store.due_open_holds(partition, now, budget)
             budget -= len(holds)
-            result.partitions_walked += 1
+            self.walked_last_sweep += 1
             for hold in holds:
                 self._close_if_due(hold, now, result)
             if complete:
