@@ -1079,14 +1079,17 @@ def warm_up(client: "DynamoDBClient", template: Template, meter: WriteMeter) -> 
 
 def read_latency(client: "DynamoDBClient", template: Template, past_holds: tuple[int, ...]) -> dict[str, Any]:
     """GET /skus/{id}'s work (the stock view) for SKUs with different numbers of past holds: it
-    reads the settings, the shards and the spread hold counters, never the holds themselves."""
+    reads the settings, the shards and the spread hold counters, never the holds themselves.
+
+    Every SKU is made first, then the views are timed in turns (one of each SKU per round), so a
+    change in the machine's load falls on every SKU alike; the DynamoDB calls and items each view
+    reads are counted too, which do not depend on the load at all."""
     tables = Tables(client, template, "read-latency")
     try:
         settings = Settings(inventory_table_name=tables.inventory, ledger_table_name=tables.ledger)
         services = wiring.build(settings, wiring.stores(settings, client), rng=random.Random(0))
-        figures: dict[str, Any] = {}
-        for count in past_holds:
-            sku_id = f"read-{count}"
+        skus = {count: f"read-{count}" for count in past_holds}
+        for count, sku_id in skus.items():
             services.stock.set_sku(sku_id, SetSkuRequest(name="Read", on_hand=count), "bench")
             items = [
                 {
@@ -1113,17 +1116,34 @@ def read_latency(client: "DynamoDBClient", template: Template, past_holds: tuple
 
             with ThreadPoolExecutor(4) as pool:
                 list(pool.map(write, batches))
-            for _ in range(20):  # warm
-                services.stock.view(sku_id)
-            durations = []
-            for _ in range(200):
+        reads = {"calls": 0, "items": 0}
+
+        def count_reads(parsed: dict[str, Any], **_: Any) -> None:
+            reads["calls"] += 1
+            reads["items"] += len(parsed.get("Items", [])) + int("Item" in parsed)
+            reads["items"] += sum(len(found) for found in parsed.get("Responses", {}).values())
+
+        durations: dict[int, list[float]] = {count: [] for count in skus}
+        calls: dict[int, tuple[int, int]] = {}
+        for round_ in range(220):
+            for count, sku_id in skus.items():
+                reads.update(calls=0, items=0)
+                client.meta.events.register("after-call.dynamodb", count_reads)
                 started = time.perf_counter()
                 services.stock.view(sku_id)
-                durations.append((time.perf_counter() - started) * 1000)
-            durations.sort()
+                elapsed = (time.perf_counter() - started) * 1000
+                client.meta.events.unregister("after-call.dynamodb", count_reads)
+                if round_ >= 20:  # the first rounds warm up
+                    durations[count].append(elapsed)
+                    calls[count] = max(calls.get(count, (0, 0)), (reads["calls"], reads["items"]))
+        figures: dict[str, Any] = {}
+        for count, measured in durations.items():
+            measured.sort()
             figures[f"{count} past holds"] = {
-                "p50_ms": round(percentile(durations, 0.5), 2),
-                "p95_ms": round(percentile(durations, 0.95), 2),
+                "p50_ms": round(percentile(measured, 0.5), 2),
+                "p95_ms": round(percentile(measured, 0.95), 2),
+                "most_dynamodb_calls_per_view": calls[count][0],
+                "most_items_read_per_view": calls[count][1],
             }
             print(f"  GET /skus/{{id}} work with {count:,} past holds: {figures[f'{count} past holds']}", flush=True)
         return figures

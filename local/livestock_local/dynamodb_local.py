@@ -165,7 +165,12 @@ class DynamoDBLocal:
     def endpoint(self) -> str:
         return f"http://{self.address}:{self.port}"
 
-    def start(self, timeout_s: float = 30) -> None:
+    def start(self, timeout_s: float = 90) -> None:
+        self.launch()
+        self.wait_until_ready(timeout_s)
+
+    def launch(self) -> None:
+        """Starts the JVM without waiting for it: the caller may start other things meanwhile."""
         java = shutil.which("java")
         if java is None:
             raise DynamoDBLocalError("Java 17+ is needed for DynamoDB Local: apt-get install openjdk-17-jre-headless")
@@ -199,6 +204,11 @@ class DynamoDBLocal:
             cwd=directory,
             preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, async-signal-safe
         )
+
+    def wait_until_ready(self, timeout_s: float = 90) -> None:
+        """On a machine shared by several builds the JVM has been seen to take over 30 s to answer."""
+        if self.process is None:
+            raise DynamoDBLocalError("DynamoDB Local was not launched")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

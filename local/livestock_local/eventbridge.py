@@ -118,16 +118,22 @@ class LocalEventBridge:
         EVENTS (the endpoint prefix) is exported too, for tools that go by the prefix."""
         return {f"AWS_ENDPOINT_URL_{service}": self.endpoint for service in ("EVENTBRIDGE", "EVENTS", "SNS", "SQS")}
 
-    def start(self) -> None:
-        """Starts moto, creates the template's resources and exports the endpoint variables (to
-        os.environ, so that function processes started afterwards inherit them)."""
-        if self.own_process:
+    def launch(self) -> None:
+        """Starts moto's process without waiting for it to serve (it takes seconds to import):
+        the stack starts its other processes meanwhile. start() launches it if this was not called."""
+        if self.own_process and self._process is None:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, async-signal-safe
             )
+
+    def start(self) -> None:
+        """Starts moto, creates the template's resources and exports the endpoint variables (to
+        os.environ, so that function processes started afterwards inherit them)."""
+        if self.own_process:
+            self.launch()
             self._wait_until_serving()
         else:
             # werkzeug would log every PutEvents and every poll of a relay queue.
@@ -452,6 +458,9 @@ class EventBridgeRuleSource:
         )
         for function in context.functions.values():
             function.environment.update(self.bridge.environment)
+
+    def launch(self) -> None:
+        self.bridge.launch()
 
     def start(self) -> None:
         self.bridge.start()

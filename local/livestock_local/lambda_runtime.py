@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from types import ModuleType
@@ -192,6 +192,7 @@ class Invoker:
         # Workers are spawned from the thread that calls warm_up(): PDEATHSIG follows that thread.
         self._pools = {pool: self._new_pool(pool) for pool in self.sizes}
         self.replaced_pools = 0
+        self._warming: list[Future[int]] = []
 
     @property
     def workers(self) -> int:
@@ -207,13 +208,22 @@ class Invoker:
 
     def warm_up(self) -> None:
         """Starts every worker now rather than on the first requests of a burst."""
-        futures = [
+        self.begin_warm_up()
+        self.finish_warm_up()
+
+    def begin_warm_up(self) -> None:
+        """Spawns every worker (from the calling thread, which PDEATHSIG follows) without waiting
+        for them to load the functions: the stack starts its other processes meanwhile."""
+        self._warming = [
             executor.submit(_worker_ready)
             for pool, executor in self._pools.items()
             for _ in range(self.sizes[pool] * 2)
         ]
-        for future in futures:
+
+    def finish_warm_up(self) -> None:
+        for future in self._warming:
             future.result()
+        self._warming = []
 
     def invoke(self, logical_id: str, event: dict[str, Any], pool: str = "api") -> Any:
         """Runs the function on the event in one of the pools (see the class)."""

@@ -65,6 +65,9 @@ class StackContext:
 
 
 class EventSource(Protocol):
+    """start() is called once the tables exist; a source with a slow process of its own may also
+    have launch(), called before the database is ready, to start that process without waiting."""
+
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def idle(self) -> bool: ...

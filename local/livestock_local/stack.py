@@ -37,6 +37,8 @@ STATE_DIR = ROOT / ".state"
 DEFAULT_API_KEY = "local-dev-key"  # local use only; AWS generates the deployed key
 # A stop (SIGTERM, Ctrl-C) that has not finished by then is finished by force.
 STOP_DEADLINE_S = 8.0
+# A partition of the sweeper's list is walked at least once every this many local sweeps.
+SWEEPS_PER_PASS = 4
 
 
 class StackError(RuntimeError):
@@ -98,6 +100,9 @@ class LocalStack:
         host: str = "127.0.0.1",
         take_lock: bool = False,
         api_workers: int = int(os.environ.get("LIVESTOCK_API_WORKERS", "8")),
+        # Environments for invocations no client waits on (rule targets, schedules): a burst of
+        # alerts is delivered this many at a time, where Lambda would scale out.
+        event_workers: int = int(os.environ.get("LIVESTOCK_EVENT_WORKERS", "2")),
         dead_letter_path: Path | None = None,
         state_dir: Path = STATE_DIR,
         template: Template | None = None,
@@ -112,6 +117,7 @@ class LocalStack:
         self.host = host
         self.api_key = api_key
         self.sweep_period_s = sweep_period_s
+        self.event_workers = event_workers
         self.extra_environment = environment or {}
         self.take_lock = take_lock
         self.data_dir = data_dir
@@ -155,10 +161,17 @@ class LocalStack:
                 credentials=credentials,
                 host=self.dynamodb_host,
             )
-            self.database.start()
+            # The slow starts overlap (each from this thread, which PDEATHSIG follows): moto loads
+            # while the JVM starts, and the function workers while the tables and the sources are
+            # made. The JVM is not made to share its start with a dozen interpreters loading.
+            self.database.launch()
             self._configure_environment()
+            built = self._build_sources()
+            self.database.wait_until_ready()
+            assert self.invoker is not None
+            self.invoker.begin_warm_up()
             self._create_tables()
-            self._start_sources()
+            self._start_sources(built)
         except BaseException:
             self.stop()
             raise
@@ -229,6 +242,11 @@ class LocalStack:
             }
         )
         for function in self.functions.values():
+            if self.sweep_period_s:
+                # Sweeps every sweep_period_s, each partition of the sweeper's list walked at least
+                # every SWEEPS_PER_PASS sweeps: as many queries a second as 16 partitions walked on
+                # every sweep made, with the spread AWS needs (keys.INDEX_SPREAD).
+                function.environment["SWEEP_PASS_S"] = f"{self.sweep_period_s * SWEEPS_PER_PASS:g}"
             function.environment.update(self.extra_environment)
             # The template's log level would flood a terminal; the stack's own setting wins.
             function.environment["POWERTOOLS_LOG_LEVEL"] = os.environ["POWERTOOLS_LOG_LEVEL"]
@@ -243,11 +261,11 @@ class LocalStack:
                 dynamodb.create_table(**self.template.create_table_request(logical_id, name))
                 dynamodb.get_waiter("table_exists").wait(TableName=name)
 
-    def _start_sources(self) -> None:
+    def _build_sources(self) -> list[sources.EventSource]:
         assert self.database is not None
         # No worker is spawned before every source is constructed: a constructor may still add
         # variables to the functions' environments (an endpoint it serves, say).
-        self.invoker = Invoker(list(self.functions.values()), self.api_workers)
+        self.invoker = Invoker(list(self.functions.values()), self.api_workers, self.event_workers)
         context = sources.StackContext(
             template=self.template,
             functions=self.functions,
@@ -265,10 +283,18 @@ class LocalStack:
             request_deadline_s=self.request_deadline_s,
         )
         built = sources.build(context) + sources.build_resources(context)
-        self.invoker.warm_up()
+        self.sources = list(built)  # stop() stops them, started or only launched
         for source in built:
-            self.sources.append(source)
+            launch = getattr(source, "launch", None)
+            if launch is not None:
+                launch()
+        return built
+
+    def _start_sources(self, built: list[sources.EventSource]) -> None:
+        assert self.invoker is not None
+        for source in built:
             source.start()
+        self.invoker.finish_warm_up()
 
     def _checkpoint_dir(self) -> Path:
         if self.data_dir is not None:

@@ -69,6 +69,7 @@ def start_stack(
         env={
             **os.environ,
             "LIVESTOCK_API_WORKERS": str(workers),
+            "LIVESTOCK_EVENT_WORKERS": "1",
             "LIVESTOCK_API_KEY": DEFAULT_API_KEY,
             **(environment or {}),
         },

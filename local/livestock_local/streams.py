@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +34,8 @@ from livestock_local.template import Function
 # sequence number its stream does not hold; starting over from TRIM_HORIZON is safe either way.
 _RETAKE_ITERATOR = {"ExpiredIteratorException", "TrimmedDataAccessException"}
 _LOST_POSITION = {"TrimmedDataAccessException", "ResourceNotFoundException", "ValidationException", "InternalFailure"}
+# Shards whose records are being delivered at the same time (each shard's own in order).
+SHARDS_DELIVERED_AT_ONCE = 8
 
 
 class Checkpoint:
@@ -123,6 +125,11 @@ class StreamPoller:
         self.resumed_from_checkpoint = 0
         self.fell_back_to_trim_horizon = 0
         self._pool = ThreadPoolExecutor(self.parallelization, thread_name_prefix="stream")
+        # One delivery per shard at a time, any number of shards at once.
+        self._shards = ThreadPoolExecutor(SHARDS_DELIVERED_AT_ONCE, thread_name_prefix="stream-shard")
+        self._checkpoint_lock = threading.Lock()
+        # Kept across restarts of the polling loop: a shard is never read while it is delivered.
+        self._delivering: dict[str, Future[None]] = {}
         self.delivered = 0
         self.dead_lettered = 0
         self.idle = threading.Event()
@@ -136,6 +143,7 @@ class StreamPoller:
         if self._thread:
             self._thread.join(timeout=4)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._shards.shutdown(wait=False, cancel_futures=True)
 
     def _discover(self, stream_arn: str) -> None:
         description = self.streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]
@@ -186,14 +194,22 @@ class StreamPoller:
                     self._stop.wait(1.0)
 
     def _poll(self, stream_arn: str) -> None:
+        """Reads every open shard and hands what it read to a delivery of its own: shards are
+        delivered side by side (as Lambda's event source mapping runs a poller per shard), so a
+        record on one shard never waits for another shard's batch. A shard is read again only
+        once its delivery is done, which keeps its records in order and its checkpoint exact."""
         last_discovery = 0.0
+        delivering = self._delivering
         while not self._stop.is_set():
             if time.monotonic() - last_discovery > 1.0:
                 self._discover(stream_arn)
                 last_discovery = time.monotonic()
-            got_any = False
+            for shard_id, done in list(delivering.items()):
+                if done.done():
+                    del delivering[shard_id]
+                    done.result()  # a delivery that raised stops this loop; _run starts it again
             for shard_id, iterator in list(self._iterators.items()):
-                if iterator is None:
+                if iterator is None or shard_id in delivering:
                     continue
                 try:
                     response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
@@ -206,23 +222,33 @@ class StreamPoller:
                     self._iterators[shard_id] = self._iterator(stream_arn, shard_id)
                     continue
                 records = [_lambda_shaped(r, stream_arn) for r in response["Records"]]
-                if records:
-                    got_any = True
-                    self._deliver(records)
-                    if self._stop.is_set():
-                        # Stopped mid-delivery: what was read is read again after the restart.
-                        return
                 next_iterator = response.get("NextShardIterator")
+                if records:
+                    delivering[shard_id] = self._shards.submit(self._deliver_shard, shard_id, records, next_iterator)
+                    continue
                 self._iterators[shard_id] = next_iterator
-                # Saved only now that every record read has been processed (or dead-lettered).
-                last = records[-1]["dynamodb"]["SequenceNumber"] if records else None
-                if records or next_iterator is None:
-                    self.checkpoint.advance(shard_id, last, finished=next_iterator is None)
-            if got_any:
+                if next_iterator is None:
+                    self.checkpoint.advance(shard_id, None, finished=True)
+            if delivering:
+                # Records are flowing: read again as soon as a delivery ends (its shard may hold
+                # more), or after the usual pause for the shards that were empty.
                 self.idle.clear()
+                wait(delivering.values(), timeout=self.poll_interval_s, return_when=FIRST_COMPLETED)
             else:
                 self.idle.set()
                 self._stop.wait(self.poll_interval_s)
+        for pending in delivering.values():
+            pending.cancel()
+
+    def _deliver_shard(self, shard_id: str, records: list[dict[str, Any]], next_iterator: str | None) -> None:
+        self._deliver(records)
+        if self._stop.is_set():
+            # Stopped mid-delivery: what was read is read again after the restart.
+            return
+        # Saved only now that every record read has been processed (or dead-lettered).
+        with self._checkpoint_lock:
+            self._iterators[shard_id] = next_iterator
+            self.checkpoint.advance(shard_id, records[-1]["dynamodb"]["SequenceNumber"], finished=next_iterator is None)
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
         lanes: list[list[dict[str, Any]]] = [[] for _ in range(self.parallelization)]

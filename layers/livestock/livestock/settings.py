@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     meta_cache_s: float = Field(default=1.0, ge=0)
     # How long a sold-out mark refuses orders from memory before one real attempt looks again.
     sold_out_shield_s: float = Field(default=1.0, ge=0)
+    # The longest a partition of the sweeper's list goes unwalked when sweeps come more often than
+    # this (logic/sweeper.py); 0 walks every partition on every sweep, as the minute schedule does.
+    sweep_pass_s: float = Field(default=0.0, ge=0)
 
 
 @lru_cache(maxsize=1)

@@ -218,14 +218,14 @@ class HoldStore(Store):
             held=sum(int(i.get("held", 0)) for i in items), sold=sum(int(i.get("sold", 0)) for i in items)
         )
 
-    def due_open_holds(self, now: float, limit: int = 500) -> list[Hold]:
-        """Open holds whose deadline (payment window, or settle window while pending) has passed."""
+    def due_open_holds(self, partition: str, now: float, limit: int) -> tuple[list[Hold], bool]:
+        """Open holds of one partition of the sweeper's list whose deadline (payment window, or
+        settle window while pending) has passed; True with them if that was all of them."""
         found: list[Hold] = []
         paginator = self.client.get_paginator("query")
-        for partition in keys.open_holds_partitions():
-            condition = Key(OPEN_PK).eq(partition) & Key(OPEN_SK).lte(now)
-            for page in paginator.paginate(**key_query(self.table, OPEN_HOLDS_INDEX, condition)):
-                found += [Hold.model_validate(deserialize(item)) for item in page["Items"]]
-                if len(found) >= limit:
-                    return found
-        return found
+        condition = Key(OPEN_PK).eq(partition) & Key(OPEN_SK).lte(now)
+        for page in paginator.paginate(**key_query(self.table, OPEN_HOLDS_INDEX, condition)):
+            found += [Hold.model_validate(deserialize(item)) for item in page["Items"]]
+            if len(found) >= limit and "LastEvaluatedKey" in page:
+                return found, False
+        return found, True

@@ -1,15 +1,29 @@
 """Expires unpaid holds and settles holds whose first attempt crashed before its decrement.
 
 Never DynamoDB TTL: it deletes up to two days late. The sweeper runs on a schedule.
+
+The sweeper's list (the OpenHoldsByDue index) is spread over keys.INDEX_SPREAD partitions so that
+a hot SKU's index writes never pile on one; each partition is one Query. On AWS the schedule runs
+once a minute and every sweep walks every partition (`pass_s` 0). Where sweeps come much more
+often (the local stack sweeps twice a second), `pass_s` bounds how long a partition may go
+unwalked instead: each sweep walks only the partitions not walked for `pass_s`, so the queries per
+second stay spread / pass_s however often the schedule fires, and no hold waits more than `pass_s`
+(plus one sweep) past its deadline. A sweeper that has not walked yet (a new instance, or a clock
+that moved by `pass_s`) walks every partition. Skipping a partition only delays its holds: nothing
+is released twice, as every release is conditional on the status it leaves.
 """
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from livestock import keys
 from livestock.dal.holds import HoldStore
 from livestock.logic.holds import HoldService
-from livestock.models.domain import HoldStatus
+from livestock.models.domain import Hold, HoldStatus
+
+# Holds handled per sweep at most; the partitions not reached are walked by the next sweep.
+SWEEP_LIMIT = 500
 
 
 @dataclass
@@ -25,24 +39,53 @@ class Sweeper:
     holds: HoldService
     settle_window_s: int
     clock: Callable[[], float] = time.time
+    pass_s: float = 0.0
+    # How many partitions the last sweep walked (a Query each).
+    walked_last_sweep: int = field(default=0, init=False)
+    # When each partition was last walked to its end, by this instance's clock.
+    _walked_at: dict[str, float] = field(default_factory=dict, init=False)
+
+    def _due_partitions(self, now: float) -> list[str]:
+        partitions = keys.open_holds_partitions()
+        if self.pass_s <= 0 or not self._walked_at:
+            return partitions
+        return [p for p in partitions if now - self._walked_at.get(p, float("-inf")) >= self.pass_s]
 
     def sweep(self) -> SweepResult:
         now = self.clock()
         result = SweepResult()
-        for hold in self.store.due_open_holds(now):
-            if hold.status == HoldStatus.HELD and hold.expires_at is not None and hold.expires_at <= now:
-                if self.holds.return_units(hold, HoldStatus.EXPIRED, "expire", "system:sweeper"):
-                    result.expired += 1
-                    continue
-            elif (
-                hold.status == HoldStatus.PENDING
-                and hold.created_at + self.settle_window_s <= now
-                and self.store.transition_hold(hold, HoldStatus.ABANDONED, "system:sweeper")
-            ):
-                # The buyer's allowance stays charged: a decrement the stream shows late revives the
-                # hold, whose caller may have been told "held". A cancel of the abandoned hold gives
-                # it back; a replay drives the hold again under the same charge.
-                result.abandoned += 1
-                continue
-            result.skipped += 1
+        first_pass = not self._walked_at
+        partitions = self._due_partitions(now)
+        budget = SWEEP_LIMIT
+        self.walked_last_sweep = 0
+        for position, partition in enumerate(partitions):
+            if budget <= 0:
+                break
+            holds, complete = self.store.due_open_holds(partition, now, budget)
+            budget -= len(holds)
+            self.walked_last_sweep += 1
+            for hold in holds:
+                self._close_if_due(hold, now, result)
+            if complete:
+                # After a first full pass the partitions fall due again one after another, not all
+                # in the same sweep: marking one as walked earlier only brings its next walk forward.
+                stagger = self.pass_s * position / len(partitions) if first_pass else 0.0
+                self._walked_at[partition] = now - stagger
         return result
+
+    def _close_if_due(self, hold: Hold, now: float, result: SweepResult) -> None:
+        if hold.status == HoldStatus.HELD and hold.expires_at is not None and hold.expires_at <= now:
+            if self.holds.return_units(hold, HoldStatus.EXPIRED, "expire", "system:sweeper"):
+                result.expired += 1
+                return
+        elif (
+            hold.status == HoldStatus.PENDING
+            and hold.created_at + self.settle_window_s <= now
+            and self.store.transition_hold(hold, HoldStatus.ABANDONED, "system:sweeper")
+        ):
+            # The buyer's allowance stays charged: a decrement the stream shows late revives the
+            # hold, whose caller may have been told "held". A cancel of the abandoned hold gives
+            # it back; a replay drives the hold again under the same charge.
+            result.abandoned += 1
+            return
+        result.skipped += 1
