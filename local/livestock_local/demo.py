@@ -16,6 +16,7 @@ import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -201,6 +202,37 @@ def main(argv: list[str] | None = None) -> int:
             print("Stopped the local stack this demo started.")
 
 
+def session_plan(sku_id: str) -> dict[str, Any]:
+    now = time.time()
+    return {
+        "title": "Evening live",
+        "channels": list(CHANNELS),
+        "starts_at": datetime.fromtimestamp(now, UTC).isoformat(),
+        "ends_at": datetime.fromtimestamp(now + 3600, UTC).isoformat(),
+        "lineup": [{"sku_id": sku_id, "forecast_units": 4000}],
+    }
+
+
+def watch_stages(client: Client, campaign_id: str, done: threading.Event) -> None:
+    """Prints each stage as the state machine releases it, during the sale."""
+    seen: set[int] = set()
+    while not done.is_set():
+        campaign = client.ok("GET", f"/campaigns/{campaign_id}")
+        for stage in campaign["stages"]:
+            if stage["status"] == "released" and stage["n"] not in seen:
+                seen.add(stage["n"])
+                due = datetime.fromisoformat(stage["at"]).timestamp()
+                late = datetime.fromisoformat(stage["released_at"]).timestamp() - due
+                print(
+                    f"  stage {stage['n']} released: {stage['quantity']} units into {campaign['target_pool']} "
+                    f"({late:.2f} s after its time; {campaign['pending_units']} still held back)",
+                    flush=True,
+                )
+        if len(seen) == len(campaign["stages"]) or campaign["status"] != "active":
+            return
+        done.wait(0.2)
+
+
 def sale(client: Client, args: argparse.Namespace) -> int:
     sku_id = f"tee-{uuid.uuid4().hex[:8]}"
     reserve = args.units * 15 // 100
@@ -220,7 +252,28 @@ def sale(client: Client, args: argparse.Namespace) -> int:
         f"{args.orders} orders from {args.concurrency} concurrent clients on {', '.join(CHANNELS)}; "
         f"a fifth of the holds are never paid ({PAY_WINDOW_S} s payment window)\n"
     )
+    session_id, campaign_id = f"live-{sku_id}", f"flash-{sku_id}"
+    client.ok("PUT", f"/sessions/{session_id}", session_plan(sku_id))
+    client.ok("POST", f"/sessions/{session_id}/start")
+    stage_units = args.units * 3 // 100
+    first = int(time.time()) + 2
+    stages = [{"at": datetime.fromtimestamp(first + 3 * n, UTC).isoformat(), "quantity": stage_units} for n in range(3)]
+    client.ok(
+        "POST",
+        f"/sessions/{session_id}/campaigns",
+        {"campaign_id": campaign_id, "sku_id": sku_id, "target_pool": "shared", "stages": stages},
+    )
+    print(
+        f"Live session {session_id} started; flash-sale campaign {campaign_id}: {3 * stage_units} units held back, "
+        f"released {stage_units} at a time 2, 5 and 8 s from now (Step Functions, statemachine/campaign.asl.json)\n"
+    )
+    done = threading.Event()
+    watcher = threading.Thread(target=watch_stages, args=(client, campaign_id, done), daemon=True)
+    watcher.start()
     tally = run_sale(client, sku_id, args.orders, args.buyers, args.concurrency, args.seed)
+    watcher.join(timeout=15)
+    done.set()
+    client.ok("POST", f"/sessions/{session_id}/end")
     print("Waiting for the sweeper to expire the unpaid holds...", flush=True)
     expired = wait_for_expiry(client, tally)
     reconciliation: dict[str, Any] = {}
@@ -255,6 +308,11 @@ def sale(client: Client, args: argparse.Namespace) -> int:
     )
     print(f"\nReserve used: {reserve - reserve_left} of {reserve} units (released when main stock ran out)")
     print(f"Units sold: {sold} of {view['on_hand']}; still held: {held}; left unsold: {view['on_hand'] - sold - held}")
+    campaign = client.ok("GET", f"/campaigns/flash-{sku_id}")
+    released = [stage["n"] for stage in campaign["stages"] if stage["status"] == "released"]
+    print(
+        f"Staged release: stages {released} of {len(campaign['stages'])} released, {campaign['released_units']} units"
+    )
     print(f"Oversold: {oversold}")
     print(
         "Reconciliation (ledger replay vs counters): "
