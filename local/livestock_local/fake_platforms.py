@@ -114,6 +114,9 @@ class FakePlatform:
     down: bool = False
     delay_s: float = 0.0
     fail_next: int = 0
+    # The next calls answered with the platform's rate-limit error whatever the bucket holds.
+    limit_next: int = 0
+    endpoint: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -199,9 +202,10 @@ class FakePlatform:
                 "cancelled": "kwaishop_order_orderFail",
             }[kind]
             info = {"oid": order.order_id, "skuId": order.sku_id, "itemId": order.product_id, "num": order.quantity}
-            message = {"eventId": uuid.uuid4().hex, "msgId": msg_id, "event": event, "info": json.dumps(info)}
-            body = signing.kuaishou_encrypt(json.dumps(message).encode(), creds.message_secret).encode()
-            return self.push_url, {"Content-Type": "text/plain", "appKey": creds.app_key}, body
+            message: dict[str, Any] = {"eventId": uuid.uuid4().hex, "msgId": msg_id, "event": event, "info": json.dumps(info)}
+            # The ciphertext as a JSON string: the API takes JSON bodies only (docs/platforms.md).
+            body = json.dumps(signing.kuaishou_encrypt(json.dumps(message).encode(), creds.message_secret)).encode()
+            return self.push_url, {"Content-Type": "application/json", "appKey": creds.app_key}, body
         if self.platform == "taobao":
             topic = {
                 "created": "taobao_trade_TradeCreate",
@@ -290,7 +294,8 @@ class FakePlatform:
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, name=f"fake-{self.platform}", daemon=True).start()
-        return f"http://{host}:{self._server.server_address[1]}"
+        self.endpoint = f"http://{host}:{self._server.server_address[1]}"
+        return self.endpoint
 
     def stop(self) -> None:
         if self._server is not None:
@@ -318,7 +323,10 @@ class FakePlatform:
 
     def _gate(self) -> str | None:
         """'limited' when the app's quota is spent, 'fail' when told to fail; None to go on."""
-        if not self.bucket.take():
+        with self.lock:
+            forced = self.limit_next > 0
+            self.limit_next -= 1 if forced else 0
+        if forced or not self.bucket.take():
             with self.lock:
                 self.stats.rate_limited += 1
             return "limited"

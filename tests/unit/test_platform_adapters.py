@@ -2,6 +2,8 @@
 refused by the platform's signature check, the platform's rate-limit error is recognised, its
 failures are told apart from its refusals, and Douyin's idempotent_id dedupes a resend."""
 
+from collections.abc import Iterator
+
 import pytest
 
 from livestock.platforms.adapters import PlatformCredentials, PlatformIds, adapter_for
@@ -11,16 +13,16 @@ IDS = PlatformIds(product_id="3001", sku_id="4001")
 
 
 @pytest.fixture(params=PLATFORMS)
-def fake(request: pytest.FixtureRequest) -> FakePlatform:
+def fake(request: pytest.FixtureRequest) -> Iterator[FakePlatform]:
     platform = FakePlatform(request.param, qps=1000)
-    platform.endpoint = platform.serve()  # type: ignore[attr-defined]
+    platform.serve()
     platform.list_sku(IDS.product_id, IDS.sku_id, 10)
-    yield platform  # type: ignore[misc]
+    yield platform
     platform.stop()
 
 
 def test_change_applies_and_reads_back(fake: FakePlatform) -> None:
-    adapter = adapter_for(fake.platform, fake.endpoint, fake.credentials)  # type: ignore[attr-defined]
+    adapter = adapter_for(fake.platform, fake.endpoint, fake.credentials)
     assert adapter.change(IDS, 5, "op-1", 15).status == "applied"
     assert fake.displayed(IDS.product_id, IDS.sku_id) == 15
     assert adapter.change(IDS, -7, "op-2", 8).status == "applied"
@@ -32,7 +34,7 @@ def test_wrong_secret_is_refused_and_changes_nothing(fake: FakePlatform) -> None
     wrong = PlatformCredentials(
         **{**fake.credentials.model_dump(), "app_secret": "0" * 32, "secret": "1" * 64, "access_token": "stolen"}
     )
-    adapter = adapter_for(fake.platform, fake.endpoint, wrong)  # type: ignore[attr-defined]
+    adapter = adapter_for(fake.platform, fake.endpoint, wrong)
     assert adapter.change(IDS, 5, "op-1", 15).status == "rejected"
     assert fake.displayed(IDS.product_id, IDS.sku_id) == 10
     assert fake.stats.bad_signature == 1
@@ -40,7 +42,7 @@ def test_wrong_secret_is_refused_and_changes_nothing(fake: FakePlatform) -> None
 
 def test_rate_limit_error_is_recognised(fake: FakePlatform) -> None:
     fake.bucket.rate, fake.bucket.capacity, fake.bucket.tokens = 0.001, 1, 1
-    adapter = adapter_for(fake.platform, fake.endpoint, fake.credentials)  # type: ignore[attr-defined]
+    adapter = adapter_for(fake.platform, fake.endpoint, fake.credentials)
     assert adapter.change(IDS, 1, "op-1", 11).status == "applied"
     outcome = adapter.change(IDS, 1, "op-2", 12)
     assert outcome.status == "rate_limited", outcome
@@ -49,7 +51,7 @@ def test_rate_limit_error_is_recognised(fake: FakePlatform) -> None:
 
 
 def test_failure_is_retryable_and_down_is_a_failure(fake: FakePlatform) -> None:
-    adapter = adapter_for(fake.platform, fake.endpoint, fake.credentials)  # type: ignore[attr-defined]
+    adapter = adapter_for(fake.platform, fake.endpoint, fake.credentials)
     fake.fail_next = 1
     assert adapter.change(IDS, 2, "op-1", 12).status == "failed"
     fake.down = True

@@ -14,21 +14,27 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from livestock.dal import clients
+from livestock.dal.channels import ChannelRepository
 from livestock.dal.event_state import EventStateRepository
 from livestock.dal.holds import HoldStore
 from livestock.dal.ledger import LedgerStore
 from livestock.dal.limits import LimitStore
 from livestock.dal.skus import SkuStore
+from livestock.dal.sync_snapshot import SnapshotReader
 from livestock.dal.webhooks import WebhookRepository
 from livestock.events.publisher import EventSink, StreamPublisher
 from livestock.events.stock_reader import StockReader
 from livestock.logic.alert_settings import AlertSettings
 from livestock.logic.allocation import Allocation
 from livestock.logic.changes import ChangeRunner
+from livestock.logic.channels import ChannelService
 from livestock.logic.holds import HoldService
+from livestock.logic.inbound_orders import InboundOrders
 from livestock.logic.ledger import LedgerService
 from livestock.logic.meta_cache import MetaCache
 from livestock.logic.onhand import OnHand
+from livestock.logic.platform_sync import AdapterFactory, CredentialsSource, PlatformSync, SyncSettings
+from livestock.logic.quota_move import QuotaMover
 from livestock.logic.reconciliation import Reconciler
 from livestock.logic.settlement import Settlement
 from livestock.logic.shard_hints import ShardHints
@@ -37,6 +43,8 @@ from livestock.logic.shield import SoldOutShield
 from livestock.logic.stock import StockService
 from livestock.logic.sweeper import Sweeper
 from livestock.logic.webhooks import WebhookService
+from livestock.platforms.adapters import adapter_for
+from livestock.platforms.credentials import ParameterCredentials
 from livestock.settings import EventSettings, Settings, get_event_settings, get_settings
 
 if TYPE_CHECKING:
@@ -158,7 +166,62 @@ def event_services() -> EventServices:
     return build_events(get_event_settings(), services().stores.skus)
 
 
+@dataclass(frozen=True)
+class SyncServices:
+    channels: ChannelService
+    sync: PlatformSync
+    inbound: InboundOrders
+    quota: QuotaMover
+
+
+def build_sync(
+    settings: EventSettings,
+    core: Services,
+    client: "DynamoDBClient | None" = None,
+    credentials: CredentialsSource | None = None,
+    adapters: AdapterFactory = adapter_for,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    snapshot_items: int = 100,
+) -> SyncServices:
+    repository = ChannelRepository(settings.events_table_name, client)
+    credentials = credentials or ParameterCredentials(settings.credentials_max_age_s)
+    sync = PlatformSync(
+        repository,
+        SnapshotReader(core.stores.skus, client, snapshot_items),
+        credentials,
+        adapters,
+        SyncSettings(
+            attempts=settings.sync_attempts,
+            backoff_s=settings.sync_backoff_s,
+            inflight_window_s=settings.sync_inflight_window_s,
+        ),
+        clock=clock,
+        sleep=sleep,
+    )
+    return SyncServices(
+        channels=ChannelService(repository, clock),
+        sync=sync,
+        inbound=InboundOrders(repository, core.holds, credentials, clock),
+        quota=QuotaMover(repository, sync, core.stock, sleep=sleep),
+    )
+
+
+@lru_cache(maxsize=1)
+def sync_services() -> SyncServices:
+    """Platform sync, inbound orders and channels of this function instance."""
+    return build_sync(get_event_settings(), services())
+
+
 def reset() -> None:
     """Forget the built services (tests point them at another table)."""
-    for cached in (services, event_services, get_settings, get_event_settings, clients.dynamodb, clients.events):
+    for cached in (
+        services,
+        event_services,
+        sync_services,
+        get_settings,
+        get_event_settings,
+        clients.dynamodb,
+        clients.events,
+    ):
         cached.cache_clear()

@@ -35,12 +35,19 @@ def _is(hold: Hold, *statuses: HoldStatus) -> ConditionBase:
     return status & Attr("attempt").eq(hold.attempt)
 
 
-def counter_update(sku_id: str, hold_id: str, quantity: int, old: HoldStatus, new: HoldStatus) -> Update | None:
-    """How a transition moves the hold counters (None: it moves none)."""
+def counter_update(
+    sku_id: str, hold_id: str, quantity: int, old: HoldStatus, new: HoldStatus, channel: str
+) -> Update | None:
+    """How a transition moves the hold counters (None: it moves none). Beside held and sold, the
+    units each channel's orders hold (held + sold), which platform sync reads in one snapshot with
+    the pools (logic/platform_sync.py)."""
     transition = HOLD_TRANSITIONS.get((old, new))
     if transition is None:
         return None
     amounts = {bucket: sign * quantity for bucket, sign in transition[1]}
+    taken = sum(sign for _, sign in transition[1]) * quantity
+    if taken:
+        amounts[keys.taken_attr(channel)] = taken
     return (
         Update(keys.hold_counter_pk(sku_id, hold_id), keys.COUNT_SK).add(**amounts).set(entity="counter", sku_id=sku_id)
     )
@@ -123,7 +130,9 @@ class HoldStore(Store):
             # first caller may have been told "held" before the stream caught up.
             .when(_is(hold, HoldStatus.PENDING, HoldStatus.ABANDONED))
         )
-        counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, HoldStatus.PENDING, HoldStatus.HELD)
+        counted = counter_update(
+            hold.sku_id, hold.hold_id, hold.quantity, HoldStatus.PENDING, HoldStatus.HELD, hold.channel
+        )
         assert counted is not None
         try:
             self.transact(Transaction(self.table).update("hold", update).update("counter", counted))
@@ -152,7 +161,7 @@ class HoldStore(Store):
         )
         if not open_after:
             update.remove(OPEN_PK, OPEN_SK)
-        counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, hold.status, to)
+        counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, hold.status, to, hold.channel)
         if counted is None:
             return self.update_if(update)
         return self.transact_if(Transaction(self.table).update("hold", update).update("counter", counted))
@@ -178,7 +187,7 @@ class HoldStore(Store):
                 ),
             )
         )
-        counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, hold.status, to)
+        counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, hold.status, to, hold.channel)
         if counted is not None:
             transaction.update("counter", counted)
         return self.transact_if(transaction)
