@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import requests
 
 from livestock.platforms import signing
@@ -202,7 +203,12 @@ class FakePlatform:
                 "cancelled": "kwaishop_order_orderFail",
             }[kind]
             info = {"oid": order.order_id, "skuId": order.sku_id, "itemId": order.product_id, "num": order.quantity}
-            message: dict[str, Any] = {"eventId": uuid.uuid4().hex, "msgId": msg_id, "event": event, "info": json.dumps(info)}
+            message: dict[str, Any] = {
+                "eventId": uuid.uuid4().hex,
+                "msgId": msg_id,
+                "event": event,
+                "info": json.dumps(info),
+            }
             # The ciphertext as a JSON string: the API takes JSON bodies only (docs/platforms.md).
             body = json.dumps(signing.kuaishou_encrypt(json.dumps(message).encode(), creds.message_secret)).encode()
             return self.push_url, {"Content-Type": "application/json", "appKey": creds.app_key}, body
@@ -280,10 +286,16 @@ class FakePlatform:
             def log_message(self, *_: Any) -> None:
                 return
 
+            def do_GET(self) -> None:
+                self.do_POST()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                status, answer = platform.handle(self.path, dict(self.headers.items()), body)
+                if self.path.startswith("/_fake/"):
+                    status, answer = platform.control(self.path.removeprefix("/_fake/"), body)
+                else:
+                    status, answer = platform.handle(self.path, dict(self.headers.items()), body)
                 raw = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -302,6 +314,32 @@ class FakePlatform:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    def control(self, action: str, body: bytes) -> tuple[int, Any]:
+        """The test harness's side (buyers, the merchant, faults), for a demo in another process."""
+        request = json.loads(body or b"{}")
+        if action == "order":
+            order = self.place_order(str(request["product_id"]), str(request["sku_id"]), int(request["quantity"]))
+            return 200, {"accepted": order is not None, "order_id": order.order_id if order else None}
+        if action == "list":
+            self.list_sku(str(request["product_id"]), str(request["sku_id"]), int(request.get("stock", 0)))
+            return 200, {}
+        if action == "faults":
+            for name in ("down", "delay_s", "fail_next", "limit_next"):
+                if name in request:
+                    setattr(self, name, request[name])
+            if "qps" in request:
+                self.bucket = TokenBucket(float(request["qps"]))
+            return 200, {}
+        if action == "stats":
+            with self.lock:
+                return 200, {
+                    "stats": self.stats.__dict__,
+                    "displayed": {f"{p}/{s}": v for (p, s), v in self.stock.items()},
+                    "pushes": dict(self.pushes),
+                    "push_answers": dict(self.push_answers),
+                }
+        return 404, {"message": f"no control {action!r}"}
 
     def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
         if self.delay_s:
@@ -568,6 +606,8 @@ class FakePlatform:
 
 
 PLATFORMS = ("douyin", "kuaishou", "taobao", "wechat", "webhook")
+# Per-app quotas the fakes enforce by default (calls per second): set per app in each console.
+DEFAULT_QPS = {"douyin": 20.0, "kuaishou": 20.0, "taobao": 10.0, "wechat": 20.0, "webhook": 50.0}
 
 
 @dataclass
@@ -582,10 +622,24 @@ class FakePlatforms:
     def start(self, host: str = "127.0.0.1") -> "FakePlatforms":
         for name in PLATFORMS:
             push = f"{self.push_base}/platforms/{name}/orders" if self.push_base else ""
-            fake = FakePlatform(name, push_url=push, qps=self.qps.get(name, 50.0))
+            fake = FakePlatform(name, push_url=push, qps=self.qps.get(name, DEFAULT_QPS[name]))
             self.endpoints[name] = fake.serve(host)
             self.platforms[name] = fake
         return self
+
+    def store_credentials(self) -> dict[str, str]:
+        """Each fake's credentials as a Secrets Manager secret of the local moto server (the
+        functions read them as on AWS); returns each platform's credentials reference."""
+        client = boto3.client("secretsmanager", region_name="us-east-1")
+        refs = {}
+        for name, fake in self.platforms.items():
+            secret = f"livestock/fake/{name}"
+            try:
+                client.create_secret(Name=secret, SecretString=fake.credentials.model_dump_json())
+            except client.exceptions.ResourceExistsException:
+                client.put_secret_value(SecretId=secret, SecretString=fake.credentials.model_dump_json())
+            refs[name] = f"secretsmanager:{secret}"
+        return refs
 
     def stop(self) -> None:
         for fake in self.platforms.values():

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from livestock_local import eventbridge, sources
+from livestock_local import eventbridge, fake_platforms, sources
 from livestock_local.dynamodb_local import (
     Credentials,
     DynamoDBLocal,
@@ -123,6 +123,7 @@ class LocalStack:
         self.messages: list[str] = []
         self._locked = False
         self._memory_checkpoints: Path | None = None
+        self.fake_platforms: fake_platforms.FakePlatforms | None = None
 
     @property
     def url(self) -> str:
@@ -155,6 +156,8 @@ class LocalStack:
             self._configure_environment()
             self._create_tables()
             self._start_sources()
+            if os.environ.get("LIVESTOCK_FAKE_PLATFORMS") == "1":
+                self._start_fake_platforms()
         except BaseException:
             self.stop()
             raise
@@ -266,6 +269,20 @@ class LocalStack:
             self.sources.append(source)
             source.start()
 
+    def _start_fake_platforms(self) -> None:
+        """The fake platforms (LIVESTOCK_FAKE_PLATFORMS=1): their credentials go into the local
+        Secrets Manager, and where they listen into <state>/fake-platforms.json for the demo."""
+        self.fake_platforms = fake_platforms.FakePlatforms(push_base=self.url).start(self.host)
+        refs = self.fake_platforms.store_credentials()
+        card = {
+            name: {"endpoint": endpoint, "credentials_ref": refs[name]}
+            for name, endpoint in self.fake_platforms.endpoints.items()
+        }
+        (self.state_dir / "fake-platforms.json").write_text(json.dumps(card, indent=2))
+        self.messages.append(
+            "fake platforms: " + ", ".join(f"{n} {e}" for n, e in self.fake_platforms.endpoints.items())
+        )
+
     def _checkpoint_dir(self) -> Path:
         if self.data_dir is not None:
             return self.state_dir / "checkpoints"
@@ -289,6 +306,9 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stops every source, the functions and the database, each within a bounded time."""
+        if self.fake_platforms is not None:
+            self.fake_platforms.stop()
+            self.fake_platforms = None
         for source in reversed(self.sources):
             source.stop()
         self.sources = []

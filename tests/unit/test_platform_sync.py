@@ -66,7 +66,9 @@ class Rig:
             )
 
     def build(self) -> SyncServices:
-        settings = EventSettings(events_table_name=EVENTS, sync_attempts=3, sync_backoff_s=0.01)
+        settings = EventSettings(
+            events_table_name=EVENTS, sync_attempts=3, sync_backoff_s=0.01, sync_inflight_window_s=0.05
+        )
         return build_sync(
             settings,
             self.world.services,
@@ -272,3 +274,16 @@ def test_credentials_are_read_from_secrets_manager_with_powertools(world: World)
     assert source.get("secretsmanager:livestock/douyin") == creds
     assert source.get("ssm:/livestock/kuaishou").app_key == "kk"
     assert "s" * 32 not in repr(creds)
+
+
+def test_an_order_not_yet_settled_needs_no_call_either(rig: Rig) -> None:
+    """The decrement counts the units as taken by the channel in the same write: a hold the stream
+    has not settled yet moves neither what the platform should show nor what it was told."""
+    rig.changed()
+    calls = rig.fakes["douyin"].stats.calls
+    order = rig.fakes["douyin"].place_order(*IDS["douyin"], 2)
+    assert order is not None
+    rig.push("douyin", order, "created")  # held on our side, not drained
+    assert rig.changed()["douyin"] == "unchanged"
+    assert rig.fakes["douyin"].stats.calls == calls
+    assert rig.shown("douyin") == 28

@@ -35,19 +35,12 @@ def _is(hold: Hold, *statuses: HoldStatus) -> ConditionBase:
     return status & Attr("attempt").eq(hold.attempt)
 
 
-def counter_update(
-    sku_id: str, hold_id: str, quantity: int, old: HoldStatus, new: HoldStatus, channel: str
-) -> Update | None:
-    """How a transition moves the hold counters (None: it moves none). Beside held and sold, the
-    units each channel's orders hold (held + sold), which platform sync reads in one snapshot with
-    the pools (logic/platform_sync.py)."""
+def counter_update(sku_id: str, hold_id: str, quantity: int, old: HoldStatus, new: HoldStatus) -> Update | None:
+    """How a transition moves the hold counters (None: it moves none)."""
     transition = HOLD_TRANSITIONS.get((old, new))
     if transition is None:
         return None
     amounts = {bucket: sign * quantity for bucket, sign in transition[1]}
-    taken = sum(sign for _, sign in transition[1]) * quantity
-    if taken:
-        amounts[keys.taken_attr(channel)] = taken
     return (
         Update(keys.hold_counter_pk(sku_id, hold_id), keys.COUNT_SK).add(**amounts).set(entity="counter", sku_id=sku_id)
     )
@@ -130,9 +123,7 @@ class HoldStore(Store):
             # first caller may have been told "held" before the stream caught up.
             .when(_is(hold, HoldStatus.PENDING, HoldStatus.ABANDONED))
         )
-        counted = counter_update(
-            hold.sku_id, hold.hold_id, hold.quantity, HoldStatus.PENDING, HoldStatus.HELD, hold.channel
-        )
+        counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, HoldStatus.PENDING, HoldStatus.HELD)
         assert counted is not None
         try:
             self.transact(Transaction(self.table).update("hold", update).update("counter", counted))
@@ -161,7 +152,7 @@ class HoldStore(Store):
         )
         if not open_after:
             update.remove(OPEN_PK, OPEN_SK)
-        counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, hold.status, to, hold.channel)
+        counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, hold.status, to)
         if counted is None:
             return self.update_if(update)
         return self.transact_if(Transaction(self.table).update("hold", update).update("counter", counted))
@@ -183,17 +174,32 @@ class HoldStore(Store):
             .update(
                 "shard",
                 shard_update(
-                    hold.sku_id, ShardDelta(pool, shard, hold.quantity), op, actor, hold.hold_id, None, paused
+                    hold.sku_id,
+                    ShardDelta(pool, shard, hold.quantity),
+                    op,
+                    actor,
+                    hold.hold_id,
+                    None,
+                    paused,
+                    returned_by=hold.channel,
                 ),
             )
         )
-        counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, hold.status, to, hold.channel)
+        counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, hold.status, to)
         if counted is not None:
             transaction.update("counter", counted)
         return self.transact_if(transaction)
 
     def compensate_decrement(
-        self, hold_id: str, sku_id: str, pool: str, shard: int, quantity: int, sequence: str, paused: bool
+        self,
+        hold_id: str,
+        sku_id: str,
+        pool: str,
+        shard: int,
+        quantity: int,
+        sequence: str,
+        paused: bool,
+        channel: str | None = None,
     ) -> bool:
         """Gives back a decrement that no live hold owns (a late or duplicated write). Once per record."""
         transaction = (
@@ -214,6 +220,7 @@ class HoldStore(Store):
                     hold_id,
                     "decrement without a live hold",
                     paused,
+                    returned_by=channel,
                 ),
             )
         )

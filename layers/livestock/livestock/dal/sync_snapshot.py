@@ -1,7 +1,8 @@
 """One consistent picture, for platform sync, of what a channel may be shown and what its orders
-hold: the pools' shards and the hold counters read in one TransactGetItems (a serializable
-snapshot), so a hold can never be counted in the counters while its units still sit in a pool,
-nor the other way round (see logic/platform_sync.py for why that matters)."""
+hold: every shard of the SKU read in one TransactGetItems (a serializable snapshot). A hold's
+decrement counts its units as taken by its channel on the shard itself, in the same write, and a
+return takes them off in the same write: so a hold is never missing from both the pool and the
+taken count, nor in both (see logic/platform_sync.py for why that matters)."""
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ MAX_SNAPSHOT_ITEMS = 100
 @dataclass(frozen=True)
 class Snapshot:
     pools: dict[str, int]
-    taken: dict[str, int]  # channel -> units its orders hold (held + sold)
+    taken: dict[str, int]  # channel -> units its orders took and have not given back
     paused: bool
     consistent: bool  # False when the items did not fit one transaction (read in several)
 
@@ -40,17 +41,17 @@ class SnapshotReader(Store):
         # moto still enforces the old limit of 25 items: unit tests read in chunks (single-threaded).
         self.max_items = max_items
 
-    def read(self, sku_id: str, pools: list[str] | None) -> Snapshot | None:
-        """The named pools (None: every pool) and every channel's held units; None if no such SKU."""
+    def read(self, sku_id: str) -> Snapshot | None:
+        """Every pool and every channel's taken units; None if no such SKU."""
         meta = self.skus.get_meta(sku_id, consistent=True)
         if meta is None:
             return None
-        wanted_pools = [p for p in meta.shards if pools is None or p in pools]
+        wanted_pools = list(meta.shards)
         wanted = [
             (keys.shard_pk(sku_id, pool, n), keys.STOCK_SK)
-            for pool in wanted_pools
+            for pool in set(meta.shards) | set(meta.retiring)
             for n in range(meta.stored_shards(pool))
-        ] + [(pk, keys.COUNT_SK) for pk in keys.hold_counter_partitions(sku_id)]
+        ]
         items = []
         chunks = [wanted[i : i + self.max_items] for i in range(0, len(wanted), self.max_items)]
         for chunk in chunks:

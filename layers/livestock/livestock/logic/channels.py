@@ -1,6 +1,7 @@
 """The channel routes: a channel's settings (a credentials reference, never a secret) and its sync
 state per SKU."""
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -8,6 +9,12 @@ from dataclasses import dataclass
 from livestock.dal.channels import ChannelRepository
 from livestock.models.channels import ChannelRequest, ChannelView, PlatformSkuIds, SkuSyncView
 from livestock.models.sync_exceptions import ChannelNotFound
+
+
+def percentile(ordered: list[float], pct: float) -> float | None:
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, math.ceil(pct / 100 * len(ordered)) - 1)], 4)
 
 
 @dataclass
@@ -25,6 +32,10 @@ class ChannelService:
         if channel is None:
             raise ChannelNotFound(f"no channel {channel_id!r}", {"channel_id": channel_id})
         states = {s["sk"]: s for s in self.repository.states(channel_id)}
+        lags = {
+            sku_id: sorted(float(log["lag_s"]) for log in self.repository.logs(channel_id, sku_id))
+            for sku_id in channel["sku_map"]
+        }
         sync = []
         for sku_id, ids in sorted(channel["sku_map"].items()):
             state = states.get(sku_id, {})
@@ -42,6 +53,10 @@ class ChannelService:
                     rate_limited=int(state.get("rate_limited", 0)),
                     last_error=state.get("last_error"),
                     sequence=int(state.get("sequence", 0)),
+                    lag_p50_s=percentile(lags[sku_id], 50),
+                    lag_p99_s=percentile(lags[sku_id], 99),
+                    orders=int(state.get("orders", 0)),
+                    orders_refused=int(state.get("orders_refused", 0)),
                 )
             )
         return ChannelView(

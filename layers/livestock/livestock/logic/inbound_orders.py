@@ -201,7 +201,7 @@ class InboundOrders:
             if self.channels.open_order(
                 channel_id, message.order_id, sku_id, message.quantity, message.msg_id, self.clock()
             ):
-                self.channels.count(channel_id, sku_id, received=message.quantity)
+                self.channels.count(channel_id, sku_id, received=message.quantity, orders=1)
             try:
                 self.holds.place(
                     HoldRequest(channel=channel_id, order_id=message.order_id, sku_id=sku_id, quantity=message.quantity)
@@ -210,9 +210,10 @@ class InboundOrders:
                 raise
             except LiveStockError as refusal:
                 # Platform-side oversell: the platform accepted an order LiveStock cannot grant.
-                self.channels.move_order(
+                if self.channels.move_order(
                     channel_id, message.order_id, sku_id, "created", "refused", refusal=refusal.code
-                )
+                ):
+                    self.channels.count(channel_id, sku_id, orders_refused=1, units_refused=message.quantity)
                 return f"refused:{refusal.code}"
             return "held"
         if message.kind == "paid":

@@ -12,8 +12,8 @@
 LiveStock hears of it, so setting its counter to our figure would undo orders in flight. Sync moves
 it by deltas instead: with S the sum of every delta the platform acknowledged and A the units it
 accepted, it displays S - A. Our `target` is shown + taken, where taken is what this channel's
-orders hold (held + sold, net of cancels), read in the same TransactGetItems snapshot as the pools
-(dal/sync_snapshot.py). Sending target - S keeps the platform at shown - (orders accepted there and
+orders took from the shards and have not given back, counted on the shard items by the very writes
+that move their units and read in one TransactGetItems snapshot with the pools (dal/sync_snapshot.py). Sending target - S keeps the platform at shown - (orders accepted there and
 not yet held here): never above what we can grant. The platform's own orders need no call at all.
 
 **Coalescing and ordering.** A StockChanged asks for its sequence (`wanted`); one invocation per
@@ -133,8 +133,10 @@ class PlatformSync:
         if state.get("outbox"):
             self._deliver(channel, sku_id, state, owner)
             state = self.channels.state(channel_id, sku_id)
-        pools = [keys.channel_pool(channel_id)] if channel["mode"] == "quota" else None
-        snapshot = self.snapshots.read(sku_id, pools)
+        if state.get("reconcile_after") is not None and float(state["reconcile_after"]) <= self.clock():
+            self.reconcile(channel, sku_id, owner)
+            state = self.channels.state(channel_id, sku_id)
+        snapshot = self.snapshots.read(sku_id)
         if snapshot is None:
             return "no-sku"
         withheld = int(state.get("withheld", 0))
@@ -183,7 +185,7 @@ class PlatformSync:
             if outcome.status == "unknown" and not adapter.idempotent:
                 outcome = self._read_back(adapter, ids, channel_id, sku_id, int(state.get("sent", 0)), delta)
             if outcome.status == "applied":
-                self._acknowledged(channel_id, sku_id, owner, outbox)
+                self._acknowledged(channel_id, sku_id, owner, outbox, adapter)
                 return
             if outcome.status == "rejected":
                 self.channels.save(channel_id, sku_id, owner, outbox=None, last_error=_text(outcome))
@@ -195,14 +197,38 @@ class PlatformSync:
             self.sleep(self.settings.backoff_s * 2**attempt)
         raise SyncFailed(f"{channel_id} {op_id}: {_text(outcome)} after {self.settings.attempts} attempts")
 
-    def _acknowledged(self, channel_id: str, sku_id: str, owner: str, outbox: dict[str, Any]) -> None:
+    def _acknowledged(self, channel_id: str, sku_id: str, owner: str, outbox: dict[str, Any], adapter: Adapter) -> None:
         now = self.clock()
         lag = max(0.0, now - float(outbox["since"]))
         if not self.channels.acknowledge(channel_id, sku_id, owner, outbox, now, lag):
             raise SyncFailed("lost the lease before recording an acknowledgement")
+        if int(outbox["delta"]) < 0 and not adapter.deltas_down:
+            # A full set (Douyin's decrease) overwrote orders the platform accepted that had not
+            # reached us: once they have, read the platform back and set `sent` to what it shows.
+            self.channels.save(channel_id, sku_id, owner, reconcile_after=now + self.settings.inflight_window_s)
         self.channels.log(
             channel_id, sku_id, str(outbox["op_id"]), {"delta": int(outbox["delta"]), "lag_s": lag, "at": now}, now
         )
+
+    def reconcile(self, channel: dict[str, Any], sku_id: str, owner: str) -> bool:
+        """Reads the platform's display back while no order message is arriving and takes
+        sent = displayed + received (what it shows plus what it sold): the next round's delta then
+        corrects any drift. False if the platform could not be read quietly."""
+        channel_id = channel["channel_id"]
+        adapter = self._adapter(channel)
+        ids = PlatformIds.model_validate(channel["sku_map"][sku_id])
+        for _ in range(self.settings.readback_attempts):
+            received = int(self.channels.state(channel_id, sku_id).get("received", 0))
+            try:
+                self.wait_for_slot(channel)
+                displayed = adapter.read(ids)
+            except PlatformReadFailed:
+                self.sleep(self.settings.backoff_s)
+                continue
+            if int(self.channels.state(channel_id, sku_id).get("received", 0)) == received:
+                return self.channels.save(channel_id, sku_id, owner, sent=displayed + received, reconcile_after=None)
+            self.sleep(self.settings.backoff_s)
+        return False
 
     def _read_back(
         self, adapter: Adapter, ids: PlatformIds, channel_id: str, sku_id: str, sent: int, delta: int

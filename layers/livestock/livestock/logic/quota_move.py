@@ -87,6 +87,7 @@ class QuotaMover:
             state = self.channels.state(channel_id, sku_id)
             if (
                 not state.get("outbox")
+                and state.get("reconcile_after") is None
                 and int(state.get("withheld_shown", -1)) == withheld
                 and not state.get("lease_owner")
             ):

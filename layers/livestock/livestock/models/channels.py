@@ -57,6 +57,12 @@ class SkuSyncView(BaseModel):
     rate_limited: int
     last_error: str | None
     sequence: int = Field(description="The highest StockChanged sequence synced")
+    lag_p50_s: float | None = Field(description="Median change-to-acknowledgement lag of the recent calls")
+    lag_p99_s: float | None
+    orders: int = Field(description="Orders the platform pushed (created)")
+    orders_refused: int = Field(
+        description="Orders the platform accepted that LiveStock refused: platform-side oversell"
+    )
 
 
 class ChannelView(BaseModel):

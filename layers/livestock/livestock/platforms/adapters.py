@@ -89,6 +89,8 @@ class Adapter(Protocol):
     platform: str
     # Whether resending the same call after an unknown outcome is safe (the platform dedupes it).
     idempotent: bool
+    # Whether a decrease is a delta too (False: Douyin decreases by a full set).
+    deltas_down: bool
 
     def change(self, ids: PlatformIds, delta: int, op_id: str, expected_after: int) -> Outcome: ...
 
@@ -129,6 +131,7 @@ DOUYIN_RATE_LIMITED = 50002  # with sub_code isv.frequency-limited (the fake's; 
 class DouyinAdapter(_Base):
     platform: str = "douyin"
     idempotent: bool = True
+    deltas_down: bool = False
 
     def _request(self, path: str, method: str, params: dict[str, Any]) -> tuple[int, Any] | None:
         param_json = signing.douyin_param_json(params)
@@ -187,6 +190,7 @@ KUAISHOU_RATE_LIMITED = 429001  # the fake's "call frequency exceeded" result co
 class KuaishouAdapter(_Base):
     platform: str = "kuaishou"
     idempotent: bool = False
+    deltas_down: bool = True
 
     def _request(self, method: str, param: dict[str, Any]) -> tuple[int, Any] | None:
         creds = self.credentials
@@ -246,6 +250,7 @@ TAOBAO_RATE_LIMITED = "7"  # TOP's "App Call Limited"
 class TaobaoAdapter(_Base):
     platform: str = "taobao"
     idempotent: bool = False
+    deltas_down: bool = True
 
     def _request(self, method: str, business: dict[str, str]) -> tuple[int, Any] | None:
         creds = self.credentials
@@ -304,6 +309,7 @@ WECHAT_SYSTEM_BUSY = -1
 class WechatAdapter(_Base):
     platform: str = "wechat"
     idempotent: bool = False
+    deltas_down: bool = True
 
     def _request(self, path: str, body: dict[str, Any]) -> tuple[int, Any] | None:
         query = urlencode({"access_token": self.credentials.access_token})
@@ -346,6 +352,7 @@ class WebhookAdapter(_Base):
 
     platform: str = "webhook"
     idempotent: bool = True
+    deltas_down: bool = True
 
     def _signed(self, body: bytes, op_id: str) -> dict[str, str]:
         return {
