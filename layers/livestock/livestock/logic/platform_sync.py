@@ -13,7 +13,8 @@ LiveStock hears of it, so setting its counter to our figure would undo orders in
 it by deltas instead: with S the sum of every delta the platform acknowledged and A the units it
 accepted, it displays S - A. Our `target` is shown + taken, where taken is what this channel's
 orders took from the shards and have not given back, counted on the shard items by the very writes
-that move their units and read in one TransactGetItems snapshot with the pools (dal/sync_snapshot.py). Sending target - S keeps the platform at shown - (orders accepted there and
+that move their units and read in one TransactGetItems snapshot with the pools
+(dal/sync_snapshot.py). Sending target - S keeps the platform at shown - (orders accepted there and
 not yet held here): never above what we can grant. The platform's own orders need no call at all.
 
 **Coalescing and ordering.** A StockChanged asks for its sequence (`wanted`); one invocation per
