@@ -31,13 +31,14 @@ from livestock.platforms.adapters import (
     DOUYIN_RATE_LIMITED,
     KUAISHOU_OK,
     KUAISHOU_RATE_LIMITED,
+    OP_HEADER,
     TAOBAO_RATE_LIMITED,
     WECHAT_RATE_LIMITED,
     PlatformCredentials,
 )
 
-# The header the local sync adds so the fakes can count duplicates; real platforms never see it.
-TRACE_HEADER = "X-LiveStock-Op"
+# The header the adapters add so the fakes can count duplicates; real platforms ignore it.
+TRACE_HEADER = OP_HEADER
 
 
 def fake_credentials(platform: str) -> PlatformCredentials:
@@ -54,6 +55,17 @@ def fake_credentials(platform: str) -> PlatformCredentials:
         app_id=f"wx{seed.hex()[:16]}",
         secret=seed.hex(),
     )
+
+
+def max_in_window(times: list[float], window_s: float) -> int:
+    """The most calls any window of this length saw (what a per-second quota limits)."""
+    best, start = 0, 0
+    ordered = sorted(times)
+    for end, at in enumerate(ordered):
+        while ordered[start] < at - window_s:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
 
 
 class TokenBucket:
@@ -118,6 +130,10 @@ class FakePlatform:
     # The next calls answered with the platform's rate-limit error whatever the bucket holds.
     limit_next: int = 0
     endpoint: str = ""
+    # LiveStock's base URL; with a channel named at listing, pushes go to /platforms/<channel>/orders.
+    push_base: str = ""
+    routes: dict[tuple[str, str], str] = field(default_factory=dict)
+    call_times: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -133,9 +149,12 @@ class FakePlatform:
 
     # --- the merchant's side: listing ----------------------------------------------------------
 
-    def list_sku(self, product_id: str, sku_id: str, stock: int = 0) -> None:
+    def list_sku(self, product_id: str, sku_id: str, stock: int = 0, channel: str | None = None) -> None:
+        """Lists a SKU; its order messages go to the channel's route when one is named."""
         with self.lock:
             self.stock[(product_id, sku_id)] = stock
+            if channel:
+                self.routes[(product_id, sku_id)] = channel
             self.history.append((time.monotonic(), product_id, sku_id, stock))
 
     def displayed(self, product_id: str, sku_id: str) -> int:
@@ -158,7 +177,7 @@ class FakePlatform:
             self.orders.append(order)
             self.stats.orders_accepted += 1
             self.stats.units_accepted += quantity
-        if self.push_url:
+        if self.push_url_of(order):
             order.push_status = self.push(order, "created")
             order.pushed = True
         return order
@@ -170,14 +189,19 @@ class FakePlatform:
             key = (order.product_id, order.sku_id)
             self.stock[key] = self.stock.get(key, 0) + order.quantity
             self.history.append((time.monotonic(), order.product_id, order.sku_id, self.stock[key]))
-        if self.push_url:
+        if self.push_url_of(order):
             self.push(order, "cancelled")
 
     # --- pushes: each platform's message shape and signature -------------------------------------
 
+    def push_url_of(self, order: Order) -> str:
+        channel = self.routes.get((order.product_id, order.sku_id))
+        return f"{self.push_base}/platforms/{channel}/orders" if channel and self.push_base else self.push_url
+
     def push_message(self, order: Order, kind: str, msg_id: str | None = None) -> tuple[str, dict[str, str], bytes]:
         """(url, headers, body) of one signed order message, as this platform sends it."""
         msg_id = msg_id or uuid.uuid4().hex
+        push_url = self.push_url_of(order)
         creds = self.credentials
         line = {"order_id": order.order_id, "product_id": order.product_id, "sku_id": order.sku_id}
         if self.platform == "douyin":
@@ -195,7 +219,7 @@ class FakePlatform:
                 "app-id": creds.app_key,
                 "event-sign": signing.douyin_event_sign(creds.app_key, body, creds.app_secret),
             }
-            return self.push_url, headers, body
+            return push_url, headers, body
         if self.platform == "kuaishou":
             event = {
                 "created": "kwaishop_order_addOrder",
@@ -211,7 +235,7 @@ class FakePlatform:
             }
             # The ciphertext as a JSON string: the API takes JSON bodies only (docs/platforms.md).
             body = json.dumps(signing.kuaishou_encrypt(json.dumps(message).encode(), creds.message_secret)).encode()
-            return self.push_url, {"Content-Type": "application/json", "appKey": creds.app_key}, body
+            return push_url, {"Content-Type": "application/json", "appKey": creds.app_key}, body
         if self.platform == "taobao":
             topic = {
                 "created": "taobao_trade_TradeCreate",
@@ -229,7 +253,7 @@ class FakePlatform:
                 "timestamp": str(int(time.time() * 1000)),
             }
             fields["sign"] = signing.taobao_sign(fields, creds.app_secret)
-            return self.push_url, {"Content-Type": "application/json"}, json.dumps(fields).encode()
+            return push_url, {"Content-Type": "application/json"}, json.dumps(fields).encode()
         if self.platform == "wechat":
             event = {
                 "created": "channels_ec_order_new",
@@ -251,7 +275,7 @@ class FakePlatform:
             encrypt = signing.wechat_encrypt(json.dumps(message).encode(), creds.encoding_aes_key, creds.app_id)
             timestamp, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
             signature = signing.wechat_msg_signature(creds.token, timestamp, nonce, encrypt)
-            url = f"{self.push_url}?timestamp={timestamp}&nonce={nonce}&encrypt_type=aes&msg_signature={signature}"
+            url = f"{push_url}?timestamp={timestamp}&nonce={nonce}&encrypt_type=aes&msg_signature={signature}"
             return url, {"Content-Type": "application/json"}, json.dumps({"Encrypt": encrypt}).encode()
         body = json.dumps({"type": f"order.{kind}", "msg_id": msg_id, **line, "quantity": order.quantity}).encode()
         headers = {
@@ -259,7 +283,7 @@ class FakePlatform:
             "X-LiveStock-Signature": signing.webhook_signature(creds.secret, int(time.time()), body),
             "X-LiveStock-Event-Id": msg_id,
         }
-        return self.push_url, headers, body
+        return push_url, headers, body
 
     def push(self, order: Order, kind: str, msg_id: str | None = None) -> int:
         url, headers, body = self.push_message(order, kind, msg_id)
@@ -322,7 +346,12 @@ class FakePlatform:
             order = self.place_order(str(request["product_id"]), str(request["sku_id"]), int(request["quantity"]))
             return 200, {"accepted": order is not None, "order_id": order.order_id if order else None}
         if action == "list":
-            self.list_sku(str(request["product_id"]), str(request["sku_id"]), int(request.get("stock", 0)))
+            self.list_sku(
+                str(request["product_id"]),
+                str(request["sku_id"]),
+                int(request.get("stock", 0)),
+                request.get("channel"),
+            )
             return 200, {}
         if action == "faults":
             for name in ("down", "delay_s", "fail_next", "limit_next"):
@@ -337,6 +366,10 @@ class FakePlatform:
                     "stats": self.stats.__dict__,
                     "displayed": {f"{p}/{s}": v for (p, s), v in self.stock.items()},
                     "pushes": dict(self.pushes),
+                    "max_calls_in_1s": max_in_window(self.call_times, 1.0),
+                    "history": {
+                        f"{p}/{s}": [v for _, hp, hs, v in self.history if (hp, hs) == (p, s)] for (p, s) in self.stock
+                    },
                     "push_answers": dict(self.push_answers),
                 }
         return 404, {"message": f"no control {action!r}"}
@@ -348,6 +381,7 @@ class FakePlatform:
             return 503, {"message": "service unavailable"}
         with self.lock:
             self.stats.calls += 1
+            self.call_times.append(time.monotonic())
         parts = urlsplit(path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         handler = {
@@ -388,7 +422,7 @@ class FakePlatform:
             self.stock[key] = new
             self.history.append((time.monotonic(), product_id, sku_id, new))
             self.stats.applied += 1
-            if op:
+            if op and value is None:  # a set applied twice is the same set; a delta is not
                 self._seen_ops[op] += 1
                 if self._seen_ops[op] > 1:
                     self.stats.duplicates_applied += 1
@@ -622,7 +656,9 @@ class FakePlatforms:
     def start(self, host: str = "127.0.0.1") -> "FakePlatforms":
         for name in PLATFORMS:
             push = f"{self.push_base}/platforms/{name}/orders" if self.push_base else ""
-            fake = FakePlatform(name, push_url=push, qps=self.qps.get(name, DEFAULT_QPS[name]))
+            fake = FakePlatform(
+                name, push_url=push, qps=self.qps.get(name, DEFAULT_QPS[name]), push_base=self.push_base
+            )
             self.endpoints[name] = fake.serve(host)
             self.platforms[name] = fake
         return self

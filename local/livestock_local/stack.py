@@ -275,7 +275,11 @@ class LocalStack:
         self.fake_platforms = fake_platforms.FakePlatforms(push_base=self.url).start(self.host)
         refs = self.fake_platforms.store_credentials()
         card = {
-            name: {"endpoint": endpoint, "credentials_ref": refs[name]}
+            name: {
+                "endpoint": endpoint,
+                "credentials_ref": refs[name],
+                "qps": self.fake_platforms.platforms[name].qps,
+            }
             for name, endpoint in self.fake_platforms.endpoints.items()
         }
         (self.state_dir / "fake-platforms.json").write_text(json.dumps(card, indent=2))
@@ -309,6 +313,7 @@ class LocalStack:
         if self.fake_platforms is not None:
             self.fake_platforms.stop()
             self.fake_platforms = None
+            (self.state_dir / "fake-platforms.json").unlink(missing_ok=True)
         for source in reversed(self.sources):
             source.stop()
         self.sources = []

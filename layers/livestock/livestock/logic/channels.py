@@ -57,6 +57,7 @@ class ChannelService:
                     lag_p99_s=percentile(lags[sku_id], 99),
                     orders=int(state.get("orders", 0)),
                     orders_refused=int(state.get("orders_refused", 0)),
+                    units_refused=int(state.get("units_refused", 0)),
                 )
             )
         return ChannelView(

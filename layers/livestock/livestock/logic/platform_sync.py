@@ -32,6 +32,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -92,14 +93,18 @@ class PlatformSync:
         detail = StockChanged.model_validate(event["detail"])
         outcomes: dict[str, str] = {}
         failures: list[str] = []
-        for channel in self.channels.channels():
-            if detail.sku_id not in channel.get("sku_map", {}):
-                continue
+        mapped = [c for c in self.channels.channels() if detail.sku_id in c.get("sku_map", {})]
+
+        def one(channel: dict[str, Any]) -> None:
             try:
                 outcomes[channel["channel_id"]] = self.sync(channel, detail.sku_id, detail.sequence, detail.occurred_at)
             except SyncFailed as failure:
                 outcomes[channel["channel_id"]] = "failed"
                 failures.append(f"{channel['channel_id']}: {failure}")
+
+        # The platforms are independent: one slow or throttled platform does not delay the others.
+        with ThreadPoolExecutor(max(1, min(len(mapped), 8))) as pool:
+            list(pool.map(one, mapped))
         if failures:
             raise SyncFailed("; ".join(failures))
         return outcomes
@@ -142,7 +147,9 @@ class PlatformSync:
             return "no-sku"
         withheld = int(state.get("withheld", 0))
         shown = shown_for(channel, snapshot, withheld)
-        target = shown + snapshot.taken.get(channel_id, 0)
+        # A platform cannot show less than 0: once it accepted orders we refused (shared mode), it
+        # is told at most to show nothing, not a negative figure it would refuse.
+        target = max(shown + snapshot.taken.get(channel_id, 0), int(state.get("received", 0)))
         sent = int(state.get("sent", 0))
         delta = target - sent
         self.channels.save(

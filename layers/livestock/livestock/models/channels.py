@@ -63,6 +63,7 @@ class SkuSyncView(BaseModel):
     orders_refused: int = Field(
         description="Orders the platform accepted that LiveStock refused: platform-side oversell"
     )
+    units_refused: int = Field(description="Units of those orders (off the platform's display until it cancels them)")
 
 
 class ChannelView(BaseModel):

@@ -69,6 +69,8 @@ class Outcome:
     message: str = ""
 
 
+OP_HEADER = "X-LiveStock-Op"
+
 Transport = Callable[[str, str, bytes, dict[str, str], float], tuple[int, bytes]]
 
 
@@ -109,8 +111,13 @@ class _Base:
     timeout_s: float = 2.0
     clock: Callable[[], float] = time.time
 
-    def _call(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any] | None:
-        """(status, parsed JSON answer); None when no answer came back."""
+    def _call(
+        self, method: str, url: str, body: bytes, headers: dict[str, str], op_id: str = ""
+    ) -> tuple[int, Any] | None:
+        """(status, parsed JSON answer); None when no answer came back. The op id travels in a
+        header of ours (platforms ignore unknown headers) so the fakes can count duplicates."""
+        if op_id:
+            headers = {**headers, OP_HEADER: op_id}
         try:
             status, raw = self.transport(method, url, body, headers, self.timeout_s)
         except (OSError, http.client.HTTPException):
@@ -133,7 +140,7 @@ class DouyinAdapter(_Base):
     idempotent: bool = True
     deltas_down: bool = False
 
-    def _request(self, path: str, method: str, params: dict[str, Any]) -> tuple[int, Any] | None:
+    def _request(self, path: str, method: str, params: dict[str, Any], op_id: str = "") -> tuple[int, Any] | None:
         param_json = signing.douyin_param_json(params)
         timestamp = str(int(self.clock()))
         creds = self.credentials
@@ -151,6 +158,7 @@ class DouyinAdapter(_Base):
             f"{self.endpoint}{path}?{urlencode(query)}",
             param_json.encode(),
             {"Content-Type": "application/json"},
+            op_id,
         )
 
     def change(self, ids: PlatformIds, delta: int, op_id: str, expected_after: int) -> Outcome:
@@ -159,7 +167,7 @@ class DouyinAdapter(_Base):
             params |= {"stock_num": delta, "incremental": True, "idempotent_id": op_id}
         else:
             params |= {"stock_num": max(expected_after, 0), "incremental": False}
-        answer = self._request("/sku/syncStock", "sku.syncStock", params)
+        answer = self._request("/sku/syncStock", "sku.syncStock", params, op_id)
         if answer is None:
             return Outcome("unknown", "timeout")
         status, body = answer
@@ -192,7 +200,7 @@ class KuaishouAdapter(_Base):
     idempotent: bool = False
     deltas_down: bool = True
 
-    def _request(self, method: str, param: dict[str, Any]) -> tuple[int, Any] | None:
+    def _request(self, method: str, param: dict[str, Any], op_id: str = "") -> tuple[int, Any] | None:
         creds = self.credentials
         system = {
             "appkey": creds.app_key,
@@ -209,6 +217,7 @@ class KuaishouAdapter(_Base):
             f"{self.endpoint}/{method.replace('.', '/')}",
             urlencode(system).encode(),
             {"Content-Type": "application/x-www-form-urlencoded"},
+            op_id,
         )
 
     def change(self, ids: PlatformIds, delta: int, op_id: str, expected_after: int) -> Outcome:
@@ -218,7 +227,7 @@ class KuaishouAdapter(_Base):
             "skuChangeStock": abs(delta),
             "changeType": 1 if delta > 0 else 2,
         }
-        answer = self._request("open.item.sku.stock.update", param)
+        answer = self._request("open.item.sku.stock.update", param, op_id)
         if answer is None:
             return Outcome("unknown", "timeout")
         status, body = answer
@@ -252,7 +261,7 @@ class TaobaoAdapter(_Base):
     idempotent: bool = False
     deltas_down: bool = True
 
-    def _request(self, method: str, business: dict[str, str]) -> tuple[int, Any] | None:
+    def _request(self, method: str, business: dict[str, str], op_id: str = "") -> tuple[int, Any] | None:
         creds = self.credentials
         params = {
             "method": method,
@@ -270,12 +279,14 @@ class TaobaoAdapter(_Base):
             f"{self.endpoint}/router/rest",
             urlencode(params).encode(),
             {"Content-Type": "application/x-www-form-urlencoded;charset=utf-8"},
+            op_id,
         )
 
     def change(self, ids: PlatformIds, delta: int, op_id: str, expected_after: int) -> Outcome:
         answer = self._request(
             "taobao.item.quantity.update",
             {"num_iid": ids.product_id, "sku_id": ids.sku_id, "quantity": str(delta), "type": "2"},
+            op_id,
         )
         if answer is None:
             return Outcome("unknown", "timeout")
@@ -311,10 +322,14 @@ class WechatAdapter(_Base):
     idempotent: bool = False
     deltas_down: bool = True
 
-    def _request(self, path: str, body: dict[str, Any]) -> tuple[int, Any] | None:
+    def _request(self, path: str, body: dict[str, Any], op_id: str = "") -> tuple[int, Any] | None:
         query = urlencode({"access_token": self.credentials.access_token})
         return self._call(
-            "POST", f"{self.endpoint}{path}?{query}", json.dumps(body).encode(), {"Content-Type": "application/json"}
+            "POST",
+            f"{self.endpoint}{path}?{query}",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+            op_id,
         )
 
     def change(self, ids: PlatformIds, delta: int, op_id: str, expected_after: int) -> Outcome:
@@ -322,6 +337,7 @@ class WechatAdapter(_Base):
         answer = self._request(
             "/channels/ec/product/stock/update",
             {"product_id": ids.product_id, "sku_id": ids.sku_id, "diff_type": 1 if delta > 0 else 2, "num": abs(delta)},
+            op_id,
         )
         if answer is None:
             return Outcome("unknown", "timeout")
