@@ -1,4 +1,5 @@
-"""Keeps the platforms' displayed stock in step (an EventBridge rule's target for StockChanged).
+"""Keeps the platforms' displayed stock in step: an EventBridge rule's target for StockChanged, and
+a schedule that re-drives what a platform could not take while it was down.
 
 Invoked asynchronously: a platform still failing fails the invocation, so Lambda retries it and
 finally hands the event to the dead-letter destination (and the alarm on it)."""
@@ -15,4 +16,6 @@ from livestock.wiring import sync_services
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    return sync_services().sync.on_stock_changed(event)
+    if event.get("detail-type") == "StockChanged":
+        return sync_services().sync.on_stock_changed(event)
+    return sync_services().sync.resync()

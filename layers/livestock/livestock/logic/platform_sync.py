@@ -109,6 +109,23 @@ class PlatformSync:
             raise SyncFailed("; ".join(failures))
         return outcomes
 
+    def resync(self) -> dict[str, str]:
+        """The schedule's sweep: every (channel, SKU) left with a change undelivered (a platform that
+        was down past the event's retries), an error, or a reconciliation due gets a round now."""
+        outcomes: dict[str, str] = {}
+        for channel in self.channels.channels():
+            for state in self.channels.states(channel["channel_id"]):
+                sku_id = str(state["sk"])
+                due = state.get("outbox") or state.get("last_error") or state.get("reconcile_after") is not None
+                if not due or sku_id not in channel.get("sku_map", {}):
+                    continue
+                key = f"{channel['channel_id']}/{sku_id}"
+                try:
+                    outcomes[key] = self.sync(channel, sku_id, 0, self.clock())
+                except SyncFailed as failure:
+                    outcomes[key] = f"failed: {failure}"
+        return outcomes
+
     # --- one (channel, SKU) ---------------------------------------------------------------------
 
     def sync(self, channel: dict[str, Any], sku_id: str, sequence: int, seen_at: float) -> SyncResult:
@@ -156,6 +173,8 @@ class PlatformSync:
             channel_id, sku_id, owner, shown=shown, sequence=int(state.get("wanted", 0)), withheld_shown=withheld
         )
         if delta == 0:
+            if state.get("last_error"):
+                self.channels.save(channel_id, sku_id, owner, last_error=None)
             return "unchanged"
         ops = int(state.get("ops", 0)) + 1
         outbox = {
