@@ -4,10 +4,11 @@
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
 
 from livestock import keys
 from livestock.dal.codec import deserialize
-from livestock.dal.expressions import Store, Update, key_query
+from livestock.dal.expressions import Store, Update, is_conditional_failure, key_query
 
 SYNC_LOG_TTL_S = 7 * 24 * 3600
 
@@ -48,16 +49,24 @@ class ChannelRepository(Store):
     def states(self, channel_id: str) -> list[dict[str, Any]]:
         return self._partition(keys.sync_state_pk(channel_id))
 
-    def ask(self, channel_id: str, sku_id: str, sequence: int, seen_at: float) -> bool:
+    def ask(self, channel_id: str, sku_id: str, sequence: int, seen_at: float) -> tuple[bool, float]:
         """Records that the SKU's figures of this sequence (or a later one) are to be synced, and
-        when the oldest change not yet synced was seen (for the lag); False if a sequence as new
-        was asked already (coalesced)."""
-        return self.update_if(
+        when the oldest change not yet synced was seen (for the lag). Returns (asked: False if a
+        sequence as new was asked already, the lease's expiry or 0 when none is held)."""
+        update = (
             Update(*keys.sync_state_key(channel_id, sku_id))
             .set(entity="sync", wanted=sequence)
             .set_default(pending_since=seen_at)
             .when(Attr("wanted").not_exists() | Attr("wanted").lt(sequence))
         )
+        try:
+            response = self.client.update_item(**update.request(self.table), ReturnValues="ALL_NEW")
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False, 0.0
+            raise
+        lease = deserialize(dict(response["Attributes"])).get("lease_until")
+        return True, float(lease) if lease is not None else 0.0
 
     def take_pending_since(self, channel_id: str, sku_id: str, seen: float) -> bool:
         return self.update_if(
@@ -99,6 +108,14 @@ class ChannelRepository(Store):
             Update(*keys.sync_state_key(channel_id, sku_id))
             .set(lease_until=None, lease_owner=None)
             .when(Attr("lease_owner").eq(owner) & (Attr("wanted").not_exists() | Attr("wanted").lte(synced)))
+        )
+
+    def renew(self, channel_id: str, sku_id: str, owner: str, until: float, op_id: str) -> bool:
+        """Extends the lease and marks the outbox's change as attempted, if this owner still holds it."""
+        return self.update_if(
+            Update(*keys.sync_state_key(channel_id, sku_id))
+            .set(lease_until=until, attempted_op=op_id)
+            .when(Attr("lease_owner").eq(owner) & Attr("outbox.op_id").eq(op_id))
         )
 
     def drop_lease(self, channel_id: str, sku_id: str, owner: str) -> None:

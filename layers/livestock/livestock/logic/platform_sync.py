@@ -63,6 +63,7 @@ class SyncSettings:
     readback_attempts: int = 10
     # How long orders a platform accepted before its display was lowered may still be arriving.
     inflight_window_s: float = 1.0
+    channels_cache_s: float = 1.0
 
 
 def shown_for(channel: dict[str, Any], snapshot: Snapshot, withheld: int) -> int:
@@ -85,6 +86,7 @@ class PlatformSync:
     settings: SyncSettings = field(default_factory=SyncSettings)
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    _cache: tuple[float, list[dict[str, Any]]] | None = None
 
     # --- the event --------------------------------------------------------------------------
 
@@ -93,7 +95,9 @@ class PlatformSync:
         detail = StockChanged.model_validate(event["detail"])
         outcomes: dict[str, str] = {}
         failures: list[str] = []
-        mapped = [c for c in self.channels.channels() if detail.sku_id in c.get("sku_map", {})]
+        mapped = [c for c in self._channels() if detail.sku_id in c.get("sku_map", {})]
+        if not mapped:  # a channel added in the last second may map it
+            mapped = [c for c in self._channels(fresh=True) if detail.sku_id in c.get("sku_map", {})]
 
         def one(channel: dict[str, Any]) -> None:
             try:
@@ -108,6 +112,14 @@ class PlatformSync:
         if failures:
             raise SyncFailed("; ".join(failures))
         return outcomes
+
+    def _channels(self, fresh: bool = False) -> list[dict[str, Any]]:
+        """The channels, read at most once a second per function instance (one query per event
+        would cost more than the sync itself during a burst)."""
+        now = time.monotonic()
+        if fresh or self._cache is None or now - self._cache[0] > self.settings.channels_cache_s:
+            self._cache = (now, self.channels.channels())
+        return self._cache[1]
 
     def resync(self) -> dict[str, str]:
         """The schedule's sweep: every (channel, SKU) left with a change undelivered (a platform that
@@ -130,8 +142,12 @@ class PlatformSync:
 
     def sync(self, channel: dict[str, Any], sku_id: str, sequence: int, seen_at: float) -> SyncResult:
         channel_id = channel["channel_id"]
-        if sequence and not self.channels.ask(channel_id, sku_id, sequence, seen_at):
-            return "coalesced"
+        if sequence:
+            asked, lease_until = self.channels.ask(channel_id, sku_id, sequence, seen_at)
+            # Asked while another invocation holds the lease: it sees the newer sequence before
+            # it lets go, so this one has nothing to do (and spends no write on trying the lease).
+            if not asked or lease_until > self.clock():
+                return "coalesced"
         owner = uuid.uuid4().hex
         if not self.channels.take_lease(channel_id, sku_id, owner, self.clock(), self.settings.lease_s):
             return "coalesced"  # the holder sees the newer sequence before it lets go
@@ -205,12 +221,30 @@ class PlatformSync:
         adapter = self._adapter(channel)
         delta, op_id = int(outbox["delta"]), str(outbox["op_id"])
         outcome = Outcome("failed", "not tried")
+        if state.get("attempted_op") == op_id and not adapter.idempotent:
+            # Inherited from a holder that may have sent it (its lease ran out): look before resending.
+            outcome = self._read_back(adapter, ids, channel_id, sku_id, int(state.get("sent", 0)), delta)
+            if outcome.status == "applied":
+                self._acknowledged(channel_id, sku_id, owner, outbox, adapter)
+                return
+            if outcome.status == "unknown":
+                raise SyncFailed(f"{channel_id} {op_id}: {_text(outcome)}")
         for attempt in range(self.settings.attempts):
             self.wait_for_slot(channel)
+            # Renew the lease right before the call (a call is bounded by the adapter's timeout, far
+            # below the lease), and mark the change as possibly sent: nobody else can take over and
+            # send it again while this call may still land.
+            if not self.channels.renew(channel_id, sku_id, owner, self.clock() + self.settings.lease_s, op_id):
+                raise SyncFailed("lost the lease before a call")
             outcome = adapter.change(ids, delta, op_id, int(outbox["expected_after"]))
             self.channels.count(channel_id, sku_id, calls=1)
             if outcome.status == "unknown" and not adapter.idempotent:
                 outcome = self._read_back(adapter, ids, channel_id, sku_id, int(state.get("sent", 0)), delta)
+                if outcome.status == "unknown":
+                    # Neither applied nor not: resending could apply it twice. The outbox stays;
+                    # the next round reads back first (attempted_op) before anything is sent.
+                    self.channels.save(channel_id, sku_id, owner, last_error=_text(outcome))
+                    raise SyncFailed(f"{channel_id} {op_id}: {_text(outcome)}")
             if outcome.status == "applied":
                 self._acknowledged(channel_id, sku_id, owner, outbox, adapter)
                 return
@@ -274,7 +308,7 @@ class PlatformSync:
                 if displayed == sent - received:
                     return Outcome("failed", "read back: not applied")
             self.sleep(self.settings.backoff_s)
-        return Outcome("failed", "read back: undecided")
+        return Outcome("unknown", "read back: undecided")
 
     # --- the app quota -------------------------------------------------------------------------
 
