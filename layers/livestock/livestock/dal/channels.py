@@ -90,7 +90,7 @@ class ChannelRepository(Store):
                 acknowledged_at=now,
                 lag_s=lag_s,
                 last_error=None,
-                withheld_acknowledged=int(outbox.get("withheld", 0)),
+                withheld_shown=int(outbox.get("withheld", 0)),
             )
             .when(Attr("lease_owner").eq(owner) & Attr("outbox.op_id").eq(outbox["op_id"]))
         )

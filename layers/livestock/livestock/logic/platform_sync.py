@@ -185,12 +185,10 @@ class PlatformSync:
         target = max(shown + snapshot.taken.get(channel_id, 0), int(state.get("received", 0)))
         sent = int(state.get("sent", 0))
         delta = target - sent
-        self.channels.save(
-            channel_id, sku_id, owner, shown=shown, sequence=int(state.get("wanted", 0)), withheld_shown=withheld
-        )
+        self.channels.save(channel_id, sku_id, owner, shown=shown, sequence=int(state.get("wanted", 0)))
         if delta == 0:
-            if state.get("last_error"):
-                self.channels.save(channel_id, sku_id, owner, last_error=None)
+            # The platform already shows this value: computed with this withholding (quota moves).
+            self.channels.save(channel_id, sku_id, owner, last_error=None, withheld_shown=withheld)
             return "unchanged"
         ops = int(state.get("ops", 0)) + 1
         outbox = {

@@ -93,4 +93,7 @@ class QuotaMoveView(BaseModel):
     to_channel: str
     quantity: int
     reference: str
-    phases: dict[str, float] = Field(description="Seconds each phase took: lower, drain, move, raise")
+    phases: dict[str, float] = Field(
+        description="Seconds each phase took: lower, drain, move, and raise (absent when the raise was "
+        "left to the StockChanged events because the call's time ran out)"
+    )
