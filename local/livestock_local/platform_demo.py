@@ -50,6 +50,18 @@ class Fakes:
         return response.json()
 
 
+def load_card(state_dir: Path, timeout_s: float = 120.0) -> dict[str, dict[str, Any]]:
+    """Where the stack's fake platforms listen: written just after the gateway opens its port."""
+    path = state_dir / "fake-platforms.json"
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no {path}: is the stack running with LIVESTOCK_FAKE_PLATFORMS=1?")
+        time.sleep(0.5)
+    card: dict[str, dict[str, Any]] = json.loads(path.read_text())
+    return card
+
+
 def _ids(run: str, platform: str) -> tuple[str, str]:
     """A platform's product and SKU ids for a run (numeric, as Kuaishou's are)."""
     base = {"quota": 1000, "shared": 2000}[run] + list(WEIGHTS).index(platform)
@@ -162,7 +174,7 @@ def _s(value: float | None) -> str:
 
 
 def platform_sale(client: Client, state_dir: Path, units: int, orders: int, concurrency: int, seed: int) -> int:
-    fakes = Fakes(json.loads((state_dir / "fake-platforms.json").read_text()))
+    fakes = Fakes(load_card(state_dir))
     tag = uuid.uuid4().hex[:6]
     print(f"\n=== Through the platforms: {orders} buyer orders per mode on {', '.join(WEIGHTS)} ===")
 

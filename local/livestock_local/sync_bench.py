@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from livestock_local.demo import Client, start_stack
-from livestock_local.platform_demo import WEIGHTS, Fakes, wait_until_settled
+from livestock_local.platform_demo import WEIGHTS, Fakes, load_card, wait_until_settled
 from livestock_local.stack import DEFAULT_API_KEY, STATE_DIR, running_stack
 
 
 def bench(client: Client, state_dir: Path, units: int, orders: int, concurrency: int, seed: int) -> dict[str, Any]:
-    fakes = Fakes(json.loads((state_dir / "fake-platforms.json").read_text()))
+    fakes = Fakes(load_card(state_dir))
     tag = uuid.uuid4().hex[:6]
     sku_id = f"bench-sync-{tag}"
     client.ok("PUT", f"/skus/{sku_id}", {"name": "bench", "on_hand": units})
