@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 export PATH := $(dir $(PY313)):$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: openapi java-check help bootstrap demo up invoke sam-api sam-test chaos test lint format typecheck template build unit integration bench bench-events clean
+.PHONY: openapi java-check help bootstrap demo up invoke sam-api sam-test chaos test lint format typecheck template build unit integration bench bench-events bench-sync clean
 
 help:
 	@echo "make demo   - run a simulated live sale on the local stack (no AWS account)"
@@ -23,6 +23,7 @@ help:
 	@echo "make chaos  - the local stack's fault probes (bypass, stops, kill -9, catch-up, abuse, fuzz, kill -9 mid-burst) -> RELIABILITY.md"
 	@echo "make bench  - flash-sale benchmark on DynamoDB Local"
 	@echo "make bench-events - event latency, decrement to signed webhook, during a 64-client burst"
+	@echo "make bench-sync - platform sync lag, rate limits, stale overwrites, duplicate deltas during the burst"
 	@echo "make lint | format | build | clean"
 
 $(VENV)/.stamp: pyproject.toml layers/livestock/pyproject.toml
@@ -120,3 +121,8 @@ clean:
 
 openapi: $(VENV)/.stamp
 	$(BIN)/python -m livestock_local.openapi
+
+# Platform sync during the 8,000-order burst: lag to platform acknowledgement, rate limits, stale
+# overwrites and duplicate deltas (the local stack with its fake platforms) -> BENCHMARKS.md.
+bench-sync: bootstrap
+	LIVESTOCK_FAKE_PLATFORMS=1 $(BIN)/python -m livestock_local.sync_bench

@@ -22,7 +22,7 @@ from typing import Any
 import requests
 
 from livestock_local.dynamodb_local import free_port, port_in_use
-from livestock_local.stack import DEFAULT_API_KEY, running_stack
+from livestock_local.stack import DEFAULT_API_KEY, STATE_DIR, running_stack
 
 CHANNELS = {"douyin": 0.45, "kuaishou": 0.30, "taobao": 0.25}
 PAY_WINDOW_S = 10
@@ -72,13 +72,16 @@ def start_stack() -> tuple[subprocess.Popen[bytes], str, str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "livestock_local.stack", "--fresh", "--port", str(port), "--sweep-period", "1"],
-        env={**os.environ, "LIVESTOCK_API_KEY": DEFAULT_API_KEY},
+        env={**os.environ, "LIVESTOCK_API_KEY": DEFAULT_API_KEY, "LIVESTOCK_FAKE_PLATFORMS": "1"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
+    # Generous: on a loaded machine the stack's workers take a while to spawn.
+    deadline = time.monotonic() + 240
     while not port_in_use(port):
         if process.poll() is not None or time.monotonic() > deadline:
+            process.terminate()
+            process.wait(timeout=30)
             raise SystemExit("the local stack did not start; run `make up` to see why")
         time.sleep(0.2)
     return process, f"http://127.0.0.1:{port}", DEFAULT_API_KEY
@@ -183,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--buyers", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--only", choices=("api", "platforms"), help="run one sale: orders on our API, or through the fake platforms"
+    )
     args = parser.parse_args(argv)
 
     lock = running_stack()
@@ -194,7 +200,13 @@ def main(argv: list[str] | None = None) -> int:
         print("Starting the local stack (DynamoDB Local + gateway + stream consumer + sweeper)...")
         started_here, url, api_key = start_stack()
     try:
-        return sale(Client(url, api_key), args)
+        client = Client(url, api_key)
+        status = 0 if args.only == "platforms" else sale(client, args)
+        if args.only != "api":
+            from livestock_local.platform_demo import platform_sale  # noqa: PLC0415 - it imports this module
+
+            status |= platform_sale(client, STATE_DIR, args.units, args.orders, args.concurrency, args.seed)
+        return status
     finally:
         if started_here:
             started_here.terminate()

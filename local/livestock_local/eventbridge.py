@@ -116,7 +116,8 @@ class LocalEventBridge:
     def environment(self) -> dict[str, str]:
         """The endpoint variables. botocore names EventBridge's by its service id (EVENTBRIDGE);
         EVENTS (the endpoint prefix) is exported too, for tools that go by the prefix."""
-        return {f"AWS_ENDPOINT_URL_{service}": self.endpoint for service in ("EVENTBRIDGE", "EVENTS", "SNS", "SQS")}
+        services = ("EVENTBRIDGE", "EVENTS", "SNS", "SQS", "SSM", "SECRETS_MANAGER")
+        return {f"AWS_ENDPOINT_URL_{service}": self.endpoint for service in services}
 
     def launch(self) -> None:
         """Starts moto's process without waiting for it to serve (it takes seconds to import):

@@ -26,18 +26,27 @@ def generate() -> dict[str, Any]:
         security=[{"apiKey": []}],
         on_conflict="error",
     )
-    for function in Template().functions(
-        {"InventoryTable": "inventory", "LedgerTable": "ledger", "EventsTable": "events"}
-    ):
+    functions = Template().functions({"InventoryTable": "inventory", "LedgerTable": "ledger", "EventsTable": "events"})
+    for function in functions:
         if function.routes:
             merger.add_file(ROOT / function.code_uri / "app.py", resolver_name="app")
+    # Routes the template exempts from the key (the platforms' signed order pushes).
+    keyless = {
+        (route.path, route.method.lower())
+        for function in functions
+        for route in function.routes
+        if route.api_key_required is False
+    }
     document: dict[str, Any] = json.loads(merger.get_openapi_json_schema())
     document.setdefault("components", {})["securitySchemes"] = {
         "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}
     }
-    for operations in document["paths"].values():
-        for operation in operations.values():
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
             responses = operation.get("responses", {})
+            if (path, method) in keyless:
+                operation["security"] = []
+                responses.pop("403", None)
             # A 204 has no body; Powertools would document the handler's return annotation as one.
             responses.get("204", {}).pop("content", None)
             # The gateway refuses a body that is not JSON before any function sees it.

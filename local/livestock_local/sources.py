@@ -142,7 +142,12 @@ class ApiSource:
             raise UnsupportedEventSource(f"the local gateway serves one REST API, the template has {apis}")
         api = context.template.rest_api(apis.pop(), context.table_names)
         routes = [
-            Route.declared(event.function, str(event.properties["Method"]), str(event.properties["Path"]))
+            Route.declared(
+                event.function,
+                str(event.properties["Method"]),
+                str(event.properties["Path"]),
+                event.properties["Auth"].get("ApiKeyRequired") if "Auth" in event.properties else None,
+            )
             for event in events
         ]
         self.gateway = Gateway(routes, context.invoker, context.api_key, api)

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from livestock_local import eventbridge, sources, stepfunctions
+from livestock_local import eventbridge, fake_platforms, sources, stepfunctions
 from livestock_local.dynamodb_local import (
     LOOPBACK,
     Credentials,
@@ -132,6 +132,7 @@ class LocalStack:
         self.messages: list[str] = []
         self._locked = False
         self._memory_checkpoints: Path | None = None
+        self.fake_platforms: fake_platforms.FakePlatforms | None = None
 
     @property
     def url(self) -> str:
@@ -172,6 +173,8 @@ class LocalStack:
             self.invoker.begin_warm_up()
             self._create_tables()
             self._start_sources(built)
+            if os.environ.get("LIVESTOCK_FAKE_PLATFORMS") == "1":
+                self._start_fake_platforms()
         except BaseException:
             self.stop()
             raise
@@ -296,6 +299,24 @@ class LocalStack:
             source.start()
         self.invoker.finish_warm_up()
 
+    def _start_fake_platforms(self) -> None:
+        """The fake platforms (LIVESTOCK_FAKE_PLATFORMS=1): their credentials go into the local
+        Secrets Manager, and where they listen into <state>/fake-platforms.json for the demo."""
+        self.fake_platforms = fake_platforms.FakePlatforms(push_base=self.url).start(self.host)
+        refs = self.fake_platforms.store_credentials()
+        card = {
+            name: {
+                "endpoint": endpoint,
+                "credentials_ref": refs[name],
+                "qps": self.fake_platforms.platforms[name].qps,
+            }
+            for name, endpoint in self.fake_platforms.endpoints.items()
+        }
+        (self.state_dir / "fake-platforms.json").write_text(json.dumps(card, indent=2))
+        self.messages.append(
+            "fake platforms: " + ", ".join(f"{n} {e}" for n, e in self.fake_platforms.endpoints.items())
+        )
+
     def _checkpoint_dir(self) -> Path:
         if self.data_dir is not None:
             return self.state_dir / "checkpoints"
@@ -327,6 +348,10 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stops every source, the functions and the database, each within a bounded time."""
+        if self.fake_platforms is not None:
+            self.fake_platforms.stop()
+            self.fake_platforms = None
+            (self.state_dir / "fake-platforms.json").unlink(missing_ok=True)
         for source in reversed(self.sources):
             source.stop()
         self.sources = []

@@ -67,10 +67,13 @@ class Route:
     method: str
     path: str  # as declared, e.g. /skus/{sku_id}
     segments: tuple[str, ...]
+    # SAM's per-event `Auth: {ApiKeyRequired: false}`: a route the API's key does not guard (the
+    # platforms' order pushes, which carry their own signatures). None: the API's setting.
+    api_key_required: bool | None = None
 
     @classmethod
-    def declared(cls, function: str, method: str, path: str) -> "Route":
-        return cls(function, method.upper(), path, tuple(path.strip("/").split("/")))
+    def declared(cls, function: str, method: str, path: str, api_key_required: bool | None = None) -> "Route":
+        return cls(function, method.upper(), path, tuple(path.strip("/").split("/")), api_key_required)
 
     def match(self, raw_segments: list[str]) -> dict[str, str] | None:
         """Path parameters, percent-decoded one segment at a time as API Gateway does: `a%3Ab` is
@@ -101,7 +104,12 @@ class Function:
     @property
     def routes(self) -> list[Route]:
         return [
-            Route.declared(self.logical_id, str(e.properties["Method"]), str(e.properties["Path"]))
+            Route.declared(
+                self.logical_id,
+                str(e.properties["Method"]),
+                str(e.properties["Path"]),
+                e.properties["Auth"].get("ApiKeyRequired") if "Auth" in e.properties else None,
+            )
             for e in self.events
             if e.type == "Api"
         ]

@@ -59,7 +59,7 @@ def put(
 
 
 @pytest.mark.usefixtures("env_guard")
-def test_the_templates_rules_route_alerts_to_the_topic_and_to_webhooks_but_not_stock_changes() -> None:
+def test_the_templates_rules_route_alerts_to_the_topic_and_webhooks_and_stock_changes_to_sync_only() -> None:
     recorder = Recorder()
     for bridge in started(Template(), recorder):
         bus = bridge.bus_names["LiveStockEventBus"]
@@ -72,9 +72,10 @@ def test_the_templates_rules_route_alerts_to_the_topic_and_to_webhooks_but_not_s
             ("AlertRaised", {"event_id": "d", "severity": "critical", "message": "tee is sold out"}),
         )
         assert recorder.detail_types("WebhookDeliveryFunction") == ["AlertRaised", "AlertRaised", "StockLow"]
+        assert recorder.detail_types("PlatformSyncFunction") == ["StockChanged"]
         assert bridge.topic_messages("AlertTopic") == ['"LiveStock critical: tee is sold out"']
         put(bridge, bus, ("StockLow", {"event_id": "e"}), source="someone.else")
-        assert len(recorder.calls) == 3, "another source matches no rule"
+        assert len(recorder.calls) == 4, "another source matches no rule"
 
 
 # Each operator the template uses, with the outcome EventBridge's documentation gives for it

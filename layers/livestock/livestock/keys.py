@@ -121,6 +121,14 @@ def hold_counter_partitions(sku_id: str) -> list[str]:
     return [f"COUNT#{sku_id}#{n}" for n in range(COUNTER_SPREAD)]
 
 
+TAKEN_PREFIX = "taken:"
+
+
+def taken_attr(channel: str) -> str:
+    """The hold-counter attribute of the units a channel's orders hold (held + sold)."""
+    return f"{TAKEN_PREFIX}{channel}"
+
+
 def buyer_limit_pk(sku_id: str, buyer_id: str) -> str:
     return f"LIMIT#{sku_id}#{buyer_id}"
 
@@ -220,3 +228,45 @@ UNATTRIBUTED_OP = "unattributed"
 def delivery_key(webhook_id: str, event_id: str) -> tuple[str, str]:
     """One event's delivery to one webhook: the webhook's deliveries share a partition."""
     return delivery_pk(webhook_id), event_id
+
+
+# --- Platform sync (the events table) -----------------------------------------------------------
+
+# All channels share one partition: a handful per merchant, read together for every StockChanged.
+CHANNELS_PK = "CHANNELS"
+
+
+def channel_key(channel_id: str) -> tuple[str, str]:
+    return CHANNELS_PK, channel_id
+
+
+def sync_state_key(channel_id: str, sku_id: str) -> tuple[str, str]:
+    """What sync knows of one SKU on one channel: units told, outbox, lease, figures shown."""
+    return f"SYNC#{channel_id}", sku_id
+
+
+def sync_state_pk(channel_id: str) -> str:
+    return f"SYNC#{channel_id}"
+
+
+def sync_log_key(channel_id: str, sku_id: str, op_id: str) -> tuple[str, str]:
+    """One acknowledged sync call (its lag), for the figures; expires after a week."""
+    return f"SYNCLOG#{channel_id}#{sku_id}", op_id
+
+
+def sync_log_pk(channel_id: str, sku_id: str) -> str:
+    return f"SYNCLOG#{channel_id}#{sku_id}"
+
+
+def rate_key(channel_id: str) -> tuple[str, str]:
+    """The channel's app quota: the theoretical arrival time of its next call (GCRA)."""
+    return f"RATE#{channel_id}", "RATE"
+
+
+def inbound_order_key(channel_id: str, order_id: str, sku_id: str) -> tuple[str, str]:
+    """One order line a platform pushed: what its messages did, so a replay does nothing."""
+    return f"INBOUND#{channel_id}", f"{order_id}#{sku_id}"
+
+
+def inbound_order_pk(channel_id: str) -> str:
+    return f"INBOUND#{channel_id}"

@@ -46,6 +46,13 @@ class EventSettings(BaseSettings):
     webhook_attempts: int = Field(default=5, ge=1, le=10)
     webhook_backoff_s: float = Field(default=0.5, ge=0)
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+    # Platform sync: in-function attempts of one change, their backoff, and how long orders a
+    # platform accepted before its display was lowered may still be on their way (quota moves).
+    sync_attempts: int = Field(default=6, ge=1, le=20)
+    sync_backoff_s: float = Field(default=0.1, ge=0)
+    sync_inflight_window_s: float = Field(default=1.0, ge=0)
+    # How long a function instance trusts its cached copy of a channel's credentials.
+    credentials_max_age_s: int = Field(default=300, ge=0)
 
 
 @lru_cache(maxsize=1)

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING
 
 from livestock.dal import clients
 from livestock.dal.campaigns import CampaignLauncher, CampaignStore
+from livestock.dal.channels import ChannelRepository
 from livestock.dal.event_state import EventStateRepository
 from livestock.dal.holds import HoldStore
 from livestock.dal.ledger import LedgerStore
 from livestock.dal.limits import LimitStore
 from livestock.dal.sessions import SessionStore
 from livestock.dal.skus import SkuStore
+from livestock.dal.sync_snapshot import SnapshotReader
 from livestock.dal.webhooks import WebhookRepository
 from livestock.events.publisher import EventSink, StreamPublisher
 from livestock.events.stock_reader import StockReader
@@ -28,10 +30,14 @@ from livestock.logic.alert_settings import AlertSettings
 from livestock.logic.allocation import Allocation
 from livestock.logic.campaigns import CampaignService
 from livestock.logic.changes import ChangeRunner
+from livestock.logic.channels import ChannelService
 from livestock.logic.holds import HoldService
+from livestock.logic.inbound_orders import InboundOrders
 from livestock.logic.ledger import LedgerService
 from livestock.logic.meta_cache import MetaCache
 from livestock.logic.onhand import OnHand
+from livestock.logic.platform_sync import AdapterFactory, CredentialsSource, PlatformSync, SyncSettings
+from livestock.logic.quota_move import QuotaMover
 from livestock.logic.reconciliation import Reconciler
 from livestock.logic.sessions import SessionService
 from livestock.logic.settlement import Settlement
@@ -42,6 +48,8 @@ from livestock.logic.stock import StockService
 from livestock.logic.sweeper import Sweeper
 from livestock.logic.webhooks import WebhookService
 from livestock.models.event_io import AlertsRequest
+from livestock.platforms.adapters import adapter_for
+from livestock.platforms.credentials import ParameterCredentials
 from livestock.settings import (
     CampaignSettings,
     EventSettings,
@@ -211,6 +219,53 @@ def campaign_service() -> CampaignService:
     return build_campaigns(services(), launcher(get_campaign_settings()))
 
 
+@dataclass(frozen=True)
+class SyncServices:
+    channels: ChannelService
+    sync: PlatformSync
+    inbound: InboundOrders
+    quota: QuotaMover
+
+
+def build_sync(
+    settings: EventSettings,
+    core: Services,
+    client: "DynamoDBClient | None" = None,
+    credentials: CredentialsSource | None = None,
+    adapters: AdapterFactory = adapter_for,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    snapshot_items: int = 100,
+) -> SyncServices:
+    repository = ChannelRepository(settings.events_table_name, client)
+    credentials = credentials or ParameterCredentials(settings.credentials_max_age_s)
+    sync = PlatformSync(
+        repository,
+        SnapshotReader(core.stores.skus, client, snapshot_items),
+        credentials,
+        adapters,
+        SyncSettings(
+            attempts=settings.sync_attempts,
+            backoff_s=settings.sync_backoff_s,
+            inflight_window_s=settings.sync_inflight_window_s,
+        ),
+        clock=clock,
+        sleep=sleep,
+    )
+    return SyncServices(
+        channels=ChannelService(repository, clock),
+        sync=sync,
+        inbound=InboundOrders(repository, core.holds, credentials, clock),
+        quota=QuotaMover(repository, sync, core.stock, sleep=sleep),
+    )
+
+
+@lru_cache(maxsize=1)
+def sync_services() -> SyncServices:
+    """Platform sync, inbound orders and channels of this function instance."""
+    return build_sync(get_event_settings(), services())
+
+
 def reset() -> None:
     """Forget the built services (tests point them at another table)."""
     for cached in (
@@ -221,6 +276,7 @@ def reset() -> None:
         get_campaign_settings,
         clients.stepfunctions,
         clients.scheduler,
+        sync_services,
         get_settings,
         get_event_settings,
         clients.dynamodb,

@@ -31,6 +31,7 @@ HoldId = Annotated[str, Path(pattern=HOLD_ID_PATTERN)]
 WebhookId = Annotated[str, Path(pattern=WEBHOOK_ID_PATTERN)]
 SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN)]
 CampaignId = Annotated[str, Path(pattern=CAMPAIGN_ID_PATTERN)]
+ChannelIdPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_\-]{1,31}$")]
 
 
 MAX_BODY_BYTES = 16 * 1024
@@ -71,8 +72,10 @@ class LiveStockResolver(APIGatewayRestResolver):
 
 # What each refusal status means on this API; every route lists the ones it can answer.
 REFUSALS: dict[int, str] = {
+    401: "BAD_SIGNATURE: a platform push whose signature (or encryption) does not verify; nothing changed",
     403: "FORBIDDEN: no valid x-api-key (answered by the gateway)",
-    404: "SKU_NOT_FOUND, HOLD_NOT_FOUND, WEBHOOK_NOT_FOUND, ALERTS_NOT_SET, SESSION_NOT_FOUND or CAMPAIGN_NOT_FOUND",
+    404: "SKU_NOT_FOUND, HOLD_NOT_FOUND, WEBHOOK_NOT_FOUND, ALERTS_NOT_SET, SESSION_NOT_FOUND, CAMPAIGN_NOT_FOUND "
+    "or CHANNEL_NOT_FOUND",
     409: "The request conflicts with the stock or the order's history: SOLD_OUT, PAUSED, "
     "IDEMPOTENCY_MISMATCH, REQUEST_IN_PROGRESS (retry after details.retry_after_s), VERSION_CONFLICT, "
     "INSUFFICIENT_FREE_STOCK, INVALID_STATE, CONFLICT, SKU_IN_ANOTHER_SESSION",

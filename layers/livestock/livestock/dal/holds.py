@@ -174,7 +174,14 @@ class HoldStore(Store):
             .update(
                 "shard",
                 shard_update(
-                    hold.sku_id, ShardDelta(pool, shard, hold.quantity), op, actor, hold.hold_id, None, paused
+                    hold.sku_id,
+                    ShardDelta(pool, shard, hold.quantity),
+                    op,
+                    actor,
+                    hold.hold_id,
+                    None,
+                    paused,
+                    returned_by=hold.channel,
                 ),
             )
         )
@@ -184,7 +191,15 @@ class HoldStore(Store):
         return self.transact_if(transaction)
 
     def compensate_decrement(
-        self, hold_id: str, sku_id: str, pool: str, shard: int, quantity: int, sequence: str, paused: bool
+        self,
+        hold_id: str,
+        sku_id: str,
+        pool: str,
+        shard: int,
+        quantity: int,
+        sequence: str,
+        paused: bool,
+        channel: str | None = None,
     ) -> bool:
         """Gives back a decrement that no live hold owns (a late or duplicated write). Once per record."""
         transaction = (
@@ -205,6 +220,7 @@ class HoldStore(Store):
                     hold_id,
                     "decrement without a live hold",
                     paused,
+                    returned_by=channel,
                 ),
             )
         )

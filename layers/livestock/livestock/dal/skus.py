@@ -94,12 +94,15 @@ def shard_update(
     reference: str | None,
     reason: str | None,
     paused: bool,
+    returned_by: str | None = None,
 ) -> Update:
     """A shard's counter moves, and the shard names the operation, so its stream record is one
-    exact ledger movement. A decrease never takes more than the shard has."""
+    exact ledger movement. A decrease never takes more than the shard has. Units a channel's hold
+    gives back (`returned_by`) leave that channel's taken count in the same write."""
+    taken = {keys.taken_attr(returned_by): -delta.delta} if returned_by else {}
     update = (
         Update(keys.shard_pk(sku_id, delta.pool, delta.shard), keys.STOCK_SK)
-        .add(available=delta.delta, **{keys.WRITE_REVISION: 1})
+        .add(available=delta.delta, **{keys.WRITE_REVISION: 1}, **taken)
         .set(
             entity="shard",
             sku_id=sku_id,
@@ -253,9 +256,12 @@ class SkuStore(Store):
         """The oversell guard: one conditional write. Returns (taken, units the shard has left, or
         had when it refused): returned values cost no extra capacity and tell the caller which
         shards not to try next."""
+        # The same write counts the units as taken by the channel (platform sync reads available
+        # and taken together, so a hold is never missing from both or counted in both).
+        taken = {keys.taken_attr(channel): quantity} if (channel := keys.channel_of_pool(actor)) else {}
         request = (
             Update(keys.shard_pk(sku_id, pool, shard), keys.STOCK_SK)
-            .add(available=-quantity, **{keys.WRITE_REVISION: 1})
+            .add(available=-quantity, **{keys.WRITE_REVISION: 1}, **taken)
             .set(last_op="hold", last_ref=reference, last_actor=actor, last_reason="", updated_at=time.time())
             .when(Attr("available").gte(quantity) & Attr("paused").eq(False))
             .request(self.table)

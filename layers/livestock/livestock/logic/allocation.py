@@ -67,6 +67,26 @@ class Allocation:
         for pool, count in (request.shards or {}).items():
             self.sharding.reshard(sku_id, pool, count, actor)
 
+    def move(self, sku_id: str, from_pool: str, to_pool: str, quantity: int, actor: str, reference: str) -> None:
+        """Moves units from one pool to another, relative to what each holds now (a quota move
+        mid-live: the pools keep selling while it runs, so absolute targets would be stale)."""
+
+        def plan(meta: SkuMeta) -> StockChange | None:
+            shards = self.skus.read_shards(meta)
+            counts = dict(meta.shards)
+            counts.setdefault(to_pool, 1)
+            return StockChange.of(
+                meta,
+                "move",
+                actor,
+                reference=reference,
+                shard_deltas=self._take(shards, from_pool, quantity)
+                + layout.plan_add(to_pool, counts[to_pool], quantity, self.rng),
+                patch=SkuPatch(shards=counts),
+            )
+
+        self.runner.run(sku_id, plan)
+
     @staticmethod
     def _take(shards: list[ShardStock], pool: str, quantity: int) -> list[ShardDelta]:
         deltas = layout.plan_take(shards, pool, quantity)

@@ -175,5 +175,12 @@ class Settlement:
         # write landed after all, or a retried request applied twice. Give the units back.
         logger.warning("returning an unowned decrement", hold_id=hold_id, sequence=sequence, quantity=quantity)
         self.holds.compensate_decrement(
-            hold_id, shard.sku_id, shard.pool, shard.shard, quantity, sequence, shard.paused
+            hold_id,
+            shard.sku_id,
+            shard.pool,
+            shard.shard,
+            quantity,
+            sequence,
+            shard.paused,
+            channel=keys.channel_of_pool(shard.actor or ""),
         )

@@ -1,0 +1,182 @@
+"""Data access for channels, their per-SKU sync state, the app quota and inbound order lines
+(the events table). Every change of a sync state is a conditional write under its lease."""
+
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from livestock import keys
+from livestock.dal.codec import deserialize
+from livestock.dal.expressions import Store, Update, is_conditional_failure, key_query
+
+SYNC_LOG_TTL_S = 7 * 24 * 3600
+
+
+class ChannelRepository(Store):
+    # --- channels --------------------------------------------------------------------------
+
+    def put_channel(self, channel_id: str, settings: dict[str, Any], now: float) -> tuple[dict[str, Any], bool]:
+        """Creates or replaces a channel's settings (version + 1). Returns (stored, created)."""
+        update = (
+            Update(*keys.channel_key(channel_id))
+            .set(entity="channel", channel_id=channel_id, updated_at=now, **settings)
+            .set_default(created_at=now)
+            .add(version=1)
+        )
+        response = self.client.update_item(**update.request(self.table), ReturnValues="ALL_NEW")
+        stored = deserialize(dict(response["Attributes"]))
+        return stored, int(stored["version"]) == 1
+
+    def get_channel(self, channel_id: str) -> dict[str, Any] | None:
+        return self.get(*keys.channel_key(channel_id))
+
+    def channels(self) -> list[dict[str, Any]]:
+        return self._partition(keys.CHANNELS_PK)
+
+    def _partition(self, pk: str, consistent: bool = True) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        paginator = self.client.get_paginator("query")
+        for page in paginator.paginate(**key_query(self.table, None, Key("pk").eq(pk), ConsistentRead=consistent)):
+            found += [deserialize(item) for item in page["Items"]]
+        return found
+
+    # --- sync state ------------------------------------------------------------------------
+
+    def state(self, channel_id: str, sku_id: str) -> dict[str, Any]:
+        return self.get(*keys.sync_state_key(channel_id, sku_id)) or {}
+
+    def states(self, channel_id: str) -> list[dict[str, Any]]:
+        return self._partition(keys.sync_state_pk(channel_id))
+
+    def ask(self, channel_id: str, sku_id: str, sequence: int, seen_at: float) -> tuple[bool, float]:
+        """Records that the SKU's figures of this sequence (or a later one) are to be synced, and
+        when the oldest change not yet synced was seen (for the lag). Returns (asked: False if a
+        sequence as new was asked already, the lease's expiry or 0 when none is held)."""
+        update = (
+            Update(*keys.sync_state_key(channel_id, sku_id))
+            .set(entity="sync", wanted=sequence)
+            .set_default(pending_since=seen_at)
+            .when(Attr("wanted").not_exists() | Attr("wanted").lt(sequence))
+        )
+        try:
+            response = self.client.update_item(**update.request(self.table), ReturnValues="ALL_NEW")
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False, 0.0
+            raise
+        lease = deserialize(dict(response["Attributes"])).get("lease_until")
+        return True, float(lease) if lease is not None else 0.0
+
+    def take_pending_since(self, channel_id: str, sku_id: str, seen: float) -> bool:
+        return self.update_if(
+            Update(*keys.sync_state_key(channel_id, sku_id))
+            .set(pending_since=None)
+            .when(Attr("pending_since").eq(seen))
+        )
+
+    def acknowledge(
+        self, channel_id: str, sku_id: str, owner: str, outbox: dict[str, Any], now: float, lag_s: float
+    ) -> bool:
+        """The platform took the outbox's delta: it joins `sent`, once (conditional on the op id)."""
+        shown = int(outbox["shown"])
+        return self.update_if(
+            Update(*keys.sync_state_key(channel_id, sku_id))
+            .add(sent=int(outbox["delta"]))
+            .set(
+                outbox=None,
+                last_sent=shown,
+                last_acknowledged=shown,
+                acknowledged_at=now,
+                lag_s=lag_s,
+                last_error=None,
+                withheld_shown=int(outbox.get("withheld", 0)),
+            )
+            .when(Attr("lease_owner").eq(owner) & Attr("outbox.op_id").eq(outbox["op_id"]))
+        )
+
+    def take_lease(self, channel_id: str, sku_id: str, owner: str, now: float, lease_s: float) -> bool:
+        return self.update_if(
+            Update(*keys.sync_state_key(channel_id, sku_id))
+            .set(entity="sync", lease_owner=owner, lease_until=now + lease_s)
+            .when(Attr("lease_until").not_exists() | Attr("lease_until").lt(now) | Attr("lease_owner").eq(owner))
+        )
+
+    def release_lease(self, channel_id: str, sku_id: str, owner: str, synced: int) -> bool:
+        """Lets go of the lease unless a newer sequence was asked meanwhile (then the holder goes on)."""
+        return self.update_if(
+            Update(*keys.sync_state_key(channel_id, sku_id))
+            .set(lease_until=None, lease_owner=None)
+            .when(Attr("lease_owner").eq(owner) & (Attr("wanted").not_exists() | Attr("wanted").lte(synced)))
+        )
+
+    def renew(self, channel_id: str, sku_id: str, owner: str, until: float, op_id: str) -> bool:
+        """Extends the lease and marks the outbox's change as attempted, if this owner still holds it."""
+        return self.update_if(
+            Update(*keys.sync_state_key(channel_id, sku_id))
+            .set(lease_until=until, attempted_op=op_id)
+            .when(Attr("lease_owner").eq(owner) & Attr("outbox.op_id").eq(op_id))
+        )
+
+    def drop_lease(self, channel_id: str, sku_id: str, owner: str) -> None:
+        self.update_if(
+            Update(*keys.sync_state_key(channel_id, sku_id))
+            .set(lease_until=None, lease_owner=None)
+            .when(Attr("lease_owner").eq(owner))
+        )
+
+    def save(self, channel_id: str, sku_id: str, owner: str, add: dict[str, int] | None = None, **fields: Any) -> bool:
+        """Writes what the lease holder learnt; refused if the lease was lost."""
+        update = Update(*keys.sync_state_key(channel_id, sku_id)).set(**fields).when(Attr("lease_owner").eq(owner))
+        if add:
+            update.add(**add)
+        return self.update_if(update)
+
+    def count(self, channel_id: str, sku_id: str, **amounts: int) -> None:
+        self.update_if(Update(*keys.sync_state_key(channel_id, sku_id)).add(**amounts).set(entity="sync"))
+
+    def set_withheld(self, channel_id: str, sku_id: str, units: int) -> None:
+        self.update_if(Update(*keys.sync_state_key(channel_id, sku_id)).set(entity="sync", withheld=units))
+
+    def log(self, channel_id: str, sku_id: str, op_id: str, record: dict[str, Any], now: float) -> None:
+        self.update_if(
+            Update(*keys.sync_log_key(channel_id, sku_id, op_id)).set(
+                entity="synclog", expires_at=int(now) + SYNC_LOG_TTL_S, **record
+            )
+        )
+
+    def logs(self, channel_id: str, sku_id: str) -> list[dict[str, Any]]:
+        return self._partition(keys.sync_log_pk(channel_id, sku_id), consistent=False)
+
+    # --- the app quota (GCRA) --------------------------------------------------------------
+
+    def rate_tat(self, channel_id: str) -> float | None:
+        item = self.get(*keys.rate_key(channel_id))
+        return None if item is None else float(item["tat"])
+
+    def move_tat(self, channel_id: str, seen: float | None, new: float) -> bool:
+        condition = Attr("tat").not_exists() if seen is None else Attr("tat").eq(seen)
+        return self.update_if(Update(*keys.rate_key(channel_id)).set(entity="rate", tat=new).when(condition))
+
+    # --- inbound order lines ---------------------------------------------------------------
+
+    def open_order(self, channel_id: str, order_id: str, sku_id: str, quantity: int, msg_id: str, now: float) -> bool:
+        """The first created-message of an order line: True once; a replay (any message id) False."""
+        return self.update_if(
+            Update(*keys.inbound_order_key(channel_id, order_id, sku_id))
+            .set(entity="inbound", status="created", quantity=quantity, first_msg=msg_id, created_at=now)
+            .when(Attr("pk").not_exists())
+        )
+
+    def order_line(self, channel_id: str, order_id: str, sku_id: str) -> dict[str, Any] | None:
+        return self.get(*keys.inbound_order_key(channel_id, order_id, sku_id))
+
+    def move_order(self, channel_id: str, order_id: str, sku_id: str, from_status: str, to: str, **fields: Any) -> bool:
+        return self.update_if(
+            Update(*keys.inbound_order_key(channel_id, order_id, sku_id))
+            .set(status=to, **fields)
+            .when(Attr("status").eq(from_status))
+        )
+
+    def order_lines(self, channel_id: str) -> list[dict[str, Any]]:
+        return self._partition(keys.inbound_order_pk(channel_id), consistent=False)

@@ -1,0 +1,238 @@
+"""Order messages pushed by the platforms, turned into the same holds, confirms and cancels as the
+API. Each platform's message is verified by its own scheme before anything is read from it; a bad
+signature changes nothing. A message is idempotent by the platform's order id (one inbound line per
+(channel, order, SKU) and the hold id derived from them): a replay, under any message id, changes
+nothing.
+
+Every created order counts towards `received` on the (channel, SKU) sync state, refused or not:
+the platform took those units off its display when it accepted the order, and gives them back only
+when it cancels it (the cancel message takes them off `received`). Sync's read-back reasons with it.
+"""
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from livestock import keys
+from livestock.dal.channels import ChannelRepository
+from livestock.logic.holds import HoldService
+from livestock.logic.platform_sync import CredentialsSource
+from livestock.models.exceptions import HoldNotFound, InvalidState, LiveStockError, RequestInProgress
+from livestock.models.input import HoldRequest
+from livestock.models.sync_exceptions import BadPushSignature, ChannelNotFound
+from livestock.observability import logger
+from livestock.platforms import signing
+from livestock.platforms.adapters import PlatformCredentials
+
+Kind = Literal["created", "paid", "cancelled", "other"]
+
+DOUYIN_TAGS: dict[str, Kind] = {"100": "created", "101": "paid", "106": "cancelled"}
+KUAISHOU_EVENTS: dict[str, Kind] = {
+    "kwaishop_order_addOrder": "created",
+    "kwaishop_order_paySuccess": "paid",
+    "kwaishop_order_orderFail": "cancelled",
+}
+TAOBAO_TOPICS: dict[str, Kind] = {
+    "taobao_trade_TradeCreate": "created",
+    "taobao_trade_TradeBuyerPay": "paid",
+    "taobao_trade_TradeClose": "cancelled",
+}
+WECHAT_EVENTS: dict[str, Kind] = {
+    "channels_ec_order_new": "created",
+    "channels_ec_order_pay": "paid",
+    "channels_ec_order_cancel": "cancelled",
+}
+# What each platform expects back once it may stop resending.
+ACKS: dict[str, Any] = {
+    "douyin": {"code": 0, "msg": "success"},
+    "kuaishou": {"result": 1},
+    "taobao": {"result": "ok"},
+    "wechat": {"errcode": 0, "errmsg": "success"},
+    "webhook": {"received": True},
+}
+
+
+class OrderMessage(BaseModel):
+    kind: Kind
+    msg_id: str
+    order_id: str
+    product_id: str
+    platform_sku_id: str
+    quantity: int
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def parse_push(
+    platform: str,
+    credentials: PlatformCredentials,
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    body: bytes,
+    now: float,
+) -> list[OrderMessage]:
+    """Verifies a push by its platform's scheme and reads its order messages. PushRejected: refused."""
+    headers = _lower(headers)
+    try:
+        if platform == "douyin":
+            signing.verify_douyin_push(credentials.app_key, credentials.app_secret, headers, body)
+            return [
+                OrderMessage(
+                    kind=DOUYIN_TAGS.get(str(m["tag"]), "other"),
+                    msg_id=str(m["msg_id"]),
+                    order_id=str(data["p_id"]),
+                    product_id=str(data["product_id"]),
+                    platform_sku_id=str(data["sku_id"]),
+                    quantity=int(data["num"]),
+                )
+                for m in json.loads(body)
+                for data in [json.loads(m["data"])]
+            ]
+        if platform == "kuaishou":
+            text = body.strip()
+            if text.startswith(b'"'):
+                text = str(json.loads(text)).encode()
+            message = signing.kuaishou_decrypt(text, credentials.message_secret)
+            info = json.loads(message["info"])
+            return [
+                OrderMessage(
+                    kind=KUAISHOU_EVENTS.get(str(message["event"]), "other"),
+                    msg_id=str(message["msgId"]),
+                    order_id=str(info["oid"]),
+                    product_id=str(info["itemId"]),
+                    platform_sku_id=str(info["skuId"]),
+                    quantity=int(info["num"]),
+                )
+            ]
+        if platform == "taobao":
+            fields = {str(k): str(v) for k, v in json.loads(body).items()}
+            expected = signing.taobao_sign(fields, credentials.app_secret)
+            if fields.get("app_key") != credentials.app_key or fields.get("sign") != expected:
+                raise signing.PushRejected("TMC message sign does not match")
+            content = json.loads(fields["content"])
+            return [
+                OrderMessage(
+                    kind=TAOBAO_TOPICS.get(fields["topic"], "other"),
+                    msg_id=fields["id"],
+                    order_id=str(content["tid"]),
+                    product_id=str(content["num_iid"]),
+                    platform_sku_id=str(content["sku_id"]),
+                    quantity=int(content["num"]),
+                )
+            ]
+        if platform == "wechat":
+            message = signing.verify_wechat_push(
+                credentials.token, credentials.encoding_aes_key, credentials.app_id, query, body
+            )
+            info = message["order_info"]
+            return [
+                OrderMessage(
+                    kind=WECHAT_EVENTS.get(str(message["Event"]), "other"),
+                    msg_id=str(message["MsgId"]),
+                    order_id=str(info["order_id"]),
+                    product_id=str(info["product_id"]),
+                    platform_sku_id=str(info["sku_id"]),
+                    quantity=int(info["sku_cnt"]),
+                )
+            ]
+        signing.verify_webhook(credentials.secret, headers.get("x-livestock-signature", ""), body, now)
+        message = json.loads(body)
+        kind = str(message["type"]).removeprefix("order.")
+        return [
+            OrderMessage(
+                kind=kind if kind in ("created", "paid", "cancelled") else "other",
+                msg_id=str(message["msg_id"]),
+                order_id=str(message["order_id"]),
+                product_id=str(message["product_id"]),
+                platform_sku_id=str(message["sku_id"]),
+                quantity=int(message["quantity"]),
+            )
+        ]
+    except signing.PushRejected:
+        raise
+    except (ValueError, KeyError, TypeError) as failure:
+        # Verified (or decrypted) but not the shape we know: the platform changed its message.
+        raise signing.PushRejected(f"unreadable message: {type(failure).__name__}") from failure
+
+
+@dataclass
+class InboundOrders:
+    channels: ChannelRepository
+    holds: HoldService
+    credentials: CredentialsSource
+    clock: Callable[[], float] = time.time
+
+    def receive(
+        self, channel_id: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Returns (the platform's acknowledgement, each message's outcome)."""
+        channel = self.channels.get_channel(channel_id)
+        if channel is None:
+            raise ChannelNotFound(f"no channel {channel_id!r}", {"channel_id": channel_id})
+        platform = str(channel["platform"])
+        try:
+            messages = parse_push(
+                platform, self.credentials.get(channel["credentials_ref"]), headers, query, body, self.clock()
+            )
+        except signing.PushRejected as rejected:
+            logger.warning("order push refused", channel=channel_id, reason=str(rejected))
+            raise BadPushSignature("the push does not verify", {"channel_id": channel_id}) from None
+        by_platform_ids = {
+            (str(ids["product_id"]), str(ids["sku_id"])): sku_id for sku_id, ids in channel["sku_map"].items()
+        }
+        outcomes: dict[str, str] = {}
+        for message in messages:
+            sku_id = by_platform_ids.get((message.product_id, message.platform_sku_id))
+            if sku_id is None or message.kind == "other":
+                outcomes[message.msg_id] = "ignored"
+                continue
+            outcomes[message.msg_id] = self._apply(channel_id, sku_id, message)
+        return ACKS[platform], outcomes
+
+    def _apply(self, channel_id: str, sku_id: str, message: OrderMessage) -> str:
+        hold_id = keys.hold_id_for(channel_id, message.order_id, sku_id)
+        if message.kind == "created":
+            if self.channels.open_order(
+                channel_id, message.order_id, sku_id, message.quantity, message.msg_id, self.clock()
+            ):
+                self.channels.count(channel_id, sku_id, received=message.quantity, orders=1)
+            try:
+                self.holds.place(
+                    HoldRequest(channel=channel_id, order_id=message.order_id, sku_id=sku_id, quantity=message.quantity)
+                )
+            except RequestInProgress:
+                raise
+            except LiveStockError as refusal:
+                # Platform-side oversell: the platform accepted an order LiveStock cannot grant.
+                if self.channels.move_order(
+                    channel_id, message.order_id, sku_id, "created", "refused", refusal=refusal.code
+                ):
+                    self.channels.count(channel_id, sku_id, orders_refused=1, units_refused=message.quantity)
+                return f"refused:{refusal.code}"
+            return "held"
+        if message.kind == "paid":
+            try:
+                self.holds.confirm(hold_id, keys.channel_actor(channel_id))
+            except (HoldNotFound, InvalidState) as refusal:
+                return f"not-confirmed:{refusal.code}"
+            self.channels.move_order(channel_id, message.order_id, sku_id, "created", "paid")
+            return "confirmed"
+        line = self.channels.order_line(channel_id, message.order_id, sku_id)
+        if line is None:
+            return "unknown-order"
+        status = str(line["status"])
+        if status != "cancelled" and self.channels.move_order(
+            channel_id, message.order_id, sku_id, status, "cancelled"
+        ):
+            self.channels.count(channel_id, sku_id, received=-int(line["quantity"]))
+        try:
+            self.holds.cancel(hold_id, keys.channel_actor(channel_id))
+        except (HoldNotFound, InvalidState):
+            return "cancelled:no-hold"
+        return "cancelled"

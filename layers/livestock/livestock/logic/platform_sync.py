@@ -1,0 +1,332 @@
+"""Keeps each platform's displayed stock in step with what LiveStock lets that channel sell.
+
+**What a platform is shown** (`shown`):
+- quota mode: the channel's ring-fenced pool, minus units being moved away from it (a quota move's
+  first phase). Its share of the shared pool is 0: shared units can be taken by any other channel
+  within the sync lag, so showing them would let the platform accept orders LiveStock refuses.
+  A platform in quota mode is therefore never shown more than LiveStock would grant it.
+- shared mode: floor(ratio x sellable) - buffer, like ERP sync ratios (oversell risk in README).
+- 0 while the SKU is paused.
+
+**Deltas, not sets.** A platform decrements its own counter for each order it accepts, before
+LiveStock hears of it, so setting its counter to our figure would undo orders in flight. Sync moves
+it by deltas instead: with S the sum of every delta the platform acknowledged and A the units it
+accepted, it displays S - A. Our `target` is shown + taken, where taken is what this channel's
+orders took from the shards and have not given back, counted on the shard items by the very writes
+that move their units and read in one TransactGetItems snapshot with the pools
+(dal/sync_snapshot.py). Sending target - S keeps the platform at shown - (orders accepted there and
+not yet held here): never above what we can grant. The platform's own orders need no call at all.
+
+**Coalescing and ordering.** A StockChanged asks for its sequence (`wanted`); one invocation per
+(channel, SKU) holds a lease and syncs, re-reading the snapshot each round until no newer sequence
+was asked; the others return at once. The value sent is always read after the newest sequence
+asked, so no stale value is ever sent, and two calls for one SKU never run at once.
+
+**Exactly once.** Each delta goes into the state item's outbox (op id) before its call and leaves
+it with its acknowledgement. An idempotent platform (Douyin's idempotent_id, the webhook) gets the
+same call again after a timeout; the others are read back: applied if the platform shows S + delta
+- A, not applied if S - A (A from the order messages received, re-read until they are still).
+"""
+
+import math
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from livestock import keys
+from livestock.dal.channels import ChannelRepository
+from livestock.dal.sync_snapshot import Snapshot, SnapshotReader
+from livestock.events.models import StockChanged
+from livestock.models.channels import PlatformSkuIds
+from livestock.models.sync_exceptions import SyncFailed
+from livestock.observability import logger
+from livestock.platforms.adapters import Adapter, Outcome, PlatformCredentials, PlatformIds, PlatformReadFailed
+
+SyncResult = Literal["applied", "unchanged", "coalesced", "no-sku"]
+
+
+class CredentialsSource(Protocol):
+    def get(self, ref: str) -> PlatformCredentials: ...
+
+
+AdapterFactory = Callable[[str, str, PlatformCredentials], Adapter]
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    lease_s: float = 30.0
+    attempts: int = 6
+    backoff_s: float = 0.1
+    readback_attempts: int = 10
+    # How long orders a platform accepted before its display was lowered may still be arriving.
+    inflight_window_s: float = 1.0
+    channels_cache_s: float = 1.0
+
+
+def shown_for(channel: dict[str, Any], snapshot: Snapshot, withheld: int) -> int:
+    if snapshot.paused:
+        return 0
+    if channel["mode"] == "quota":
+        units = snapshot.pools.get(keys.channel_pool(channel["channel_id"]), 0)
+    else:
+        ratio = float(channel.get("ratio") or 1.0)
+        units = math.floor(ratio * snapshot.sellable) - int(channel.get("buffer") or 0)
+    return max(0, units - withheld)
+
+
+@dataclass
+class PlatformSync:
+    channels: ChannelRepository
+    snapshots: SnapshotReader
+    credentials: CredentialsSource
+    adapter_for: AdapterFactory
+    settings: SyncSettings = field(default_factory=SyncSettings)
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    _cache: tuple[float, list[dict[str, Any]]] | None = None
+
+    # --- the event --------------------------------------------------------------------------
+
+    def on_stock_changed(self, event: dict[str, Any]) -> dict[str, str]:
+        """Syncs every channel that maps the SKU; raises SyncFailed if any is still failing."""
+        detail = StockChanged.model_validate(event["detail"])
+        outcomes: dict[str, str] = {}
+        failures: list[str] = []
+        mapped = [c for c in self._channels() if detail.sku_id in c.get("sku_map", {})]
+        if not mapped:  # a channel added in the last second may map it
+            mapped = [c for c in self._channels(fresh=True) if detail.sku_id in c.get("sku_map", {})]
+
+        def one(channel: dict[str, Any]) -> None:
+            try:
+                outcomes[channel["channel_id"]] = self.sync(channel, detail.sku_id, detail.sequence, detail.occurred_at)
+            except SyncFailed as failure:
+                outcomes[channel["channel_id"]] = "failed"
+                failures.append(f"{channel['channel_id']}: {failure}")
+
+        # The platforms are independent: one slow or throttled platform does not delay the others.
+        with ThreadPoolExecutor(max(1, min(len(mapped), 8))) as pool:
+            list(pool.map(one, mapped))
+        if failures:
+            raise SyncFailed("; ".join(failures))
+        return outcomes
+
+    def _channels(self, fresh: bool = False) -> list[dict[str, Any]]:
+        """The channels, read at most once a second per function instance (one query per event
+        would cost more than the sync itself during a burst)."""
+        now = time.monotonic()
+        if fresh or self._cache is None or now - self._cache[0] > self.settings.channels_cache_s:
+            self._cache = (now, self.channels.channels())
+        return self._cache[1]
+
+    def resync(self) -> dict[str, str]:
+        """The schedule's sweep: every (channel, SKU) left with a change undelivered (a platform that
+        was down past the event's retries), an error, or a reconciliation due gets a round now."""
+        outcomes: dict[str, str] = {}
+        for channel in self.channels.channels():
+            for state in self.channels.states(channel["channel_id"]):
+                sku_id = str(state["sk"])
+                due = state.get("outbox") or state.get("last_error") or state.get("reconcile_after") is not None
+                if not due or sku_id not in channel.get("sku_map", {}):
+                    continue
+                key = f"{channel['channel_id']}/{sku_id}"
+                try:
+                    outcomes[key] = self.sync(channel, sku_id, 0, self.clock())
+                except SyncFailed as failure:
+                    outcomes[key] = f"failed: {failure}"
+        return outcomes
+
+    # --- one (channel, SKU) ---------------------------------------------------------------------
+
+    def sync(self, channel: dict[str, Any], sku_id: str, sequence: int, seen_at: float) -> SyncResult:
+        channel_id = channel["channel_id"]
+        if sequence:
+            asked, lease_until = self.channels.ask(channel_id, sku_id, sequence, seen_at)
+            # Asked while another invocation holds the lease: it sees the newer sequence before
+            # it lets go, so this one has nothing to do (and spends no write on trying the lease).
+            if not asked or lease_until > self.clock():
+                return "coalesced"
+        owner = uuid.uuid4().hex
+        if not self.channels.take_lease(channel_id, sku_id, owner, self.clock(), self.settings.lease_s):
+            return "coalesced"  # the holder sees the newer sequence before it lets go
+        try:
+            while True:
+                state = self.channels.state(channel_id, sku_id)
+                wanted = int(state.get("wanted", 0))
+                since = state.get("pending_since")
+                if since is not None:
+                    self.channels.take_pending_since(channel_id, sku_id, float(since))
+                result = self._round(channel, sku_id, state, owner, float(since) if since is not None else None)
+                if self.channels.release_lease(channel_id, sku_id, owner, wanted):
+                    return result
+        except BaseException:
+            self.channels.drop_lease(channel_id, sku_id, owner)
+            raise
+
+    def _round(
+        self, channel: dict[str, Any], sku_id: str, state: dict[str, Any], owner: str, since: float | None
+    ) -> SyncResult:
+        channel_id = channel["channel_id"]
+        if state.get("outbox"):
+            self._deliver(channel, sku_id, state, owner)
+            state = self.channels.state(channel_id, sku_id)
+        if state.get("reconcile_after") is not None and float(state["reconcile_after"]) <= self.clock():
+            self.reconcile(channel, sku_id, owner)
+            state = self.channels.state(channel_id, sku_id)
+        snapshot = self.snapshots.read(sku_id)
+        if snapshot is None:
+            return "no-sku"
+        withheld = int(state.get("withheld", 0))
+        shown = shown_for(channel, snapshot, withheld)
+        # A platform cannot show less than 0: once it accepted orders we refused (shared mode), it
+        # is told at most to show nothing, not a negative figure it would refuse.
+        target = max(shown + snapshot.taken.get(channel_id, 0), int(state.get("received", 0)))
+        sent = int(state.get("sent", 0))
+        delta = target - sent
+        self.channels.save(channel_id, sku_id, owner, shown=shown, sequence=int(state.get("wanted", 0)))
+        if delta == 0:
+            # The platform already shows this value: computed with this withholding (quota moves).
+            self.channels.save(channel_id, sku_id, owner, last_error=None, withheld_shown=withheld)
+            return "unchanged"
+        ops = int(state.get("ops", 0)) + 1
+        outbox = {
+            "op_id": f"{channel_id}.{sku_id}.{ops}",
+            "delta": delta,
+            # What the platform should display after it: for a full set (Douyin's decrease).
+            "expected_after": target - int(state.get("received", 0)),
+            "shown": shown,
+            "since": since if since is not None else self.clock(),
+            "withheld": withheld,
+        }
+        if not self.channels.save(channel_id, sku_id, owner, add={"ops": 1}, outbox=outbox, last_sent=shown):
+            raise SyncFailed("lost the lease")
+        self._deliver(channel, sku_id, self.channels.state(channel_id, sku_id), owner)
+        return "applied"
+
+    # --- delivery --------------------------------------------------------------------------------
+
+    def _adapter(self, channel: dict[str, Any]) -> Adapter:
+        return self.adapter_for(
+            channel["platform"], channel["endpoint"], self.credentials.get(channel["credentials_ref"])
+        )
+
+    def _deliver(self, channel: dict[str, Any], sku_id: str, state: dict[str, Any], owner: str) -> None:
+        channel_id = channel["channel_id"]
+        outbox = state["outbox"]
+        ids = PlatformIds.model_validate(PlatformSkuIds.model_validate(channel["sku_map"][sku_id]).model_dump())
+        adapter = self._adapter(channel)
+        delta, op_id = int(outbox["delta"]), str(outbox["op_id"])
+        outcome = Outcome("failed", "not tried")
+        if state.get("attempted_op") == op_id and not adapter.idempotent:
+            # Inherited from a holder that may have sent it (its lease ran out): look before resending.
+            outcome = self._read_back(adapter, ids, channel_id, sku_id, int(state.get("sent", 0)), delta)
+            if outcome.status == "applied":
+                self._acknowledged(channel_id, sku_id, owner, outbox, adapter)
+                return
+            if outcome.status == "unknown":
+                raise SyncFailed(f"{channel_id} {op_id}: {_text(outcome)}")
+        for attempt in range(self.settings.attempts):
+            self.wait_for_slot(channel)
+            # Renew the lease right before the call (a call is bounded by the adapter's timeout, far
+            # below the lease), and mark the change as possibly sent: nobody else can take over and
+            # send it again while this call may still land.
+            if not self.channels.renew(channel_id, sku_id, owner, self.clock() + self.settings.lease_s, op_id):
+                raise SyncFailed("lost the lease before a call")
+            outcome = adapter.change(ids, delta, op_id, int(outbox["expected_after"]))
+            self.channels.count(channel_id, sku_id, calls=1)
+            if outcome.status == "unknown" and not adapter.idempotent:
+                outcome = self._read_back(adapter, ids, channel_id, sku_id, int(state.get("sent", 0)), delta)
+                if outcome.status == "unknown":
+                    # Neither applied nor not: resending could apply it twice. The outbox stays;
+                    # the next round reads back first (attempted_op) before anything is sent.
+                    self.channels.save(channel_id, sku_id, owner, last_error=_text(outcome))
+                    raise SyncFailed(f"{channel_id} {op_id}: {_text(outcome)}")
+            if outcome.status == "applied":
+                self._acknowledged(channel_id, sku_id, owner, outbox, adapter)
+                return
+            if outcome.status == "rejected":
+                self.channels.save(channel_id, sku_id, owner, outbox=None, last_error=_text(outcome))
+                logger.error("platform refused a stock change", channel=channel_id, sku_id=sku_id, code=outcome.code)
+                raise SyncFailed(f"{channel_id} refused {op_id}: {_text(outcome)}")
+            if outcome.status == "rate_limited":
+                self.channels.count(channel_id, sku_id, rate_limited=1)
+            self.channels.save(channel_id, sku_id, owner, last_error=_text(outcome))
+            self.sleep(self.settings.backoff_s * 2**attempt)
+        raise SyncFailed(f"{channel_id} {op_id}: {_text(outcome)} after {self.settings.attempts} attempts")
+
+    def _acknowledged(self, channel_id: str, sku_id: str, owner: str, outbox: dict[str, Any], adapter: Adapter) -> None:
+        now = self.clock()
+        lag = max(0.0, now - float(outbox["since"]))
+        if not self.channels.acknowledge(channel_id, sku_id, owner, outbox, now, lag):
+            raise SyncFailed("lost the lease before recording an acknowledgement")
+        if int(outbox["delta"]) < 0 and not adapter.deltas_down:
+            # A full set (Douyin's decrease) overwrote orders the platform accepted that had not
+            # reached us: once they have, read the platform back and set `sent` to what it shows.
+            self.channels.save(channel_id, sku_id, owner, reconcile_after=now + self.settings.inflight_window_s)
+        self.channels.log(
+            channel_id, sku_id, str(outbox["op_id"]), {"delta": int(outbox["delta"]), "lag_s": lag, "at": now}, now
+        )
+
+    def reconcile(self, channel: dict[str, Any], sku_id: str, owner: str) -> bool:
+        """Reads the platform's display back while no order message is arriving and takes
+        sent = displayed + received (what it shows plus what it sold): the next round's delta then
+        corrects any drift. False if the platform could not be read quietly."""
+        channel_id = channel["channel_id"]
+        adapter = self._adapter(channel)
+        ids = PlatformIds.model_validate(channel["sku_map"][sku_id])
+        for _ in range(self.settings.readback_attempts):
+            received = int(self.channels.state(channel_id, sku_id).get("received", 0))
+            try:
+                self.wait_for_slot(channel)
+                displayed = adapter.read(ids)
+            except PlatformReadFailed:
+                self.sleep(self.settings.backoff_s)
+                continue
+            if int(self.channels.state(channel_id, sku_id).get("received", 0)) == received:
+                return self.channels.save(channel_id, sku_id, owner, sent=displayed + received, reconcile_after=None)
+            self.sleep(self.settings.backoff_s)
+        return False
+
+    def _read_back(
+        self, adapter: Adapter, ids: PlatformIds, channel_id: str, sku_id: str, sent: int, delta: int
+    ) -> Outcome:
+        """After a call with no answer on a platform that would apply a resend twice: look."""
+        for _ in range(self.settings.readback_attempts):
+            received = int(self.channels.state(channel_id, sku_id).get("received", 0))
+            try:
+                displayed = adapter.read(ids)
+            except PlatformReadFailed:
+                self.sleep(self.settings.backoff_s)
+                continue
+            if int(self.channels.state(channel_id, sku_id).get("received", 0)) == received:
+                if displayed == sent + delta - received:
+                    return Outcome("applied", "read back")
+                if displayed == sent - received:
+                    return Outcome("failed", "read back: not applied")
+            self.sleep(self.settings.backoff_s)
+        return Outcome("unknown", "read back: undecided")
+
+    # --- the app quota -------------------------------------------------------------------------
+
+    def wait_for_slot(self, channel: dict[str, Any]) -> None:
+        """GCRA over the channel's `qps`, shared by every invocation through the events table:
+        a burst of at most half a second's quota, then one call per 1/qps."""
+        qps = float(channel.get("qps", 10.0))
+        interval = 1.0 / qps
+        burst = max(1.0, math.floor(qps / 2))
+        for _ in range(100):
+            now = self.clock()
+            tat = self.channels.rate_tat(channel["channel_id"])
+            new_tat = max(tat or now, now) + interval
+            allowed_at = new_tat - burst * interval
+            if self.channels.move_tat(channel["channel_id"], tat, new_tat):
+                if allowed_at > now:
+                    self.sleep(allowed_at - now)
+                return
+        raise SyncFailed("could not take a slot of the app quota")
+
+
+def _text(outcome: Outcome) -> str:
+    return f"{outcome.status} {outcome.code} {outcome.message}".strip()

@@ -1,0 +1,112 @@
+"""Moving quota between two platforms mid-live, in two phases, so the losing platform never accepts
+an order for units that are no longer its own:
+
+1. lower: the losing channel withholds the units, and sync lowers what its platform shows; wait for
+   the platform's acknowledgement;
+2. drain: wait the in-flight window, so orders it accepted before it was lowered reach us (they
+   still take the units from its pool, which has not moved yet);
+3. move: the units go from its pool to the gaining one in the ledger (a relative, conditional move:
+   if orders took them meanwhile, the move is refused and the withholding undone);
+4. raise: the withholding ends and sync raises the gaining platform.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from livestock import keys
+from livestock.dal.channels import ChannelRepository
+from livestock.logic.platform_sync import PlatformSync
+from livestock.logic.stock import StockService
+from livestock.models.channels import QuotaMoveRequest, QuotaMoveView
+from livestock.models.exceptions import Conflict, LiveStockError
+from livestock.models.sync_exceptions import ChannelNotFound
+
+
+@dataclass
+class QuotaMover:
+    channels: ChannelRepository
+    sync: PlatformSync
+    stock: StockService
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    # Within the API function's 29 s.
+    ack_timeout_s: float = 12.0
+
+    def move(self, sku_id: str, request: QuotaMoveRequest, actor: str) -> QuotaMoveView:
+        loser = self._channel(request.from_channel, sku_id)
+        gainer = self._channel(request.to_channel, sku_id)
+        started = self.clock()
+        phases: dict[str, float] = {}
+        withheld = int(self.channels.state(loser["channel_id"], sku_id).get("withheld", 0)) + request.quantity
+        self.channels.set_withheld(loser["channel_id"], sku_id, withheld)
+        try:
+            self._until_shown(loser, sku_id, withheld)
+            phases["lower"] = self.clock() - started
+            self.sleep(self.sync.settings.inflight_window_s)
+            phases["drain"] = self.clock() - started - phases["lower"]
+            mark = self.clock()
+            self.stock.allocation.move(
+                sku_id,
+                keys.channel_pool(loser["channel_id"]),
+                keys.channel_pool(gainer["channel_id"]),
+                request.quantity,
+                actor,
+                request.reference,
+            )
+            phases["move"] = self.clock() - mark
+        finally:
+            self.channels.set_withheld(loser["channel_id"], sku_id, withheld - request.quantity)
+        # Raising is safe at any pace (the units are the gainer's in the ledger already): wait for it
+        # within what is left of the call, and let the StockChanged events finish it otherwise.
+        mark = self.clock()
+        budget = max(0.5, self.ack_timeout_s - (mark - started))
+        gained = int(self.channels.state(gainer["channel_id"], sku_id).get("withheld", 0))
+        if self._until_shown(gainer, sku_id, gained, budget, must=False):
+            phases["raise"] = self.clock() - mark
+        return QuotaMoveView(
+            sku_id=sku_id,
+            from_channel=request.from_channel,
+            to_channel=request.to_channel,
+            quantity=request.quantity,
+            reference=request.reference,
+            phases={k: round(v, 3) for k, v in phases.items()},
+        )
+
+    def _channel(self, channel_id: str, sku_id: str) -> dict[str, Any]:
+        channel = self.channels.get_channel(channel_id)
+        if channel is None:
+            raise ChannelNotFound(f"no channel {channel_id!r}", {"channel_id": channel_id})
+        if channel["mode"] != "quota" or sku_id not in channel["sku_map"]:
+            raise Conflict(f"channel {channel_id!r} does not sell {sku_id!r} in quota mode", {"channel_id": channel_id})
+        return channel
+
+    def _until_shown(
+        self, channel: dict[str, Any], sku_id: str, withheld: int, timeout_s: float | None = None, must: bool = True
+    ) -> bool:
+        """Runs sync rounds until the platform acknowledged a value computed with this withholding."""
+        deadline = self.clock() + (timeout_s or self.ack_timeout_s)
+        channel_id = str(channel["channel_id"])
+        while self.clock() < deadline:
+            self.sync.sync(channel, sku_id, 0, time.time())
+            state = self.channels.state(channel_id, sku_id)
+            # withheld_shown is written only with an acknowledgement or by a round that found the
+            # platform already in step, so it never runs ahead of what the platform shows.
+            if (
+                not state.get("outbox")
+                and state.get("reconcile_after") is None
+                and int(state.get("withheld_shown", -1)) == withheld
+            ):
+                return True
+            self.sleep(0.05)
+        if not must:
+            return False
+        raise QuotaMoveTimeout(
+            f"{channel_id} did not acknowledge its new display in {self.ack_timeout_s} s", {"channel_id": channel_id}
+        )
+
+
+class QuotaMoveTimeout(LiveStockError):
+    status = 409
+    code = "REQUEST_IN_PROGRESS"

@@ -1,0 +1,290 @@
+"""Platform sync and inbound orders on moto, against the fake platforms over HTTP: what each
+platform is shown, deltas that leave the platform's own orders alone, coalescing and stale events,
+rate limits, a platform down and back, a lost answer read back, a quota move, and the inbound
+pushes (bad signature, replay). Concurrency is the integration tests' and the benchmark's."""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from livestock import keys
+from livestock.events.models import StockChanged, StockFigures
+from livestock.models.channels import ChannelRequest, QuotaMoveRequest
+from livestock.models.input import AllocationRequest, SetSkuRequest
+from livestock.models.sync_exceptions import BadPushSignature, SyncFailed
+from livestock.platforms.adapters import PlatformCredentials, Transport, adapter_for, http_transport
+from livestock.platforms.credentials import ParameterCredentials
+from livestock.settings import EventSettings
+from livestock.wiring import SyncServices, build_sync
+from livestock_local.fake_platforms import FakePlatform
+from livestock_local.template import Template
+from tests.unit.conftest import World
+from tests.unit.events_support import EVENTS
+
+SKU = "tshirt-1"
+IDS = {"douyin": ("3539", "1768"), "kuaishou": ("501", "601"), "taobao": ("7001", "8001")}
+
+
+class Credentials:
+    def __init__(self, fakes: dict[str, FakePlatform]) -> None:
+        self.fakes = fakes
+
+    def get(self, ref: str) -> PlatformCredentials:
+        return self.fakes[ref.rsplit("/", 1)[1]].credentials
+
+
+class Rig:
+    def __init__(self, world: World) -> None:
+        self.world = world
+        world.client.create_table(**Template().create_table_request("EventsTable", EVENTS))
+        self.fakes = {name: FakePlatform(name, qps=1000) for name in IDS}
+        self.endpoints = {name: fake.serve() for name, fake in self.fakes.items()}
+        for name, (product, sku) in IDS.items():
+            self.fakes[name].list_sku(product, sku, 0)
+        self.transport: Transport = http_transport
+        self.sync_services = self.build()
+        self.sequence = 0
+        world.stock.set_sku(SKU, SetSkuRequest(name="T-shirt", on_hand=100), "erp")
+        world.stock.allocate(SKU, AllocationRequest(pools={"channel:douyin": 30, "channel:kuaishou": 20}), "op")
+        for name, mode in (("douyin", "quota"), ("kuaishou", "quota"), ("taobao", "shared")):
+            product, sku = IDS[name]
+            self.sync_services.channels.put(
+                name,
+                ChannelRequest(
+                    platform=name,  # type: ignore[arg-type]
+                    mode=mode,  # type: ignore[arg-type]
+                    ratio=0.5 if mode == "shared" else None,
+                    buffer=2 if mode == "shared" else None,
+                    endpoint=self.endpoints[name],
+                    credentials_ref=f"secretsmanager:livestock/fake/{name}",
+                    sku_map={SKU: {"product_id": product, "sku_id": sku}},  # type: ignore[dict-item]
+                    qps=1000,
+                ),
+            )
+
+    def build(self) -> SyncServices:
+        settings = EventSettings(
+            events_table_name=EVENTS, sync_attempts=3, sync_backoff_s=0.01, sync_inflight_window_s=0.05
+        )
+        return build_sync(
+            settings,
+            self.world.services,
+            self.world.client,
+            Credentials(self.fakes),
+            lambda platform, endpoint, creds: adapter_for(platform, endpoint, creds, self.transport),
+            sleep=lambda s: None,
+            snapshot_items=25,
+        )
+
+    def changed(self, sequence: int | None = None) -> dict[str, str]:
+        self.sequence = sequence if sequence is not None else self.sequence + 1
+        detail = StockChanged(
+            event_id=f"StockChanged:{SKU}:{self.sequence}",
+            sku_id=SKU,
+            occurred_at=1.0,
+            sequence=self.sequence,
+            figures=StockFigures(on_hand=0, sellable=0, pools={}, channels={}, paused=False),
+        )
+        return self.sync_services.sync.on_stock_changed({"detail": detail.model_dump()})
+
+    def shown(self, name: str) -> int:
+        return self.fakes[name].displayed(*IDS[name])
+
+    def order(self, name: str, quantity: int = 1) -> Any:
+        """A buyer orders on the platform; its push reaches the inbound route; the stream settles."""
+        order = self.fakes[name].place_order(*IDS[name], quantity)
+        assert order is not None
+        self.push(name, order, "created")
+        self.world.drain()
+        return order
+
+    def push(self, name: str, order: Any, kind: str, msg_id: str | None = None) -> dict[str, str]:
+        url, headers, body = self.fakes[name].push_message(order, kind, msg_id)
+        query = dict(part.split("=", 1) for part in url.partition("?")[2].split("&") if "=" in part)
+        return self.sync_services.inbound.receive(name, headers, query, body)[1]
+
+    def state(self, name: str) -> dict[str, Any]:
+        return self.sync_services.sync.channels.state(name, SKU)
+
+    def stop(self) -> None:
+        for fake in self.fakes.values():
+            fake.stop()
+
+
+@pytest.fixture
+def rig(world: World) -> Iterator[Rig]:
+    built = Rig(world)
+    yield built
+    built.stop()
+
+
+def test_each_platform_is_shown_what_its_mode_defines(rig: Rig) -> None:
+    assert rig.changed() == {"douyin": "applied", "kuaishou": "applied", "taobao": "applied"}
+    assert rig.shown("douyin") == 30  # its quota pool
+    assert rig.shown("kuaishou") == 20
+    assert rig.shown("taobao") == 48  # floor(0.5 x 100 sellable) - 2
+    view = rig.sync_services.channels.get("douyin")
+    assert view.sync[0].last_acknowledged == 30
+    assert view.sync[0].calls == 1
+
+
+def test_a_platforms_own_orders_need_no_call(rig: Rig) -> None:
+    rig.changed()
+    calls = rig.fakes["douyin"].stats.calls
+    rig.order("douyin", 2)
+    assert rig.shown("douyin") == 28
+    assert rig.changed()["douyin"] == "unchanged"
+    assert rig.fakes["douyin"].stats.calls == calls
+    assert rig.shown("douyin") == 28
+    # Kuaishou's pool is untouched; the shared-mode platform sees sellable fall by 2.
+    assert rig.shown("kuaishou") == 20
+    assert rig.shown("taobao") == 47  # floor(0.5 x 98) - 2
+
+
+def test_stock_that_comes_back_is_added_by_delta(rig: Rig) -> None:
+    rig.changed()
+    order = rig.order("kuaishou", 3)
+    rig.push("kuaishou", order, "cancelled")
+    rig.fakes["kuaishou"].cancel_order(order)  # the platform gives its units back too
+    rig.world.drain()
+    rig.changed()
+    assert rig.shown("kuaishou") == 20
+    assert rig.state("kuaishou")["received"] == 0
+
+
+def test_a_stale_or_repeated_event_is_coalesced(rig: Rig) -> None:
+    rig.changed(5)
+    calls = rig.fakes["douyin"].stats.calls
+    assert rig.changed(3) == {"douyin": "coalesced", "kuaishou": "coalesced", "taobao": "coalesced"}
+    assert rig.changed(5)["douyin"] == "coalesced"
+    assert rig.fakes["douyin"].stats.calls == calls
+
+
+def test_rate_limited_calls_back_off_and_land(rig: Rig) -> None:
+    fake = rig.fakes["kuaishou"]
+    fake.limit_next = 1
+    rig.changed()
+    assert rig.shown("kuaishou") == 20
+    assert fake.stats.rate_limited == 1
+    assert rig.state("kuaishou")["rate_limited"] == 1
+
+
+def test_a_platform_down_catches_up_to_the_exact_value(rig: Rig) -> None:
+    rig.changed()
+    rig.fakes["douyin"].down = True
+    rig.world.stock.allocate(SKU, AllocationRequest(pools={"channel:douyin": 40, "channel:kuaishou": 20}), "op")
+    with pytest.raises(SyncFailed):
+        rig.changed()
+    assert rig.state("douyin")["outbox"]["delta"] == 10
+    rig.world.stock.allocate(SKU, AllocationRequest(pools={"channel:douyin": 35, "channel:kuaishou": 20}), "op")
+    rig.fakes["douyin"].down = False
+    rig.changed()
+    assert rig.shown("douyin") == 35
+    assert rig.fakes["douyin"].stats.duplicates_applied == 0
+    assert rig.state("douyin").get("outbox") is None
+
+
+def test_a_lost_answer_on_a_delta_only_platform_is_read_back_not_resent(rig: Rig) -> None:
+    rig.changed()
+    lost = {"n": 0}
+
+    def applies_then_times_out(method: str, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Any:
+        answer = http_transport(method, url, body, headers, timeout)
+        if "stock/update" in url and lost["n"] == 0:
+            lost["n"] += 1
+            raise TimeoutError
+        return answer
+
+    rig.transport = applies_then_times_out
+    rig.sync_services = rig.build()
+    rig.world.stock.allocate(SKU, AllocationRequest(pools={"channel:douyin": 30, "channel:kuaishou": 25}), "op")
+    rig.changed()
+    assert lost["n"] == 1
+    assert rig.shown("kuaishou") == 25  # applied once, not twice
+    assert rig.state("kuaishou")["sent"] == 25
+
+
+def test_quota_move_lowers_the_loser_first_then_moves_then_raises(rig: Rig) -> None:
+    rig.changed()
+    view = rig.sync_services.quota.move(
+        SKU, QuotaMoveRequest(from_channel="douyin", to_channel="kuaishou", quantity=10, reference="mv-1"), "op"
+    )
+    assert {"lower", "drain", "move"} <= set(view.phases)
+    rig.changed()
+    assert rig.shown("douyin") == 20
+    assert rig.shown("kuaishou") == 30
+    history = [value for _, _, _, value in rig.fakes["douyin"].history]
+    assert history[-2:] == [20, 20] or history[-1] == 20
+    assert max(history[history.index(20) :]) == 20  # lowered first, never raised again
+    pools = rig.world.stock.view(SKU).pools
+    assert pools["channel:douyin"] == 20 and pools["channel:kuaishou"] == 30
+
+
+def test_bad_signature_changes_nothing(rig: Rig) -> None:
+    rig.changed()
+    fake = rig.fakes["douyin"]
+    order = fake.place_order(*IDS["douyin"], 1)
+    assert order is not None
+    _, headers, body = fake.push_message(order, "created")
+    with pytest.raises(BadPushSignature):
+        rig.sync_services.inbound.receive("douyin", {**headers, "event-sign": "0" * 32}, {}, body)
+    with pytest.raises(BadPushSignature):
+        rig.sync_services.inbound.receive("douyin", headers, {}, body.replace(b'"tag": "100"', b'"tag": "101"'))
+    hold_id = keys.hold_id_for("douyin", order.order_id, SKU)
+    assert rig.world.holds.holds.get_hold(hold_id) is None
+    assert rig.state("douyin").get("received") is None
+    assert rig.world.stock.view(SKU).pools["channel:douyin"] == 30
+
+
+@pytest.mark.parametrize("name", list(IDS))
+def test_a_replayed_order_message_changes_nothing(rig: Rig, name: str) -> None:
+    rig.changed()
+    order = rig.order(name, 2)
+    before = (rig.world.stock.view(SKU).model_dump(), rig.state(name)["received"])
+    assert list(rig.push(name, order, "created").values()) == ["held"]  # the same message again
+    assert list(rig.push(name, order, "created", msg_id="another-id").values()) == ["held"]  # resent anew
+    rig.world.drain()
+    assert (rig.world.stock.view(SKU).model_dump(), rig.state(name)["received"]) == before
+
+
+def test_paid_and_cancelled_messages_confirm_and_release(rig: Rig) -> None:
+    rig.changed()
+    order = rig.order("douyin", 2)
+    assert list(rig.push("douyin", order, "paid").values()) == ["confirmed"]
+    assert rig.world.stock.view(SKU).sold == 2
+    other = rig.order("douyin", 1)
+    assert list(rig.push("douyin", other, "cancelled").values()) == ["cancelled"]
+    assert list(rig.push("douyin", other, "cancelled").values()) == ["cancelled"]  # replay: nothing more
+    rig.world.drain()
+    assert rig.state("douyin")["received"] == 2
+    assert rig.world.stock.view(SKU).pools["channel:douyin"] == 28
+
+
+def test_credentials_are_read_from_secrets_manager_with_powertools(world: World) -> None:
+    creds = PlatformCredentials(app_key="k", app_secret="s" * 32, access_token="t")
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name="livestock/douyin", SecretString=creds.model_dump_json()
+    )
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name="/livestock/kuaishou", Value=json.dumps({"app_key": "kk"}), Type="SecureString"
+    )
+    source = ParameterCredentials(max_age_s=60)
+    assert source.get("secretsmanager:livestock/douyin") == creds
+    assert source.get("ssm:/livestock/kuaishou").app_key == "kk"
+    assert "s" * 32 not in repr(creds)
+
+
+def test_an_order_not_yet_settled_needs_no_call_either(rig: Rig) -> None:
+    """The decrement counts the units as taken by the channel in the same write: a hold the stream
+    has not settled yet moves neither what the platform should show nor what it was told."""
+    rig.changed()
+    calls = rig.fakes["douyin"].stats.calls
+    order = rig.fakes["douyin"].place_order(*IDS["douyin"], 2)
+    assert order is not None
+    rig.push("douyin", order, "created")  # held on our side, not drained
+    assert rig.changed()["douyin"] == "unchanged"
+    assert rig.fakes["douyin"].stats.calls == calls
+    assert rig.shown("douyin") == 28
