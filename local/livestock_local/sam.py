@@ -35,7 +35,14 @@ from typing import Any
 import boto3
 
 from livestock_local import invoke as in_process
-from livestock_local.dynamodb_local import Credentials, DynamoDBLocal, DynamoDBLocalError, client, free_port
+from livestock_local.dynamodb_local import (
+    LOOPBACK,
+    Credentials,
+    DynamoDBLocal,
+    DynamoDBLocalError,
+    client,
+    free_port,
+)
 from livestock_local.eventbridge import LocalEventBridge
 from livestock_local.fake_platforms import PLATFORMS, fake_credentials
 from livestock_local.lambda_runtime import LocalLambda
@@ -152,6 +159,7 @@ class Backends:
     log_level: str = "INFO"
     gateway: str = ""
     database: DynamoDBLocal | None = None
+    dynamodb_host: str = ""
     dynamodb_port: int = 0
     bridge: LocalEventBridge | None = None
     state_machines: dict[str, str] = field(default_factory=dict)
@@ -191,8 +199,17 @@ class Backends:
 
     def _start_database(self) -> None:
         lock = running_stack(self.state_dir) if self.persistent else None
+        stack_host = str(lock["dynamodb"]).rpartition("//")[2].rpartition(":")[0] if lock is not None else ""
+        if lock is not None and stack_host == LOOPBACK:
+            # The stack binds its database to loopback unless told otherwise: no container reaches it.
+            self.messages.append(
+                "the running local stack's DynamoDB Local listens on 127.0.0.1 only (`python -m "
+                f"livestock_local.stack --dynamodb-host {self.gateway}` opens it to containers): using one of sam's own"
+            )
+            lock = None
         if lock is not None:
-            # DynamoDB Local listens on every interface: the stack's database serves containers too.
+            # Opened to the containers (--dynamodb-host): the stack's database serves them too.
+            self.dynamodb_host = stack_host
             self.dynamodb_port = int(str(lock["dynamodb"]).rpartition(":")[2])
             self.credentials = Credentials(
                 lock["credentials"]["AWS_ACCESS_KEY_ID"], lock["credentials"]["AWS_SECRET_ACCESS_KEY"]
@@ -202,11 +219,14 @@ class Backends:
         if self.persistent and self.credentials is None:
             self.credentials = Credentials.kept_in(self.sam_dir / "dynamodb-credentials.json")
         self.dynamodb_port = free_port()
+        # Bound to the bridge gateway, as moto is: the containers reach it there, nothing outside does.
+        self.dynamodb_host = self.gateway
         self.database = DynamoDBLocal(
             self.dynamodb_port,
             self.sam_dir / "dynamodb" if self.persistent else None,
             log_path=self.sam_dir / "dynamodb-local.log",
             credentials=self.credentials,
+            host=self.gateway,
         )
         self.database.start()
         self.credentials = self.database.credentials
@@ -266,7 +286,7 @@ class Backends:
 
     @property
     def host_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.dynamodb_port}"
+        return f"http://{self.dynamodb_host}:{self.dynamodb_port}"
 
     def create_tables(self, credentials: Credentials) -> None:
         """The template's tables, in the database that these credentials open."""
@@ -282,7 +302,7 @@ class Backends:
         """What every function is given (SAM applies each where the template declares it)."""
         variables = {
             **self.resource_variables(),
-            "AWS_ENDPOINT_URL_DYNAMODB": f"http://{self.gateway}:{self.dynamodb_port}",
+            "AWS_ENDPOINT_URL_DYNAMODB": f"http://{self.dynamodb_host}:{self.dynamodb_port}",
             "INVENTORY_TABLE_NAME": self.table_names["InventoryTable"],
             "LEDGER_TABLE_NAME": self.table_names["LedgerTable"],
             "EVENTS_TABLE_NAME": self.table_names["EventsTable"],

@@ -168,7 +168,7 @@ class Sides:
         self.local_credentials = Credentials.generate()
         backends.create_tables(self.local_credentials)
         self.saved = dict(os.environ)
-        # The in-process functions reach the same DynamoDB Local (loopback) with the other key,
+        # The in-process functions reach the same DynamoDB Local (on the bridge gateway) with the other key,
         # and the same moto (the endpoint variables LocalEventBridge exported at its start).
         os.environ.update(
             {
