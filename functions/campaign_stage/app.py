@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from livestock.models.campaigns import CAMPAIGN_ID_PATTERN, MAX_STAGES
 from livestock.observability import logger, metrics, tracer
-from livestock.wiring import campaign_service
+from livestock.wiring import stage_service
 
 ACTOR = "system:campaign"
 
@@ -29,7 +29,7 @@ class StageTask(BaseModel):
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = StageTask.model_validate(event)
-    result = campaign_service().run_stage(task.campaign_id, task.stage, ACTOR)
+    result = stage_service().run_stage(task.campaign_id, task.stage, ACTOR)
     logger.info("stage task", extra=result)
     if result["outcome"] == "released":
         metrics.add_metric(name="StagesReleased", unit="Count", value=1)

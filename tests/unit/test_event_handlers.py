@@ -82,3 +82,32 @@ def test_the_session_sample_events(functions: dict[str, LocalLambda]) -> None:
     assert json.loads(alerts["body"])["tiers_pct"] == [50, 20, 5], "the lineup's tiers were set"
     ended = api.invoke(sample("sessions_api/end_session.json"))
     assert ended["statusCode"] == 200 and json.loads(ended["body"])["status"] == "ended"
+
+
+def test_the_campaign_sample_events_and_the_stage_task_without_the_launcher_settings(
+    functions: dict[str, LocalLambda], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    arn = sfn.create_state_machine(
+        name="CampaignStateMachine",
+        definition=(ROOT / "statemachine" / "campaign.asl.json").read_text(),
+        roleArn="arn:aws:iam::123456789012:role/CampaignStateMachineRole",
+    )["stateMachineArn"]
+    monkeypatch.setenv("STATE_MACHINE_ARN", arn)
+    monkeypatch.setenv("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/CampaignSchedulerRole")
+    api = functions["SessionsApiFunction"]
+    assert functions["StockApiFunction"].invoke(sample("stock_api/set_sku.json"))["statusCode"] == 201
+    assert api.invoke(sample("sessions_api/put_session.json"))["statusCode"] == 201
+    assert api.invoke(sample("sessions_api/start_session.json"))["statusCode"] == 200
+    created = api.invoke(sample("sessions_api/create_campaign.json"))
+    assert created["statusCode"] == 201, created
+    assert json.loads(api.invoke(sample("sessions_api/get_campaign.json"))["body"])["pending_units"] == 300
+    released = json.loads(api.invoke(sample("sessions_api/release_stage.json"))["body"])
+    assert [s["status"] for s in released["stages"]] == ["pending", "released", "pending"]
+    # The task's function is given no launcher settings (template.yaml): it releases stages all the same.
+    wiring.reset()
+    monkeypatch.delenv("STATE_MACHINE_ARN")
+    monkeypatch.delenv("SCHEDULER_ROLE_ARN")
+    task = functions["CampaignStageFunction"]
+    assert task.invoke(sample("campaign_stage/stage_task.json"))["outcome"] == "released"
+    assert task.invoke(sample("campaign_stage/stage_task.json"))["outcome"] == "already-released"

@@ -208,7 +208,7 @@ def launcher(settings: CampaignSettings) -> CampaignLauncher:
 
 
 def build_campaigns(
-    services: Services, launch: CampaignLauncher, clock: Callable[[], float] = time.time
+    services: Services, launch: CampaignLauncher | None, clock: Callable[[], float] = time.time
 ) -> CampaignService:
     given = services.stores
     return CampaignService(given.campaigns, given.sessions, given.skus, services.stock.runner, launch, clock)
@@ -217,6 +217,13 @@ def build_campaigns(
 @lru_cache(maxsize=1)
 def campaign_service() -> CampaignService:
     return build_campaigns(services(), launcher(get_campaign_settings()))
+
+
+@lru_cache(maxsize=1)
+def stage_service() -> CampaignService:
+    """The state machine's task: releases stages, starts nothing, so needs no CampaignSettings
+    (only the sessions function is given them; `sam local` found the task failing without them)."""
+    return build_campaigns(services(), None)
 
 
 @dataclass(frozen=True)
@@ -273,6 +280,7 @@ def reset() -> None:
         event_services,
         session_service,
         campaign_service,
+        stage_service,
         get_campaign_settings,
         clients.stepfunctions,
         clients.scheduler,

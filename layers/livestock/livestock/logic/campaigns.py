@@ -44,9 +44,16 @@ class CampaignService:
     sessions: SessionStore
     skus: SkuStore
     runner: ChangeRunner
-    launcher: CampaignLauncher
+    # None where the function only releases stages (the state machine's task): it is given neither
+    # the state machine's settings nor the rights to start or stop releases.
+    launcher: CampaignLauncher | None
     clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
+
+    def _launcher(self) -> CampaignLauncher:
+        if self.launcher is None:
+            raise RuntimeError("this function releases stages only: it starts and stops no releases")
+        return self.launcher
 
     def campaign(self, campaign_id: str) -> Campaign:
         campaign = self.campaigns.get_campaign(campaign_id)
@@ -119,7 +126,7 @@ class CampaignService:
                 {"campaign_id": planned.campaign_id},
             )
         if campaign.status == CampaignStatus.ACTIVE and not (campaign.execution_arn or campaign.schedule_name):
-            started = self.launcher.start(campaign, self.clock())
+            started = self._launcher().start(campaign, self.clock())
             self.campaigns.record_start(campaign.campaign_id, started.execution_arn, started.schedule_name)
             campaign = self.campaign(campaign.campaign_id)
         return CampaignView.of(campaign), created
@@ -215,5 +222,5 @@ class CampaignService:
                 "every stage was released already; nothing is left to cancel",
                 {"campaign_id": campaign_id, "status": "completed"},
             )
-        self.launcher.stop(cancelled)
+        self._launcher().stop(cancelled)
         return CampaignView.of(cancelled)
