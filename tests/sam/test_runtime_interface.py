@@ -26,6 +26,10 @@ TIME_FIELDS = {
     "expires_at": "a hold's payment deadline: created_at + pay_within_s",
     "gsi2sk": "the hold's expires_at again, as the sort key of the OpenHoldsByDue index",
     "samples": "the sales-velocity window: [when, units taken] pairs",
+    "started_at": "when the session was started",
+    "ended_at": "when the session was ended",
+    "released_at": "when a campaign stage was released",
+    "cancelled_at": "when the campaign was cancelled",
 }
 TIME_SLACK_S = 60.0
 
