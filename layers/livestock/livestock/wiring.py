@@ -16,8 +16,11 @@ from typing import TYPE_CHECKING
 from livestock.dal import clients
 from livestock.dal.event_state import EventStateRepository
 from livestock.dal.holds import HoldStore
+from livestock.dal.journal import JournalStore
 from livestock.dal.ledger import LedgerStore
 from livestock.dal.limits import LimitStore
+from livestock.dal.refusals import RefusalStore
+from livestock.dal.reviews import ReviewHistory, ReviewObjects
 from livestock.dal.sessions import SessionStore
 from livestock.dal.skus import SkuStore
 from livestock.dal.webhooks import WebhookRepository
@@ -31,6 +34,7 @@ from livestock.logic.ledger import LedgerService
 from livestock.logic.meta_cache import MetaCache
 from livestock.logic.onhand import OnHand
 from livestock.logic.reconciliation import Reconciler
+from livestock.logic.reviews import ReviewService
 from livestock.logic.sessions import SessionService
 from livestock.logic.settlement import Settlement
 from livestock.logic.shard_hints import ShardHints
@@ -40,11 +44,19 @@ from livestock.logic.stock import StockService
 from livestock.logic.sweeper import Sweeper
 from livestock.logic.webhooks import WebhookService
 from livestock.models.event_io import AlertsRequest
-from livestock.settings import EventSettings, Settings, get_event_settings, get_settings
+from livestock.settings import (
+    EventSettings,
+    ReviewSettings,
+    Settings,
+    get_event_settings,
+    get_review_settings,
+    get_settings,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,7 @@ class Stores:
     limits: LimitStore
     ledger: LedgerStore
     sessions: SessionStore
+    refusals: RefusalStore
 
 
 def stores(settings: Settings, client: "DynamoDBClient | None" = None) -> Stores:
@@ -64,6 +77,7 @@ def stores(settings: Settings, client: "DynamoDBClient | None" = None) -> Stores
         limits=LimitStore(inventory, client),
         ledger=LedgerStore(settings.ledger_table_name, client),
         sessions=SessionStore(inventory, client),
+        refusals=RefusalStore(inventory, client),
     )
 
 
@@ -112,6 +126,7 @@ def build(
         rng=rng,
         monotonic=monotonic,
         sleep=sleep,
+        refusals=store.refusals,
     )
     return Services(
         stores=store,
@@ -178,15 +193,57 @@ def session_service() -> SessionService:
     return build_sessions(services(), event_services().alerts)
 
 
+def build_reviews(
+    services: Services,
+    settings: ReviewSettings,
+    client: "DynamoDBClient | None" = None,
+    s3: "S3Client | None" = None,
+    bus: "Callable[[], EventBridgeClient] | None" = clients.events,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ReviewService:
+    """The review builder and reader; `bus=None` builds one that publishes nothing (the reader)."""
+    store = services.stores
+    return ReviewService(
+        sessions=store.sessions,
+        skus=store.skus,
+        holds=store.holds,
+        ledger=store.ledger,
+        refusals=store.refusals,
+        reconciler=services.reconciler,
+        journal=JournalStore(settings.events_table_name, client),
+        objects=ReviewObjects(settings.review_bucket_name, s3),
+        history=ReviewHistory(settings.events_table_name, client),
+        sink=None if bus is None else EventSink(settings.event_bus_name, bus),
+        settle_wait_s=settings.review_settle_wait_s,
+        clock=clock,
+        sleep=sleep,
+    )
+
+
+@lru_cache(maxsize=1)
+def review_service() -> ReviewService:
+    return build_reviews(services(), get_review_settings())
+
+
+@lru_cache(maxsize=1)
+def journal_store() -> JournalStore:
+    return JournalStore(get_event_settings().events_table_name)
+
+
 def reset() -> None:
     """Forget the built services (tests point them at another table)."""
     for cached in (
         services,
         event_services,
         session_service,
+        review_service,
+        journal_store,
         get_settings,
         get_event_settings,
+        get_review_settings,
         clients.dynamodb,
         clients.events,
+        clients.s3,
     ):
         cached.cache_clear()

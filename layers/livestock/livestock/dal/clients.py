@@ -13,6 +13,7 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
 
 _CONFIG = Config(
     max_pool_connections=128,
@@ -31,3 +32,8 @@ def dynamodb() -> "DynamoDBClient":
 @lru_cache(maxsize=1)
 def events() -> "EventBridgeClient":
     return boto3.client("events", config=_EVENTS_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def s3() -> "S3Client":
+    return boto3.client("s3", config=_EVENTS_CONFIG)

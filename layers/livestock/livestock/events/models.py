@@ -173,6 +173,34 @@ class SessionEnded(SessionEvent):
     ended_at: float = Field(description="When the session was ended, Unix seconds")
 
 
+class ReviewLocations(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_json: str = Field(description="GET this API path for the JSON review")
+    api_csv: str = Field(description="... with ?format=csv: one row per SKU x platform")
+    api_html: str = Field(description="... with ?format=html: the page with its charts")
+    bucket: str = Field(description="The bucket the three objects are kept in")
+    keys: list[str] = Field(description="Their object keys (JSON, CSV, HTML)")
+
+
+class ReviewReady(DomainEvent):
+    """A session's review was built from the ledger and stored. Its id is the session and the
+    review's digest: a rebuild of an unchanged review publishes the same id (receivers drop it);
+    a rebuild after late movements (expiries, refunds) has a new digest and a new id."""
+
+    detail_type: ClassVar[str] = "ReviewReady"
+    session_id: str
+    title: str
+    digest: str = Field(description="SHA-256 of the review's figures")
+    started_at: float
+    ended_at: float
+    skus: list[str]
+    summary: list[str] = Field(description="The review's plain-language lines")
+    oversold: int = Field(description="Units oversold over the session's SKUs (must be 0)")
+    reconciled: bool = Field(description="Every SKU's ledger replays to its counters")
+    locations: ReviewLocations
+
+
 DETAIL_TYPES: dict[str, type[DomainEvent]] = {
     model.detail_type: model
     for model in (
@@ -186,6 +214,7 @@ DETAIL_TYPES: dict[str, type[DomainEvent]] = {
         UnattributedChange,
         SessionStarted,
         SessionEnded,
+        ReviewReady,
     )
 }
 
@@ -201,6 +230,7 @@ WEBHOOK_EVENT_TYPES = (
     "UnattributedChange",
     "SessionStarted",
     "SessionEnded",
+    "ReviewReady",
 )
 WebhookEventType = Literal[
     "StockLow",
@@ -212,4 +242,5 @@ WebhookEventType = Literal[
     "UnattributedChange",
     "SessionStarted",
     "SessionEnded",
+    "ReviewReady",
 ]

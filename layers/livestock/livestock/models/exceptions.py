@@ -91,3 +91,10 @@ class SkuInAnotherSession(LiveStockError):
 
     status = 409
     code = "SKU_IN_ANOTHER_SESSION"
+
+
+class ReviewNotReady(LiveStockError):
+    """The session has not ended, or its review is still being built (retry after details.retry_after_s)."""
+
+    status = 409
+    code = "REVIEW_NOT_READY"
