@@ -7,11 +7,9 @@ a second delivery of the event leaves one review.
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from livestock.events.models import SessionEnded
+from livestock.events.models import BusEnvelope, SessionEnded
 from livestock.observability import logger, metrics, tracer
 from livestock.wiring import review_service
 
@@ -20,7 +18,7 @@ from livestock.wiring import review_service
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ended = SessionEnded.model_validate(parse(event=event, model=EventBridgeModel).detail)
+    ended = SessionEnded.model_validate(BusEnvelope.model_validate(event).detail)
     review = review_service().build(ended.session_id)
     logger.info("review built", session_id=review.session_id, digest=review.digest, summary=review.summary)
     return {"session_id": review.session_id, "digest": review.digest}

@@ -34,7 +34,7 @@ REVIEW_ANSWERS[200] = {
 @app.get("/sessions/<session_id>/review", responses=REVIEW_ANSWERS)
 def get_review(
     session_id: SessionId,
-    format: Annotated[ReviewFormat, Query(description="json, csv or html")] = ReviewFormat.JSON,  # noqa: A002
+    format: Annotated[ReviewFormat, Query(description="json, csv or html")] = ReviewFormat.JSON,
 ) -> Response[str]:
     body = review_service().read(session_id, format.value)
     return Response(status_code=200, content_type=CONTENT_TYPES[format.value], body=body)

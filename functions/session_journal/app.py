@@ -7,10 +7,9 @@ campaigns' StageReleased) is journaled as soon as the rule routes it here.
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from livestock.events.models import BusEnvelope
 from livestock.logic.review import iso
 from livestock.models.review import JournalEntry
 from livestock.observability import logger, metrics, tracer
@@ -21,7 +20,7 @@ from livestock.wiring import journal_store
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    envelope = parse(event=event, model=EventBridgeModel)
+    envelope = BusEnvelope.model_validate(event)
     detail = envelope.detail
     sku_id = detail.get("sku_id")
     if not isinstance(sku_id, str) or not sku_id:

@@ -14,7 +14,7 @@ from livestock.dal.journal import JournalStore
 from livestock.logic import review_render
 from livestock.logic.review import SessionFacts, SkuInputs, compose, iso
 from livestock.models.domain import Hold, HoldStatus
-from livestock.models.input import AllocationRequest, HoldRequest, SetSkuRequest
+from livestock.models.input import HoldRequest, SetSkuRequest
 from livestock.models.output import Reconciliation
 from livestock.models.review import JournalEntry
 from livestock.models.sessions import LineupEntry
@@ -277,4 +277,3 @@ def test_refusal_counts_spread_over_keys_sum_exactly(world: World, rng_seed: int
     for _ in range(50):
         store.count(SESSION, "tee", "douyin", "SOLD_OUT", rng)
     assert store.totals(SESSION, "tee") == Counter({("douyin", "SOLD_OUT"): 50})
-    assert AllocationRequest  # the allocation model is what the integration test drives a stage-like move with

@@ -121,7 +121,7 @@ class HoldStore(Store):
         sweeper's list, due when its payment is."""
         update = (
             Update(keys.hold_pk(hold.hold_id), keys.HOLD_SK)
-            .set(status=HoldStatus.HELD.value, pool=pool, shard=shard, settled_seq=sequence)
+            .set(status=HoldStatus.HELD.value, pool=pool, shard=shard, settled_seq=sequence, changed_at=time.time())
             .set(**{OPEN_PK: keys.open_holds_pk(hold.hold_id)})
             .copy(OPEN_SK, "expires_at")
             # An abandoned hold whose decrement shows up late is revived, not refunded: its

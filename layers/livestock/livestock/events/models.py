@@ -5,9 +5,9 @@ StockChanged sequence), so a receiver can drop a second copy; and `version`, bum
 a consumer could notice (a field removed or re-typed; added optional fields keep the version).
 """
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 SOURCE = "livestock.inventory"
 
@@ -171,6 +171,19 @@ class SessionEnded(SessionEvent):
 
     detail_type: ClassVar[str] = "SessionEnded"
     ended_at: float = Field(description="When the session was ended, Unix seconds")
+
+
+class BusEnvelope(BaseModel):
+    """What a rule target reads of the EventBridge event around a detail (the fields every bus
+    delivery carries; moto's local deliveries leave out `account`, which nothing here reads)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    id: str
+    detail_type: str = Field(alias="detail-type")
+    source: str
+    time: AwareDatetime
+    detail: dict[str, Any]
 
 
 class ReviewLocations(BaseModel):

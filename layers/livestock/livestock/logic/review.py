@@ -6,7 +6,9 @@ Definitions (what each figure is a sum of):
   when the order came, and its channel), whenever they happened up to the build: an unpaid hold
   expires after the payment window, which may be after the end. held = `hold` legs into held;
   sold = `confirm` legs into sold; refunded = `refund` legs out of sold; expired / cancelled =
-  `expire` / `cancel` legs out of held. Summed over platforms they are the ledger's totals.
+  `expire` / `cancel` legs out of held. Summed over platforms they are the ledger's totals. The
+  per-minute curve puts held units at the order's time (the hold's `created_at`), paid units at
+  the confirm's movement.
 - **Stock figures** replay every pool movement of the SKU in ledger order: the opening figures are
   the pool totals at the start; during the live (start..end) the running totals tell when stock ran
   out. *Sellable* is shared plus every channel quota; the reserve and campaign pools (flash-sale
@@ -207,7 +209,8 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
         minute = _minute(epoch(str(movement["at"])), session.started_at)
         if bucket == "held" and op == "hold" and delta > 0:
             figures.held += quantity
-            figures.held_by_minute[minute] += quantity
+            # The order's own time: its hold settles a moment later, when the stream is read.
+            figures.held_by_minute[_minute(hold.created_at, session.started_at)] += quantity
         elif bucket == "sold" and op == "confirm" and delta > 0:
             figures.sold += quantity
             figures.sold_by_minute[minute] += quantity
@@ -246,9 +249,7 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
             pools.apply(movement)
         if not started or moment > session.ended_at:
             continue
-        supply_in_live += [
-            m for m in batch if keys.is_pool_bucket(str(m["bucket"])) and str(m["op"]) not in ORDER_OPS
-        ]
+        supply_in_live += [m for m in batch if keys.is_pool_bucket(str(m["bucket"])) and str(m["op"]) not in ORDER_OPS]
         if _sold_out(pools, sku.auto_release_reserve) and not was_out:
             sell_outs.append(at)
             sold_out_at = sold_out_at or at
@@ -386,9 +387,11 @@ def sku_summary(sku: SkuReview) -> str:
         out = [p for p in sku.platforms if p.time_to_sell_out_s is not None]
         head = f"{sku.name} did not sell out"
         if out:
-            head += " (sold out on " + ", ".join(
-                f"{p.channel} in {duration_text(p.time_to_sell_out_s or 0)}" for p in out
-            ) + ")"
+            head += (
+                " (sold out on "
+                + ", ".join(f"{p.channel} in {duration_text(p.time_to_sell_out_s or 0)}" for p in out)
+                + ")"
+            )
     parts = [head + f": {sku.sold_units} of {sku.made_available} units sold"]
     if sku.sell_through is not None:
         parts[0] += f" ({_pct(sku.sell_through)} sell-through)"

@@ -81,9 +81,7 @@ class ReviewService:
             raise SkuNotFound(f"SKU {sku_id!r} does not exist", {"sku_id": sku_id})
         reconciliation = self._settled(sku_id)
         movements = self.ledger.all_movements(sku_id)
-        hold_ids = {
-            str(m["reference"]) for m in movements if m["bucket"] in ("held", "sold") and m.get("reference")
-        }
+        hold_ids = {str(m["reference"]) for m in movements if m["bucket"] in ("held", "sold") and m.get("reference")}
         holds = self.holds.get_holds(sorted(hold_ids))
         journal = self.journal.entries(sku_id, iso(session.started_at), iso(session.ended_at + JOURNAL_GRACE_S))
         return SkuInputs(
@@ -161,9 +159,7 @@ class ReviewService:
                 f"the session is {session.status.value}: its review is built when it ends",
                 {"session_id": session_id, "status": session.status.value},
             )
-        raise ReviewNotReady(
-            "the review is being built; retry shortly", {"session_id": session_id, "retry_after_s": 2}
-        )
+        raise ReviewNotReady("the review is being built; retry shortly", {"session_id": session_id, "retry_after_s": 2})
 
     def history_of(self, sku_id: str, limit: int) -> SkuHistory:
         if self.skus.get_meta(sku_id) is None:

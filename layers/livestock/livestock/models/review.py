@@ -18,7 +18,7 @@ class OrderFigures(BaseModel):
     refunded_units: int = Field(description="Paid units refunded")
     expired_units: int = Field(description="Held units never paid, released when the payment window ended")
     cancelled_units: int = Field(description="Held units cancelled before payment")
-    still_held_units: int = Field(description="Held units neither paid, cancelled nor expired when the review was built")
+    still_held_units: int = Field(description="Held units not yet paid, cancelled or expired when the review was built")
     unpaid_rate: float | None = Field(description="expired_units / held_units (None with no holds)")
     refused_sold_out: int = Field(description="Orders refused because no stock was left for the platform")
     refused_over_limit: int = Field(description="Orders refused by the per-buyer limit")
@@ -27,8 +27,8 @@ class OrderFigures(BaseModel):
 
 class PlatformReview(OrderFigures):
     channel: str
-    opening_sellable: int = Field(description="What the platform could sell at the start: its quota pool plus shared")
-    made_available: int = Field(description="Opening sellable plus units moved into its quota or shared during the live")
+    opening_sellable: int = Field(description="What the platform could sell at the start: its quota plus shared")
+    made_available: int = Field(description="Opening sellable plus units moved into its quota or shared in the live")
     sell_through: float | None = Field(description="sold_units / made_available")
     sold_out_at: str | None = Field(description="When the platform first had nothing left to sell")
     time_to_sell_out_s: float | None = Field(description="From the session's start to sold_out_at")
@@ -73,9 +73,9 @@ class Reconciled(BaseModel):
 class SkuReview(OrderFigures):
     sku_id: str
     name: str
-    opening_sellable: int = Field(description="Units any platform could sell at the start (every pool but reserve/campaign)")
+    opening_sellable: int = Field(description="Units any platform could sell at the start (not reserve, not campaign)")
     opening_reserve: int
-    opening_campaign: int = Field(description="Units in campaign pools (flash-sale stages not yet released) at the start")
+    opening_campaign: int = Field(description="Units in campaign pools (flash-sale stages not released) at the start")
     made_available: int = Field(
         description="opening_sellable plus units moved into sale during the live (reserve, stages, receipts)"
     )
