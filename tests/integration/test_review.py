@@ -233,7 +233,8 @@ def test_the_review_agrees_with_the_ledger_as_json_csv_and_the_rendered_page(
                     """els => els.map(el => {
                         const svg = el.querySelector('svg');
                         const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
-                        const lines = [...el.querySelectorAll('g[id$="-line"] path')].map(p => p.getTotalLength());
+                        const lines = ['held-line', 'sold-line'].filter(id => el.querySelector('#' + id))
+                            .map(id => el.querySelector('#' + id + ' path').getTotalLength());
                         const bars = [...el.querySelectorAll('g[id^="actual-"] path')].map(p => p.getBBox().width);
                         return {kind: el.dataset.chart, width: box.width, height: box.height, lines, bars,
                                 markers: [...el.querySelectorAll('g[id^="marker-"]')].map(g => g.id)};

@@ -76,5 +76,5 @@ class ReviewHistory(Store):
         for page in pages:
             for raw in page["Items"]:
                 item = deserialize(raw)
-                found.append(SkuHistoryEntry.model_validate({k: item[k] for k in SkuHistoryEntry.model_fields}))
+                found.append(SkuHistoryEntry.model_validate({k: item.get(k) for k in SkuHistoryEntry.model_fields}))
         return found
