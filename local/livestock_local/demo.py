@@ -84,9 +84,12 @@ def start_stack() -> tuple[subprocess.Popen[bytes], str, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
+    # A busy machine starts the stack slowly (DynamoDB Local, moto, one warm worker per function).
+    deadline = time.monotonic() + 180
     while not port_in_use(port):
         if process.poll() is not None or time.monotonic() > deadline:
+            process.terminate()  # never leave a half-started stack behind
+            process.wait(timeout=30)
             raise SystemExit("the local stack did not start; run `make up` to see why")
         time.sleep(0.2)
     return process, f"http://127.0.0.1:{port}", DEFAULT_API_KEY

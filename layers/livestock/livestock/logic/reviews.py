@@ -107,9 +107,10 @@ class ReviewService:
             self.sleep(0.5)
 
     def _keep(self, review: Review, session: SessionFacts) -> None:
-        self.objects.put(review.session_id, "json", review.model_dump_json(indent=2), review.digest)
+        # JSON last: once it can be read, so can the other two (a reader polls for the JSON).
         self.objects.put(review.session_id, "csv", review_render.to_csv(review), review.digest)
         self.objects.put(review.session_id, "html", review_render.to_html(review), review.digest)
+        self.objects.put(review.session_id, "json", review.model_dump_json(indent=2), review.digest)
         for sku in review.skus:
             self.history.put(
                 sku.sku_id,
