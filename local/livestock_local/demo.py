@@ -144,7 +144,7 @@ def run_sale(client: Client, sku_id: str, orders: int, buyers: int, concurrency:
         if pays:
             paid_status, paid = client.call("POST", f"/holds/{payload['hold_id']}/confirm")
             with tally.lock:
-                if paid_status == 200:
+                if paid_status in (200, 202):  # 202: recorded, applied when the hold settles
                     tally.paid_units[channel] += quantity
                 elif paid.get("code") == "INVALID_STATE" and paid["details"].get("status") == "expired":
                     # The machine was slower than the payment window: the sweeper was right to expire.
