@@ -1,8 +1,11 @@
 """`make demo`: the seed article's live sale, on the local stack, through HTTP.
 
-5,000 units of one T-shirt (15% kept in reserve) go live on Douyin, Kuaishou and Taobao at once;
-64 concurrent buyers place 8,000 orders; each buyer may hold at most 3 units; a fifth of the holds
-are never paid and the sweeper expires them; the reserve is released when main stock runs out.
+5,000 units of one T-shirt (15% kept in reserve) go live on Douyin, Kuaishou and Taobao at once,
+in a live session; 64 concurrent buyers place 8,000 orders; each buyer may hold at most 3 units; a
+fifth of the holds are never paid and the sweeper expires them; the reserve is released when main
+stock runs out. The session then ends, and its post-live review (built from the ledger when
+SessionEnded reaches the review function) is fetched as JSON, CSV and HTML and saved under
+.state/reviews/<session>/.
 """
 
 import argparse
@@ -17,6 +20,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -60,6 +64,11 @@ class Client:
                 continue
             return response.status_code, payload
         return response.status_code, payload
+
+    def text(self, path: str) -> str:
+        response = requests.get(self.url + path, headers={"x-api-key": self.api_key}, timeout=60)
+        response.raise_for_status()
+        return response.text
 
     def ok(self, method: str, path: str, body: Any = None) -> Any:
         status, payload = self.call(method, path, body)
@@ -136,7 +145,7 @@ def run_sale(client: Client, sku_id: str, orders: int, buyers: int, concurrency:
         if pays:
             paid_status, paid = client.call("POST", f"/holds/{payload['hold_id']}/confirm")
             with tally.lock:
-                if paid_status == 200:
+                if paid_status in (200, 202):  # 202: recorded, applied when the hold settles
                     tally.paid_units[channel] += quantity
                 elif paid.get("code") == "INVALID_STATE" and paid["details"].get("status") == "expired":
                     # The machine was slower than the payment window: the sweeper was right to expire.
@@ -256,6 +265,24 @@ def sale(client: Client, args: argparse.Namespace) -> int:
     }
     client.ok("PUT", f"/skus/{sku_id}/allocation", {"pools": allocation})
     client.ok("PUT", f"/skus/{sku_id}/limits", {"per_buyer": 3})
+    session_id = f"live-{sku_id}"
+    forecast = args.units * 70 // 100
+    client.ok(
+        "PUT",
+        f"/sessions/{session_id}",
+        {
+            "title": "Double-11 warm-up live",
+            "channels": list(CHANNELS),
+            "starts_at": "2026-11-11T12:00:00Z",
+            "ends_at": "2026-11-11T14:00:00Z",
+            "lineup": [
+                {"sku_id": sku_id, "per_buyer_limit": 3, "alert_tiers_pct": [50, 20, 5], "forecast_units": forecast}
+            ],
+        },
+    )
+    client.ok("POST", f"/sessions/{session_id}/start")
+    time.sleep(1)  # the hot path's cached settings take the session's limit within a second
+    print(f"\nLive session {session_id} started (forecast: {forecast} units sold)")
     print(
         f"\nLive sale of {sku_id}: {args.units} units ({reserve} in reserve), quotas {allocation}, "
         f"shared {args.units - sum(allocation.values())}; limit 3 per buyer"
@@ -334,7 +361,39 @@ def sale(client: Client, args: argparse.Namespace) -> int:
         print(f"Payments that arrived after their window (expired by the sweeper): {sum(tally.paid_too_late.values())}")
     if tally.errors:
         print(f"Unexpected answers: {dict(tally.errors)}")
-    return 0 if oversold == 0 and reconciliation["consistent"] and not tally.errors else 1
+    reviewed = review(client, session_id)
+    return 0 if oversold == 0 and reconciliation["consistent"] and not tally.errors and reviewed else 1
+
+
+def review(client: Client, session_id: str, timeout_s: float = 180) -> bool:
+    """Ends the session, waits for its review and saves it in the three formats."""
+    client.ok("POST", f"/sessions/{session_id}/end")
+    print(f"\nSession {session_id} ended; waiting for its review...", flush=True)
+    path = f"/sessions/{session_id}/review"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, body = client.call("GET", path)
+        if status == 200:
+            break
+        if time.monotonic() > deadline or body.get("code") != "REVIEW_NOT_READY":
+            print(f"The review did not arrive: {status} {body}")
+            return False
+        time.sleep(1)
+    folder = Path(STATE_DIR) / "reviews" / session_id
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = {}
+    for fmt in ("json", "csv", "html"):
+        text = client.text(f"{path}?format={fmt}")
+        target = folder / f"review.{fmt}"
+        target.write_text(text)
+        saved[fmt] = target
+    print("\nPost-live review (from the ledger):")
+    for line in body["summary"]:
+        print(f"  {line}")
+    print(f"\nReview API: GET {path} (JSON), {path}?format=csv, {path}?format=html")
+    for fmt, target in saved.items():
+        print(f"  {fmt.upper():4} {target}")
+    return bool(body["totals"]["oversold"] == 0 and body["totals"]["reconciled"])
 
 
 if __name__ == "__main__":

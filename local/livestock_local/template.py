@@ -144,6 +144,14 @@ class Template:
             if resource["Type"] == "AWS::DynamoDB::Table"
         }
 
+    def buckets(self) -> dict[str, str]:
+        """Each AWS::S3::Bucket's logical id and the name the local stack gives it (moto serves them)."""
+        return {
+            name: f"livestock-{name.lower()}"
+            for name, resource in self.resources.items()
+            if resource["Type"] == "AWS::S3::Bucket"
+        }
+
     def create_table_request(self, logical_id: str, table_name: str) -> dict[str, Any]:
         """The template's own table definition, as a CreateTable request."""
         props = self.tables()[logical_id]
@@ -227,6 +235,8 @@ class Template:
             ref = value["Ref"]
             if ref in table_names:
                 return table_names[ref]
+            if ref in self.buckets():
+                return self.buckets()[ref]
             if ref in self.parameters:
                 return self.parameters[ref]
             if self.resources.get(ref, {}).get("Type") == "AWS::Serverless::StateMachine":

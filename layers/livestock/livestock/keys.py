@@ -147,6 +147,31 @@ def session_pk(session_id: str) -> str:
     return f"SESSION#{session_id}"
 
 
+# Refused orders of a SKU in a live session are counted (the review reads them): a refusal turned
+# away by the sold-out shield leaves no hold behind. Spread, so a burst of refusals after a
+# sell-out does not pile on one key.
+REFUSAL_SPREAD = 8
+
+
+def refusal_pk(session_id: str, sku_id: str, n: int) -> str:
+    return f"REFUSED#{session_id}#{sku_id}#{n}"
+
+
+def refusal_partitions(session_id: str, sku_id: str) -> list[str]:
+    return [refusal_pk(session_id, sku_id, n) for n in range(REFUSAL_SPREAD)]
+
+
+def refusal_attr(channel: str, code: str) -> str:
+    """One counter per channel and refusal code on each spread item."""
+    return f"r|{channel}|{code}"
+
+
+def parse_refusal_attr(attribute: str) -> tuple[str, str] | None:
+    kind, _, rest = attribute.partition("|")
+    channel, _, code = rest.partition("|")
+    return (channel, code) if kind == "r" and channel and code else None
+
+
 def operation_pk(sku_id: str, kind: str, reference: str) -> str:
     return f"OP#{sku_id}#{kind}#{reference}"
 
@@ -223,6 +248,29 @@ def delivery_pk(webhook_id: str) -> str:
 # no LiveStock operation made (a direct write to the table): the ledger records it as unattributed.
 WRITE_REVISION = "rev"
 UNATTRIBUTED_OP = "unattributed"
+
+
+def journal_pk(sku_id: str) -> str:
+    """A SKU's journal of bus events the review reads (alerts, sell-outs, releases, stages)."""
+    return f"JOURNAL#{sku_id}"
+
+
+def journal_sk(at_iso: str, event_id: str) -> str:
+    return f"{at_iso}#{event_id}"
+
+
+def review_history_pk(sku_id: str) -> str:
+    """A SKU's line in each review it appeared in: GET /skus/{id}/history reads them."""
+    return f"REVIEWED#{sku_id}"
+
+
+def review_history_sk(ended_at_iso: str, session_id: str) -> str:
+    return f"{ended_at_iso}#{session_id}"
+
+
+def review_object(session_id: str, extension: str) -> str:
+    """The S3 key of a session's review in one format (json, csv, html)."""
+    return f"reviews/{session_id}/review.{extension}"
 
 
 def delivery_key(webhook_id: str, event_id: str) -> tuple[str, str]:

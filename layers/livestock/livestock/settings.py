@@ -78,3 +78,21 @@ class CampaignSettings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_campaign_settings() -> CampaignSettings:
     return CampaignSettings()
+
+
+class ReviewSettings(BaseSettings):
+    """The review functions' environment: the events table (journal, history), the bus (ReviewReady)
+    and the bucket the reviews are kept in (REVIEW_BUCKET_NAME)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    events_table_name: str = Field(min_length=3)
+    event_bus_name: str = Field(default="default", min_length=1)
+    review_bucket_name: str = Field(min_length=3)
+    # How long a build waits for the ledger to catch up with the counters.
+    review_settle_wait_s: float = Field(default=20.0, ge=0, le=600)
+
+
+@lru_cache(maxsize=1)
+def get_review_settings() -> ReviewSettings:
+    return ReviewSettings()

@@ -13,6 +13,7 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_stepfunctions import SFNClient
 
@@ -43,3 +44,8 @@ def stepfunctions() -> "SFNClient":
 @lru_cache(maxsize=1)
 def scheduler() -> "EventBridgeSchedulerClient":
     return boto3.client("scheduler", config=_EVENTS_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def s3() -> "S3Client":
+    return boto3.client("s3", config=_EVENTS_CONFIG)

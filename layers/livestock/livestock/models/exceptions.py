@@ -96,3 +96,10 @@ class SkuInAnotherSession(LiveStockError):
 class CampaignNotFound(LiveStockError):
     status = 404
     code = "CAMPAIGN_NOT_FOUND"
+
+
+class ReviewNotReady(LiveStockError):
+    """The session has not ended, or its review is still being built (retry after details.retry_after_s)."""
+
+    status = 409
+    code = "REVIEW_NOT_READY"
