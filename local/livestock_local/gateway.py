@@ -138,9 +138,13 @@ class Gateway:
         if method not in KNOWN_METHODS:
             status, out_headers, body = self.response("METHOD_NOT_ALLOWED")
             return status, {**out_headers, "allow": self.allowed(raw_path)}, body
-        if self.api.api_key_required and headers.get("x-api-key") != self.api_key:
+        matched = self.match(method, raw_path)
+        key_required = self.api.api_key_required
+        if matched is not None and matched[0].api_key_required is not None:
+            key_required = matched[0].api_key_required
+        if key_required and headers.get("x-api-key") != self.api_key:
             return self.response("INVALID_API_KEY")
-        if self.match(method, raw_path) is None:
+        if matched is None:
             return self.response("MISSING_AUTHENTICATION_TOKEN")
         declared_length = headers.get("content-length")
         if declared_length is not None and int(declared_length) > MAX_BODY_BYTES:

@@ -26,17 +26,29 @@ def generate() -> dict[str, Any]:
         security=[{"apiKey": []}],
         on_conflict="error",
     )
+    keyless: dict[tuple[str, str], bool] = {}
     for function in Template().functions(
-        {"InventoryTable": "inventory", "LedgerTable": "ledger", "EventsTable": "events"}
+        {"InventoryTable": "inventory", "LedgerTable": "ledger", "EventsTable": "events", "ConsoleTable": "console"}
     ):
         if function.routes:
             merger.add_file(ROOT / function.code_uri / "app.py", resolver_name="app")
+        for route in function.routes:
+            if route.api_key_required is False:
+                keyless[(route.path, route.method.lower())] = True
     document: dict[str, Any] = json.loads(merger.get_openapi_json_schema())
     document.setdefault("components", {})["securitySchemes"] = {
-        "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}
+        "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+        "consoleToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A console token with `operate` (POST /console/tokens), for its session's SKUs",
+        },
     }
-    for operations in document["paths"].values():
-        for operation in operations.values():
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            # The console's page needs no credential; its operator actions take a console token.
+            if (path, method) in keyless:
+                operation["security"] = [{"consoleToken": []}] if "/sessions/" in path else []
             responses = operation.get("responses", {})
             # A 204 has no body; Powertools would document the handler's return annotation as one.
             responses.get("204", {}).pop("content", None)

@@ -71,6 +71,10 @@ class EventSource(Protocol):
 
 SourceClass = Callable[[StackContext, list[FunctionEvent]], EventSource]
 REGISTRY: dict[str, SourceClass] = {}
+# Resources that deliver events without being a function's event (a WebSocket API's routes name
+# their functions through integrations): constructed with the logical ids of every such resource.
+ResourceSourceClass = Callable[[StackContext, list[str]], EventSource]
+RESOURCE_REGISTRY: dict[str, ResourceSourceClass] = {}
 
 
 class UnsupportedEventSource(ValueError):
@@ -86,8 +90,17 @@ def register(*event_types: str) -> Callable[[SourceClass], SourceClass]:
     return add
 
 
+def register_resource(resource_type: str) -> Callable[[ResourceSourceClass], ResourceSourceClass]:
+    def add(cls: ResourceSourceClass) -> ResourceSourceClass:
+        RESOURCE_REGISTRY[resource_type] = cls
+        return cls
+
+    return add
+
+
 def build(context: StackContext) -> list[EventSource]:
-    """One source per registered class, given every template event of its types."""
+    """One source per registered class, given every template event of its types, then one per
+    registered resource type the template has."""
     by_class: dict[SourceClass, list[FunctionEvent]] = {}
     for function in context.functions.values():
         for event in function.events:
@@ -98,7 +111,12 @@ def build(context: StackContext) -> list[EventSource]:
                     f"the local stack cannot run (it runs {', '.join(sorted(REGISTRY))})"
                 )
             by_class.setdefault(source_class, []).append(event)
-    return [source_class(context, events) for source_class, events in by_class.items()]
+    built = [source_class(context, events) for source_class, events in by_class.items()]
+    for resource_type, resource_class in RESOURCE_REGISTRY.items():
+        logical_ids = [name for name, r in context.template.resources.items() if r["Type"] == resource_type]
+        if logical_ids:
+            built.append(resource_class(context, logical_ids))
+    return built
 
 
 @register("Api")
@@ -112,7 +130,12 @@ class ApiSource:
             raise UnsupportedEventSource(f"the local gateway serves one REST API, the template has {apis}")
         api = context.template.rest_api(apis.pop(), context.table_names)
         routes = [
-            Route.declared(event.function, str(event.properties["Method"]), str(event.properties["Path"]))
+            Route.declared(
+                event.function,
+                str(event.properties["Method"]),
+                str(event.properties["Path"]),
+                event.properties.get("Auth", {}).get("ApiKeyRequired"),
+            )
             for event in events
         ]
         self.gateway = Gateway(routes, context.invoker, context.api_key, api)

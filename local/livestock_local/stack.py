@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from livestock_local import eventbridge, sources
+from livestock_local import eventbridge, sources, websocket
 from livestock_local.dynamodb_local import (
     Credentials,
     DynamoDBLocal,
@@ -283,6 +283,14 @@ class LocalStack:
                 return source.bridge
         raise StackError("the template declares no EventBridge rule target")
 
+    @property
+    def websocket(self) -> websocket.LocalWebSocketApi:
+        """The local console WebSocket API (its URL, its connections)."""
+        for source in self.sources:
+            if isinstance(source, websocket.WebSocketApiSource) and source.apis:
+                return source.apis[0]
+        raise StackError("the template declares no WebSocket API")
+
     def wait_for_streams(self, timeout_s: float = 60.0, quiet_s: float = 0.3) -> None:
         """Waits until every event source has delivered what it had and stayed quiet for a moment."""
         wait_until_quiet(self.idle, timeout_s, quiet_s, "the stream consumer did not catch up")
@@ -405,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     assert stack.database is not None
     print(f"LiveStock local stack on {stack.url}  (DynamoDB Local on {stack.database.endpoint})")
     print(f"API key: {api_key}   (set LIVESTOCK_API_KEY to change it; send it as the x-api-key header)")
+    with contextlib.suppress(StackError):
+        print(f"Console: {stack.url}/console (POST /console/tokens for a link); WebSocket on {stack.websocket.url}")
     print("Ctrl-C stops the stack and everything it started.", flush=True)
     stopper.requested.wait()
     print("stopping...", flush=True)

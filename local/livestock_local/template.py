@@ -1,5 +1,6 @@
 """Reads template.yaml, so the local stack never keeps a second copy of the schema or the routes."""
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,12 @@ from urllib.parse import unquote
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+PSEUDO_PARAMETERS = {
+    "AWS::Region": "us-east-1",
+    "AWS::Partition": "aws",
+    "AWS::AccountId": "000000000000",
+    "AWS::URLSuffix": "amazonaws.com",
+}
 TEMPLATE = ROOT / "template.yaml"
 
 
@@ -52,10 +59,12 @@ class Route:
     method: str
     path: str  # as declared, e.g. /skus/{sku_id}
     segments: tuple[str, ...]
+    # The route's own Auth.ApiKeyRequired; None: the API's.
+    api_key_required: bool | None = None
 
     @classmethod
-    def declared(cls, function: str, method: str, path: str) -> "Route":
-        return cls(function, method.upper(), path, tuple(path.strip("/").split("/")))
+    def declared(cls, function: str, method: str, path: str, api_key_required: bool | None = None) -> "Route":
+        return cls(function, method.upper(), path, tuple(path.strip("/").split("/")), api_key_required)
 
     def match(self, raw_segments: list[str]) -> dict[str, str] | None:
         """Path parameters, percent-decoded one segment at a time as API Gateway does: `a%3Ab` is
@@ -86,7 +95,12 @@ class Function:
     @property
     def routes(self) -> list[Route]:
         return [
-            Route.declared(self.logical_id, str(e.properties["Method"]), str(e.properties["Path"]))
+            Route.declared(
+                self.logical_id,
+                str(e.properties["Method"]),
+                str(e.properties["Path"]),
+                e.properties.get("Auth", {}).get("ApiKeyRequired"),
+            )
             for e in self.events
             if e.type == "Api"
         ]
@@ -191,7 +205,11 @@ class Template:
         )
 
     def resolve(self, value: Any, table_names: dict[str, str]) -> str:
-        """A template value with !Ref to a table or a parameter resolved as the stack deploys it."""
+        """A template value with !Ref to a table or a parameter resolved as the stack deploys it.
+        In a !Sub, a resource that is no table reads `local-<LogicalId>`: the source that plays it
+        replaces the whole value (a WebSocket API's addresses, say)."""
+        if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+            return re.sub(r"\$\{([\w:.]+)\}", lambda m: self._substitute(m.group(1), table_names), value["Fn::Sub"])
         if isinstance(value, dict) and "Ref" in value:
             ref = value["Ref"]
             if ref in table_names:
@@ -200,3 +218,14 @@ class Template:
                 return self.parameters[ref]
             raise ValueError(f"the local stack cannot resolve !Ref {ref}")
         return str(value)
+
+    def _substitute(self, name: str, table_names: dict[str, str]) -> str:
+        if name in PSEUDO_PARAMETERS:
+            return PSEUDO_PARAMETERS[name]
+        if name in table_names:
+            return table_names[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name.split(".", maxsplit=1)[0] in self.resources:
+            return f"local-{name.split('.', maxsplit=1)[0]}"
+        raise ValueError(f"the local stack cannot resolve ${{{name}}} in a !Sub")

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from livestock.dal import clients
+from livestock.dal.console import ConsoleStore, ManagementPoster
 from livestock.dal.event_state import EventStateRepository
 from livestock.dal.holds import HoldStore
 from livestock.dal.ledger import LedgerStore
@@ -26,6 +27,7 @@ from livestock.events.stock_reader import StockReader
 from livestock.logic.alert_settings import AlertSettings
 from livestock.logic.allocation import Allocation
 from livestock.logic.changes import ChangeRunner
+from livestock.logic.console import ConsoleActions, ConsoleFanout, ConsoleSocket, ConsoleTokens, Panels, Poster
 from livestock.logic.holds import HoldService
 from livestock.logic.ledger import LedgerService
 from livestock.logic.meta_cache import MetaCache
@@ -40,7 +42,14 @@ from livestock.logic.stock import StockService
 from livestock.logic.sweeper import Sweeper
 from livestock.logic.webhooks import WebhookService
 from livestock.models.event_io import AlertsRequest
-from livestock.settings import EventSettings, Settings, get_event_settings, get_settings
+from livestock.settings import (
+    ConsoleSettings,
+    EventSettings,
+    Settings,
+    get_console_settings,
+    get_event_settings,
+    get_settings,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -178,15 +187,55 @@ def session_service() -> SessionService:
     return build_sessions(services(), event_services().alerts)
 
 
+@dataclass(frozen=True)
+class ConsoleServices:
+    store: ConsoleStore
+    tokens: ConsoleTokens
+    socket: ConsoleSocket
+    fanout: ConsoleFanout
+    actions: ConsoleActions
+
+
+def build_console(
+    settings: ConsoleSettings,
+    services: Services,
+    poster: Poster | None = None,
+    client: "DynamoDBClient | None" = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ConsoleServices:
+    """The console's services: its own table, the sessions and stock it shows, the management API."""
+    store = ConsoleStore(settings.console_table_name, client)
+    sessions = services.stores.sessions.get_session
+    poster = poster or ManagementPoster(settings.console_management_endpoint)
+    tokens = ConsoleTokens(store, sessions, clock)
+    panels = Panels(services.stock, store, clock)
+    return ConsoleServices(
+        store=store,
+        tokens=tokens,
+        socket=ConsoleSocket(store, tokens, sessions, panels, poster, clock),
+        fanout=ConsoleFanout(store, sessions, panels, poster, settings.console_push_interval_s, clock, sleep),
+        actions=ConsoleActions(tokens, sessions, services.stock),
+    )
+
+
+@lru_cache(maxsize=1)
+def console_services() -> ConsoleServices:
+    return build_console(get_console_settings(), services())
+
+
 def reset() -> None:
     """Forget the built services (tests point them at another table)."""
     for cached in (
         services,
         event_services,
         session_service,
+        console_services,
         get_settings,
+        get_console_settings,
         get_event_settings,
         clients.dynamodb,
         clients.events,
+        clients.management_api,
     ):
         cached.cache_clear()

@@ -11,6 +11,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
 
@@ -31,3 +32,16 @@ def dynamodb() -> "DynamoDBClient":
 @lru_cache(maxsize=1)
 def events() -> "EventBridgeClient":
     return boto3.client("events", config=_EVENTS_CONFIG)
+
+
+# A post to a connection that is slow to read must not hold the fan-out for long.
+_MANAGEMENT_CONFIG = Config(
+    max_pool_connections=32, retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=3
+)
+
+
+@lru_cache(maxsize=4)
+def management_api(endpoint: str | None) -> "ApiGatewayManagementApiClient":
+    """The WebSocket API's management endpoint (https://<api>.execute-api.<region>.amazonaws.com/<stage>);
+    None: AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI."""
+    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, config=_MANAGEMENT_CONFIG)

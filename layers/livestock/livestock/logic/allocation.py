@@ -63,6 +63,18 @@ class Allocation:
         for pool, count in (request.shards or {}).items():
             self.sharding.reshard(sku_id, pool, count, actor)
 
+    def move(self, sku_id: str, source: str, target: str, quantity: int, actor: str) -> None:
+        """Moves unsold units from one pool to another (a quota from one platform to the next),
+        planned on the pools as they are when the change is written, so sales meanwhile are kept."""
+
+        def plan(meta: SkuMeta) -> StockChange | None:
+            shards = self.skus.read_shards(meta)
+            counts = dict.fromkeys((source, target), 1) | dict(meta.shards)
+            deltas = self._take(shards, source, quantity) + layout.plan_add(target, counts[target], quantity, self.rng)
+            return StockChange.of(meta, "allocate", actor, shard_deltas=deltas, patch=SkuPatch(shards=counts))
+
+        self.runner.run(sku_id, plan)
+
     @staticmethod
     def _take(shards: list[ShardStock], pool: str, quantity: int) -> list[ShardDelta]:
         deltas = layout.plan_take(shards, pool, quantity)
