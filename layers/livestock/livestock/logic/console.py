@@ -53,6 +53,9 @@ from livestock.observability import logger
 CONSOLE_EVENT_TYPES = ("StockChanged", "StockLow", "SoldOut", "StageReleased", "AlertRaised")
 # A push is sent this long after its slot's end, for clocks of two function instances that differ.
 SLOT_MARGIN_S = 0.02
+# Held and sold are counted by the stream after the pools move (and publish no event of their own):
+# a sender keeps pushing a SKU with units in flight, one slot at a time, for at most this long.
+SETTLE_FOLLOW_S = 8.0
 FEED_TTL_S = 24 * 3600
 POST_THREADS = 16
 
@@ -142,6 +145,7 @@ class Panels:
             pools=view.pools,
             held=view.held,
             sold=view.sold,
+            in_flight=view.in_flight,
             paused=view.paused,
             tier=Tier.model_validate(extras["tier"]) if "tier" in extras else None,
             stage=extras.get("stage"),
@@ -300,11 +304,27 @@ class ConsoleFanout:
             self._record(session_id, detail_type, detail, now)
         # The slot is read after the marks are written: a slot that ends before them was never claimed for them.
         slot = int(self.clock() / self.push_interval_s) + 1
-        won = [session_id for session_id in sessions if self.store.claim_slot(session_id, slot)]
-        if not won:
-            return 0
-        self.sleep(max(0.0, slot * self.push_interval_s + SLOT_MARGIN_S - self.clock()))
-        return sum(self.push(session_id) for session_id in won)
+        sent = 0
+        for session_id in sessions:
+            if self.store.claim_slot(session_id, slot):
+                sent += self._send_from(session_id, slot)
+        return sent
+
+    def _send_from(self, session_id: str, slot: int) -> int:
+        """Sends the slot's push, then follows SKUs still settling slot by slot while this call
+        keeps winning the slots (another sender that wins one takes the follow-up over)."""
+        sent = 0
+        until = self.clock() + SETTLE_FOLLOW_S
+        while True:
+            self.sleep(max(0.0, slot * self.push_interval_s + SLOT_MARGIN_S - self.clock()))
+            pushed, settling = self.push(session_id)
+            sent += pushed
+            if not settling or self.clock() > until:
+                return sent
+            self.store.mark_pending(session_id, settling, [])
+            slot = int(self.clock() / self.push_interval_s) + 1
+            if not self.store.claim_slot(session_id, slot):
+                return sent
 
     def _validated(self, detail_type: str, raw: dict[str, Any]) -> dict[str, Any]:
         model = DETAIL_TYPES.get(detail_type)
@@ -351,18 +371,20 @@ class ConsoleFanout:
             self.store.add_feed(session_id, alert, now + FEED_TTL_S)
         self.store.mark_pending(session_id, {sku_id} if sku_id else set(), alerts)
 
-    def push(self, session_id: str) -> int:
-        """Sends what waits for the session to each of its connections; drops those gone (410)."""
+    def push(self, session_id: str) -> tuple[int, set[str]]:
+        """Sends what waits for the session to each of its connections; drops those gone (410).
+        Returns the messages sent and the SKUs sent with units still in flight."""
         dirty, alerts = self.store.take_pending(session_id)
         if not dirty and not alerts:
-            return 0
+            return 0, set()
         session = self.sessions(session_id)
         if session is None:
-            return 0
+            return 0, set()
         panels = self.panels.build(session, sorted(dirty))
+        settling = {panel.sku_id for panel in panels if panel.in_flight}
         connections = self.store.session_connections(session_id, self.clock())
         if not connections:
-            return 0
+            return 0, set()
         data = Push(type="update", skus=panels, alerts=alerts, sent_at=self.clock()).model_dump_json().encode()
         with ThreadPoolExecutor(min(POST_THREADS, len(connections))) as pool:
             delivered = list(pool.map(lambda connection_id: self.poster.post(connection_id, data), connections))
@@ -370,7 +392,7 @@ class ConsoleFanout:
             if not ok:
                 logger.info("console connection gone", connection_id=connection_id)
                 self.store.drop_connection(connection_id)
-        return sum(delivered)
+        return sum(delivered), settling
 
 
 class ConsoleActions:

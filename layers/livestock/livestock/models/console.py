@@ -115,6 +115,7 @@ class SkuPanel(BaseModel):
     pools: dict[str, int]
     held: int
     sold: int
+    in_flight: int = Field(description="Taken from a pool, not yet counted as held (the stream settles it)")
     paused: bool
     tier: Tier | None = None
     stage: dict[str, Any] | None = Field(
