@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 export PATH := $(dir $(PY313)):$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: openapi java-check help bootstrap demo up invoke chaos test lint format typecheck template build unit integration bench bench-events clean
+.PHONY: openapi java-check help bootstrap demo up invoke chaos test lint format typecheck template build unit integration bench bench-events bench-console clean
 
 help:
 	@echo "make demo   - run a simulated live sale on the local stack (no AWS account)"
@@ -21,6 +21,7 @@ help:
 	@echo "make chaos  - the local stack's fault probes (bypass, stops, kill -9, catch-up, abuse) -> RELIABILITY.md"
 	@echo "make bench  - flash-sale benchmark on DynamoDB Local"
 	@echo "make bench-events - event latency, decrement to signed webhook, during a 64-client burst"
+	@echo "make bench-console - console push latency (decrement -> DOM in headless Chromium) and 50 consoles' message rate"
 	@echo "make lint | format | build | clean"
 
 $(VENV)/.stamp: pyproject.toml layers/livestock/pyproject.toml
@@ -45,8 +46,9 @@ java-check:
 
 bootstrap: $(VENV)/.stamp node_modules/.stamp java-check
 
+# make demo DEMO_ARGS="--watch-delay 20 --linger 600": time to open the console, and to look after.
 demo: bootstrap
-	$(BIN)/python -m livestock_local.demo
+	$(BIN)/python -m livestock_local.demo $(DEMO_ARGS)
 
 up: bootstrap
 	$(BIN)/python -m livestock_local.stack
@@ -86,6 +88,10 @@ bench: bootstrap
 
 bench-events: bootstrap
 	$(BIN)/python -m livestock_local.event_latency
+
+# Needs Debian's chromium (apt-get install chromium).
+bench-console: bootstrap
+	$(BIN)/python -m livestock_local.console_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf .aws-sam .state .pytest_cache .mypy_cache .ruff_cache

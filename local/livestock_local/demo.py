@@ -3,9 +3,12 @@
 5,000 units of one T-shirt (15% kept in reserve) go live on Douyin, Kuaishou and Taobao at once;
 64 concurrent buyers place 8,000 orders; each buyer may hold at most 3 units; a fifth of the holds
 are never paid and the sweeper expires them; the reserve is released when main stock runs out.
+The sale is a live session: the demo prints its console's URL (open it to watch the sale), can wait
+for you before the sale (--watch-delay) and keep the stack up after it (--linger).
 """
 
 import argparse
+import contextlib
 import os
 import random
 import subprocess
@@ -182,6 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--buyers", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--watch-delay",
+        type=float,
+        default=10.0 if sys.stdout.isatty() else 0.0,
+        help="seconds between printing the console URL and starting the sale (time to open it)",
+    )
+    parser.add_argument(
+        "--linger", type=float, default=0.0, help="seconds to keep the stack up after the sale (console stays live)"
+    )
     args = parser.parse_args(argv)
 
     lock = running_stack()
@@ -193,12 +205,38 @@ def main(argv: list[str] | None = None) -> int:
         print("Starting the local stack (DynamoDB Local + gateway + stream consumer + sweeper)...")
         started_here, url, api_key = start_stack()
     try:
-        return sale(Client(url, api_key), args)
+        result = sale(Client(url, api_key), args)
+        if args.linger > 0:
+            print(f"\nThe stack stays up for {args.linger:.0f} s (Ctrl-C ends it): the console stays live.", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                time.sleep(args.linger)
+        return result
     finally:
         if started_here:
             started_here.terminate()
             started_here.wait(timeout=30)
             print("Stopped the local stack this demo started.")
+
+
+def open_console(client: Client, sku_id: str) -> str:
+    """The sale as a live session (limit 3 per buyer, alerts at 50/20/5%), and an operator's
+    console link for it."""
+    session_id = f"live-{sku_id}"
+    now = time.time()
+    client.ok(
+        "PUT",
+        f"/sessions/{session_id}",
+        {
+            "title": "Flash sale: oversized cotton T-shirt",
+            "channels": list(CHANNELS),
+            "starts_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+            "ends_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 7200)),
+            "lineup": [{"sku_id": sku_id, "per_buyer_limit": 3, "alert_tiers_pct": [50, 20, 5]}],
+        },
+    )
+    client.ok("POST", f"/sessions/{session_id}/start")
+    minted = client.ok("POST", "/console/tokens", {"session_id": session_id, "operate": True, "ttl_s": 4 * 3600})
+    return str(minted["console_url"])
 
 
 def sale(client: Client, args: argparse.Namespace) -> int:
@@ -212,6 +250,11 @@ def sale(client: Client, args: argparse.Namespace) -> int:
     }
     client.ok("PUT", f"/skus/{sku_id}/allocation", {"pools": allocation})
     client.ok("PUT", f"/skus/{sku_id}/limits", {"per_buyer": 3})
+    console_url = open_console(client, sku_id)
+    print(f"\nLive console (open it in a browser, a phone works too):\n  {console_url}\n", flush=True)
+    if args.watch_delay > 0:
+        print(f"The sale starts in {args.watch_delay:.0f} s...", flush=True)
+        time.sleep(args.watch_delay)
     print(
         f"\nLive sale of {sku_id}: {args.units} units ({reserve} in reserve), quotas {allocation}, "
         f"shared {args.units - sum(allocation.values())}; limit 3 per buyer"

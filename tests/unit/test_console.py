@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from livestock import wiring
+from livestock.logic.sessions import SessionService
 from livestock.models.console import QuotaMoveRequest, TokenRequest
 from livestock.models.exceptions import ConsoleForbidden, ConsoleUnauthorized, NoStagedRelease, SessionNotFound
 from livestock.models.input import AllocationRequest, HoldRequest, SetSkuRequest
@@ -57,7 +58,7 @@ class Console:
             clock=world.clock,
             sleep=sleep,
         )
-        self.sessions = wiring.build_sessions(world.services, _NoAlerts(), clock=world.clock)
+        self.sessions = SessionService(world.stores.sessions, world.services.stock.runner, no_alerts, world.clock)
 
     def session(self, session_id: str, skus: list[str], channels: tuple[str, ...] = ("douyin", "kuaishou")) -> None:
         for sku in skus:
@@ -97,9 +98,9 @@ class Console:
         return self.services.fanout.handle("StockChanged", detail)
 
 
-class _NoAlerts:
-    def set(self, sku_id: str, request: object) -> object:
-        return None
+def no_alerts(sku_id: str, tiers_pct: list[int]) -> object:
+    """Sessions set alert tiers in the events table, which these tests do not have."""
+    return None
 
 
 @pytest.fixture
@@ -296,7 +297,7 @@ def sample(name: str, token: str | None = None) -> dict[str, Any]:
 def test_the_console_functions_on_their_sample_events(functions: dict[str, LocalLambda], world: World) -> None:
     world.stock.set_sku("tee-black-m", SetSkuRequest(name="Black tee M", on_hand=500), "test")
     world.stock.allocate("tee-black-m", AllocationRequest(pools={"channel:douyin": 200}), "test")
-    sessions = wiring.build_sessions(world.services, _NoAlerts(), clock=world.clock)
+    sessions = SessionService(world.stores.sessions, world.services.stock.runner, no_alerts, world.clock)
     request = json.loads((ROOT / "events/sessions_api/put_session.json").read_text())["body"]
     plan = SessionRequest.model_validate_json(request, strict=False)
     sessions.put("live-2027-01-15", plan.model_copy(update={"lineup": plan.lineup[:1]}), "test")
