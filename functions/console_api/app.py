@@ -91,7 +91,7 @@ def console_style() -> Response[str]:
     return page_response("app.css")
 
 
-OPERATOR = (401, 403, 404, 409)
+OPERATOR = (401, 403, 409)
 ACTIONS = "/console/sessions/<session_id>/skus/<sku_id>"
 
 

@@ -18,10 +18,12 @@ class ConsoleSession:
     websocket_url: str
 
 
-def plan(api: Api, sku_ids: list[str], on_hand: int = 100, channels: list[str] = CHANNELS) -> str:
+def plan(api: Api, sku_ids: list[str], on_hand: int | None = 100, channels: list[str] = CHANNELS) -> str:
+    """A planned session of these SKUs (created with `on_hand` units, unless None: they exist)."""
     session_id = f"live-{uuid.uuid4().hex[:8]}"
     for sku_id in sku_ids:
-        assert api.put(f"/skus/{sku_id}", {"name": f"Tee {sku_id}", "on_hand": on_hand}).status == 201
+        if on_hand is not None:
+            assert api.put(f"/skus/{sku_id}", {"name": f"Tee {sku_id}", "on_hand": on_hand}).status == 201
     body: dict[str, Any] = {
         "title": "Console live",
         "channels": channels,
