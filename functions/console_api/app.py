@@ -10,9 +10,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from livestock.api.http import SessionId, SkuId, actor, answers, build_resolver, json_response, rest_handler
+from livestock.api.http import REFUSALS, SessionId, SkuId, actor, answers, build_resolver, json_response, rest_handler
 from livestock.models.console import ConsoleReserveRequest, QuotaMoveRequest, TokenIssued, TokenRequest
-from livestock.models.output import ReserveReleased, SkuView
+from livestock.models.output import ErrorBody, ReserveReleased, SkuView
 from livestock.settings import get_console_settings
 from livestock.wiring import console_services
 
@@ -47,7 +47,11 @@ def page_response(name: str) -> Response[str]:
 
 
 def page_doc(media: str) -> dict[int, OpenAPIResponse]:
-    return {200: {"description": "OK", "content": {media: {"schema": {"type": "string"}}}}}
+    """A static file, and the one refusal a request for it can meet (a body over the limit)."""
+    return {
+        200: {"description": "OK", "content": {media: {"schema": {"type": "string"}}}},
+        413: {"description": REFUSALS[413], "content": {"application/json": {"model": ErrorBody}}},
+    }
 
 
 def bearer() -> str | None:

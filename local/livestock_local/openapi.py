@@ -52,6 +52,9 @@ def generate() -> dict[str, Any]:
             responses = operation.get("responses", {})
             # A 204 has no body; Powertools would document the handler's return annotation as one.
             responses.get("204", {}).pop("content", None)
+            # Powertools lists 422 on every route; one with no parameter and no body cannot answer it.
+            if "parameters" not in operation and "requestBody" not in operation:
+                responses.pop("422", None)
             # The gateway refuses a body that is not JSON before any function sees it.
             if "requestBody" in operation:
                 responses["415"] = {

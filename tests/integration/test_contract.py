@@ -107,11 +107,9 @@ def console_refusals(api: Api, sku_id: str) -> list[tuple[str, str, Answer]]:
     post(reserve, operate, mine, sku_id, {"quantity": 999})
     post(move, operate, mine, sku_id, {"from_channel": "douyin", "to_channel": "kuaishou", "quantity": 999})
     post(stage, operate, mine, sku_id, None)
-    assert [a.code for _, _, a in found[-3:]] == [
-        "INSUFFICIENT_FREE_STOCK",
-        "INSUFFICIENT_FREE_STOCK",
-        "NO_STAGED_RELEASE",
-    ]
+    found.append(("POST", "/console/tokens", api.post("/console/tokens", {"session_id": f"{mine}-missing"})))
+    codes = [a.code for _, _, a in found[-4:]]
+    assert codes == ["INSUFFICIENT_FREE_STOCK", "INSUFFICIENT_FREE_STOCK", "NO_STAGED_RELEASE", "SESSION_NOT_FOUND"]
     return found
 
 
