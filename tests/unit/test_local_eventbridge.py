@@ -73,8 +73,16 @@ def test_the_templates_rules_route_alerts_to_the_topic_and_to_webhooks_but_not_s
         )
         assert recorder.detail_types("WebhookDeliveryFunction") == ["AlertRaised", "AlertRaised", "StockLow"]
         assert bridge.topic_messages("AlertTopic") == ['"LiveStock critical: tee is sold out"']
+        # The console's fan-out takes stock changes and alerts alike.
+        assert recorder.detail_types("ConsoleFanoutFunction") == [
+            "AlertRaised",
+            "AlertRaised",
+            "StockChanged",
+            "StockLow",
+        ]
+        calls = len(recorder.calls)
         put(bridge, bus, ("StockLow", {"event_id": "e"}), source="someone.else")
-        assert len(recorder.calls) == 3, "another source matches no rule"
+        assert len(recorder.calls) == calls, "another source matches no rule"
 
 
 # Each operator the template uses, with the outcome EventBridge's documentation gives for it
