@@ -6,9 +6,12 @@ fifth of the holds are never paid and the sweeper expires them; the reserve is r
 stock runs out. The session then ends, and its post-live review (built from the ledger when
 SessionEnded reaches the review function) is fetched as JSON, CSV and HTML and saved under
 .state/reviews/<session>/.
+The sale's console URL is printed before it starts (open it to watch the sale; --watch-delay
+waits for you, --linger keeps the stack up after it).
 """
 
 import argparse
+import contextlib
 import os
 import random
 import subprocess
@@ -198,6 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", choices=("api", "platforms"), help="run one sale: orders on our API, or through the fake platforms"
     )
+    parser.add_argument(
+        "--watch-delay",
+        type=float,
+        default=10.0 if sys.stdout.isatty() else 0.0,
+        help="seconds between printing the console URL and starting the sale (time to open it)",
+    )
+    parser.add_argument(
+        "--linger", type=float, default=0.0, help="seconds to keep the stack up after the sale (console stays live)"
+    )
     args = parser.parse_args(argv)
 
     lock = running_stack()
@@ -215,23 +227,16 @@ def main(argv: list[str] | None = None) -> int:
             from livestock_local.platform_demo import platform_sale  # noqa: PLC0415 - it imports this module
 
             status |= platform_sale(client, STATE_DIR, args.units, args.orders, args.concurrency, args.seed)
+        if args.linger > 0:
+            print(f"\nThe stack stays up for {args.linger:.0f} s (Ctrl-C ends it): the console stays live.", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                time.sleep(args.linger)
         return status
     finally:
         if started_here:
             started_here.terminate()
             started_here.wait(timeout=30)
             print("Stopped the local stack this demo started.")
-
-
-def session_plan(sku_id: str) -> dict[str, Any]:
-    now = time.time()
-    return {
-        "title": "Evening live",
-        "channels": list(CHANNELS),
-        "starts_at": datetime.fromtimestamp(now, UTC).isoformat(),
-        "ends_at": datetime.fromtimestamp(now + 3600, UTC).isoformat(),
-        "lineup": [{"sku_id": sku_id, "forecast_units": 4000}],
-    }
 
 
 def watch_stages(client: Client, campaign_id: str, done: threading.Event) -> None:
@@ -254,6 +259,12 @@ def watch_stages(client: Client, campaign_id: str, done: threading.Event) -> Non
         done.wait(0.2)
 
 
+def console_url(client: Client, session_id: str) -> str:
+    """An operator's console link for the live session (its token is good for 4 hours)."""
+    minted = client.ok("POST", "/console/tokens", {"session_id": session_id, "operate": True, "ttl_s": 4 * 3600})
+    return str(minted["console_url"])
+
+
 def sale(client: Client, args: argparse.Namespace) -> int:
     sku_id = f"tee-{uuid.uuid4().hex[:8]}"
     reserve = args.units * 15 // 100
@@ -273,8 +284,8 @@ def sale(client: Client, args: argparse.Namespace) -> int:
         {
             "title": "Double-11 warm-up live",
             "channels": list(CHANNELS),
-            "starts_at": "2026-11-11T12:00:00Z",
-            "ends_at": "2026-11-11T14:00:00Z",
+            "starts_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "ends_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 7200)),
             "lineup": [
                 {"sku_id": sku_id, "per_buyer_limit": 3, "alert_tiers_pct": [50, 20, 5], "forecast_units": forecast}
             ],
@@ -283,6 +294,11 @@ def sale(client: Client, args: argparse.Namespace) -> int:
     client.ok("POST", f"/sessions/{session_id}/start")
     time.sleep(1)  # the hot path's cached settings take the session's limit within a second
     print(f"\nLive session {session_id} started (forecast: {forecast} units sold)")
+    url = console_url(client, session_id)
+    print(f"\nLive console (open it in a browser, a phone works too):\n  {url}\n", flush=True)
+    if args.watch_delay > 0:
+        print(f"The sale starts in {args.watch_delay:.0f} s...", flush=True)
+        time.sleep(args.watch_delay)
     print(
         f"\nLive sale of {sku_id}: {args.units} units ({reserve} in reserve), quotas {allocation}, "
         f"shared {args.units - sum(allocation.values())}; limit 3 per buyer"
@@ -291,9 +307,7 @@ def sale(client: Client, args: argparse.Namespace) -> int:
         f"{args.orders} orders from {args.concurrency} concurrent clients on {', '.join(CHANNELS)}; "
         f"a fifth of the holds are never paid ({PAY_WINDOW_S} s payment window)\n"
     )
-    session_id, campaign_id = f"live-{sku_id}", f"flash-{sku_id}"
-    client.ok("PUT", f"/sessions/{session_id}", session_plan(sku_id))
-    client.ok("POST", f"/sessions/{session_id}/start")
+    campaign_id = f"flash-{sku_id}"
     stage_units = args.units * 3 // 100
     first = int(time.time()) + 2
     stages = [{"at": datetime.fromtimestamp(first + 3 * n, UTC).isoformat(), "quantity": stage_units} for n in range(3)]
@@ -312,7 +326,6 @@ def sale(client: Client, args: argparse.Namespace) -> int:
     tally = run_sale(client, sku_id, args.orders, args.buyers, args.concurrency, args.seed)
     watcher.join(timeout=15)
     done.set()
-    client.ok("POST", f"/sessions/{session_id}/end")
     print("Waiting for the sweeper to expire the unpaid holds...", flush=True)
     expired = wait_for_expiry(client, tally)
     reconciliation: dict[str, Any] = {}

@@ -33,7 +33,14 @@ def functions(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     }.items():
         monkeypatch.setenv(name, value)
     wiring.reset()
-    loaded = Template().functions({"InventoryTable": INVENTORY, "LedgerTable": LEDGER, "EventsTable": EVENTS_TABLE})
+    loaded = Template().functions(
+        {
+            "InventoryTable": INVENTORY,
+            "LedgerTable": LEDGER,
+            "EventsTable": EVENTS_TABLE,
+            "ConsoleTable": "livestock-ConsoleTable",
+        }
+    )
     yield {f.logical_id: LocalLambda(f) for f in loaded}
     wiring.reset()
 

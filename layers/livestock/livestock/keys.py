@@ -318,3 +318,53 @@ def inbound_order_key(channel_id: str, order_id: str, sku_id: str) -> tuple[str,
 
 def inbound_order_pk(channel_id: str) -> str:
     return f"INBOUND#{channel_id}"
+
+
+# --- The console table: tokens, WebSocket connections, who watches what, pushes in waiting ------
+
+TOKEN_SK = "TOKEN"  # noqa: S105 - a sort key, not a secret
+CONNECTION_SK = "CONN"
+PUSH_SK = "PUSH"
+CONNECTION_PREFIX = "CONN#"
+PANEL_PREFIX = "PANEL#"
+FEED_PREFIX = "FEED#"
+
+
+def console_token_pk(token: str) -> str:
+    """A console token is stored under its SHA-256 only: the table never holds one that works."""
+    return f"CTOKEN#{hashlib.sha256(token.encode()).hexdigest()}"
+
+
+def console_connection_pk(connection_id: str) -> str:
+    return f"CONN#{connection_id}"
+
+
+def console_session_pk(session_id: str) -> str:
+    """A watched session's partition: its connections, its SKUs' panels, its alert feed, and the
+    push item that coalesces what waits to be sent."""
+    return f"CSESSION#{session_id}"
+
+
+def console_connection_sk(connection_id: str) -> str:
+    return f"{CONNECTION_PREFIX}{connection_id}"
+
+
+def console_panel_sk(sku_id: str) -> str:
+    return f"{PANEL_PREFIX}{sku_id}"
+
+
+def console_feed_sk(occurred_at: float, event_id: str) -> str:
+    return f"{FEED_PREFIX}{occurred_at:017.6f}#{event_id}"
+
+
+def console_watch_pk(sku_id: str) -> str:
+    """Which sessions a console watches a SKU in: the fan-out's one query per event."""
+    return f"CWATCH#{sku_id}"
+
+
+def console_watch_sk(session_id: str) -> str:
+    return f"SESSION#{session_id}"
+
+
+def session_of_watch_sk(sk: str) -> str:
+    return sk.removeprefix("SESSION#")

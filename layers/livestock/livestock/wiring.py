@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from livestock.dal import clients
 from livestock.dal.campaigns import CampaignLauncher, CampaignStore
 from livestock.dal.channels import ChannelRepository
+from livestock.dal.console import ConsoleStore, ManagementPoster
 from livestock.dal.event_state import EventStateRepository
 from livestock.dal.holds import HoldStore
 from livestock.dal.journal import JournalStore
@@ -34,6 +35,7 @@ from livestock.logic.allocation import Allocation
 from livestock.logic.campaigns import CampaignService
 from livestock.logic.changes import ChangeRunner
 from livestock.logic.channels import ChannelService
+from livestock.logic.console import ConsoleActions, ConsoleFanout, ConsoleSocket, ConsoleTokens, Panels, Poster
 from livestock.logic.holds import HoldService
 from livestock.logic.inbound_orders import InboundOrders
 from livestock.logic.ledger import LedgerService
@@ -56,10 +58,12 @@ from livestock.platforms.adapters import adapter_for
 from livestock.platforms.credentials import ParameterCredentials
 from livestock.settings import (
     CampaignSettings,
+    ConsoleSettings,
     EventSettings,
     ReviewSettings,
     Settings,
     get_campaign_settings,
+    get_console_settings,
     get_event_settings,
     get_review_settings,
     get_settings,
@@ -304,6 +308,38 @@ def build_reviews(
     )
 
 
+@dataclass(frozen=True)
+class ConsoleServices:
+    store: ConsoleStore
+    tokens: ConsoleTokens
+    socket: ConsoleSocket
+    fanout: ConsoleFanout
+    actions: ConsoleActions
+
+
+def build_console(
+    settings: ConsoleSettings,
+    services: Services,
+    poster: Poster | None = None,
+    client: "DynamoDBClient | None" = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ConsoleServices:
+    """The console's services: its own table, the sessions and stock it shows, the management API."""
+    store = ConsoleStore(settings.console_table_name, client)
+    sessions = services.stores.sessions.get_session
+    poster = poster or ManagementPoster(settings.console_management_endpoint)
+    tokens = ConsoleTokens(store, sessions, clock)
+    panels = Panels(services.stock, store, clock)
+    return ConsoleServices(
+        store=store,
+        tokens=tokens,
+        socket=ConsoleSocket(store, tokens, sessions, panels, poster, clock),
+        fanout=ConsoleFanout(store, sessions, panels, poster, settings.console_push_interval_s, clock, sleep),
+        actions=ConsoleActions(tokens, sessions, services.stock),
+    )
+
+
 @lru_cache(maxsize=1)
 def review_service() -> ReviewService:
     return build_reviews(services(), get_review_settings())
@@ -312,6 +348,11 @@ def review_service() -> ReviewService:
 @lru_cache(maxsize=1)
 def journal_store() -> JournalStore:
     return JournalStore(get_event_settings().events_table_name)
+
+
+@lru_cache(maxsize=1)
+def console_services() -> ConsoleServices:
+    return build_console(get_console_settings(), services())
 
 
 def reset() -> None:
@@ -327,11 +368,14 @@ def reset() -> None:
         sync_services,
         review_service,
         journal_store,
+        console_services,
         get_settings,
+        get_console_settings,
         get_event_settings,
         get_review_settings,
         clients.dynamodb,
         clients.events,
         clients.s3,
+        clients.management_api,
     ):
         cached.cache_clear()
