@@ -4,10 +4,19 @@ their campaigns (staged releases): create, read, cancel, release a stage now."""
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from livestock.api.http import CampaignId, SessionId, actor, answers, build_resolver, json_response, rest_handler
-from livestock.models.campaigns import MAX_STAGES, CampaignRequest, CampaignView
+from livestock.api.http import (
+    CampaignId,
+    SessionId,
+    StageNumber,
+    actor,
+    answers,
+    build_resolver,
+    json_response,
+    rest_handler,
+)
+from livestock.models.campaigns import CampaignRequest, CampaignView
 from livestock.models.sessions import SessionRequest, SessionView
 from livestock.wiring import campaign_service, session_service
 
@@ -52,8 +61,8 @@ def cancel_campaign(campaign_id: CampaignId) -> Response[CampaignView]:
 
 
 @app.post("/campaigns/<campaign_id>/stages/<stage>/release", responses=answers(200, CampaignView, 404, 409))
-def release_stage(campaign_id: CampaignId, stage: Annotated[int, Path(ge=1, le=MAX_STAGES)]) -> Response[CampaignView]:
-    return json_response(200, campaign_service().release_stage(campaign_id, stage, actor(app, "host")))
+def release_stage(campaign_id: CampaignId, stage: StageNumber) -> Response[CampaignView]:
+    return json_response(200, campaign_service().release_stage(campaign_id, int(stage), actor(app, "host")))
 
 
 handler = rest_handler(app)

@@ -32,11 +32,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from livestock_local import invoke as in_process
-from livestock_local.dynamodb_local import Credentials, DynamoDBLocal, DynamoDBLocalError, client, free_port
+from livestock_local.dynamodb_local import (
+    LOOPBACK,
+    Credentials,
+    DynamoDBLocal,
+    DynamoDBLocalError,
+    client,
+    free_port,
+)
 from livestock_local.eventbridge import LocalEventBridge
+from livestock_local.fake_platforms import PLATFORMS, fake_credentials
 from livestock_local.lambda_runtime import LocalLambda
 from livestock_local.stack import STATE_DIR, running_stack
+from livestock_local.stepfunctions import create_state_machines
 from livestock_local.streams import Checkpoint, StreamPoller, seek_to_latest
 from livestock_local.template import ROOT, Function, Template
 from livestock_local.waiting import wait_until_quiet
@@ -136,8 +147,11 @@ def compile_build() -> None:
 @dataclass
 class Backends:
     """The services the containers call: DynamoDB Local (the running stack's, or one started here)
-    with the template's tables, and the local EventBridge (moto: EventBridge, SNS); and the
-    `--env-vars` file that points the functions at them through the bridge gateway."""
+    with the template's tables, and the local EventBridge's moto server, which also serves Step
+    Functions and Scheduler (the template's state machines created from their DefinitionUri files;
+    executions are recorded, not run: `sam local` has no Lambda to run their tasks, whose events
+    are invoked directly instead) and SSM / Secrets Manager (the sample channels' credentials); and
+    the `--env-vars` file that points the functions at them through the bridge gateway."""
 
     state_dir: Path = STATE_DIR
     persistent: bool = True
@@ -145,8 +159,10 @@ class Backends:
     log_level: str = "INFO"
     gateway: str = ""
     database: DynamoDBLocal | None = None
+    dynamodb_host: str = ""
     dynamodb_port: int = 0
     bridge: LocalEventBridge | None = None
+    state_machines: dict[str, str] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
 
     @property
@@ -171,6 +187,10 @@ class Backends:
             # Bound to the bridge gateway: the containers reach it there, nothing outside does.
             self.bridge = LocalEventBridge(in_process.functions_only(), self._no_rule_targets, host=self.gateway)
             self.bridge.start()
+            # Code run on the host (the in-process invoker beside SAM) reaches the same moto.
+            os.environ.update(self.moto_variables())
+            self.state_machines = create_state_machines(self._moto("stepfunctions"), Template())
+            self._store_sample_credentials()
             self.write_env_file()
         except BaseException:
             self.stop()
@@ -179,8 +199,17 @@ class Backends:
 
     def _start_database(self) -> None:
         lock = running_stack(self.state_dir) if self.persistent else None
+        stack_host = str(lock["dynamodb"]).rpartition("//")[2].rpartition(":")[0] if lock is not None else ""
+        if lock is not None and stack_host == LOOPBACK:
+            # The stack binds its database to loopback unless told otherwise: no container reaches it.
+            self.messages.append(
+                "the running local stack's DynamoDB Local listens on 127.0.0.1 only (`python -m "
+                f"livestock_local.stack --dynamodb-host {self.gateway}` opens it to containers): using one of sam's own"
+            )
+            lock = None
         if lock is not None:
-            # DynamoDB Local listens on every interface: the stack's database serves containers too.
+            # Opened to the containers (--dynamodb-host): the stack's database serves them too.
+            self.dynamodb_host = stack_host
             self.dynamodb_port = int(str(lock["dynamodb"]).rpartition(":")[2])
             self.credentials = Credentials(
                 lock["credentials"]["AWS_ACCESS_KEY_ID"], lock["credentials"]["AWS_SECRET_ACCESS_KEY"]
@@ -190,14 +219,61 @@ class Backends:
         if self.persistent and self.credentials is None:
             self.credentials = Credentials.kept_in(self.sam_dir / "dynamodb-credentials.json")
         self.dynamodb_port = free_port()
+        # Bound to the bridge gateway, as moto is: the containers reach it there, nothing outside does.
+        self.dynamodb_host = self.gateway
         self.database = DynamoDBLocal(
             self.dynamodb_port,
             self.sam_dir / "dynamodb" if self.persistent else None,
             log_path=self.sam_dir / "dynamodb-local.log",
             credentials=self.credentials,
+            host=self.gateway,
         )
         self.database.start()
         self.credentials = self.database.credentials
+
+    def _moto(self, service: str) -> Any:
+        assert self.bridge is not None
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.bridge.endpoint,
+            region_name=REGION,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - moto accepts any; no AWS account is involved
+        )
+
+    def _store_sample_credentials(self) -> None:
+        """The credentials the sample channels of events/ name (`secretsmanager:livestock/<platform>-main`):
+        the fake platforms' deterministic test credentials, never real ones; the sample order pushes
+        are signed with them."""
+        secrets = self._moto("secretsmanager")
+        for platform in PLATFORMS:
+            value = fake_credentials(platform).model_dump_json()
+            try:
+                secrets.create_secret(Name=f"livestock/{platform}-main", SecretString=value)
+            except secrets.exceptions.ResourceExistsException:
+                secrets.put_secret_value(SecretId=f"livestock/{platform}-main", SecretString=value)
+
+    def moto_variables(self) -> dict[str, str]:
+        """The endpoint variables of the services moto serves besides EventBridge and SNS."""
+        if self.bridge is None:
+            return {}
+        services = ("SFN", "SCHEDULER", "SSM", "SECRETS_MANAGER")
+        return {f"AWS_ENDPOINT_URL_{service}": self.bridge.endpoint for service in services}
+
+    def resource_variables(self) -> dict[str, str]:
+        """Variables the template sets from a resource (!Ref, !GetAtt, !Sub): `sam local` leaves a
+        resource it does not run unresolved, so each is given the name the local stack gives it
+        (one value per variable name: `--env-vars` Parameters apply to every function)."""
+        template = Template()
+        found: dict[str, str] = {}
+        for function in template.functions(self.table_names):
+            declared = template.resources[function.logical_id]["Properties"].get("Environment", {})
+            for name, value in declared.get("Variables", {}).items():
+                if isinstance(value, dict):
+                    resolved = function.environment[name]
+                    if found.setdefault(name, resolved) != resolved:
+                        raise SamUnavailable(f"{name} names {found[name]} and {resolved}: one --env-vars value")
+        return found
 
     @staticmethod
     def _no_rule_targets(logical_id: str, _event: dict[str, Any]) -> Any:
@@ -210,7 +286,7 @@ class Backends:
 
     @property
     def host_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.dynamodb_port}"
+        return f"http://{self.dynamodb_host}:{self.dynamodb_port}"
 
     def create_tables(self, credentials: Credentials) -> None:
         """The template's tables, in the database that these credentials open."""
@@ -225,7 +301,8 @@ class Backends:
     def variables(self) -> dict[str, str]:
         """What every function is given (SAM applies each where the template declares it)."""
         variables = {
-            "AWS_ENDPOINT_URL_DYNAMODB": f"http://{self.gateway}:{self.dynamodb_port}",
+            **self.resource_variables(),
+            "AWS_ENDPOINT_URL_DYNAMODB": f"http://{self.dynamodb_host}:{self.dynamodb_port}",
             "INVENTORY_TABLE_NAME": self.table_names["InventoryTable"],
             "LEDGER_TABLE_NAME": self.table_names["LedgerTable"],
             "EVENTS_TABLE_NAME": self.table_names["EventsTable"],
@@ -234,6 +311,7 @@ class Backends:
         if self.bridge is not None:
             variables["AWS_ENDPOINT_URL_EVENTBRIDGE"] = self.bridge.endpoint
             variables["AWS_ENDPOINT_URL_SNS"] = self.bridge.endpoint
+            variables |= self.moto_variables()
         return variables
 
     def host_variables(self) -> dict[str, str]:
@@ -246,6 +324,7 @@ class Backends:
             variables |= {
                 "AWS_ENDPOINT_URL_EVENTBRIDGE": self.bridge.endpoint,
                 "AWS_ENDPOINT_URL_SNS": self.bridge.endpoint,
+                **self.moto_variables(),
             }
         return variables
 

@@ -67,6 +67,37 @@ def _ceil_wait_seconds(self: Any, env: Any) -> int:
     return max(0, wait_s)
 
 
+def state_machine_definition(template: Template, logical_id: str) -> str:
+    """The definition file with its DefinitionSubstitutions, as SAM deploys it."""
+    props = template.resources[logical_id]["Properties"]
+    text = Path(ROOT / props["DefinitionUri"]).read_text()
+    for name, value in props.get("DefinitionSubstitutions", {}).items():
+        text = text.replace(f"${{{name}}}", template.resolve(value, {}))
+    json.loads(text)  # a definition that is not JSON fails here, named, not in moto
+    return text
+
+
+def create_state_machines(sfn: "SFNClient", template: Template) -> dict[str, str]:
+    """Each `AWS::Serverless::StateMachine` of the template, created in moto from its own
+    DefinitionUri file under its logical id (the ARN the functions are given); logical id -> ARN."""
+    created = {}
+    for logical_id, resource in template.resources.items():
+        if resource["Type"] != "AWS::Serverless::StateMachine":
+            continue
+        props = resource.get("Properties", {})
+        if "DefinitionUri" not in props or not isinstance(props["DefinitionUri"], str):
+            raise StateMachineTemplateError(f"{logical_id}: only a DefinitionUri file is played locally")
+        arn = sfn.create_state_machine(
+            name=logical_id,
+            definition=state_machine_definition(template, logical_id),
+            roleArn=local_arn("AWS::IAM::Role", f"{logical_id}Role"),
+        )["stateMachineArn"]
+        if arn != local_arn("AWS::Serverless::StateMachine", logical_id):
+            raise StateMachineTemplateError(f"{logical_id}: moto named it {arn}")
+        created[logical_id] = arn
+    return created
+
+
 class LocalStepFunctions:
     def __init__(self, template: Template, invoker: Invoker, host: str = "127.0.0.1") -> None:
         self.template = template
@@ -146,28 +177,10 @@ class LocalStepFunctions:
     # --- the template ------------------------------------------------------------------------
 
     def _create_state_machines(self) -> None:
-        for logical_id, resource in self.template.resources.items():
-            if resource["Type"] != "AWS::Serverless::StateMachine":
-                continue
-            props = resource.get("Properties", {})
-            if "DefinitionUri" not in props or not isinstance(props["DefinitionUri"], str):
-                raise StateMachineTemplateError(f"{logical_id}: only a DefinitionUri file is played locally")
-            definition = self.definition(logical_id)
-            arn = self.sfn().create_state_machine(
-                name=logical_id, definition=definition, roleArn=local_arn("AWS::IAM::Role", f"{logical_id}Role")
-            )["stateMachineArn"]
-            if arn != local_arn("AWS::Serverless::StateMachine", logical_id):
-                raise StateMachineTemplateError(f"{logical_id}: moto named it {arn}")
-            self.state_machines[logical_id] = arn
+        self.state_machines = create_state_machines(self.sfn(), self.template)
 
     def definition(self, logical_id: str) -> str:
-        """The definition file with its DefinitionSubstitutions, as SAM deploys it."""
-        props = self.template.resources[logical_id]["Properties"]
-        text = Path(ROOT / props["DefinitionUri"]).read_text()
-        for name, value in props.get("DefinitionSubstitutions", {}).items():
-            text = text.replace(f"${{{name}}}", self.template.resolve(value, {}))
-        json.loads(text)  # a definition that is not JSON fails here, named, not in moto
-        return text
+        return state_machine_definition(self.template, logical_id)
 
     # --- Lambda tasks --------------------------------------------------------------------------
 

@@ -73,12 +73,35 @@ STORY: list[tuple[str, int | None]] = [
     ("events_api/get_webhook.json", 200),
     ("events_api/webhook_deliveries.json", 200),
     ("events_api/delete_webhook.json", 204),
+    # A live session around a staged release: stage 2 released early by the host, stage 1 by the
+    # state machine's task (its execution is recorded by moto, not run), the rest cancelled.
+    ("sessions_api/put_session.json", 201),
+    ("sessions_api/get_session.json", 200),
+    ("sessions_api/start_session.json", 200),
+    ("sessions_api/create_campaign.json", 201),
+    ("sessions_api/get_campaign.json", 200),
+    ("sessions_api/release_stage.json", 200),
+    ("campaign_stage/stage_task.json", None),
+    ("sessions_api/cancel_campaign.json", 200),
+    ("sessions_api/end_session.json", 200),
+    # StockChanged before any channel maps the SKU (no platform is called), then the channel, an
+    # order its platform pushes (signed with the credentials Backends stores), and a quota move to
+    # a channel not set up (refused before any platform is called: the story calls no platform).
+    ("platform_sync/StockChanged.json", None),
+    ("channels_api/put_channel.json", 201),
+    ("channels_api/get_channel.json", 200),
+    ("platform_orders/douyin_order_created.json", 200),
+    ("channels_api/quota_move.json", 404),
     ("event_publisher/hold_decrement.json", None),
     ("webhook_delivery/AlertRaised.json", None),
+    ("webhook_delivery/CampaignCancelled.json", None),
     ("webhook_delivery/HoldExpired.json", None),
     ("webhook_delivery/ReserveReleased.json", None),
     ("webhook_delivery/Restocked.json", None),
+    ("webhook_delivery/SessionEnded.json", None),
+    ("webhook_delivery/SessionStarted.json", None),
     ("webhook_delivery/SoldOut.json", None),
+    ("webhook_delivery/StageReleased.json", None),
     ("webhook_delivery/StockChanged.json", None),
     ("webhook_delivery/StockLow.json", None),
     ("webhook_delivery/UnattributedChange.json", None),
@@ -145,7 +168,7 @@ class Sides:
         self.local_credentials = Credentials.generate()
         backends.create_tables(self.local_credentials)
         self.saved = dict(os.environ)
-        # The in-process functions reach the same DynamoDB Local (loopback) with the other key,
+        # The in-process functions reach the same DynamoDB Local (on the bridge gateway) with the other key,
         # and the same moto (the endpoint variables LocalEventBridge exported at its start).
         os.environ.update(
             {

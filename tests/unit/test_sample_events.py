@@ -107,10 +107,16 @@ def test_the_schedule_event_is_an_eventbridge_scheduler_event() -> None:
 
 
 def test_each_bus_event_carries_the_detail_its_detail_type_names() -> None:
-    for path in samples("webhook_delivery"):
+    for path in samples("webhook_delivery") + samples("platform_sync"):
         event = EventBridgeModel.model_validate(load(path))
         DETAIL_TYPES[event.detail_type].model_validate(event.detail)
         assert path.stem == event.detail_type
+
+
+def test_a_state_machine_task_event_is_read_by_the_task_model() -> None:
+    task_model = LocalLambda(functions()["campaign_stage"]).environment().StageTask
+    for path in samples("campaign_stage"):
+        task_model.model_validate(load(path))
 
 
 def _keys(value: Any, prefix: str = "") -> set[str]:
@@ -132,7 +138,7 @@ def _keys(value: Any, prefix: str = "") -> set[str]:
 GENERATED = {
     "apigateway aws-proxy": API_SAMPLES,
     "dynamodb update": samples("stream_consumer") + samples("event_publisher"),
-    "cloudwatch scheduled-event": samples("hold_sweeper") + samples("webhook_delivery"),
+    "cloudwatch scheduled-event": samples("hold_sweeper") + samples("webhook_delivery") + samples("platform_sync"),
 }
 
 

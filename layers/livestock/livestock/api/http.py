@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from livestock.api.errors import register_error_handlers
-from livestock.models.campaigns import CAMPAIGN_ID_PATTERN
+from livestock.models.campaigns import CAMPAIGN_ID_PATTERN, STAGE_PATTERN
 from livestock.models.event_io import WEBHOOK_ID_PATTERN
 from livestock.models.output import ErrorBody
 from livestock.models.sessions import SESSION_ID_PATTERN
@@ -31,6 +31,7 @@ HoldId = Annotated[str, Path(pattern=HOLD_ID_PATTERN)]
 WebhookId = Annotated[str, Path(pattern=WEBHOOK_ID_PATTERN)]
 SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN)]
 CampaignId = Annotated[str, Path(pattern=CAMPAIGN_ID_PATTERN)]
+StageNumber = Annotated[str, Path(pattern=STAGE_PATTERN, description="1-based stage number")]
 ChannelIdPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_\-]{1,31}$")]
 
 

@@ -19,6 +19,8 @@ from livestock.models.sessions import IsoTime
 
 CAMPAIGN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
 MAX_STAGES = 20
+# A stage number in a path (1 to MAX_STAGES): path parameters are matched as text, by pattern.
+STAGE_PATTERN = "^(?:" + "|".join(str(n) for n in range(MAX_STAGES, 0, -1)) + ")$"
 TargetPool = Annotated[str, StringConstraints(pattern=r"^(shared|channel:[a-z][a-z0-9_\-]{1,31})$")]
 
 
