@@ -218,7 +218,17 @@ def test_alerts_set_the_tier_and_feed_and_a_stage_release_its_countdown(console:
         "event_id": "st-1",
         "occurred_at": now + 1,
         "sku_id": "a",
+        "campaign_id": "flash-a",
+        "session_id": "s1",
         "stage": 2,
+        "quantity": 300,
+        "target_pool": "shared",
+        "scheduled_at": now,
+        "released_at": now + 1,
+        "actor": "system:campaign",
+        "stages_released": 2,
+        "stages_total": 3,
+        "pending_units": 400,
         "next_stage_at": now + 300,
     }
     console.services.fanout.handle("StageReleased", stage)
@@ -227,7 +237,7 @@ def test_alerts_set_the_tier_and_feed_and_a_stage_release_its_countdown(console:
     assert panels[-1]["tier"]["severity"] == alert["severity"] and panels[-1]["tier"]["tier_pct"] == alert["tier_pct"]
     assert panels[-1]["stage"]["next_stage_at"] == now + 300
     assert [a["detail_type"] for a in alerts] == ["AlertRaised", "StageReleased"]
-    assert alerts[1]["message"] == "Stage 2 released"
+    assert alerts[1]["message"] == "Stage 2 released (300 units)"
     # A later console sees the feed in its snapshot.
     console.connect("late", console.token("s1"))
     assert console.subscribe("late")

@@ -52,7 +52,7 @@ def test_tables_are_on_demand_recoverable_and_streamed() -> None:
     assert "StreamSpecification" in tables["InventoryTable"]["Properties"]
 
 
-def test_every_route_needs_an_api_key_but_the_console_page_and_its_token_actions() -> None:
+def test_every_route_needs_an_api_key_but_the_console_page_its_token_actions_and_the_platform_pushes() -> None:
     api = resources("AWS::Serverless::Api")["LiveStockApi"]["Properties"]
     assert api["Auth"]["ApiKeyRequired"] is True
     assert api["Auth"]["UsagePlan"]["CreateUsagePlan"] == "PER_API"
@@ -62,9 +62,13 @@ def test_every_route_needs_an_api_key_but_the_console_page_and_its_token_actions
         for event in function["Properties"].get("Events", {}).values()
         if event["Type"] == "Api" and event["Properties"].get("Auth", {}).get("ApiKeyRequired") is False
     }
-    # The page holds no data; each action checks a console token with `operate` for its session.
-    assert {function for function, _ in keyless} == {"ConsoleApiFunction"}
-    assert {path for _, path in keyless if not path.startswith("/console/sessions/")} == {
+    # The page holds no data; each action checks a console token with `operate` for its session; a
+    # platform's order push carries the platform's own signature.
+    assert {function for function, _ in keyless} == {"ConsoleApiFunction", "PlatformOrdersFunction"}
+    assert {path for name, path in keyless if name == "PlatformOrdersFunction"} == {"/platforms/{channel_id}/orders"}
+    assert {
+        path for name, path in keyless if name == "ConsoleApiFunction" and not path.startswith("/console/sessions/")
+    } == {
         "/console",
         "/console/app.js",
         "/console/app.css",

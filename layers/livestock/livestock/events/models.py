@@ -153,6 +153,9 @@ class StageReleased(EventDetail):
     stages_released: int
     stages_total: int
     pending_units: int = Field(description="Units still waiting in the campaign pool")
+    next_stage_at: float | None = Field(
+        default=None, description="When the next pending stage is due, Unix seconds (the console's countdown)"
+    )
 
 
 class CampaignCancelled(EventDetail):
