@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 export PATH := $(dir $(PY313)):$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: openapi java-check help bootstrap demo up invoke sam-api sam-test chaos test lint format typecheck template build unit integration bench bench-events bench-sync clean
+.PHONY: openapi java-check help bootstrap demo up invoke sam-api sam-test chaos test lint format typecheck template build unit integration bench bench-events bench-sync bench-console clean
 
 help:
 	@echo "make demo   - run a simulated live sale on the local stack (no AWS account)"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench  - flash-sale benchmark on DynamoDB Local"
 	@echo "make bench-events - event latency, decrement to signed webhook, during a 64-client burst"
 	@echo "make bench-sync - platform sync lag, rate limits, stale overwrites, duplicate deltas during the burst"
+	@echo "make bench-console - console push latency (decrement -> DOM in headless Chromium) and 50 consoles' message rate"
 	@echo "make lint | format | build | clean"
 
 $(VENV)/.stamp: pyproject.toml layers/livestock/pyproject.toml
@@ -48,8 +49,9 @@ java-check:
 
 bootstrap: $(VENV)/.stamp node_modules/.stamp java-check
 
+# make demo DEMO_ARGS="--watch-delay 20 --linger 600": time to open the console, and to look after.
 demo: bootstrap
-	$(BIN)/python -m livestock_local.demo
+	$(BIN)/python -m livestock_local.demo $(DEMO_ARGS)
 
 up: bootstrap
 	$(BIN)/python -m livestock_local.stack
@@ -115,6 +117,10 @@ bench: bootstrap
 
 bench-events: bootstrap
 	$(BIN)/python -m livestock_local.event_latency
+
+# Needs Debian's chromium (apt-get install chromium).
+bench-console: bootstrap
+	$(BIN)/python -m livestock_local.console_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf .aws-sam .state .pytest_cache .mypy_cache .ruff_cache

@@ -1,11 +1,17 @@
 """`make demo`: the seed article's live sale, on the local stack, through HTTP.
 
-5,000 units of one T-shirt (15% kept in reserve) go live on Douyin, Kuaishou and Taobao at once;
-64 concurrent buyers place 8,000 orders; each buyer may hold at most 3 units; a fifth of the holds
-are never paid and the sweeper expires them; the reserve is released when main stock runs out.
+5,000 units of one T-shirt (15% kept in reserve) go live on Douyin, Kuaishou and Taobao at once,
+in a live session; 64 concurrent buyers place 8,000 orders; each buyer may hold at most 3 units; a
+fifth of the holds are never paid and the sweeper expires them; the reserve is released when main
+stock runs out. The session then ends, and its post-live review (built from the ledger when
+SessionEnded reaches the review function) is fetched as JSON, CSV and HTML and saved under
+.state/reviews/<session>/.
+The sale's console URL is printed before it starts (open it to watch the sale; --watch-delay
+waits for you, --linger keeps the stack up after it).
 """
 
 import argparse
+import contextlib
 import os
 import random
 import subprocess
@@ -17,6 +23,7 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -60,6 +67,11 @@ class Client:
                 continue
             return response.status_code, payload
         return response.status_code, payload
+
+    def text(self, path: str) -> str:
+        response = requests.get(self.url + path, headers={"x-api-key": self.api_key}, timeout=60)
+        response.raise_for_status()
+        return response.text
 
     def ok(self, method: str, path: str, body: Any = None) -> Any:
         status, payload = self.call(method, path, body)
@@ -136,7 +148,7 @@ def run_sale(client: Client, sku_id: str, orders: int, buyers: int, concurrency:
         if pays:
             paid_status, paid = client.call("POST", f"/holds/{payload['hold_id']}/confirm")
             with tally.lock:
-                if paid_status == 200:
+                if paid_status in (200, 202):  # 202: recorded, applied when the hold settles
                     tally.paid_units[channel] += quantity
                 elif paid.get("code") == "INVALID_STATE" and paid["details"].get("status") == "expired":
                     # The machine was slower than the payment window: the sweeper was right to expire.
@@ -189,6 +201,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", choices=("api", "platforms"), help="run one sale: orders on our API, or through the fake platforms"
     )
+    parser.add_argument(
+        "--watch-delay",
+        type=float,
+        default=10.0 if sys.stdout.isatty() else 0.0,
+        help="seconds between printing the console URL and starting the sale (time to open it)",
+    )
+    parser.add_argument(
+        "--linger", type=float, default=0.0, help="seconds to keep the stack up after the sale (console stays live)"
+    )
     args = parser.parse_args(argv)
 
     lock = running_stack()
@@ -206,23 +227,16 @@ def main(argv: list[str] | None = None) -> int:
             from livestock_local.platform_demo import platform_sale  # noqa: PLC0415 - it imports this module
 
             status |= platform_sale(client, STATE_DIR, args.units, args.orders, args.concurrency, args.seed)
+        if args.linger > 0:
+            print(f"\nThe stack stays up for {args.linger:.0f} s (Ctrl-C ends it): the console stays live.", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                time.sleep(args.linger)
         return status
     finally:
         if started_here:
             started_here.terminate()
             started_here.wait(timeout=30)
             print("Stopped the local stack this demo started.")
-
-
-def session_plan(sku_id: str) -> dict[str, Any]:
-    now = time.time()
-    return {
-        "title": "Evening live",
-        "channels": list(CHANNELS),
-        "starts_at": datetime.fromtimestamp(now, UTC).isoformat(),
-        "ends_at": datetime.fromtimestamp(now + 3600, UTC).isoformat(),
-        "lineup": [{"sku_id": sku_id, "forecast_units": 4000}],
-    }
 
 
 def watch_stages(client: Client, campaign_id: str, done: threading.Event) -> None:
@@ -245,6 +259,12 @@ def watch_stages(client: Client, campaign_id: str, done: threading.Event) -> Non
         done.wait(0.2)
 
 
+def console_url(client: Client, session_id: str) -> str:
+    """An operator's console link for the live session (its token is good for 4 hours)."""
+    minted = client.ok("POST", "/console/tokens", {"session_id": session_id, "operate": True, "ttl_s": 4 * 3600})
+    return str(minted["console_url"])
+
+
 def sale(client: Client, args: argparse.Namespace) -> int:
     sku_id = f"tee-{uuid.uuid4().hex[:8]}"
     reserve = args.units * 15 // 100
@@ -256,6 +276,29 @@ def sale(client: Client, args: argparse.Namespace) -> int:
     }
     client.ok("PUT", f"/skus/{sku_id}/allocation", {"pools": allocation})
     client.ok("PUT", f"/skus/{sku_id}/limits", {"per_buyer": 3})
+    session_id = f"live-{sku_id}"
+    forecast = args.units * 70 // 100
+    client.ok(
+        "PUT",
+        f"/sessions/{session_id}",
+        {
+            "title": "Double-11 warm-up live",
+            "channels": list(CHANNELS),
+            "starts_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "ends_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 7200)),
+            "lineup": [
+                {"sku_id": sku_id, "per_buyer_limit": 3, "alert_tiers_pct": [50, 20, 5], "forecast_units": forecast}
+            ],
+        },
+    )
+    client.ok("POST", f"/sessions/{session_id}/start")
+    time.sleep(1)  # the hot path's cached settings take the session's limit within a second
+    print(f"\nLive session {session_id} started (forecast: {forecast} units sold)")
+    url = console_url(client, session_id)
+    print(f"\nLive console (open it in a browser, a phone works too):\n  {url}\n", flush=True)
+    if args.watch_delay > 0:
+        print(f"The sale starts in {args.watch_delay:.0f} s...", flush=True)
+        time.sleep(args.watch_delay)
     print(
         f"\nLive sale of {sku_id}: {args.units} units ({reserve} in reserve), quotas {allocation}, "
         f"shared {args.units - sum(allocation.values())}; limit 3 per buyer"
@@ -264,9 +307,7 @@ def sale(client: Client, args: argparse.Namespace) -> int:
         f"{args.orders} orders from {args.concurrency} concurrent clients on {', '.join(CHANNELS)}; "
         f"a fifth of the holds are never paid ({PAY_WINDOW_S} s payment window)\n"
     )
-    session_id, campaign_id = f"live-{sku_id}", f"flash-{sku_id}"
-    client.ok("PUT", f"/sessions/{session_id}", session_plan(sku_id))
-    client.ok("POST", f"/sessions/{session_id}/start")
+    campaign_id = f"flash-{sku_id}"
     stage_units = args.units * 3 // 100
     first = int(time.time()) + 2
     stages = [{"at": datetime.fromtimestamp(first + 3 * n, UTC).isoformat(), "quantity": stage_units} for n in range(3)]
@@ -285,7 +326,6 @@ def sale(client: Client, args: argparse.Namespace) -> int:
     tally = run_sale(client, sku_id, args.orders, args.buyers, args.concurrency, args.seed)
     watcher.join(timeout=15)
     done.set()
-    client.ok("POST", f"/sessions/{session_id}/end")
     print("Waiting for the sweeper to expire the unpaid holds...", flush=True)
     expired = wait_for_expiry(client, tally)
     reconciliation: dict[str, Any] = {}
@@ -334,7 +374,39 @@ def sale(client: Client, args: argparse.Namespace) -> int:
         print(f"Payments that arrived after their window (expired by the sweeper): {sum(tally.paid_too_late.values())}")
     if tally.errors:
         print(f"Unexpected answers: {dict(tally.errors)}")
-    return 0 if oversold == 0 and reconciliation["consistent"] and not tally.errors else 1
+    reviewed = review(client, session_id)
+    return 0 if oversold == 0 and reconciliation["consistent"] and not tally.errors and reviewed else 1
+
+
+def review(client: Client, session_id: str, timeout_s: float = 180) -> bool:
+    """Ends the session, waits for its review and saves it in the three formats."""
+    client.ok("POST", f"/sessions/{session_id}/end")
+    print(f"\nSession {session_id} ended; waiting for its review...", flush=True)
+    path = f"/sessions/{session_id}/review"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, body = client.call("GET", path)
+        if status == 200:
+            break
+        if time.monotonic() > deadline or body.get("code") != "REVIEW_NOT_READY":
+            print(f"The review did not arrive: {status} {body}")
+            return False
+        time.sleep(1)
+    folder = Path(STATE_DIR) / "reviews" / session_id
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = {}
+    for fmt in ("json", "csv", "html"):
+        text = client.text(f"{path}?format={fmt}")
+        target = folder / f"review.{fmt}"
+        target.write_text(text)
+        saved[fmt] = target
+    print("\nPost-live review (from the ledger):")
+    for line in body["summary"]:
+        print(f"  {line}")
+    print(f"\nReview API: GET {path} (JSON), {path}?format=csv, {path}?format=html")
+    for fmt, target in saved.items():
+        print(f"  {fmt.upper():4} {target}")
+    return bool(body["totals"]["oversold"] == 0 and body["totals"]["reconciled"])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The template's EventBridge, SNS and SQS, played by moto in server mode.
+"""The template's EventBridge, SNS, SQS and S3 buckets, played by moto in server mode.
 
 moto serves the control-plane calls the functions make (PutEvents, and SNS/SQS) at a loopback
 endpoint, exported as AWS_ENDPOINT_URL_EVENTS / _SNS / _SQS. The template's buses, topics, queues
@@ -116,7 +116,7 @@ class LocalEventBridge:
     def environment(self) -> dict[str, str]:
         """The endpoint variables. botocore names EventBridge's by its service id (EVENTBRIDGE);
         EVENTS (the endpoint prefix) is exported too, for tools that go by the prefix."""
-        services = ("EVENTBRIDGE", "EVENTS", "SNS", "SQS", "SSM", "SECRETS_MANAGER")
+        services = ("EVENTBRIDGE", "EVENTS", "SNS", "SQS", "SSM", "SECRETS_MANAGER", "S3")
         return {f"AWS_ENDPOINT_URL_{service}": self.endpoint for service in services}
 
     def launch(self) -> None:
@@ -284,6 +284,9 @@ class LocalEventBridge:
 
     def _create_resources(self) -> None:
         events, sns, sqs = self.events(), self.sns(), self.sqs()
+        s3 = self._client("s3")
+        for bucket in self.template.buckets().values():
+            s3.create_bucket(Bucket=bucket)
         for logical_id in self._of_type("AWS::SQS::Queue"):
             self.queue_urls[logical_id] = sqs.create_queue(QueueName=logical_id)["QueueUrl"]
         for logical_id in self._of_type("AWS::SNS::Topic"):

@@ -26,29 +26,37 @@ def generate() -> dict[str, Any]:
         security=[{"apiKey": []}],
         on_conflict="error",
     )
-    functions = Template().functions({"InventoryTable": "inventory", "LedgerTable": "ledger", "EventsTable": "events"})
-    for function in functions:
+    keyless: set[tuple[str, str]] = set()
+    for function in Template().functions(
+        {"InventoryTable": "inventory", "LedgerTable": "ledger", "EventsTable": "events", "ConsoleTable": "console"}
+    ):
         if function.routes:
             merger.add_file(ROOT / function.code_uri / "app.py", resolver_name="app")
-    # Routes the template exempts from the key (the platforms' signed order pushes).
-    keyless = {
-        (route.path, route.method.lower())
-        for function in functions
-        for route in function.routes
-        if route.api_key_required is False
-    }
+        # Routes the template exempts from the key: the platforms' signed order pushes, the console's
+        # page and its operator actions (which take a console token).
+        keyless |= {(route.path, route.method.lower()) for route in function.routes if route.api_key_required is False}
     document: dict[str, Any] = json.loads(merger.get_openapi_json_schema())
     document.setdefault("components", {})["securitySchemes"] = {
-        "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}
+        "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+        "consoleToken": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A console token with `operate` (POST /console/tokens), for its session's SKUs",
+        },
     }
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             responses = operation.get("responses", {})
             if (path, method) in keyless:
-                operation["security"] = []
-                responses.pop("403", None)
+                console_action = path.startswith("/console/sessions/")
+                operation["security"] = [{"consoleToken": []}] if console_action else []
+                if not console_action:
+                    responses.pop("403", None)
             # A 204 has no body; Powertools would document the handler's return annotation as one.
             responses.get("204", {}).pop("content", None)
+            # Powertools lists 422 on every route; one with no parameter and no body cannot answer it.
+            if "parameters" not in operation and "requestBody" not in operation:
+                responses.pop("422", None)
             # The gateway refuses a body that is not JSON before any function sees it.
             if "requestBody" in operation:
                 responses["415"] = {

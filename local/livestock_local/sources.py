@@ -78,6 +78,10 @@ SUPERVISE_PERIOD_S = 0.2
 
 SourceClass = Callable[[StackContext, list[FunctionEvent]], EventSource]
 REGISTRY: dict[str, SourceClass] = {}
+# Resources played without being a function's event (a WebSocket API's routes name their functions
+# through integrations; a state machine): constructed with the logical ids of every such resource.
+ResourceSourceClass = Callable[[StackContext, list[str]], EventSource]
+RESOURCE_REGISTRY: dict[str, ResourceSourceClass] = {}
 
 
 class UnsupportedEventSource(ValueError):
@@ -93,13 +97,8 @@ def register(*event_types: str) -> Callable[[SourceClass], SourceClass]:
     return add
 
 
-ResourceClass = Callable[[StackContext, list[str]], EventSource]
-# Resources that are not a function's event but need a piece of their own (state machines).
-RESOURCE_REGISTRY: dict[str, ResourceClass] = {}
-
-
-def register_resource(*resource_types: str) -> Callable[[ResourceClass], ResourceClass]:
-    def add(cls: ResourceClass) -> ResourceClass:
+def register_resource(*resource_types: str) -> Callable[[ResourceSourceClass], ResourceSourceClass]:
+    def add(cls: ResourceSourceClass) -> ResourceSourceClass:
         for resource_type in resource_types:
             RESOURCE_REGISTRY[resource_type] = cls
         return cls
@@ -107,17 +106,9 @@ def register_resource(*resource_types: str) -> Callable[[ResourceClass], Resourc
     return add
 
 
-def build_resources(context: StackContext) -> list[EventSource]:
-    """One source per registered resource type the template has, given the logical ids of its kind."""
-    by_type: dict[str, list[str]] = {}
-    for logical_id, resource in context.template.resources.items():
-        if resource["Type"] in RESOURCE_REGISTRY:
-            by_type.setdefault(resource["Type"], []).append(logical_id)
-    return [RESOURCE_REGISTRY[kind](context, ids) for kind, ids in by_type.items()]
-
-
 def build(context: StackContext) -> list[EventSource]:
-    """One source per registered class, given every template event of its types."""
+    """One source per registered class, given every template event of its types, then one per
+    registered resource type the template has."""
     by_class: dict[SourceClass, list[FunctionEvent]] = {}
     for function in context.functions.values():
         for event in function.events:
@@ -128,7 +119,12 @@ def build(context: StackContext) -> list[EventSource]:
                     f"the local stack cannot run (it runs {', '.join(sorted(REGISTRY))})"
                 )
             by_class.setdefault(source_class, []).append(event)
-    return [source_class(context, events) for source_class, events in by_class.items()]
+    built = [source_class(context, events) for source_class, events in by_class.items()]
+    for resource_type, resource_class in RESOURCE_REGISTRY.items():
+        logical_ids = [name for name, r in context.template.resources.items() if r["Type"] == resource_type]
+        if logical_ids:
+            built.append(resource_class(context, logical_ids))
+    return built
 
 
 @register("Api")
@@ -146,7 +142,7 @@ class ApiSource:
                 event.function,
                 str(event.properties["Method"]),
                 str(event.properties["Path"]),
-                event.properties["Auth"].get("ApiKeyRequired") if "Auth" in event.properties else None,
+                event.properties.get("Auth", {}).get("ApiKeyRequired"),
             )
             for event in events
         ]

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from livestock_local import eventbridge, fake_platforms, sources, stepfunctions
+from livestock_local import eventbridge, fake_platforms, sources, stepfunctions, websocket
 from livestock_local.dynamodb_local import (
     LOOPBACK,
     Credentials,
@@ -285,7 +285,7 @@ class LocalStack:
             dead_letter_path=self.dead_letter_path,
             request_deadline_s=self.request_deadline_s,
         )
-        built = sources.build(context) + sources.build_resources(context)
+        built = sources.build(context)
         self.sources = list(built)  # stop() stops them, started or only launched
         for source in built:
             launch = getattr(source, "launch", None)
@@ -341,6 +341,14 @@ class LocalStack:
             if isinstance(source, eventbridge.EventBridgeRuleSource):
                 return source.bridge
         raise StackError("the template declares no EventBridge rule target")
+
+    @property
+    def websocket(self) -> websocket.LocalWebSocketApi:
+        """The local console WebSocket API (its URL, its connections)."""
+        for source in self.sources:
+            if isinstance(source, websocket.WebSocketApiSource) and source.apis:
+                return source.apis[0]
+        raise StackError("the template declares no WebSocket API")
 
     def wait_for_streams(self, timeout_s: float = 60.0, quiet_s: float = 0.3) -> None:
         """Waits until every event source has delivered what it had and stayed quiet for a moment."""
@@ -480,6 +488,8 @@ def main(argv: list[str] | None = None) -> int:
     assert stack.database is not None
     print(f"LiveStock local stack on {stack.url}  (DynamoDB Local on {stack.database.endpoint})")
     print(f"API key: {api_key}   (set LIVESTOCK_API_KEY to change it; send it as the x-api-key header)")
+    with contextlib.suppress(StackError):
+        print(f"Console: {stack.url}/console (POST /console/tokens for a link); WebSocket on {stack.websocket.url}")
     print("Ctrl-C stops the stack and everything it started.", flush=True)
     stopper.requested.wait()
     print("stopping...", flush=True)

@@ -1,5 +1,6 @@
 """Reads template.yaml, so the local stack never keeps a second copy of the schema or the routes."""
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -8,6 +9,12 @@ from urllib.parse import unquote
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+PSEUDO_PARAMETERS = {
+    "AWS::Region": "us-east-1",
+    "AWS::Partition": "aws",
+    "AWS::AccountId": "000000000000",
+    "AWS::URLSuffix": "amazonaws.com",
+}
 TEMPLATE = ROOT / "template.yaml"
 ENDPOINT_PREFIX = "AWS_ENDPOINT_URL_"
 
@@ -108,7 +115,7 @@ class Function:
                 self.logical_id,
                 str(e.properties["Method"]),
                 str(e.properties["Path"]),
-                e.properties["Auth"].get("ApiKeyRequired") if "Auth" in e.properties else None,
+                e.properties.get("Auth", {}).get("ApiKeyRequired"),
             )
             for e in self.events
             if e.type == "Api"
@@ -142,6 +149,14 @@ class Template:
             name: resource["Properties"]
             for name, resource in self.resources.items()
             if resource["Type"] == "AWS::DynamoDB::Table"
+        }
+
+    def buckets(self) -> dict[str, str]:
+        """Each AWS::S3::Bucket's logical id and the name the local stack gives it (moto serves them)."""
+        return {
+            name: f"livestock-{name.lower()}"
+            for name, resource in self.resources.items()
+            if resource["Type"] == "AWS::S3::Bucket"
         }
 
     def create_table_request(self, logical_id: str, table_name: str) -> dict[str, Any]:
@@ -222,11 +237,17 @@ class Template:
     def resolve(self, value: Any, table_names: dict[str, str]) -> str:
         """A template value with !Ref to a table, a parameter or a state machine, or !GetAtt of a
         function's or a role's Arn, resolved as the stack deploys it (ARNs as the local stack names
-        the resources: by logical id, in the local account and region)."""
+        the resources: by logical id, in the local account and region). In a !Sub, a resource that is
+        no table reads `local-<LogicalId>`: the source that plays it replaces the whole value (a
+        WebSocket API's addresses, say)."""
+        if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+            return re.sub(r"\$\{([\w:.]+)\}", lambda m: self._substitute(m.group(1), table_names), value["Fn::Sub"])
         if isinstance(value, dict) and "Ref" in value:
             ref = value["Ref"]
             if ref in table_names:
                 return table_names[ref]
+            if ref in self.buckets():
+                return self.buckets()[ref]
             if ref in self.parameters:
                 return self.parameters[ref]
             if self.resources.get(ref, {}).get("Type") == "AWS::Serverless::StateMachine":
@@ -239,3 +260,14 @@ class Template:
                 return local_arn(kind, logical_id)
             raise ValueError(f"the local stack cannot resolve !GetAtt {logical_id}.{attribute}")
         return str(value)
+
+    def _substitute(self, name: str, table_names: dict[str, str]) -> str:
+        if name in PSEUDO_PARAMETERS:
+            return PSEUDO_PARAMETERS[name]
+        if name in table_names:
+            return table_names[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name.split(".", maxsplit=1)[0] in self.resources:
+            return f"local-{name.split('.', maxsplit=1)[0]}"
+        raise ValueError(f"the local stack cannot resolve ${{{name}}} in a !Sub")

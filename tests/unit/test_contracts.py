@@ -34,7 +34,8 @@ def test_every_operation_that_takes_a_body_documents_the_gateways_415() -> None:
 
 def test_every_route_in_the_template_is_documented() -> None:
     document = OPENAPI_FILE.read_text()
-    for function in Template().functions({"InventoryTable": "a", "LedgerTable": "b", "EventsTable": "c"}):
+    tables = {"InventoryTable": "a", "LedgerTable": "b", "EventsTable": "c", "ConsoleTable": "d"}
+    for function in Template().functions(tables):
         for route in function.routes:
             assert f'"{route.path}"' in document, route.path
 
@@ -47,14 +48,49 @@ def test_tables_are_on_demand_recoverable_and_streamed() -> None:
     """On demand, recoverable and the stream's view type are cfn-lint rules (lint/template-rules.txt);
     that the inventory table has a stream at all is a presence check, which those rules cannot make."""
     tables = resources("AWS::DynamoDB::Table")
-    assert set(tables) == {"InventoryTable", "LedgerTable", "EventsTable"}
+    assert set(tables) == {"InventoryTable", "LedgerTable", "EventsTable", "ConsoleTable"}
     assert "StreamSpecification" in tables["InventoryTable"]["Properties"]
 
 
-def test_every_route_needs_an_api_key() -> None:
+def test_every_route_needs_an_api_key_but_the_console_page_its_token_actions_and_the_platform_pushes() -> None:
     api = resources("AWS::Serverless::Api")["LiveStockApi"]["Properties"]
     assert api["Auth"]["ApiKeyRequired"] is True
     assert api["Auth"]["UsagePlan"]["CreateUsagePlan"] == "PER_API"
+    keyless = {
+        (name, event["Properties"]["Path"])
+        for name, function in resources("AWS::Serverless::Function").items()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "Api" and event["Properties"].get("Auth", {}).get("ApiKeyRequired") is False
+    }
+    # The page holds no data; each action checks a console token with `operate` for its session; a
+    # platform's order push carries the platform's own signature.
+    assert {function for function, _ in keyless} == {"ConsoleApiFunction", "PlatformOrdersFunction"}
+    assert {path for name, path in keyless if name == "PlatformOrdersFunction"} == {"/platforms/{channel_id}/orders"}
+    assert {
+        path for name, path in keyless if name == "ConsoleApiFunction" and not path.startswith("/console/sessions/")
+    } == {
+        "/console",
+        "/console/app.js",
+        "/console/app.css",
+    }
+
+
+def test_the_console_websocket_connects_through_a_token_authorizer_and_posts_with_manage_connections_only() -> None:
+    routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in resources("AWS::ApiGatewayV2::Route").values()}
+    assert set(routes) == {"$connect", "$disconnect", "subscribe"}
+    assert routes["$connect"]["AuthorizationType"] == "CUSTOM"
+    authorizer = resources("AWS::ApiGatewayV2::Authorizer")["ConsoleAuthorizer"]["Properties"]
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert authorizer["IdentitySource"] == ["route.request.querystring.token"]
+    assert resources("AWS::DynamoDB::Table")["ConsoleTable"]["Properties"]["TimeToLiveSpecification"]["Enabled"]
+    functions = resources("AWS::Serverless::Function")
+    for name in ("ConsoleFanoutFunction", "ConsoleSocketFunction"):
+        statements = functions[name]["Properties"]["Policies"][0]["Statement"]
+        posting = [s for s in statements if any(a.startswith("execute-api:") for a in s["Action"])]
+        assert [s["Action"] for s in posting] == [["execute-api:ManageConnections"]]
+        assert "/POST/@connections/*" in posting[0]["Resource"]["Fn::Sub"]
+    feed = functions["ConsoleFanoutFunction"]["Properties"]["Events"]["ConsoleFeed"]["Properties"]["Pattern"]
+    assert set(feed["detail-type"]) == {"StockChanged", "StockLow", "SoldOut", "StageReleased", "AlertRaised"}
 
 
 def test_policies_are_least_privilege() -> None:

@@ -37,7 +37,7 @@ POWERTOOLS_CLIENTS = {
 # Manager, SSM, the WebSocket management API): each declared variable must be the one botocore
 # reads for one of them. AWS_ENDPOINT_URL_EVENTS is not: botocore names EventBridge's EVENTBRIDGE.
 KNOWN_CLIENTS = ["dynamodb", "events", "stepfunctions", "scheduler", "sns", "secretsmanager", "ssm"]
-KNOWN_CLIENTS += ["apigatewaymanagementapi"]
+KNOWN_CLIENTS += ["apigatewaymanagementapi", "s3"]
 
 
 def _sources() -> Iterator[Path]:

@@ -33,7 +33,14 @@ def functions(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     }.items():
         monkeypatch.setenv(name, value)
     wiring.reset()
-    loaded = Template().functions({"InventoryTable": INVENTORY, "LedgerTable": LEDGER, "EventsTable": EVENTS_TABLE})
+    loaded = Template().functions(
+        {
+            "InventoryTable": INVENTORY,
+            "LedgerTable": LEDGER,
+            "EventsTable": EVENTS_TABLE,
+            "ConsoleTable": "livestock-ConsoleTable",
+        }
+    )
     yield {f.logical_id: LocalLambda(f) for f in loaded}
     wiring.reset()
 
@@ -111,3 +118,35 @@ def test_the_campaign_sample_events_and_the_stage_task_without_the_launcher_sett
     task = functions["CampaignStageFunction"]
     assert task.invoke(sample("campaign_stage/stage_task.json"))["outcome"] == "released"
     assert task.invoke(sample("campaign_stage/stage_task.json"))["outcome"] == "already-released"
+
+
+def test_the_review_sample_events(
+    functions: dict[str, LocalLambda], world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session ends; the builder's sample (SessionEnded) builds its review into the bucket, the
+    journal's sample (AlertRaised) is kept once, and the reviews API's samples read them."""
+    bucket = "livestock-reviewbucket"  # the name the local stack gives !Ref ReviewBucket
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
+    monkeypatch.setenv("REVIEW_BUCKET_NAME", bucket)
+    wiring.reset()
+    reviews = functions["ReviewsApiFunction"]
+    assert json.loads(reviews.invoke(sample("reviews_api/sku_history.json"))["body"])["code"] == "SKU_NOT_FOUND"
+    assert functions["StockApiFunction"].invoke(sample("stock_api/set_sku.json"))["statusCode"] == 201
+    sessions = functions["SessionsApiFunction"]
+    assert sessions.invoke(sample("sessions_api/put_session.json"))["statusCode"] == 201
+    assert json.loads(reviews.invoke(sample("reviews_api/get_review.json"))["body"])["code"] == "REVIEW_NOT_READY"
+    assert sessions.invoke(sample("sessions_api/start_session.json"))["statusCode"] == 200
+    journal = functions["SessionJournalFunction"]
+    assert journal.invoke(sample("session_journal/AlertRaised.json"))["kept"] is True
+    assert journal.invoke(sample("session_journal/AlertRaised.json"))["kept"] is False, "a redelivery"
+    assert sessions.invoke(sample("sessions_api/end_session.json"))["statusCode"] == 200
+    world.drain()  # the ledger catches up, so the build finds the SKU reconciled at once
+    built = functions["ReviewBuilderFunction"].invoke(sample("review_builder/SessionEnded.json"))
+    assert built["session_id"] == "s-1111-warmup" and len(built["digest"]) == 64
+    again = functions["ReviewBuilderFunction"].invoke(sample("review_builder/SessionEnded.json"))
+    assert again == built, "a second delivery rebuilds the same review"
+    answer = reviews.invoke(sample("reviews_api/get_review.json"))
+    assert answer["statusCode"] == 200 and answer["multiValueHeaders"]["Content-Type"][0].startswith("text/csv")
+    assert answer["body"].splitlines()[1].startswith("s-1111-warmup,tee-black-m,")
+    history = json.loads(reviews.invoke(sample("reviews_api/sku_history.json"))["body"])
+    assert [h["session_id"] for h in history["sessions"]] == ["s-1111-warmup"]

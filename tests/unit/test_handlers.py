@@ -29,7 +29,12 @@ def functions(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     monkeypatch.setenv("REPLAY_WAIT_S", "0")
     wiring.reset()
     loaded = Template().functions(
-        {"InventoryTable": INVENTORY, "LedgerTable": LEDGER, "EventsTable": "livestock-EventsTable"}
+        {
+            "InventoryTable": INVENTORY,
+            "LedgerTable": LEDGER,
+            "EventsTable": "livestock-EventsTable",
+            "ConsoleTable": "livestock-ConsoleTable",
+        }
     )
     yield {f.logical_id: LocalLambda(f) for f in loaded}
     wiring.reset()
@@ -42,7 +47,9 @@ def body(result: dict[str, Any]) -> Any:
 def test_every_function_has_sample_events() -> None:
     folders = {
         Path(f.code_uri).name
-        for f in Template().functions({"InventoryTable": "a", "LedgerTable": "b", "EventsTable": "c"})
+        for f in Template().functions(
+            {"InventoryTable": "a", "LedgerTable": "b", "EventsTable": "c", "ConsoleTable": "d"}
+        )
     }
     assert folders == {p.name for p in EVENTS.iterdir() if any(p.glob("*.json"))}
 

@@ -73,9 +73,18 @@ def test_the_templates_rules_route_alerts_to_the_topic_and_webhooks_and_stock_ch
         )
         assert recorder.detail_types("WebhookDeliveryFunction") == ["AlertRaised", "AlertRaised", "StockLow"]
         assert recorder.detail_types("PlatformSyncFunction") == ["StockChanged"]
+        assert recorder.detail_types("SessionJournalFunction") == ["AlertRaised", "AlertRaised"], "for the review"
         assert bridge.topic_messages("AlertTopic") == ['"LiveStock critical: tee is sold out"']
+        # The console's fan-out takes stock changes and alerts alike.
+        assert recorder.detail_types("ConsoleFanoutFunction") == [
+            "AlertRaised",
+            "AlertRaised",
+            "StockChanged",
+            "StockLow",
+        ]
+        calls = len(recorder.calls)
         put(bridge, bus, ("StockLow", {"event_id": "e"}), source="someone.else")
-        assert len(recorder.calls) == 4, "another source matches no rule"
+        assert len(recorder.calls) == calls, "another source matches no rule"
 
 
 # Each operator the template uses, with the outcome EventBridge's documentation gives for it

@@ -147,6 +147,31 @@ def session_pk(session_id: str) -> str:
     return f"SESSION#{session_id}"
 
 
+# Refused orders of a SKU in a live session are counted (the review reads them): a refusal turned
+# away by the sold-out shield leaves no hold behind. Spread, so a burst of refusals after a
+# sell-out does not pile on one key.
+REFUSAL_SPREAD = 8
+
+
+def refusal_pk(session_id: str, sku_id: str, n: int) -> str:
+    return f"REFUSED#{session_id}#{sku_id}#{n}"
+
+
+def refusal_partitions(session_id: str, sku_id: str) -> list[str]:
+    return [refusal_pk(session_id, sku_id, n) for n in range(REFUSAL_SPREAD)]
+
+
+def refusal_attr(channel: str, code: str) -> str:
+    """One counter per channel and refusal code on each spread item."""
+    return f"r|{channel}|{code}"
+
+
+def parse_refusal_attr(attribute: str) -> tuple[str, str] | None:
+    kind, _, rest = attribute.partition("|")
+    channel, _, code = rest.partition("|")
+    return (channel, code) if kind == "r" and channel and code else None
+
+
 def operation_pk(sku_id: str, kind: str, reference: str) -> str:
     return f"OP#{sku_id}#{kind}#{reference}"
 
@@ -225,6 +250,29 @@ WRITE_REVISION = "rev"
 UNATTRIBUTED_OP = "unattributed"
 
 
+def journal_pk(sku_id: str) -> str:
+    """A SKU's journal of bus events the review reads (alerts, sell-outs, releases, stages)."""
+    return f"JOURNAL#{sku_id}"
+
+
+def journal_sk(at_iso: str, event_id: str) -> str:
+    return f"{at_iso}#{event_id}"
+
+
+def review_history_pk(sku_id: str) -> str:
+    """A SKU's line in each review it appeared in: GET /skus/{id}/history reads them."""
+    return f"REVIEWED#{sku_id}"
+
+
+def review_history_sk(ended_at_iso: str, session_id: str) -> str:
+    return f"{ended_at_iso}#{session_id}"
+
+
+def review_object(session_id: str, extension: str) -> str:
+    """The S3 key of a session's review in one format (json, csv, html)."""
+    return f"reviews/{session_id}/review.{extension}"
+
+
 def delivery_key(webhook_id: str, event_id: str) -> tuple[str, str]:
     """One event's delivery to one webhook: the webhook's deliveries share a partition."""
     return delivery_pk(webhook_id), event_id
@@ -270,3 +318,53 @@ def inbound_order_key(channel_id: str, order_id: str, sku_id: str) -> tuple[str,
 
 def inbound_order_pk(channel_id: str) -> str:
     return f"INBOUND#{channel_id}"
+
+
+# --- The console table: tokens, WebSocket connections, who watches what, pushes in waiting ------
+
+TOKEN_SK = "TOKEN"  # noqa: S105 - a sort key, not a secret
+CONNECTION_SK = "CONN"
+PUSH_SK = "PUSH"
+CONNECTION_PREFIX = "CONN#"
+PANEL_PREFIX = "PANEL#"
+FEED_PREFIX = "FEED#"
+
+
+def console_token_pk(token: str) -> str:
+    """A console token is stored under its SHA-256 only: the table never holds one that works."""
+    return f"CTOKEN#{hashlib.sha256(token.encode()).hexdigest()}"
+
+
+def console_connection_pk(connection_id: str) -> str:
+    return f"CONN#{connection_id}"
+
+
+def console_session_pk(session_id: str) -> str:
+    """A watched session's partition: its connections, its SKUs' panels, its alert feed, and the
+    push item that coalesces what waits to be sent."""
+    return f"CSESSION#{session_id}"
+
+
+def console_connection_sk(connection_id: str) -> str:
+    return f"{CONNECTION_PREFIX}{connection_id}"
+
+
+def console_panel_sk(sku_id: str) -> str:
+    return f"{PANEL_PREFIX}{sku_id}"
+
+
+def console_feed_sk(occurred_at: float, event_id: str) -> str:
+    return f"{FEED_PREFIX}{occurred_at:017.6f}#{event_id}"
+
+
+def console_watch_pk(sku_id: str) -> str:
+    """Which sessions a console watches a SKU in: the fan-out's one query per event."""
+    return f"CWATCH#{sku_id}"
+
+
+def console_watch_sk(session_id: str) -> str:
+    return f"SESSION#{session_id}"
+
+
+def session_of_watch_sk(sk: str) -> str:
+    return sk.removeprefix("SESSION#")

@@ -78,3 +78,42 @@ class CampaignSettings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_campaign_settings() -> CampaignSettings:
     return CampaignSettings()
+
+
+class ReviewSettings(BaseSettings):
+    """The review functions' environment: the events table (journal, history), the bus (ReviewReady)
+    and the bucket the reviews are kept in (REVIEW_BUCKET_NAME)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    events_table_name: str = Field(min_length=3)
+    event_bus_name: str = Field(default="default", min_length=1)
+    review_bucket_name: str = Field(min_length=3)
+    # How long a build waits for the ledger to catch up with the counters.
+    review_settle_wait_s: float = Field(default=20.0, ge=0, le=600)
+
+
+@lru_cache(maxsize=1)
+def get_review_settings() -> ReviewSettings:
+    return ReviewSettings()
+
+
+class ConsoleSettings(BaseSettings):
+    """The console functions' environment (CONSOLE_TABLE_NAME, ...)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    console_table_name: str = Field(min_length=3)
+    # The WebSocket API's management endpoint, https://<api>.execute-api.<region>.amazonaws.com/<stage>.
+    console_management_endpoint: str | None = Field(default=None, min_length=8)
+    # What the page connects to: wss://<api>.execute-api.<region>.amazonaws.com/<stage>.
+    console_websocket_url: str = Field(default="", max_length=2048)
+    # The console page's address; None: built from the request (https://<domain>/<stage>/console).
+    console_page_url: str | None = Field(default=None, max_length=2048)
+    # One push per slot of this length per session: at most 1/interval messages per connection and second.
+    console_push_interval_s: float = Field(default=0.25, ge=0.05, le=5)
+
+
+@lru_cache(maxsize=1)
+def get_console_settings() -> ConsoleSettings:
+    return ConsoleSettings()

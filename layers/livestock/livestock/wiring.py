@@ -16,10 +16,14 @@ from typing import TYPE_CHECKING
 from livestock.dal import clients
 from livestock.dal.campaigns import CampaignLauncher, CampaignStore
 from livestock.dal.channels import ChannelRepository
+from livestock.dal.console import ConsoleStore, ManagementPoster
 from livestock.dal.event_state import EventStateRepository
 from livestock.dal.holds import HoldStore
+from livestock.dal.journal import JournalStore
 from livestock.dal.ledger import LedgerStore
 from livestock.dal.limits import LimitStore
+from livestock.dal.refusals import RefusalStore
+from livestock.dal.reviews import ReviewHistory, ReviewObjects
 from livestock.dal.sessions import SessionStore
 from livestock.dal.skus import SkuStore
 from livestock.dal.sync_snapshot import SnapshotReader
@@ -31,6 +35,7 @@ from livestock.logic.allocation import Allocation
 from livestock.logic.campaigns import CampaignService
 from livestock.logic.changes import ChangeRunner
 from livestock.logic.channels import ChannelService
+from livestock.logic.console import ConsoleActions, ConsoleFanout, ConsoleSocket, ConsoleTokens, Panels, Poster
 from livestock.logic.holds import HoldService
 from livestock.logic.inbound_orders import InboundOrders
 from livestock.logic.ledger import LedgerService
@@ -39,6 +44,7 @@ from livestock.logic.onhand import OnHand
 from livestock.logic.platform_sync import AdapterFactory, CredentialsSource, PlatformSync, SyncSettings
 from livestock.logic.quota_move import QuotaMover
 from livestock.logic.reconciliation import Reconciler
+from livestock.logic.reviews import ReviewService
 from livestock.logic.sessions import SessionService
 from livestock.logic.settlement import Settlement
 from livestock.logic.shard_hints import ShardHints
@@ -52,16 +58,21 @@ from livestock.platforms.adapters import adapter_for
 from livestock.platforms.credentials import ParameterCredentials
 from livestock.settings import (
     CampaignSettings,
+    ConsoleSettings,
     EventSettings,
+    ReviewSettings,
     Settings,
     get_campaign_settings,
+    get_console_settings,
     get_event_settings,
+    get_review_settings,
     get_settings,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ class Stores:
     ledger: LedgerStore
     sessions: SessionStore
     campaigns: CampaignStore
+    refusals: RefusalStore
 
 
 def stores(settings: Settings, client: "DynamoDBClient | None" = None) -> Stores:
@@ -83,6 +95,7 @@ def stores(settings: Settings, client: "DynamoDBClient | None" = None) -> Stores
         ledger=LedgerStore(settings.ledger_table_name, client),
         sessions=SessionStore(inventory, client),
         campaigns=CampaignStore(inventory, client),
+        refusals=RefusalStore(inventory, client),
     )
 
 
@@ -131,6 +144,7 @@ def build(
         rng=rng,
         monotonic=monotonic,
         sleep=sleep,
+        refusals=store.refusals,
     )
     return Services(
         stores=store,
@@ -273,6 +287,81 @@ def sync_services() -> SyncServices:
     return build_sync(get_event_settings(), services())
 
 
+def build_reviews(
+    services: Services,
+    settings: ReviewSettings,
+    client: "DynamoDBClient | None" = None,
+    s3: "S3Client | None" = None,
+    bus: "Callable[[], EventBridgeClient] | None" = clients.events,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ReviewService:
+    """The review builder and reader; `bus=None` builds one that publishes nothing (the reader)."""
+    store = services.stores
+    return ReviewService(
+        sessions=store.sessions,
+        skus=store.skus,
+        holds=store.holds,
+        ledger=store.ledger,
+        refusals=store.refusals,
+        reconciler=services.reconciler,
+        journal=JournalStore(settings.events_table_name, client),
+        objects=ReviewObjects(settings.review_bucket_name, s3),
+        history=ReviewHistory(settings.events_table_name, client),
+        sink=None if bus is None else EventSink(settings.event_bus_name, bus),
+        settle_wait_s=settings.review_settle_wait_s,
+        clock=clock,
+        sleep=sleep,
+    )
+
+
+@dataclass(frozen=True)
+class ConsoleServices:
+    store: ConsoleStore
+    tokens: ConsoleTokens
+    socket: ConsoleSocket
+    fanout: ConsoleFanout
+    actions: ConsoleActions
+
+
+def build_console(
+    settings: ConsoleSettings,
+    services: Services,
+    poster: Poster | None = None,
+    client: "DynamoDBClient | None" = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ConsoleServices:
+    """The console's services: its own table, the sessions and stock it shows, the management API."""
+    store = ConsoleStore(settings.console_table_name, client)
+    sessions = services.stores.sessions.get_session
+    poster = poster or ManagementPoster(settings.console_management_endpoint)
+    tokens = ConsoleTokens(store, sessions, clock)
+    panels = Panels(services.stock, store, clock)
+    return ConsoleServices(
+        store=store,
+        tokens=tokens,
+        socket=ConsoleSocket(store, tokens, sessions, panels, poster, clock),
+        fanout=ConsoleFanout(store, sessions, panels, poster, settings.console_push_interval_s, clock, sleep),
+        actions=ConsoleActions(tokens, sessions, services.stock),
+    )
+
+
+@lru_cache(maxsize=1)
+def review_service() -> ReviewService:
+    return build_reviews(services(), get_review_settings())
+
+
+@lru_cache(maxsize=1)
+def journal_store() -> JournalStore:
+    return JournalStore(get_event_settings().events_table_name)
+
+
+@lru_cache(maxsize=1)
+def console_services() -> ConsoleServices:
+    return build_console(get_console_settings(), services())
+
+
 def reset() -> None:
     """Forget the built services (tests point them at another table)."""
     for cached in (
@@ -285,9 +374,16 @@ def reset() -> None:
         clients.stepfunctions,
         clients.scheduler,
         sync_services,
+        review_service,
+        journal_store,
+        console_services,
         get_settings,
+        get_console_settings,
         get_event_settings,
+        get_review_settings,
         clients.dynamodb,
         clients.events,
+        clients.s3,
+        clients.management_api,
     ):
         cached.cache_clear()

@@ -73,13 +73,16 @@ class LiveStockResolver(APIGatewayRestResolver):
 
 # What each refusal status means on this API; every route lists the ones it can answer.
 REFUSALS: dict[int, str] = {
-    401: "BAD_SIGNATURE: a platform push whose signature (or encryption) does not verify; nothing changed",
-    403: "FORBIDDEN: no valid x-api-key (answered by the gateway)",
+    401: "BAD_SIGNATURE: a platform push whose signature (or encryption) does not verify, nothing changed; "
+    "UNAUTHORIZED: no console token, an unknown one, or one past its expiry (console operator actions)",
+    403: "FORBIDDEN: no valid x-api-key (answered by the gateway), or a console token that does not cover "
+    "the session, the SKU or operator actions",
     404: "SKU_NOT_FOUND, HOLD_NOT_FOUND, WEBHOOK_NOT_FOUND, ALERTS_NOT_SET, SESSION_NOT_FOUND, CAMPAIGN_NOT_FOUND "
     "or CHANNEL_NOT_FOUND",
     409: "The request conflicts with the stock or the order's history: SOLD_OUT, PAUSED, "
     "IDEMPOTENCY_MISMATCH, REQUEST_IN_PROGRESS (retry after details.retry_after_s), VERSION_CONFLICT, "
-    "INSUFFICIENT_FREE_STOCK, INVALID_STATE, CONFLICT, SKU_IN_ANOTHER_SESSION",
+    "INSUFFICIENT_FREE_STOCK, INVALID_STATE, CONFLICT, SKU_IN_ANOTHER_SESSION, NO_STAGED_RELEASE, REVIEW_NOT_READY "
+    "(the session has not ended, or its review is being built: retry after details.retry_after_s)",
     413: f"PAYLOAD_TOO_LARGE: the body is larger than {MAX_BODY_BYTES} bytes",
     415: "UNSUPPORTED_MEDIA_TYPE: a body that is not application/json (answered by the gateway)",
     422: "VALIDATION_ERROR: the request is not valid; details.errors lists each field (numbers must be "

@@ -11,8 +11,10 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_stepfunctions import SFNClient
 
@@ -43,3 +45,21 @@ def stepfunctions() -> "SFNClient":
 @lru_cache(maxsize=1)
 def scheduler() -> "EventBridgeSchedulerClient":
     return boto3.client("scheduler", config=_EVENTS_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def s3() -> "S3Client":
+    return boto3.client("s3", config=_EVENTS_CONFIG)
+
+
+# A post to a connection that is slow to read must not hold the fan-out for long.
+_MANAGEMENT_CONFIG = Config(
+    max_pool_connections=32, retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=3
+)
+
+
+@lru_cache(maxsize=4)
+def management_api(endpoint: str | None) -> "ApiGatewayManagementApiClient":
+    """The WebSocket API's management endpoint (https://<api>.execute-api.<region>.amazonaws.com/<stage>);
+    None: AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI."""
+    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, config=_MANAGEMENT_CONFIG)

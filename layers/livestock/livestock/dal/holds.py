@@ -51,6 +51,11 @@ class HoldStore(Store):
         item = self.get(keys.hold_pk(hold_id), keys.HOLD_SK, consistent)
         return None if item is None else Hold.model_validate(item)
 
+    def get_holds(self, hold_ids: list[str], consistent: bool = True) -> dict[str, Hold]:
+        """Holds by id, a hundred to a request (the review reads every hold of a session)."""
+        items = self.batch_get([(keys.hold_pk(h), keys.HOLD_SK) for h in dict.fromkeys(hold_ids)], consistent)
+        return {str(item["hold_id"]): Hold.model_validate(item) for item in items}
+
     def put_pending_hold(self, hold: Hold) -> Hold | None:
         """Writes the hold as pending; returns the existing hold instead if the order was seen.
 
@@ -116,7 +121,7 @@ class HoldStore(Store):
         sweeper's list, due when its payment is."""
         update = (
             Update(keys.hold_pk(hold.hold_id), keys.HOLD_SK)
-            .set(status=HoldStatus.HELD.value, pool=pool, shard=shard, settled_seq=sequence)
+            .set(status=HoldStatus.HELD.value, pool=pool, shard=shard, settled_seq=sequence, changed_at=time.time())
             .set(**{OPEN_PK: keys.open_holds_pk(hold.hold_id)})
             .copy(OPEN_SK, "expires_at")
             # An abandoned hold whose decrement shows up late is revived, not refunded: its

@@ -42,6 +42,7 @@ class ShardImage(_Counted):
     shard: int
     available: int = 0
     paused: bool = False
+    updated_at: float | None = None
 
 
 class MetaImage(_Counted):
@@ -62,6 +63,7 @@ class HoldImage(_Image):
     pool: str | None = None
     created_at: float
     last_actor: str | None = None
+    changed_at: float | None = None
 
 
 class SessionImage(_Image):
@@ -245,15 +247,34 @@ def _of_kind[I: _Counted](kind: type[I], old: object, new: object) -> tuple[I | 
     return (old if isinstance(old, kind) else None, new if isinstance(new, kind) else None)
 
 
+# The stream's ApproximateCreationDateTime is coarse (AWS: to the second; DynamoDB Local: to the
+# minute). A shard write and a hold's status change stamp the item with the writer's clock; the
+# movement takes that time when it falls in the record's own coarse interval (so a stale stamp
+# left by an earlier write is never taken).
+STAMP_BEFORE_S = 5.0
+STAMP_AFTER_S = 61.0
+
+
+def _written_at(old: object, new: object, approximate: float) -> float:
+    stamp = None
+    if isinstance(new, ShardImage):
+        stamp = new.updated_at
+    elif isinstance(new, HoldImage) and (not isinstance(old, HoldImage) or old.status != new.status):
+        stamp = new.changed_at
+    if stamp is not None and approximate - STAMP_BEFORE_S <= stamp < approximate + STAMP_AFTER_S:
+        return stamp
+    return approximate
+
+
 def change_of(record: InventoryRecordModel) -> Change | None:
     change = record.dynamodb
     old, new = change.OldImage, change.NewImage
     image = new or old
-    at = change.ApproximateCreationDateTime
+    approximate = change.ApproximateCreationDateTime
     recorded = Recorded(
         change.SequenceNumber,
         image.pk if image else "",
-        at.timestamp() if at else 0.0,
+        _written_at(old, new, approximate.timestamp() if approximate else 0.0),
         created=old is None,
         removed=new is None,
     )

@@ -5,9 +5,9 @@ StockChanged sequence), so a receiver can drop a second copy; and `version`, bum
 a consumer could notice (a field removed or re-typed; added optional fields keep the version).
 """
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 SOURCE = "livestock.inventory"
 
@@ -153,6 +153,9 @@ class StageReleased(EventDetail):
     stages_released: int
     stages_total: int
     pending_units: int = Field(description="Units still waiting in the campaign pool")
+    next_stage_at: float | None = Field(
+        default=None, description="When the next pending stage is due, Unix seconds (the console's countdown)"
+    )
 
 
 class CampaignCancelled(EventDetail):
@@ -202,6 +205,47 @@ class SessionEnded(SessionEvent):
     ended_at: float = Field(description="When the session was ended, Unix seconds")
 
 
+class BusEnvelope(BaseModel):
+    """What a rule target reads of the EventBridge event around a detail (the fields every bus
+    delivery carries; moto's local deliveries leave out `account`, which nothing here reads)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    id: str
+    detail_type: str = Field(alias="detail-type")
+    source: str
+    time: AwareDatetime
+    detail: dict[str, Any]
+
+
+class ReviewLocations(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_json: str = Field(description="GET this API path for the JSON review")
+    api_csv: str = Field(description="... with ?format=csv: one row per SKU x platform")
+    api_html: str = Field(description="... with ?format=html: the page with its charts")
+    bucket: str = Field(description="The bucket the three objects are kept in")
+    keys: list[str] = Field(description="Their object keys (JSON, CSV, HTML)")
+
+
+class ReviewReady(DomainEvent):
+    """A session's review was built from the ledger and stored. Its id is the session and the
+    review's digest: a rebuild of an unchanged review publishes the same id (receivers drop it);
+    a rebuild after late movements (expiries, refunds) has a new digest and a new id."""
+
+    detail_type: ClassVar[str] = "ReviewReady"
+    session_id: str
+    title: str
+    digest: str = Field(description="SHA-256 of the review's figures")
+    started_at: float
+    ended_at: float
+    skus: list[str]
+    summary: list[str] = Field(description="The review's plain-language lines")
+    oversold: int = Field(description="Units oversold over the session's SKUs (must be 0)")
+    reconciled: bool = Field(description="Every SKU's ledger replays to its counters")
+    locations: ReviewLocations
+
+
 DETAIL_TYPES: dict[str, type[DomainEvent]] = {
     model.detail_type: model
     for model in (
@@ -217,6 +261,7 @@ DETAIL_TYPES: dict[str, type[DomainEvent]] = {
         SessionEnded,
         StageReleased,
         CampaignCancelled,
+        ReviewReady,
     )
 }
 
@@ -234,6 +279,7 @@ WEBHOOK_EVENT_TYPES = (
     "SessionEnded",
     "StageReleased",
     "CampaignCancelled",
+    "ReviewReady",
 )
 WebhookEventType = Literal[
     "StockLow",
@@ -247,4 +293,5 @@ WebhookEventType = Literal[
     "SessionEnded",
     "StageReleased",
     "CampaignCancelled",
+    "ReviewReady",
 ]

@@ -179,6 +179,7 @@ def campaign_events(change: CampaignChanged, now: float) -> list[DomainEvent]:
                 stages_released=released,
                 stages_total=len(campaign.stages),
                 pending_units=sum(s.quantity for s in campaign.stages if s.released_at is None),
+                next_stage_at=min((s.at for s in campaign.stages if s.released_at is None), default=None),
             )
         )
     if change.cancelled_now:

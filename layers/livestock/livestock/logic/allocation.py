@@ -67,7 +67,9 @@ class Allocation:
         for pool, count in (request.shards or {}).items():
             self.sharding.reshard(sku_id, pool, count, actor)
 
-    def move(self, sku_id: str, from_pool: str, to_pool: str, quantity: int, actor: str, reference: str) -> None:
+    def move(
+        self, sku_id: str, from_pool: str, to_pool: str, quantity: int, actor: str, reference: str | None = None
+    ) -> None:
         """Moves units from one pool to another, relative to what each holds now (a quota move
         mid-live: the pools keep selling while it runs, so absolute targets would be stale)."""
 

@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from livestock import keys
 from livestock.dal.holds import HoldStore
 from livestock.dal.limits import LimitStore
+from livestock.dal.refusals import RefusalStore
 from livestock.dal.skus import SkuStore
 from livestock.logic import layout
 from livestock.logic.meta_cache import MetaCache
@@ -40,6 +43,7 @@ from livestock.models.exceptions import (
 )
 from livestock.models.input import HoldRequest
 from livestock.models.output import HoldView
+from livestock.observability import logger
 from livestock.settings import Settings
 
 UNSETTLED_FOR_CONFIRM = frozenset({HoldStatus.PENDING, HoldStatus.ABANDONED})
@@ -102,6 +106,7 @@ class HoldService:
     rng: random.Random = field(default_factory=random.Random)
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    refusals: RefusalStore | None = None
 
     # --- place ------------------------------------------------------------------------------
 
@@ -131,7 +136,9 @@ class HoldService:
             # A read, not a write: a replay of an order that was held must still get its answer.
             seen = self.holds.get_hold(hold.hold_id, consistent=False)
             if seen is None:
-                raise self._sold_out(hold)
+                refusal = self._sold_out(hold)
+                self._count_refusal(hold, refusal)
+                raise refusal
             existing: Hold | None = seen
         else:
             existing = self.holds.put_pending_hold(hold)
@@ -288,7 +295,7 @@ class HoldService:
 
     def _refuse(self, hold: Hold, refusal: LiveStockError) -> NoReturn:
         """Stores the refusal on the hold, so a replay gets the same answer, then raises it."""
-        self.holds.reject_hold(
+        stored = self.holds.reject_hold(
             hold.model_copy(
                 update={
                     "refusal_code": refusal.code,
@@ -297,7 +304,19 @@ class HoldService:
                 }
             )
         )
+        if stored:  # counted once: a replay answers the stored refusal without coming here
+            self._count_refusal(hold, refusal)
         raise refusal
+
+    def _count_refusal(self, hold: Hold, refusal: LiveStockError) -> None:
+        """A refusal of a SKU in a live session is counted for its review. The count is a report,
+        not stock: a failed count is logged and the buyer still gets the refusal."""
+        if self.refusals is None or hold.session_id is None:
+            return
+        try:
+            self.refusals.count(hold.session_id, hold.sku_id, hold.channel, refusal.code, self.rng)
+        except (ClientError, BotoCoreError):
+            logger.warning("could not count a refusal", sku_id=hold.sku_id, code=refusal.code, exc_info=True)
 
     def _refuse_unless_taken(self, hold: Hold, refusal: LiveStockError) -> HoldView:
         """After the shards refused: if a decrement of this attempt landed after all (a retried

@@ -82,6 +82,10 @@ class StockService:
         self.allocation.allocate(sku_id, request, actor)
         return self.view(sku_id)
 
+    def move(self, sku_id: str, source: str, target: str, quantity: int, actor: str) -> SkuView:
+        self.allocation.move(sku_id, source, target, quantity, actor)
+        return self.view(sku_id)
+
     def release_reserve(
         self, sku_id: str, quantity: int | None, actor: str, reference: str | None = None
     ) -> dict[str, Any]:

@@ -96,3 +96,32 @@ class SkuInAnotherSession(LiveStockError):
 class CampaignNotFound(LiveStockError):
     status = 404
     code = "CAMPAIGN_NOT_FOUND"
+
+
+class ReviewNotReady(LiveStockError):
+    """The session has not ended, or its review is still being built (retry after details.retry_after_s)."""
+
+    status = 409
+    code = "REVIEW_NOT_READY"
+
+
+class ConsoleUnauthorized(LiveStockError):
+    """No console token, an unknown one, or one past its expiry."""
+
+    status = 401
+    code = "UNAUTHORIZED"
+
+
+class ConsoleForbidden(LiveStockError):
+    """A valid console token asked for what it does not cover: another session, a SKU outside the
+    session's lineup, or an operator action of a watch-only token."""
+
+    status = 403
+    code = "FORBIDDEN"
+
+
+class NoStagedRelease(LiveStockError):
+    """Release-next-stage was asked for a SKU with no staged release planned."""
+
+    status = 409
+    code = "NO_STAGED_RELEASE"

@@ -1,0 +1,133 @@
+"""The live console over HTTP: minting console tokens (API key), the page itself, and the page's
+operator actions, which a console token with `operate` authorises (`Authorization: Bearer`) for
+the SKUs of its session, so the browser never holds the API key."""
+
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
+from livestock.api.http import REFUSALS, SessionId, SkuId, actor, answers, build_resolver, json_response, rest_handler
+from livestock.models.console import ConsoleReserveRequest, QuotaMoveRequest, TokenIssued, TokenRequest
+from livestock.models.output import ErrorBody, ReserveReleased, SkuView
+from livestock.settings import get_console_settings
+from livestock.wiring import console_services
+
+app = build_resolver()
+STATIC = Path(__file__).parent / "static"
+ASSETS = {"console.html": "text/html; charset=utf-8", "app.js": "text/javascript", "app.css": "text/css"}
+# The page loads its own script and style and talks to this API and the console's WebSocket only.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+
+
+@cache
+def asset(name: str) -> str:
+    text = (STATIC / name).read_text()
+    if name == "console.html":
+        # The page learns where the WebSocket is from the function's environment, not from a build.
+        text = text.replace("{{websocket_url}}", _attribute(get_console_settings().console_websocket_url))
+    return text
+
+
+def _attribute(value: str) -> str:
+    return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def page_response(name: str) -> Response[str]:
+    return Response(status_code=200, content_type=ASSETS[name], body=asset(name), headers=PAGE_HEADERS)
+
+
+def page_doc(media: str) -> dict[int, OpenAPIResponse]:
+    """A static file, and the one refusal a request for it can meet (a body over the limit)."""
+    return {
+        200: {"description": "OK", "content": {media: {"schema": {"type": "string"}}}},
+        413: {"description": REFUSALS[413], "content": {"application/json": {"model": ErrorBody}}},
+    }
+
+
+def bearer() -> str | None:
+    headers = app.current_event.headers
+    given = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+    if given is None or not given.lower().startswith("bearer "):
+        return None
+    return given[7:].strip()
+
+
+def page_url() -> str:
+    configured = get_console_settings().console_page_url
+    if configured:
+        return configured
+    context = app.current_event.request_context
+    return f"https://{context.domain_name}/{context.stage}/console"
+
+
+@app.post("/console/tokens", responses=answers(201, TokenIssued, 404))
+def mint_token(request: Annotated[TokenRequest, Body()]) -> Response[TokenIssued]:
+    """A console token for one session (API key required). Give the page its `console_url`."""
+    issued = console_services().tokens.mint(
+        request, actor(app, "operator"), page_url(), get_console_settings().console_websocket_url
+    )
+    return json_response(201, issued)
+
+
+@app.get("/console", responses=page_doc("text/html"))
+def console_page() -> Response[str]:
+    """The console page (no key: it holds no data; it reads its token from the URL fragment)."""
+    return page_response("console.html")
+
+
+@app.get("/console/app.js", responses=page_doc("text/javascript"))
+def console_script() -> Response[str]:
+    return page_response("app.js")
+
+
+@app.get("/console/app.css", responses=page_doc("text/css"))
+def console_style() -> Response[str]:
+    return page_response("app.css")
+
+
+OPERATOR = (401, 403, 409)
+ACTIONS = "/console/sessions/<session_id>/skus/<sku_id>"
+
+
+@app.post(f"{ACTIONS}/pause", responses=answers(200, SkuView, *OPERATOR))
+def pause(session_id: SessionId, sku_id: SkuId) -> Response[SkuView]:
+    """Pause the SKU on every platform (console token with `operate`, as `Authorization: Bearer`)."""
+    return json_response(200, console_services().actions.set_paused(bearer(), session_id, sku_id, True))
+
+
+@app.post(f"{ACTIONS}/resume", responses=answers(200, SkuView, *OPERATOR))
+def resume(session_id: SessionId, sku_id: SkuId) -> Response[SkuView]:
+    return json_response(200, console_services().actions.set_paused(bearer(), session_id, sku_id, False))
+
+
+@app.post(f"{ACTIONS}/reserve/release", responses=answers(200, ReserveReleased, *OPERATOR))
+def release_reserve(
+    session_id: SessionId, sku_id: SkuId, request: Annotated[ConsoleReserveRequest, Body()]
+) -> Response[ReserveReleased]:
+    result = console_services().actions.release_reserve(bearer(), session_id, sku_id, request.quantity)
+    return json_response(200, ReserveReleased.model_validate(result))
+
+
+@app.post(f"{ACTIONS}/quota/move", responses=answers(200, SkuView, *OPERATOR))
+def move_quota(session_id: SessionId, sku_id: SkuId, request: Annotated[QuotaMoveRequest, Body()]) -> Response[SkuView]:
+    """Move unsold units between two platforms' quotas (or shared)."""
+    return json_response(200, console_services().actions.move_quota(bearer(), session_id, sku_id, request))
+
+
+@app.post(f"{ACTIONS}/stages/release-next", responses=answers(200, None, *OPERATOR))
+def release_next_stage(session_id: SessionId, sku_id: SkuId) -> Response[dict[str, Any]]:
+    """Release the SKU's next flash-sale stage now (409 NO_STAGED_RELEASE when none is planned)."""
+    return json_response(200, console_services().actions.next_stage(bearer(), session_id, sku_id))
+
+
+handler = rest_handler(app)

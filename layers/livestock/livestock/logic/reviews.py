@@ -1,0 +1,174 @@
+"""Building, keeping and reading post-live reviews.
+
+`build` runs when a session ends (SessionEnded, through an EventBridge rule): it waits until every
+lineup SKU's ledger has caught up with its counters (the stream consumer runs a moment behind), reads
+the ledger, the session's holds, the journal and the refusal counters, composes the review
+(logic/review.py), stores JSON, CSV and HTML, writes each SKU's history line and publishes
+ReviewReady. Everything it writes is keyed by the session, so building twice leaves one review.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from livestock import keys
+from livestock.dal.holds import HoldStore
+from livestock.dal.journal import JournalStore
+from livestock.dal.ledger import LedgerStore
+from livestock.dal.refusals import RefusalStore
+from livestock.dal.reviews import ReviewHistory, ReviewObjects
+from livestock.dal.sessions import SessionStore
+from livestock.dal.skus import SkuStore
+from livestock.events.models import ReviewLocations, ReviewReady
+from livestock.events.publisher import EventSink
+from livestock.logic import review_render
+from livestock.logic.reconciliation import Reconciler
+from livestock.logic.review import JOURNAL_GRACE_S, SessionFacts, SkuInputs, compose, iso
+from livestock.models.exceptions import InvalidState, ReviewNotReady, SessionNotFound, SkuNotFound
+from livestock.models.output import Reconciliation
+from livestock.models.review import Review, SkuHistory, SkuHistoryEntry
+from livestock.models.sessions import Session, SessionStatus
+from livestock.observability import logger
+
+FORMATS = ("json", "csv", "html")
+
+
+def review_path(session_id: str) -> str:
+    return f"/sessions/{session_id}/review"
+
+
+@dataclass
+class ReviewService:
+    sessions: SessionStore
+    skus: SkuStore
+    holds: HoldStore
+    ledger: LedgerStore
+    refusals: RefusalStore
+    reconciler: Reconciler
+    journal: JournalStore
+    objects: ReviewObjects
+    history: ReviewHistory
+    sink: EventSink | None
+    # How long a build waits for the ledger to catch up with the counters before it reports the
+    # SKU unreconciled as it stands.
+    settle_wait_s: float = 20.0
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+    # --- building ------------------------------------------------------------------------------
+
+    def build(self, session_id: str) -> Review:
+        session = self._session(session_id)
+        if session.status != SessionStatus.ENDED or session.started_at is None or session.ended_at is None:
+            raise InvalidState(
+                "a review is built once the session has ended", {"session_id": session_id, "status": session.status}
+            )
+        facts = SessionFacts(
+            session_id=session.session_id,
+            title=session.title,
+            channels=session.channels,
+            lineup=session.lineup,
+            started_at=session.started_at,
+            ended_at=session.ended_at,
+        )
+        review = compose(facts, [self._inputs(facts, item.sku_id, item.forecast_units) for item in session.lineup])
+        self._keep(review, facts)
+        return review
+
+    def _inputs(self, session: SessionFacts, sku_id: str, forecast: int | None) -> SkuInputs:
+        meta = self.skus.get_meta(sku_id, consistent=True)
+        if meta is None:
+            raise SkuNotFound(f"SKU {sku_id!r} does not exist", {"sku_id": sku_id})
+        reconciliation = self._settled(sku_id)
+        movements = self.ledger.all_movements(sku_id)
+        hold_ids = {str(m["reference"]) for m in movements if m["bucket"] in ("held", "sold") and m.get("reference")}
+        holds = self.holds.get_holds(sorted(hold_ids))
+        journal = self.journal.entries(sku_id, iso(session.started_at), iso(session.ended_at + JOURNAL_GRACE_S))
+        return SkuInputs(
+            sku_id=sku_id,
+            name=meta.name,
+            auto_release_reserve=meta.auto_release_reserve,
+            movements=movements,
+            holds=holds,
+            journal=journal,
+            refusals=self.refusals.totals(session.session_id, sku_id),
+            reconciliation=reconciliation,
+            forecast_units=forecast,
+        )
+
+    def _settled(self, sku_id: str) -> Reconciliation:
+        deadline = self.clock() + self.settle_wait_s
+        while True:
+            reconciliation = self.reconciler.reconcile(sku_id)
+            if reconciliation.consistent or self.clock() >= deadline:
+                if not reconciliation.consistent:
+                    logger.warning("building a review of an unreconciled SKU", sku_id=sku_id)
+                return reconciliation
+            self.sleep(0.5)
+
+    def _keep(self, review: Review, session: SessionFacts) -> None:
+        # JSON last: once it can be read, so can the other two (a reader polls for the JSON).
+        self.objects.put(review.session_id, "csv", review_render.to_csv(review), review.digest)
+        self.objects.put(review.session_id, "html", review_render.to_html(review), review.digest)
+        self.objects.put(review.session_id, "json", review.model_dump_json(indent=2), review.digest)
+        for sku in review.skus:
+            self.history.put(
+                sku.sku_id,
+                review.ended_at,
+                SkuHistoryEntry(
+                    session_id=review.session_id,
+                    title=review.title,
+                    started_at=review.started_at,
+                    ended_at=review.ended_at,
+                    **sku.model_dump(include=set(SkuHistoryEntry.model_fields) - {"session_id", "title"}),
+                ),
+            )
+        if self.sink is None:
+            return
+        path = review_path(review.session_id)
+        event = ReviewReady(
+            event_id=f"ReviewReady:{review.session_id}:{review.digest[:16]}",
+            occurred_at=self.clock(),
+            session_id=review.session_id,
+            title=review.title,
+            digest=review.digest,
+            started_at=session.started_at,
+            ended_at=session.ended_at,
+            skus=[s.sku_id for s in review.skus],
+            summary=review.summary,
+            oversold=review.totals.oversold,
+            reconciled=review.totals.reconciled,
+            locations=ReviewLocations(
+                api_json=path,
+                api_csv=f"{path}?format=csv",
+                api_html=f"{path}?format=html",
+                bucket=self.objects.bucket,
+                keys=[keys.review_object(review.session_id, f) for f in FORMATS],
+            ),
+        )
+        self.sink.publish([self.sink.entry(ReviewReady.detail_type, event.model_dump(mode="json"))])
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def read(self, session_id: str, extension: str) -> str:
+        body = self.objects.get(session_id, extension)
+        if body is not None:
+            return body
+        session = self._session(session_id)
+        if session.status != SessionStatus.ENDED:
+            raise ReviewNotReady(
+                f"the session is {session.status.value}: its review is built when it ends",
+                {"session_id": session_id, "status": session.status.value},
+            )
+        raise ReviewNotReady("the review is being built; retry shortly", {"session_id": session_id, "retry_after_s": 2})
+
+    def history_of(self, sku_id: str, limit: int) -> SkuHistory:
+        if self.skus.get_meta(sku_id) is None:
+            raise SkuNotFound(f"SKU {sku_id!r} does not exist", {"sku_id": sku_id})
+        return SkuHistory(sku_id=sku_id, sessions=self.history.of_sku(sku_id, limit))
+
+    def _session(self, session_id: str) -> Session:
+        session = self.sessions.get_session(session_id)
+        if session is None:
+            raise SessionNotFound(f"session {session_id!r} does not exist", {"session_id": session_id})
+        return session

@@ -1,0 +1,348 @@
+"""The live console on moto: tokens (hashed, expiring), what a connection may see, the fan-out's
+coalescing and its 410 handling, the operator actions' authorisation; and the console functions
+on their sample events from events/."""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from livestock import wiring
+from livestock.logic.sessions import SessionService
+from livestock.models.console import QuotaMoveRequest, TokenRequest
+from livestock.models.exceptions import ConsoleForbidden, ConsoleUnauthorized, NoStagedRelease, SessionNotFound
+from livestock.models.input import AllocationRequest, HoldRequest, SetSkuRequest
+from livestock.models.sessions import SessionRequest
+from livestock.settings import ConsoleSettings
+from livestock_local.lambda_runtime import LocalLambda
+from livestock_local.template import ROOT, Template
+from tests.unit.conftest import INVENTORY, LEDGER, World
+
+CONSOLE = "livestock-ConsoleTable"
+INTERVAL = 0.25
+
+
+class FakePoster:
+    """The management API: what each connection was sent; connections in `gone` answer 410."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, list[dict[str, Any]]] = {}
+        self.gone: set[str] = set()
+
+    def post(self, connection_id: str, data: bytes) -> bool:
+        if connection_id in self.gone:
+            return False
+        self.sent.setdefault(connection_id, []).append(json.loads(data))
+        return True
+
+
+class Console:
+    def __init__(self, world: World) -> None:
+        world.client.create_table(**Template().create_table_request("ConsoleTable", CONSOLE))
+        self.world = world
+        self.poster = FakePoster()
+
+        self.on_sleep: list[Any] = []
+
+        def sleep(seconds: float) -> None:
+            world.clock.now += seconds
+            for action in self.on_sleep:
+                action()
+
+        self.services = wiring.build_console(
+            ConsoleSettings(console_table_name=CONSOLE, console_push_interval_s=INTERVAL),
+            world.services,
+            poster=self.poster,
+            client=world.client,
+            clock=world.clock,
+            sleep=sleep,
+        )
+        self.sessions = SessionService(world.stores.sessions, world.services.stock.runner, no_alerts, world.clock)
+
+    def session(self, session_id: str, skus: list[str], channels: tuple[str, ...] = ("douyin", "kuaishou")) -> None:
+        for sku in skus:
+            self.world.stock.set_sku(sku, SetSkuRequest(name=f"Tee {sku}", on_hand=100), "test")
+        request = SessionRequest.model_validate(
+            {
+                "title": f"Live {session_id}",
+                "channels": list(channels),
+                "starts_at": "2027-01-15T12:00:00Z",
+                "ends_at": "2027-01-15T14:00:00Z",
+                "lineup": [{"sku_id": sku} for sku in skus],
+            },
+            strict=False,
+        )
+        self.sessions.put(session_id, request, "test")
+
+    def token(self, session_id: str, operate: bool = True, ttl_s: int = 3600) -> str:
+        request = TokenRequest(session_id=session_id, operate=operate, ttl_s=ttl_s)
+        return self.services.tokens.mint(request, "host", "https://x/live/console", "wss://y/live").token
+
+    def connect(self, connection_id: str, token: str) -> None:
+        stored = self.services.socket.authorize(token)
+        self.services.socket.connect(connection_id, stored.session_id, stored.operate, stored.expires_at)
+
+    def subscribe(self, connection_id: str, **message: Any) -> bool:
+        return self.services.socket.subscribe(connection_id, json.dumps({"action": "subscribe", **message}))
+
+    def stock_changed(self, sku_id: str, sequence: int) -> int:
+        detail = {
+            "version": 1,
+            "event_id": f"{sku_id}:StockChanged:{sequence}",
+            "occurred_at": self.world.clock.now,
+            "sku_id": sku_id,
+            "sequence": sequence,
+            "figures": {"on_hand": 100, "sellable": 100, "pools": {"shared": 100}, "channels": {}, "paused": False},
+        }
+        return self.services.fanout.handle("StockChanged", detail)
+
+
+def no_alerts(sku_id: str, tiers_pct: list[int]) -> object:
+    """Sessions set alert tiers in the events table, which these tests do not have."""
+    return None
+
+
+@pytest.fixture
+def console(world: World) -> Console:
+    return Console(world)
+
+
+def test_a_token_is_stored_only_as_its_hash_and_stops_working_when_it_expires(console: Console) -> None:
+    console.session("s1", ["a"])
+    token = console.token("s1", ttl_s=60)
+    stored = json.dumps(console.world.client.scan(TableName=CONSOLE)["Items"])
+    assert token not in stored
+    assert console.services.tokens.verify(token).session_id == "s1"
+    console.world.clock.now += 61
+    with pytest.raises(ConsoleUnauthorized, match="expired"):
+        console.services.tokens.verify(token)
+    for wrong in (None, "", "x" * 43, "x" * 5000):
+        with pytest.raises(ConsoleUnauthorized):
+            console.services.tokens.verify(wrong)
+    with pytest.raises(SessionNotFound):
+        console.token("no-such-session")
+
+
+def test_subscribe_sends_the_sessions_skus_and_refuses_another_session(console: Console) -> None:
+    console.session("s1", ["a", "b"])
+    console.session("s2", ["c"])
+    console.connect("conn-1", console.token("s1", operate=False))
+    assert console.subscribe("conn-1")
+    snapshot = console.poster.sent["conn-1"][-1]
+    assert snapshot["type"] == "snapshot"
+    assert [p["sku_id"] for p in snapshot["skus"]] == ["a", "b"]
+    assert snapshot["skus"][0]["channels"] == {"douyin": 100, "kuaishou": 100}
+    assert snapshot["session"] == {
+        "session_id": "s1",
+        "title": "Live s1",
+        "status": "planned",
+        "channels": ["douyin", "kuaishou"],
+        "operate": False,
+        "token_expires_at": pytest.approx(console.world.clock.now + 3600),
+    }
+    assert not console.subscribe("conn-1", session_id="s2")
+    assert console.poster.sent["conn-1"][-1] == {
+        "type": "error",
+        "code": "FORBIDDEN",
+        "message": "the token is for another session",
+    }
+    assert not console.subscribe("conn-1", sku_ids=["c"])
+    assert console.poster.sent["conn-1"][-1]["code"] == "FORBIDDEN"
+    assert not console.services.socket.subscribe("conn-1", '{"action": "subscribe", "extra": 1}')
+    assert console.poster.sent["conn-1"][-1]["code"] == "VALIDATION_ERROR"
+
+
+def test_a_burst_of_events_makes_one_message_per_slot_and_only_for_the_sessions_watching(console: Console) -> None:
+    console.session("s1", ["a", "b"])
+    console.session("s2", ["c"])
+    for connection, session in (("one", "s1"), ("two", "s1"), ("other", "s2")):
+        console.connect(connection, console.token(session))
+        assert console.subscribe(connection)
+    console.poster.sent.clear()
+    # A slot's sender waits for the slot's end; a call in the same slot marks and leaves.
+    sent = [console.stock_changed("a", 1)]
+    console.world.clock.now -= INTERVAL  # the burst's other events arrive within that slot
+    sent += [console.stock_changed(sku, n) for n, sku in enumerate(["a", "b", "a", "b", "a"], start=2)]
+    assert sent == [2, 0, 0, 0, 0, 0]
+    assert set(console.poster.sent) == {"one", "two"}
+    first = console.poster.sent["one"]
+    assert len(first) == 1 and first[0]["type"] == "update"
+    assert [p["sku_id"] for p in first[0]["skus"]] == ["a"]
+    # What arrived while the first push was being sent goes in the next slot's push, once.
+    console.world.clock.now += INTERVAL
+    assert console.stock_changed("a", 7) == 2
+    assert [[p["sku_id"] for p in m["skus"]] for m in console.poster.sent["one"]] == [["a"], ["a", "b"]]
+    assert "other" not in console.poster.sent
+
+
+def test_a_sku_still_settling_is_pushed_again_until_held_is_counted(console: Console) -> None:
+    console.session("s1", ["a"])
+    console.connect("c", console.token("s1"))
+    assert console.subscribe("c")
+    console.world.holds.place(HoldRequest(channel="douyin", order_id="o1", sku_id="a", quantity=3))
+    sleeps: list[int] = []
+
+    def stream_settles_after_the_first_push() -> None:
+        sleeps.append(1)
+        if len(sleeps) == 2:
+            console.world.drain()
+
+    console.on_sleep.append(stream_settles_after_the_first_push)
+    assert console.stock_changed("a", 1) == 2
+    pushed = [(p["sellable"], p["held"], p["in_flight"]) for m in console.poster.sent["c"][1:] for p in m["skus"]]
+    assert pushed == [(97, 0, 3), (97, 3, 0)]
+
+
+def test_a_connection_that_answers_410_is_dropped(console: Console) -> None:
+    console.session("s1", ["a"])
+    console.connect("gone", console.token("s1"))
+    console.connect("here", console.token("s1"))
+    assert console.subscribe("gone") and console.subscribe("here")
+    console.poster.gone.add("gone")
+    assert console.stock_changed("a", 1) == 1
+    assert console.services.store.get_connection("gone") is None
+    assert console.services.store.session_connections("s1", console.world.clock.now) == ["here"]
+
+
+def test_alerts_set_the_tier_and_feed_and_a_stage_release_its_countdown(console: Console) -> None:
+    console.session("s1", ["a"])
+    console.connect("c", console.token("s1"))
+    assert console.subscribe("c")
+    now = console.world.clock.now
+    alert = json.loads((ROOT / "events/console_fanout/AlertRaised.json").read_text())["detail"]
+    console.services.fanout.handle("AlertRaised", {**alert, "sku_id": "a", "occurred_at": now})
+    console.world.clock.now += 1
+    stage = {
+        "version": 1,
+        "event_id": "st-1",
+        "occurred_at": now + 1,
+        "sku_id": "a",
+        "campaign_id": "flash-a",
+        "session_id": "s1",
+        "stage": 2,
+        "quantity": 300,
+        "target_pool": "shared",
+        "scheduled_at": now,
+        "released_at": now + 1,
+        "actor": "system:campaign",
+        "stages_released": 2,
+        "stages_total": 3,
+        "pending_units": 400,
+        "next_stage_at": now + 300,
+    }
+    console.services.fanout.handle("StageReleased", stage)
+    panels = [p for m in console.poster.sent["c"][1:] for p in m["skus"]]
+    alerts = [a for m in console.poster.sent["c"][1:] for a in m["alerts"]]
+    assert panels[-1]["tier"]["severity"] == alert["severity"] and panels[-1]["tier"]["tier_pct"] == alert["tier_pct"]
+    assert panels[-1]["stage"]["next_stage_at"] == now + 300
+    assert [a["detail_type"] for a in alerts] == ["AlertRaised", "StageReleased"]
+    assert alerts[1]["message"] == "Stage 2 released (300 units)"
+    # A later console sees the feed in its snapshot.
+    console.connect("late", console.token("s1"))
+    assert console.subscribe("late")
+    assert [a["event_id"] for a in console.poster.sent["late"][0]["alerts"]] == [alert["event_id"], "st-1"]
+
+
+def test_a_stage_release_without_a_model_is_still_validated(console: Console) -> None:
+    with pytest.raises(ValueError, match="event_id"):
+        console.services.fanout.handle("StageReleased", {"occurred_at": 1.0, "sku_id": "a"})
+
+
+def test_operator_actions_need_an_operate_token_for_the_skus_session(console: Console) -> None:
+    console.session("s1", ["a"])
+    console.session("s2", ["b"])
+    console.world.stock.allocate("a", AllocationRequest(pools={"channel:douyin": 40, "reserve": 10}), "test")
+    actions = console.services.actions
+    operate, watch, other = console.token("s1"), console.token("s1", operate=False), console.token("s2")
+    with pytest.raises(ConsoleForbidden, match="operator"):
+        actions.set_paused(watch, "s1", "a", True)
+    with pytest.raises(ConsoleForbidden, match="another session"):
+        actions.set_paused(other, "s1", "a", True)
+    with pytest.raises(ConsoleForbidden, match="lineup"):
+        actions.set_paused(operate, "s1", "b", True)
+    with pytest.raises(ConsoleUnauthorized):
+        actions.set_paused(None, "s1", "a", True)
+    assert actions.set_paused(operate, "s1", "a", True).paused
+    assert not actions.set_paused(operate, "s1", "a", False).paused
+    moved = actions.move_quota(
+        operate, "s1", "a", QuotaMoveRequest(from_channel="douyin", to_channel="kuaishou", quantity=15)
+    )
+    assert (moved.pools["channel:douyin"], moved.pools["channel:kuaishou"], moved.pools["shared"]) == (25, 15, 50)
+    back = actions.move_quota(
+        operate, "s1", "a", QuotaMoveRequest(from_channel="kuaishou", to_channel="shared", quantity=15)
+    )
+    assert (back.pools["channel:kuaishou"], back.pools["shared"]) == (0, 65)
+    assert actions.release_reserve(operate, "s1", "a", 4)["released"] == 4
+    with pytest.raises(NoStagedRelease):
+        actions.next_stage(operate, "s1", "a")
+
+
+# --- the functions on their sample events ------------------------------------------------------
+
+
+@pytest.fixture
+def functions(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, LocalLambda]]:
+    world.client.create_table(**Template().create_table_request("ConsoleTable", CONSOLE))
+    monkeypatch.setenv("INVENTORY_TABLE_NAME", INVENTORY)
+    monkeypatch.setenv("LEDGER_TABLE_NAME", LEDGER)
+    monkeypatch.setenv("CONSOLE_TABLE_NAME", CONSOLE)
+    monkeypatch.setenv("CONSOLE_PUSH_INTERVAL_S", "0.05")
+    wiring.reset()
+    tables = {"InventoryTable": INVENTORY, "LedgerTable": LEDGER, "EventsTable": "ev", "ConsoleTable": CONSOLE}
+    loaded = {f.logical_id: f for f in Template().functions(tables) if f.logical_id.startswith("Console")}
+    monkeypatch.setenv("CONSOLE_MANAGEMENT_ENDPOINT", "https://w1x2y3z4.execute-api.us-east-1.amazonaws.com/live")
+    yield {name: LocalLambda(f) for name, f in loaded.items()}
+    wiring.reset()
+
+
+def sample(name: str, token: str | None = None) -> dict[str, Any]:
+    text = (ROOT / "events" / name).read_text()
+    if token is not None:
+        text = text.replace("REPLACE_WITH_A_CONSOLE_TOKEN_minted_by_post", token)
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def test_the_console_functions_on_their_sample_events(functions: dict[str, LocalLambda], world: World) -> None:
+    world.stock.set_sku("tee-black-m", SetSkuRequest(name="Black tee M", on_hand=500), "test")
+    world.stock.allocate("tee-black-m", AllocationRequest(pools={"channel:douyin": 200}), "test")
+    sessions = SessionService(world.stores.sessions, world.services.stock.runner, no_alerts, world.clock)
+    request = json.loads((ROOT / "events/sessions_api/put_session.json").read_text())["body"]
+    plan = SessionRequest.model_validate_json(request, strict=False)
+    sessions.put("live-2027-01-15", plan.model_copy(update={"lineup": plan.lineup[:1]}), "test")
+    api = functions["ConsoleApiFunction"]
+    minted = api.invoke(sample("console_api/mint_token.json"))
+    assert minted["statusCode"] == 201, minted
+    token = json.loads(minted["body"])["token"]
+    assert (
+        json.loads(minted["body"])["console_url"]
+        == f"https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/live/console#token={token}"
+    )
+    page = api.invoke(sample("console_api/page.json"))
+    assert page["statusCode"] == 200 and "<title>LiveStock console</title>" in page["body"]
+    headers = {k.lower(): v for k, v in (page.get("multiValueHeaders") or page.get("headers") or {}).items()}
+    assert "text/html" in str(headers["content-type"]) and "default-src 'self'" in str(
+        headers["content-security-policy"]
+    )
+    refused = api.invoke(sample("console_api/pause.json"))
+    assert (refused["statusCode"], json.loads(refused["body"])["code"]) == (401, "UNAUTHORIZED")
+    paused = api.invoke(sample("console_api/pause.json", token))
+    assert paused["statusCode"] == 200 and json.loads(paused["body"])["paused"] is True
+    moved = api.invoke(sample("console_api/move_quota.json", token))
+    assert json.loads(moved["body"])["pools"]["channel:kuaishou"] == 100, moved
+
+    allowed = functions["ConsoleAuthorizerFunction"].invoke(sample("console_authorizer/connect.json", token))
+    assert allowed["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert allowed["context"]["session_id"] == "live-2027-01-15" and allowed["context"]["operate"] is True
+    with pytest.raises(PermissionError, match=r"^Unauthorized$"):
+        functions["ConsoleAuthorizerFunction"].invoke(sample("console_authorizer/connect.json", "x" * 43))
+
+    socket = functions["ConsoleSocketFunction"]
+    assert socket.invoke(sample("console_socket/connect.json"))["statusCode"] == 200
+    assert socket.invoke(sample("console_socket/subscribe.json"))["statusCode"] == 200
+    fanout = functions["ConsoleFanoutFunction"]
+    for name in ("StockChanged", "AlertRaised", "StageReleased"):
+        assert fanout.invoke(sample(f"console_fanout/{name}.json"))["sent"] in (0, 1)
+    assert socket.invoke(sample("console_socket/disconnect.json"))["statusCode"] == 200
+    assert wiring.console_services().store.get_connection("Bx1cKeN5IAMCIbw=") is None

@@ -1,0 +1,279 @@
+"""The post-live review's figures on a made-up ledger whose answers are known by hand, and its
+CSV and HTML renderings; the refusal counters and the journal on moto."""
+
+import csv
+import io
+import random
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from livestock import keys
+from livestock.dal.journal import JournalStore
+from livestock.logic import review_render
+from livestock.logic.review import SessionFacts, SkuInputs, compose, iso
+from livestock.models.domain import Hold, HoldStatus
+from livestock.models.input import HoldRequest, SetSkuRequest
+from livestock.models.output import Reconciliation
+from livestock.models.review import JournalEntry
+from livestock.models.sessions import LineupEntry
+from tests.unit.conftest import World
+from tests.unit.events_support import EventWorld
+
+START = 1_800_000_000.0
+SESSION = "live-1"
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.movements: list[dict[str, Any]] = []
+        self.holds: dict[str, Hold] = {}
+
+    def move(self, at: float, op: str, bucket: str, delta: int, reference: str | None = None) -> None:
+        n = len(self.movements)
+        self.movements.append(
+            {
+                "sku_id": "tee",
+                "at": iso(START + at),
+                "sequence": f"{n:08d}",
+                "op": op,
+                "bucket": bucket,
+                "delta": delta,
+                "quantity": abs(delta),
+                "before": 0,
+                "after": 0,
+                "reference": reference,
+                "actor": "test",
+            }
+        )
+
+    def hold(self, hold_id: str, channel: str, quantity: int, at: float, pool: str, session: str = SESSION) -> None:
+        self.holds[hold_id] = Hold(
+            hold_id=hold_id,
+            sku_id="tee",
+            channel=channel,
+            order_id=hold_id,
+            quantity=quantity,
+            status=HoldStatus.HELD,
+            request_hash="x",
+            pay_within_s=60,
+            created_at=START + at,
+            session_id=session,
+        )
+        self.move(at, "hold", f"pool:{pool}", -quantity, f"{hold_id}#1")
+        self.move(at, "hold", "held", quantity, hold_id)
+
+    def confirm(self, hold_id: str, at: float) -> None:
+        quantity = self.holds[hold_id].quantity
+        self.move(at, "confirm", "held", -quantity, hold_id)
+        self.move(at, "confirm", "sold", quantity, hold_id)
+
+    def give_back(self, hold_id: str, op: str, at: float, pool: str) -> None:
+        quantity = self.holds[hold_id].quantity
+        self.move(at, op, "sold" if op == "refund" else "held", -quantity, hold_id)
+        self.move(at, op, f"pool:{pool}", quantity, hold_id)
+
+
+def live_sale() -> Ledger:
+    """100 units: douyin quota 30, reserve 10, a 20-unit flash-sale campaign, 40 shared."""
+    ledger = Ledger()
+    ledger.move(-100, "receive", "pool:shared", 100)
+    ledger.move(-90, "allocate", "pool:shared", -60)
+    ledger.move(-90, "allocate", "pool:channel:douyin", 30)
+    ledger.move(-90, "allocate", "pool:reserve", 10)
+    ledger.move(-90, "allocate", "pool:campaign:flash", 20)
+    ledger.hold("h-before", "douyin", 1, -50, "channel:douyin", session="earlier")  # not this session's
+    ledger.give_back("h-before", "cancel", -40, "channel:douyin")
+    ledger.hold("h1", "douyin", 5, 10, "channel:douyin")
+    ledger.confirm("h1", 20)
+    ledger.hold("h2", "kuaishou", 3, 70, "shared")
+    ledger.hold("h3", "douyin", 2, 80, "channel:douyin")
+    ledger.confirm("h3", 90)
+    ledger.move(120, "stage-release", "pool:campaign:flash", -20, "flash#1")
+    ledger.move(120, "stage-release", "pool:shared", 20, "flash#1")
+    ledger.move(130, "release-reserve", "pool:reserve", -10)
+    ledger.move(130, "release-reserve", "pool:shared", 10)
+    ledger.move(140, "allocate", "pool:channel:douyin", -5)
+    ledger.move(140, "allocate", "pool:channel:kuaishou", 5)
+    ledger.hold("h4", "taobao", 67, 150, "shared")  # shared is empty now: taobao sells shared only
+    ledger.confirm("h4", 160)
+    ledger.give_back("h2", "expire", 200, "shared")
+    ledger.hold("h7", "taobao", 3, 205, "shared")
+    ledger.confirm("h7", 215)
+    ledger.give_back("h3", "refund", 300, "channel:douyin")
+    ledger.hold("h5", "douyin", 20, 400, "channel:douyin")
+    ledger.hold("h6", "kuaishou", 5, 410, "channel:kuaishou")  # the last units: sold out
+    return ledger
+
+
+def facts() -> SessionFacts:
+    return SessionFacts(
+        session_id=SESSION,
+        title="Friday live",
+        channels=["douyin", "kuaishou", "taobao"],
+        lineup=[LineupEntry(sku_id="tee", forecast_units=50)],
+        started_at=START,
+        ended_at=START + 600,
+    )
+
+
+def inputs(ledger: Ledger, **overrides: Any) -> SkuInputs:
+    given: dict[str, Any] = {
+        "sku_id": "tee",
+        "name": "T-shirt",
+        "auto_release_reserve": True,
+        "movements": ledger.movements,
+        "holds": ledger.holds,
+        "journal": [
+            JournalEntry(
+                at=iso(START + 151),
+                detail_type="AlertRaised",
+                event_id="a1",
+                severity="warn",
+                message="tee is at 20%",
+                detail={},
+            ),
+            JournalEntry(at=iso(START - 5), detail_type="AlertRaised", event_id="a0", severity="info", detail={}),
+        ],
+        "refusals": Counter({("taobao", "SOLD_OUT"): 4, ("douyin", "LIMIT_EXCEEDED"): 2}),
+        "reconciliation": Reconciliation(
+            sku_id="tee", consistent=True, expected={}, actual={}, differences={}, conservation={}, unattributed={}
+        ),
+        "forecast_units": 50,
+    }
+    return SkuInputs(**(given | overrides))
+
+
+def test_every_figure_of_a_live_with_holds_expiries_refunds_reserve_stage_and_quota_move() -> None:
+    review = compose(facts(), [inputs(live_sale())])
+    sku = review.skus[0]
+    assert (sku.opening_sellable, sku.opening_reserve, sku.opening_campaign) == (70, 10, 20)
+    assert (sku.held_units, sku.sold_units, sku.refunded_units, sku.expired_units) == (105, 77, 2, 3)
+    assert sku.still_held_units == 25 and sku.cancelled_units == 0, "h-before belongs to another session"
+    assert sku.unpaid_rate == 0.0286
+    assert (sku.refused_sold_out, sku.refused_over_limit) == (4, 2)
+    assert sku.made_available == 100 and sku.sell_through == 0.77
+    assert sku.reserve_used == 10 and [r.at for r in sku.reserve_releases] == [iso(START + 130)]
+    assert sku.staged_units == 20 and sku.stages[0].from_pools == ["campaign:flash"]
+    assert sku.stages[0].to_pools == ["shared"] and sku.stages[0].at == iso(START + 120)
+    assert [(q.from_pools, q.to_pools, q.units) for q in sku.quota_moves] == [
+        (["channel:douyin"], ["channel:kuaishou"], 5)
+    ]
+    assert sku.sold_out_at == iso(START + 410) and sku.time_to_sell_out_s == 410
+    assert sku.sell_outs == [iso(START + 410)]
+    assert sku.peak_units_per_min == 67, "minute 2 took h4's 67 units"
+    assert [m.held_units for m in sku.minutes][:3] == [5, 5, 67] and len(sku.minutes) == 10
+    assert [a.event_id for a in sku.alerts] == ["a1"], "an alert before the start is not this live's"
+    assert (sku.actual_units, sku.forecast_miss_units, sku.forecast_miss_pct) == (75, 25, 50.0)
+    assert sku.oversold == 0
+    platforms = {p.channel: p for p in sku.platforms}
+    assert {c: (p.held_units, p.sold_units) for c, p in platforms.items()} == {
+        "douyin": (27, 7),
+        "kuaishou": (8, 0),
+        "taobao": (70, 70),
+    }
+    assert platforms["kuaishou"].expired_units == 3 and platforms["douyin"].refunded_units == 2
+    assert platforms["taobao"].refused_sold_out == 4 and platforms["douyin"].refused_over_limit == 2
+    # taobao sells shared only: shared ran dry at 150 s, came back with h2's expiry, ran dry again.
+    assert platforms["taobao"].time_to_sell_out_s == 150
+    assert platforms["douyin"].opening_sellable == 70 and platforms["taobao"].opening_sellable == 40
+    assert review.summary[0] == (
+        "T-shirt sold out in 6 min 50 s on all platforms: 77 of 100 units sold (77% sell-through); "
+        "50% above forecast (75 vs 50); 3% of held units were never paid (3 units)."
+    )
+    assert review.totals.oversold == 0 and review.totals.reconciled
+
+
+def test_a_pool_that_went_below_zero_is_reported_oversold() -> None:
+    ledger = live_sale()
+    ledger.move(500, "unattributed", "pool:shared", -4)
+    sku = compose(facts(), [inputs(ledger)]).skus[0]
+    assert sku.oversold == 4
+    assert "Oversold: 4 units" in compose(facts(), [inputs(ledger)]).summary[-1]
+
+
+def test_the_csv_has_a_row_per_sku_and_platform_and_sums_to_the_totals() -> None:
+    review = compose(facts(), [inputs(live_sale())])
+    rows = list(csv.DictReader(io.StringIO(review_render.to_csv(review))))
+    assert [(r["sku_id"], r["platform"]) for r in rows] == [("tee", "douyin"), ("tee", "kuaishou"), ("tee", "taobao")]
+    for column in review_render.CSV_ADDITIVE:
+        assert sum(int(r[column]) for r in rows) == getattr(review.totals, column), column
+    assert {r["sku_stages_released_at"] for r in rows} == {iso(START + 120)}
+
+
+def test_the_page_is_self_contained_has_every_chart_and_renders_the_same_twice() -> None:
+    review = compose(facts(), [inputs(live_sale())])
+    page = review_render.to_html(review)
+    assert page.count("<svg") == 2, "the forecast chart and one sales curve per SKU"
+    # Namespace names (xmlns, rdf:resource) are names, not fetches; nothing is loaded from anywhere.
+    for fetch in ('src="', 'href="http', "<link", "<script", "@import", "url(http", "<iframe"):
+        assert fetch not in page, fetch
+    for gid in ("held-line", "sold-line", "marker-stage", "marker-reserve", "marker-sold_out", "marker-alert"):
+        assert f'id="{gid}' in page, gid
+    assert review.summary[0] in page
+    assert review_render.to_html(compose(facts(), [inputs(live_sale())])) == page
+
+
+def test_the_digest_changes_with_the_figures_only() -> None:
+    first, again = compose(facts(), [inputs(live_sale())]), compose(facts(), [inputs(live_sale())])
+    assert first.digest == again.digest and len(first.digest) == 64
+    ledger = live_sale()
+    ledger.confirm("h6", 700)
+    assert compose(facts(), [inputs(ledger)]).digest != first.digest
+
+
+def test_refusals_of_a_sku_in_a_session_are_counted_once_per_order(world: World) -> None:
+    world.stock.set_sku("tee", SetSkuRequest(name="Tee", on_hand=2), "erp")
+    world.stock.set_sku("mug", SetSkuRequest(name="Mug", on_hand=0), "erp")
+    runner = world.stock.runner
+    from livestock.dal.skus import StockChange  # noqa: PLC0415
+    from livestock.models.domain import SkuPatch  # noqa: PLC0415
+
+    for sku in ("tee",):
+        runner.run(
+            sku,
+            lambda meta: StockChange.of(
+                meta, "session-start", "op", patch=SkuPatch(session_id=SESSION, session_per_buyer_limit=1)
+            ),
+        )
+
+    def place(order_id: str, channel: str, buyer: str, sku: str = "tee") -> str:
+        request = HoldRequest(channel=channel, order_id=order_id, sku_id=sku, quantity=1, buyer_id=buyer)
+        try:
+            return world.holds.place(request).status
+        except Exception as error:  # noqa: BLE001 - the refusal's code is what is checked
+            return str(getattr(error, "code", error))
+
+    assert place("o1", "douyin", "b1") == "held"
+    assert place("o2", "douyin", "b1") == "LIMIT_EXCEEDED"
+    assert place("o2", "douyin", "b1") == "LIMIT_EXCEEDED", "a replay answers the stored refusal"
+    assert place("o3", "taobao", "b2") == "held"
+    assert place("o4", "taobao", "b3") == "SOLD_OUT"
+    assert place("o5", "kuaishou", "b4") == "SOLD_OUT"
+    assert place("m1", "kuaishou", "b4", sku="mug") == "SOLD_OUT", "outside a session: not counted"
+    totals = world.stores.refusals.totals(SESSION, "tee")
+    assert totals == Counter({("douyin", "LIMIT_EXCEEDED"): 1, ("taobao", "SOLD_OUT"): 1, ("kuaishou", "SOLD_OUT"): 1})
+    assert world.stores.refusals.totals(SESSION, "mug") == Counter()
+
+
+def test_the_journal_keeps_an_event_once_and_reads_a_time_range(world: World) -> None:
+    ew = EventWorld(world)
+    journal = JournalStore(ew.states.store.table, world.client)
+    entry = JournalEntry(at=iso(START + 10), detail_type="StageReleased", event_id="e1", detail={"units": 5})
+    assert journal.record("tee", entry, START + 10)
+    assert not journal.record("tee", entry, START + 10), "a redelivered event is kept once"
+    later = entry.model_copy(update={"at": iso(START + 900), "event_id": "e2"})
+    journal.record("tee", later, START + 900)
+    assert [e.event_id for e in journal.entries("tee", iso(START), iso(START + 600))] == ["e1"]
+    assert journal.entries("tee", iso(START), iso(START + 600))[0].detail == {"units": 5}
+    assert keys.journal_pk("tee") == "JOURNAL#tee"
+
+
+@pytest.mark.parametrize("rng_seed", [1, 2])
+def test_refusal_counts_spread_over_keys_sum_exactly(world: World, rng_seed: int) -> None:
+    store = world.stores.refusals
+    rng = random.Random(rng_seed)
+    for _ in range(50):
+        store.count(SESSION, "tee", "douyin", "SOLD_OUT", rng)
+    assert store.totals(SESSION, "tee") == Counter({("douyin", "SOLD_OUT"): 50})
