@@ -98,6 +98,7 @@ STORY: list[tuple[str, int | None]] = [
     ("webhook_delivery/HoldExpired.json", None),
     ("webhook_delivery/ReserveReleased.json", None),
     ("webhook_delivery/Restocked.json", None),
+    ("webhook_delivery/ReviewReady.json", None),
     ("webhook_delivery/SessionEnded.json", None),
     ("webhook_delivery/SessionStarted.json", None),
     ("webhook_delivery/SoldOut.json", None),
