@@ -131,11 +131,13 @@ def sales_chart(review: Review, sku: SkuReview) -> str:
     started = epoch(review.started_at)
     figure = _new_figure(9, 3.4)
     axes = figure.add_subplot()
-    xs = [m.minute + 0.5 for m in sku.minutes]
-    (held,) = axes.plot(xs, [m.held_units for m in sku.minutes], marker="o", markersize=3, color="#1d3557")
+    # Each curve starts at the session's start (nothing sold yet), so a live shorter than a minute
+    # still draws a line rather than a lone point.
+    xs = [0.0] + [m.minute + 0.5 for m in sku.minutes]
+    (held,) = axes.plot(xs, [0] + [m.held_units for m in sku.minutes], marker="o", markersize=3, color="#1d3557")
     held.set_gid("held-line")
     held.set_label("units held / min")
-    (sold,) = axes.plot(xs, [m.sold_units for m in sku.minutes], marker="s", markersize=3, color="#457b9d")
+    (sold,) = axes.plot(xs, [0] + [m.sold_units for m in sku.minutes], marker="s", markersize=3, color="#457b9d")
     sold.set_gid("sold-line")
     sold.set_label("units paid / min")
     marks: list[tuple[str, str]] = [("stage", s.at) for s in sku.stages]
