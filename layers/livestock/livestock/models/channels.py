@@ -23,13 +23,14 @@ class ChannelRequest(StrictModel):
     platform: Platform
     mode: Literal["quota", "shared"]
     ratio: float | None = Field(
-        default=None, gt=0, le=1, description="Shared mode: the share of sellable stock shown (default 1)"
+        # A floor, not gt=0: a denormal float is a number DynamoDB cannot store (schemathesis sent 5e-324).
+        default=None, ge=0.0001, le=1, description="Shared mode: the share of sellable stock shown (default 1)"
     )
     buffer: int | None = Field(default=None, ge=0, le=1_000_000, description="Shared mode: units held back")
     endpoint: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]{1,500}$")]
     credentials_ref: CredentialsRef
     sku_map: dict[Identifier, PlatformSkuIds] = Field(min_length=1, max_length=500)
-    qps: float = Field(default=10.0, gt=0, le=10_000, description="The app's per-second quota on the platform")
+    qps: float = Field(default=10.0, ge=0.01, le=10_000, description="The app's per-second quota on the platform")
 
     @field_validator("ratio", mode="before")
     @classmethod

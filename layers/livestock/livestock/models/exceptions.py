@@ -125,3 +125,11 @@ class NoStagedRelease(LiveStockError):
 
     status = 409
     code = "NO_STAGED_RELEASE"
+
+
+class CredentialsUnavailable(LiveStockError):
+    """A channel's credentials reference names no readable credentials (missing, or not the shape
+    its platform needs): nothing is verified or sent with them until the channel is fixed."""
+
+    status = 409
+    code = "CREDENTIALS_UNAVAILABLE"
