@@ -24,7 +24,10 @@ class ChannelRequest(StrictModel):
     mode: Literal["quota", "shared"]
     ratio: float | None = Field(
         # A floor, not gt=0: a denormal float is a number DynamoDB cannot store (schemathesis sent 5e-324).
-        default=None, ge=0.0001, le=1, description="Shared mode: the share of sellable stock shown (default 1)"
+        default=None,
+        ge=0.0001,
+        le=1,
+        description="Shared mode: the share of sellable stock shown (default 1)",
     )
     buffer: int | None = Field(default=None, ge=0, le=1_000_000, description="Shared mode: units held back")
     endpoint: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]{1,500}$")]
