@@ -81,8 +81,8 @@ REFUSALS: dict[int, str] = {
     "or CHANNEL_NOT_FOUND",
     409: "The request conflicts with the stock or the order's history: SOLD_OUT, PAUSED, "
     "IDEMPOTENCY_MISMATCH, REQUEST_IN_PROGRESS (retry after details.retry_after_s), VERSION_CONFLICT, "
-    "INSUFFICIENT_FREE_STOCK, INVALID_STATE, CONFLICT, SKU_IN_ANOTHER_SESSION, NO_STAGED_RELEASE, CREDENTIALS_UNAVAILABLE, "
-    "REVIEW_NOT_READY "
+    "INSUFFICIENT_FREE_STOCK, INVALID_STATE, CONFLICT, SKU_IN_ANOTHER_SESSION, NO_STAGED_RELEASE, "
+    "CREDENTIALS_UNAVAILABLE, REVIEW_NOT_READY "
     "(the session has not ended, or its review is being built: retry after details.retry_after_s)",
     413: f"PAYLOAD_TOO_LARGE: the body is larger than {MAX_BODY_BYTES} bytes",
     415: "UNSUPPORTED_MEDIA_TYPE: a body that is not application/json (answered by the gateway)",
