@@ -4,8 +4,10 @@ documented refusal is driven here, but for the few that need a race or the usage
 
 import json
 import re
+import time
 from typing import Any
 
+import boto3
 import pytest
 import requests
 
@@ -51,6 +53,10 @@ VALID_BODY: dict[tuple[str, str], Any] = {
         "to_channel": "kuaishou",
         "quantity": 1,
     },
+    ("put", "/sessions/{session_id}"): {"title": "T", "channels": ["douyin"], "lineup": []},
+    ("post", "/sessions/{session_id}/campaigns"): {"campaign_id": "c-1", "sku_id": "s", "target_pool": "shared"},
+    ("put", "/channels/{channel_id}"): {"platform": "douyin", "mode": "quota"},
+    ("post", "/skus/{sku_id}/quota-moves"): {"from_channel": "a1", "to_channel": "b1", "quantity": 1},
     ("put", "/webhooks/{webhook_id}"): {
         "url": "http://127.0.0.1:9/hook",
         "secret": "a-secret-of-sixteen-or-more",
@@ -113,6 +119,72 @@ def console_refusals(api: Api, sku_id: str) -> list[tuple[str, str, Answer]]:
     return found
 
 
+def iso(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
+def live_refusals(api: Api, sku_id: str) -> list[tuple[str, str, Answer]]:
+    """The sessions', campaigns', channels', quota moves', platform pushes' and reviews' refusals."""
+    found: list[tuple[str, str, Answer]] = []
+
+    def call(method: str, path: str, body: Any = None, expect: int | None = None) -> Answer:
+        answer = api.call(method, path, json=body)
+        assert expect is None or answer.status == expect, (method, path, answer.status, answer.body)
+        found.append((method, path, answer))
+        return answer
+
+    live, missing = f"{sku_id}-live", f"{sku_id}-missing"
+    assert api.put(f"/skus/{live}", {"name": "Live tee", "on_hand": 10}).status == 201
+    now = time.time()
+    plan = {"title": "Contract", "channels": ["douyin"], "starts_at": iso(now), "ends_at": iso(now + 3600)}
+    session, other = f"{sku_id}-s1", f"{sku_id}-s2"
+    stages = [{"at": iso(now + 3600), "quantity": 1}, {"at": iso(now + 3700), "quantity": 1}]
+    campaign = {"campaign_id": f"c-{sku_id}", "sku_id": live, "target_pool": "shared", "stages": stages}
+    for method, path in (("GET", ""), ("POST", "/start"), ("POST", "/end"), ("GET", "/review")):
+        call(method, f"/sessions/{missing}{path}", expect=404)
+    call("POST", f"/sessions/{missing}/campaigns", campaign, expect=404)
+    call("PUT", f"/sessions/{sku_id}-s3", {**plan, "lineup": [{"sku_id": missing}]})
+    assert api.put(f"/sessions/{session}", {**plan, "lineup": [{"sku_id": live}]}).status == 201
+    call("POST", f"/sessions/{session}/end")
+    call("GET", f"/sessions/{session}/review")
+    assert api.post(f"/sessions/{session}/start", None).status == 200
+    call("PUT", f"/sessions/{session}", {**plan, "lineup": [{"sku_id": live}]})
+    assert api.put(f"/sessions/{other}", {**plan, "lineup": [{"sku_id": live}]}).status == 201
+    call("POST", f"/sessions/{other}/start")
+    too_much = {**campaign, "campaign_id": f"c-{sku_id}-big", "stages": [{"at": iso(now + 3600), "quantity": 999}]}
+    call("POST", f"/sessions/{session}/campaigns", too_much)
+    assert api.post(f"/sessions/{session}/campaigns", campaign).status == 201
+    for method, path in (("GET", ""), ("POST", "/cancel"), ("POST", "/stages/1/release")):
+        call(method, f"/campaigns/c-{sku_id}-missing{path}", expect=404)
+    assert api.post(f"/campaigns/c-{sku_id}/stages/1/release", None).status == 200
+    call("POST", f"/campaigns/c-{sku_id}/stages/3/release", expect=409)  # no such stage
+    assert api.post(f"/campaigns/c-{sku_id}/stages/2/release", None).status == 200
+    call("POST", f"/campaigns/c-{sku_id}/cancel", expect=409)  # every stage was released
+
+    # Channels and the platforms' pushes: one channel whose credentials exist, one whose do not.
+    channel, broken = f"ct-{sku_id[-12:]}".lower(), f"cb-{sku_id[-12:]}".lower()
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name=f"livestock/{channel}", SecretString=json.dumps({"app_key": "k", "app_secret": "s"})
+    )
+    ids = {live: {"product_id": "3539925123456789", "sku_id": "1768456789012"}}
+    settings = {"platform": "douyin", "mode": "quota", "endpoint": "http://127.0.0.1:9", "sku_map": ids}
+    assert api.put(
+        f"/channels/{channel}", {**settings, "credentials_ref": f"secretsmanager:livestock/{channel}"}
+    ).status in (200, 201)
+    assert api.put(
+        f"/channels/{broken}", {**settings, "credentials_ref": "secretsmanager:livestock/none-such"}
+    ).status in (200, 201)
+    call("GET", f"/channels/{channel}-x", expect=404)
+    push = [{"tag": "100", "msg_id": "1", "data": json.dumps({"p_id": "1", "product_id": "1", "num": 1})}]
+    call("POST", f"/platforms/{channel}-x/orders", push, expect=404)
+    call("POST", f"/platforms/{channel}/orders", push, expect=401)
+    call("POST", f"/platforms/{broken}/orders", push, expect=409)
+    move = {"from_channel": channel, "to_channel": broken, "quantity": 999, "reference": f"m-{sku_id}"}
+    call("POST", f"/skus/{live}/quota-moves", {**move, "from_channel": f"{channel}-x"}, expect=404)
+    call("POST", f"/skus/{live}/quota-moves", move)
+    return found
+
+
 def test_every_documented_refusal_is_answered_as_documented(stack: LocalStack, api: Api, sku_id: str) -> None:
     driven: set[tuple[str, str, int]] = set()
     base = f"/skus/{sku_id}"
@@ -160,6 +232,7 @@ def test_every_documented_refusal_is_answered_as_documented(stack: LocalStack, a
     for method, template in VALID_BODY:
         # A body that is not JSON (multipart without a boundary): 415 from the gateway.
         concrete = template.replace("{sku_id}", sku_id).replace("{webhook_id}", f"wh-{sku_id}")
+        concrete = concrete.replace("{session_id}", f"{sku_id}-s0").replace("{channel_id}", "ch-415")
         answer = api.call(method.upper(), concrete, data=b"--x", headers={"content-type": "multipart/form-data"})
         check(method.upper(), concrete, answer, driven)
     for template, operations in DOCUMENT["paths"].items():
@@ -169,8 +242,9 @@ def test_every_documented_refusal_is_answered_as_documented(stack: LocalStack, a
             response = requests.request(method.upper(), stack.url + template, timeout=10)
             assert response.status_code == 403
             driven.add((method, template, 403))
-    for method, path, answer in console_refusals(api, sku_id):
-        check(method, path, answer, driven)
+    for method, path, answer in console_refusals(api, sku_id) + live_refusals(api, sku_id):
+        if answer.status >= 400:
+            check(method, path, answer, driven)
     documented = {
         (method, template, int(status))
         for template, operations in DOCUMENT["paths"].items()
