@@ -127,6 +127,11 @@ class Gateway:
         raw_segments = raw_path.strip("/").split("/")
         return ", ".join(sorted({route.method for route in self.routes if route.match(raw_segments) is not None}))
 
+    def _keyless_path(self, raw_path: str) -> bool:
+        raw_segments = raw_path.strip("/").split("/")
+        served = [route for route in self.routes if route.match(raw_segments) is not None]
+        return bool(served) and all(route.api_key_required is False for route in served)
+
     def refuse_before_body(
         self, method: str, raw_path: str, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes] | None:
@@ -139,6 +144,11 @@ class Gateway:
             status, out_headers, body = self.response("METHOD_NOT_ALLOWED")
             return status, {**out_headers, "allow": self.allowed(raw_path)}, body
         matched = self.match(method, raw_path)
+        if matched is None and self._keyless_path(raw_path):
+            # A path only keyless routes serve (the console's page, the platforms' pushes): no key
+            # could make another method valid, so the method is what is wrong.
+            status, out_headers, body = self.response("METHOD_NOT_ALLOWED")
+            return status, {**out_headers, "allow": self.allowed(raw_path)}, body
         key_required = self.api.api_key_required
         if matched is not None and matched[0].api_key_required is not None:
             key_required = matched[0].api_key_required
