@@ -10,13 +10,25 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from livestock.api.http import REFUSALS, SessionId, SkuId, actor, answers, build_resolver, json_response, rest_handler
+from livestock.api.http import (
+    REFUSALS,
+    SessionId,
+    SkuId,
+    actor,
+    answers,
+    bearer_token,
+    build_resolver,
+    json_response,
+    rest_handler,
+)
 from livestock.models.console import ConsoleReserveRequest, QuotaMoveRequest, TokenIssued, TokenRequest
 from livestock.models.output import ErrorBody, ReserveReleased, SkuView
 from livestock.settings import get_console_settings
 from livestock.wiring import console_services
 
-app = build_resolver()
+ACTIONS = "/console/sessions/<session_id>/skus/<sku_id>"
+# The operator actions: a request without a bearer token is refused 401 before it is validated.
+app = build_resolver(bearer_prefix="/console/sessions/")
 STATIC = Path(__file__).parent / "static"
 ASSETS = {"console.html": "text/html; charset=utf-8", "app.js": "text/javascript", "app.css": "text/css"}
 # The page loads its own script and style and talks to this API and the console's WebSocket only.
@@ -55,11 +67,7 @@ def page_doc(media: str) -> dict[int, OpenAPIResponse]:
 
 
 def bearer() -> str | None:
-    headers = app.current_event.headers
-    given = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
-    if given is None or not given.lower().startswith("bearer "):
-        return None
-    return given[7:].strip()
+    return bearer_token(app.current_event.headers)
 
 
 def page_url() -> str:
@@ -96,7 +104,6 @@ def console_style() -> Response[str]:
 
 
 OPERATOR = (401, 403, 409)
-ACTIONS = "/console/sessions/<session_id>/skus/<sku_id>"
 
 
 @app.post(f"{ACTIONS}/pause", responses=answers(200, SkuView, *OPERATOR))

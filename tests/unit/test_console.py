@@ -327,6 +327,13 @@ def test_the_console_functions_on_their_sample_events(functions: dict[str, Local
     )
     refused = api.invoke(sample("console_api/pause.json"))
     assert (refused["statusCode"], json.loads(refused["body"])["code"]) == (401, "UNAUTHORIZED")
+    # No token is refused before the body is read, as an authorizer's missing identity source is.
+    unreadable = {**sample("console_api/move_quota.json"), "body": '{"from": 1}'}
+    unreadable["headers"] = {k: v for k, v in unreadable["headers"].items() if k != "authorization"}
+    unreadable["multiValueHeaders"] = {k: v for k, v in unreadable["multiValueHeaders"].items() if k != "authorization"}
+    refused = api.invoke(unreadable)
+    assert (refused["statusCode"], json.loads(refused["body"])["details"]) == (401, {})
+    assert api.invoke({**sample("console_api/move_quota.json", token), "body": '{"from": 1}'})["statusCode"] == 422
     paused = api.invoke(sample("console_api/pause.json", token))
     assert paused["statusCode"] == 200 and json.loads(paused["body"])["paused"] is True
     moved = api.invoke(sample("console_api/move_quota.json", token))

@@ -64,6 +64,10 @@ def test_a_request_with_bad_times_or_duplicates_is_refused() -> None:
     for bad in (
         {**good, "ends_at": good["starts_at"]},
         {**good, "starts_at": "2027-01-15T12:00:00"},  # no time zone
+        # Not RFC 3339 (the document's date-time), though pydantic alone would read them.
+        {**good, "starts_at": "2027-01-15 12:00:00+08:00"},
+        {**good, "starts_at": "2027-01-15T12:00+08:00"},
+        {**good, "starts_at": "1800000000"},
         {**good, "channels": ["douyin", "douyin"]},
         {**good, "lineup": [{"sku_id": "tee"}, {"sku_id": "tee"}]},
         {**good, "lineup": [{"sku_id": "tee", "per_buyer_limit": 2.0}]},

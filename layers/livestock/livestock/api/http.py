@@ -48,26 +48,51 @@ def decoded_path(path: str) -> str:
     return "/".join(d if PLAIN_SEGMENT.fullmatch(d) else s for d, s in zip(segments, sent, strict=True))
 
 
+def _refusal(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A refusal answered before routing, in the one error shape (ErrorBody)."""
+    body = {"code": code, "message": message, "details": details or {}}
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def bearer_token(headers: Mapping[str, str] | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    given = next((v for k, v in (headers or {}).items() if k.lower() == "authorization"), None)
+    if given is None or not given.lower().startswith("bearer "):
+        return None
+    return given[7:].strip() or None
+
+
 class LiveStockResolver(APIGatewayRestResolver):
-    """Refuses oversize bodies before anything parses them, and decodes the path as API Gateway does."""
+    """Refuses oversize bodies before anything parses them, and decodes the path as API Gateway does.
+    Routes under `bearer_prefix` need an `Authorization: Bearer` header: a request without one is
+    refused 401 before its parameters are validated, as an authorizer's missing identity source is."""
+
+    def __init__(self, bearer_prefix: str | None = None) -> None:
+        super().__init__(enable_validation=True)
+        self.bearer_prefix = bearer_prefix
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         if "%" in str(event.get("path", "")):
             event = {**event, "path": decoded_path(str(event["path"]))}
         body = event.get("body") or ""
         if len(body.encode()) > MAX_BODY_BYTES:
-            return {
-                "statusCode": 413,
-                "headers": {"Content-Type": "application/json"},
-                "body": json.dumps(
-                    {
-                        "code": "PAYLOAD_TOO_LARGE",
-                        "message": f"the body is larger than {MAX_BODY_BYTES} bytes",
-                        "details": {"limit": MAX_BODY_BYTES},
-                    }
-                ),
-                "isBase64Encoded": False,
-            }
+            return _refusal(
+                413,
+                "PAYLOAD_TOO_LARGE",
+                f"the body is larger than {MAX_BODY_BYTES} bytes",
+                {"limit": MAX_BODY_BYTES},
+            )
+        if (
+            self.bearer_prefix is not None
+            and str(event.get("path", "")).startswith(self.bearer_prefix)
+            and bearer_token(event.get("headers")) is None
+        ):
+            return _refusal(401, "UNAUTHORIZED", "send the console token as `Authorization: Bearer <token>`")
         return super().resolve(event, context)
 
 
@@ -113,8 +138,8 @@ def answers(
     return declared
 
 
-def build_resolver() -> APIGatewayRestResolver:
-    app = LiveStockResolver(enable_validation=True)
+def build_resolver(bearer_prefix: str | None = None) -> APIGatewayRestResolver:
+    app = LiveStockResolver(bearer_prefix)
     register_error_handlers(app)
     return app
 

@@ -5,18 +5,34 @@ the SKUs) and ends (end: the limits come off; SessionEnded feeds the review). Ti
 and views are ISO-8601; the record keeps Unix seconds.
 """
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, field_validator, model_validator
 
 from livestock.models.input import MAX_ORDER_UNITS, MAX_STOCK, STRICT, ChannelId, Identifier, StrictModel
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 MAX_LINEUP = 100
+# RFC 3339, what the document's `format: date-time` promises: pydantic alone would also take a
+# space for the T, no seconds, or a number of Unix seconds.
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$", re.IGNORECASE)
+
+
+def _rfc3339(value: Any) -> Any:
+    if not isinstance(value, str) or not RFC3339.match(value):
+        raise ValueError("give a date-time as RFC 3339 with a time zone, e.g. 2026-11-30T20:00:00+08:00")
+    return value
+
+
 # ISO-8601 with a time zone ("2026-11-30T20:00:00+08:00", "...Z"): a string, unlike other fields.
-IsoTime = Annotated[AwareDatetime, Field(strict=False, description="ISO-8601 with a time zone")]
+IsoTime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    Field(strict=False, description="RFC 3339 date-time with a time zone"),
+]
 
 
 class SessionStatus(StrEnum):
