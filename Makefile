@@ -103,10 +103,12 @@ build: $(VENV)/.stamp $(SAM_VENV)/.stamp
 	$(SAM_VENV)/bin/sam build --region us-east-1
 	$(BIN)/python -c "from livestock_local.sam import compile_build; compile_build()"
 
-# Unit tests (moto, in-process) run apart from the tests that start a local stack per worker.
+# Unit tests (moto, in-process) run apart from the tests that start a local stack per worker; the
+# tests that assert a latency or a deadline (marker `timing`) run after those, one stack alone.
 test: bootstrap lint build
 	$(BIN)/python -m pytest tests/unit -q
-	$(BIN)/python -m pytest tests/integration tests/e2e -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest tests/integration tests/e2e -q -n 2 --dist loadfile -m "not timing"
+	$(BIN)/python -m pytest tests/integration tests/e2e -q -m timing
 	$(SAM_TESTS)
 
 unit: $(VENV)/.stamp

@@ -15,7 +15,7 @@ from livestock_local.stack import LocalStack
 from tests.support.api import Api
 from tests.support.checks import settled_reconciliation
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timing]
 
 # The stages are at now+3, +6, +9 s. On a machine too loaded to create the campaign within
 # 3 s (load average 40+ on 2 cores), LIVESTOCK_STAGE_LEAD_S moves them later, 3 s apart still.

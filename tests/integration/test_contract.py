@@ -109,6 +109,8 @@ def console_refusals(api: Api, sku_id: str) -> list[tuple[str, str, Answer]]:
         post(template, other, mine, sku_id, body)
         post(template, watch, mine, sku_id, body)
         post(template, operate, mine, other_sku, body)
+        # With a token, an invalid session id is the validator's 422 (without one, 401 comes first).
+        post(template, operate, "-not-a-session-", sku_id, body)
     reserve, move, stage = (next(t for t in actions if t.endswith(end)) for end in ("reserve/release", "move", "next"))
     post(reserve, operate, mine, sku_id, {"quantity": 999})
     post(move, operate, mine, sku_id, {"from_channel": "douyin", "to_channel": "kuaishou", "quantity": 999})

@@ -16,7 +16,7 @@ from livestock_local.stack import LocalStack
 from livestock_local.webhook_receiver import Received, Receiver, receiving
 from tests.support.api import Api
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timing]
 
 SECRET = "whsec-" + "k" * 26
 WITHIN_S = 2.0

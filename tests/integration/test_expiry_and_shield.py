@@ -17,7 +17,7 @@ from livestock_local.stack import LocalStack
 from tests.support.api import Api
 from tests.support.checks import settled_reconciliation
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timing]
 
 
 def test_unpaid_holds_expire_and_come_back(stack: LocalStack, api: Api, sku_id: str) -> None:

@@ -15,7 +15,7 @@ from livestock_local.dynamodb_local import free_port
 from livestock_local.stack import lock_file, stale_reason
 from livestock_local.stack_process import start_stack
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timing]
 
 STOPS = 10
 RESTARTS = 4

@@ -16,7 +16,7 @@ from tests.conftest import STACK_ENVIRONMENT
 from tests.support.api import Api
 from tests.support.checks import settled_reconciliation
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timing]
 
 CHANNELS = ["douyin", "kuaishou", "taobao", "wechat"]
 LIMIT = 3

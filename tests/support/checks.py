@@ -7,8 +7,10 @@ from livestock_local.stack import LocalStack
 from tests.support.api import Api
 
 
-def settled_reconciliation(stack: LocalStack, api: Api, sku_id: str, timeout_s: float = 30) -> dict[str, Any]:
-    """Waits for the stream consumer, then for in-flight holds to settle, and reconciles."""
+def settled_reconciliation(stack: LocalStack, api: Api, sku_id: str, timeout_s: float = 180) -> dict[str, Any]:
+    """Waits for the stream consumer, then for in-flight holds to settle, and reconciles. The
+    timeout only catches a consumer that stopped: a 1,000-order burst leaves ~10 s of stream to
+    read on an idle 2-core machine, several times that beside another worker's stack."""
     deadline = time.monotonic() + timeout_s
     stack.wait_for_streams(timeout_s)
     while True:
