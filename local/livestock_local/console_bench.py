@@ -9,6 +9,7 @@ sellable count of at most start - k. The latency reported is that render time le
 creation time: an upper bound, as in livestock_local.event_latency.
 
     python -m livestock_local.console_bench [--units 1000] [--orders 1100] [--clients 64] [--consoles 50]
+        [--rate 26.7]   # orders started per second: the seed's pace by default, 0 for a flood
 """
 
 import argparse
@@ -21,40 +22,21 @@ import sys
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-import requests
 from playwright.sync_api import sync_playwright
 from websockets.asyncio.client import connect
 
 from livestock_local import browser
 from livestock_local.dynamodb_local import free_port
+from livestock_local.load import SEED_RATE, Client, burst, pace_text, percentile
 from livestock_local.stack import LocalStack
 from livestock_local.template import ROOT
 
 API_KEY = "bench-key"
 PAY_WITHIN_S = 900
 RESULTS = ROOT / "bench-results" / "console.json"
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
-
-
-class Client:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.local = threading.local()
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        session = getattr(self.local, "session", None)
-        if session is None:
-            session = self.local.session = requests.Session()
-        response = session.request(method, self.url + path, json=body, headers={"x-api-key": API_KEY}, timeout=60)
-        return response.status_code, response.json() if response.content else None
 
 
 class Consoles:
@@ -115,8 +97,8 @@ def per_second(arrivals: list[float]) -> tuple[int, float]:
     return most, len(arrivals) / max(span, 1.0)
 
 
-def run(stack: LocalStack, units: int, orders: int, clients: int, consoles: int) -> dict[str, Any]:
-    client = Client(stack.url)
+def run(stack: LocalStack, units: int, orders: int, clients: int, consoles: int, rate: float) -> dict[str, Any]:
+    client = Client(stack.url, API_KEY)
     sku_id = f"bench-{uuid.uuid4().hex[:6]}"
     session_id = f"bench-{uuid.uuid4().hex[:6]}"
     assert client.call("PUT", f"/skus/{sku_id}", {"name": "Bench tee", "on_hand": units})[0] == 201
@@ -154,8 +136,7 @@ def run(stack: LocalStack, units: int, orders: int, clients: int, consoles: int)
         sellable = f'article[data-sku="{sku_id}"] [data-field="sellable"]'
         page.wait_for_selector(f'{sellable}:text-is("{units}")', timeout=60_000)
         burst_started = time.time()
-        with ThreadPoolExecutor(clients) as pool:
-            list(pool.map(order, range(orders)))
+        burst(order, orders, clients, rate)
         burst_s = time.time() - burst_started
         page.wait_for_selector(f'{sellable}:text-is("{units - len(created)}")', timeout=120_000)
         renders: list[dict[str, Any]] = page.evaluate("window.__livestock.renders")
@@ -176,6 +157,7 @@ def run(stack: LocalStack, units: int, orders: int, clients: int, consoles: int)
         "orders": orders,
         "held": len(created),
         "clients": clients,
+        "pace": pace_text(rate),
         "burst_s": round(burst_s, 2),
         "decrements_measured": len(latencies),
         "dom_renders": len(shown),
@@ -198,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=1100)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--consoles", type=int, default=50)
+    parser.add_argument(
+        "--rate", type=float, default=SEED_RATE, help="orders started per second (0: a flood); default the seed's pace"
+    )
     args = parser.parse_args(argv)
     if not browser.available():
         print(f"{browser.CHROMIUM} is missing: apt-get install chromium", file=sys.stderr)
@@ -207,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     load_before = os.getloadavg()[0]
     try:
-        figures = run(stack, args.units, args.orders, args.clients, args.consoles)
+        figures = run(stack, args.units, args.orders, args.clients, args.consoles, args.rate)
     finally:
         stack.stop()
     commit = subprocess.run(

@@ -1,5 +1,6 @@
 """Event latency on the local stack: from the decrement that crosses an alert tier to the signed
-webhook POST that tells it, during a 64-client burst that sells a SKU out.
+webhook POST that tells it, during a 64-client burst that sells a SKU out: by default at the seed's
+pace (8,000 orders in 5 minutes), `--rate 0` for a flood.
 
 Tiers every 1% (99 StockLow events) plus the SoldOut give 100 crossings per run. A crossing's time
 is bounded from below by the creation of the hold that took the crossing unit: every hold is
@@ -7,7 +8,7 @@ created just before its decrement, so the n-th decrement comes no earlier than t
 creation (server-side time, from each answer's expires_at less its payment window). The latency
 reported is therefore an upper bound: receipt time minus that creation time.
 
-    python -m livestock_local.event_latency [--units 1000] [--clients 64] [--runs 1]
+    python -m livestock_local.event_latency [--units 1000] [--clients 64] [--runs 1] [--rate 26.7]
 """
 
 import argparse
@@ -18,13 +19,11 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-import requests
-
 from livestock_local.dynamodb_local import free_port
+from livestock_local.load import SEED_RATE, Client, burst, pace_text, percentile
 from livestock_local.stack import LocalStack
 from livestock_local.template import ROOT
 from livestock_local.webhook_receiver import Receiver, receiving
@@ -34,28 +33,10 @@ PAY_WITHIN_S = 900
 RESULTS = ROOT / "bench-results" / "event_latency.json"
 
 
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
-
-
-class Client:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.local = threading.local()
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        session = getattr(self.local, "session", None)
-        if session is None:
-            session = self.local.session = requests.Session()
-        response = session.request(method, self.url + path, json=body, headers={"x-api-key": API_KEY}, timeout=60)
-        return response.status_code, response.json() if response.content else None
-
-
 def one_run(
-    stack: LocalStack, receiver: Receiver, run: int, units: int, clients: int
+    stack: LocalStack, receiver: Receiver, run: int, units: int, clients: int, rate: float
 ) -> tuple[list[float], list[float]]:
-    client = Client(stack.url)
+    client = Client(stack.url, API_KEY)
     sku_id = f"bench-{run}-{int(time.time())}"
     assert client.call("PUT", f"/skus/{sku_id}", {"name": "Bench tee", "on_hand": units})[0] == 201
     status, _ = client.call("PUT", f"/skus/{sku_id}/alerts", {"tiers_pct": list(range(99, 0, -1))})
@@ -70,8 +51,7 @@ def one_run(
             with lock:
                 created.append(datetime.fromisoformat(answer["expires_at"]).timestamp() - PAY_WITHIN_S)
 
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(order, range(units + units // 10)))
+    burst(order, units + units // 10, clients, rate)
     deadline = time.monotonic() + 60
     mine: list[Any] = []
     while time.monotonic() < deadline:
@@ -98,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--units", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--rate", type=float, default=SEED_RATE, help="orders started per second (0: a flood); default the seed's pace"
+    )
     args = parser.parse_args(argv)
     stack = LocalStack(port=free_port(), api_key=API_KEY, sweep_period_s=5.0)
     stack.start()
@@ -107,14 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         with receiving() as receiver:
-            status, _ = Client(stack.url).call(
+            status, _ = Client(stack.url, API_KEY).call(
                 "PUT",
                 "/webhooks/bench",
                 {"url": receiver.url, "secret": "bench-secret-0123456789", "event_types": ["StockLow", "SoldOut"]},
             )
             assert status == 201
             for run in range(args.runs):
-                total, after_stream = one_run(stack, receiver, run, args.units, args.clients)
+                total, after_stream = one_run(stack, receiver, run, args.units, args.clients, args.rate)
                 latencies += total
                 delivery += after_stream
     finally:
@@ -130,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "cores": os.cpu_count(),
         "units": args.units,
         "clients": args.clients,
+        "pace": pace_text(args.rate),
         "runs": args.runs,
         "events": len(latencies),
         "p50_s": round(statistics.median(latencies), 3),
