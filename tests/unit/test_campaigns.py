@@ -11,7 +11,7 @@ from livestock import wiring
 from livestock.dal.campaigns import CampaignLauncher, Started
 from livestock.logic.sessions import SessionService
 from livestock.models.campaigns import Campaign, CampaignRequest
-from livestock.models.exceptions import IdempotencyMismatch, InsufficientFreeStock, InvalidState
+from livestock.models.exceptions import IdempotencyMismatch, InsufficientFreeStock, InvalidState, NoStagedRelease
 from livestock.models.input import AllocationRequest, SetSkuRequest
 from livestock.models.sessions import SessionRequest
 from tests.unit.conftest import World
@@ -96,6 +96,22 @@ def test_stages_release_once_and_a_cancel_returns_the_rest_once(world: World) ->
     assert view.sellable == 1000 and view.pools["campaign:c1"] == 0
     world.drain()
     assert world.services.reconciler.reconcile("tee").consistent
+
+
+def test_the_hosts_next_stage_now_releases_the_earliest_pending_stage_of_the_session(world: World) -> None:
+    campaigns, _ = service(world)
+    with pytest.raises(NoStagedRelease):
+        campaigns.release_next("s1", "tee", "host")
+    campaigns.create("s1", request(quantities=(100, 200)), "host")
+    first = campaigns.release_next("s1", "tee", "host")
+    assert [s["status"] for s in first["stages"]] == ["released", "pending"]
+    assert world.stock.view("tee").sellable == 700 + 100
+    with pytest.raises(NoStagedRelease):
+        campaigns.release_next("another-session", "tee", "host")
+    campaigns.release_next("s1", "tee", "host")
+    assert world.stock.view("tee").sellable == 1000
+    with pytest.raises(NoStagedRelease):
+        campaigns.release_next("s1", "tee", "host")
 
 
 def test_a_campaign_needs_free_shared_stock_and_allocation_leaves_its_pool_alone(world: World) -> None:

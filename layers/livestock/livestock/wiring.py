@@ -343,7 +343,8 @@ def build_console(
         tokens=tokens,
         socket=ConsoleSocket(store, tokens, sessions, panels, poster, clock),
         fanout=ConsoleFanout(store, sessions, panels, poster, settings.console_push_interval_s, clock, sleep),
-        actions=ConsoleActions(tokens, sessions, services.stock),
+        # "Release the next stage now" releases stages only: no launcher, no state machine rights.
+        actions=ConsoleActions(tokens, sessions, services.stock, build_campaigns(services, None).release_next),
     )
 
 

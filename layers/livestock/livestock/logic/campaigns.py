@@ -12,7 +12,9 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from livestock import keys
 from livestock.dal.campaigns import CampaignLauncher, CampaignStore
 from livestock.dal.sessions import SessionStore
 from livestock.dal.skus import ShardDelta, SkuStore, StockChange
@@ -33,6 +35,7 @@ from livestock.models.exceptions import (
     IdempotencyMismatch,
     InsufficientFreeStock,
     InvalidState,
+    NoStagedRelease,
     SessionNotFound,
 )
 from livestock.models.sessions import SessionStatus
@@ -169,6 +172,23 @@ class CampaignService:
 
         self.runner.run(campaign.sku_id, release)
         return self.view(campaign_id)
+
+    def release_next(self, session_id: str, sku_id: str, actor: str) -> dict[str, Any]:
+        """The host's "release the next stage now": the earliest unreleased stage of the session's
+        active campaigns on this SKU (found through the SKU's campaign pools), released once."""
+        meta = self.skus.get_meta(sku_id, consistent=True)
+        pending: list[tuple[float, str, int]] = []
+        for pool in meta.shards if meta is not None else {}:
+            if not keys.is_campaign_pool(pool):
+                continue
+            campaign = self.campaigns.get_campaign(pool.removeprefix(keys.CAMPAIGN_PREFIX))
+            if campaign is None or campaign.session_id != session_id or campaign.status != CampaignStatus.ACTIVE:
+                continue
+            pending += [(s.at, campaign.campaign_id, s.n) for s in campaign.stages if s.released_at is None]
+        if not pending:
+            raise NoStagedRelease("no staged release is planned for this SKU", {"sku_id": sku_id})
+        _, campaign_id, n = min(pending)
+        return self.release_stage(campaign_id, n, actor).model_dump(mode="json")
 
     def run_stage(self, campaign_id: str, n: int, actor: str) -> dict[str, str | int]:
         """The state machine's task: release stage n at its time. A stage the host released early
