@@ -30,12 +30,11 @@ from websockets.asyncio.client import connect
 
 from livestock_local import browser
 from livestock_local.dynamodb_local import free_port
-from livestock_local.load import SEED_RATE, Client, burst, pace_text, percentile
+from livestock_local.load import SEED_RATE, Client, OneUnitOrders, burst, pace_text, percentile
 from livestock_local.stack import LocalStack
 from livestock_local.template import ROOT
 
 API_KEY = "bench-key"
-PAY_WITHIN_S = 900
 RESULTS = ROOT / "bench-results" / "console.json"
 
 
@@ -119,15 +118,8 @@ def run(stack: LocalStack, units: int, orders: int, clients: int, consoles: int,
     assert status == 201, minted
     listeners = Consoles(minted["websocket_url"], minted["token"], consoles)
     listeners.start()
-    created: list[float] = []
-    lock = threading.Lock()
-
-    def order(n: int) -> None:
-        body = {"channel": "douyin", "order_id": f"o{n}", "sku_id": sku_id, "quantity": 1, "pay_within_s": PAY_WITHIN_S}
-        status, answer = client.call("POST", "/holds", body)
-        if status == 201:
-            with lock:
-                created.append(datetime.fromisoformat(answer["expires_at"]).timestamp() - PAY_WITHIN_S)
+    order = OneUnitOrders(client, sku_id)
+    created = order.created
 
     with sync_playwright() as playwright:
         chromium = browser.launch(playwright)

@@ -17,19 +17,17 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime
 from typing import Any
 
 from livestock_local.dynamodb_local import free_port
-from livestock_local.load import SEED_RATE, Client, burst, pace_text, percentile
+from livestock_local.load import SEED_RATE, Client, OneUnitOrders, burst, pace_text, percentile
 from livestock_local.stack import LocalStack
 from livestock_local.template import ROOT
 from livestock_local.webhook_receiver import Receiver, receiving
 
 API_KEY = "bench-key"
-PAY_WITHIN_S = 900
 RESULTS = ROOT / "bench-results" / "event_latency.json"
 
 
@@ -41,15 +39,8 @@ def one_run(
     assert client.call("PUT", f"/skus/{sku_id}", {"name": "Bench tee", "on_hand": units})[0] == 201
     status, _ = client.call("PUT", f"/skus/{sku_id}/alerts", {"tiers_pct": list(range(99, 0, -1))})
     assert status == 200
-    created: list[float] = []
-    lock = threading.Lock()
-
-    def order(n: int) -> None:
-        body = {"channel": "douyin", "order_id": f"o{n}", "sku_id": sku_id, "quantity": 1, "pay_within_s": PAY_WITHIN_S}
-        status, answer = client.call("POST", "/holds", body)
-        if status == 201:
-            with lock:
-                created.append(datetime.fromisoformat(answer["expires_at"]).timestamp() - PAY_WITHIN_S)
+    order = OneUnitOrders(client, sku_id)
+    created = order.created
 
     burst(order, units + units // 10, clients, rate)
     deadline = time.monotonic() + 60

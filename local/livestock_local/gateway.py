@@ -127,6 +127,10 @@ class Gateway:
         raw_segments = raw_path.strip("/").split("/")
         return ", ".join(sorted({route.method for route in self.routes if route.match(raw_segments) is not None}))
 
+    def _method_not_allowed(self, raw_path: str) -> tuple[int, dict[str, str], bytes]:
+        status, headers, body = self.response("METHOD_NOT_ALLOWED")
+        return status, {**headers, "allow": self.allowed(raw_path)}, body
+
     def _keyless_path(self, raw_path: str) -> bool:
         raw_segments = raw_path.strip("/").split("/")
         served = [route for route in self.routes if route.match(raw_segments) is not None]
@@ -141,14 +145,12 @@ class Gateway:
         if len(method) + len(raw_path) + sum(len(k) + len(v) for k, v in headers.items()) > MAX_HEADER_BYTES:
             return self.response("HEADERS_TOO_LARGE")
         if method not in KNOWN_METHODS:
-            status, out_headers, body = self.response("METHOD_NOT_ALLOWED")
-            return status, {**out_headers, "allow": self.allowed(raw_path)}, body
+            return self._method_not_allowed(raw_path)
         matched = self.match(method, raw_path)
         if matched is None and self._keyless_path(raw_path):
             # A path only keyless routes serve (the console's page, the platforms' pushes): no key
             # could make another method valid, so the method is what is wrong.
-            status, out_headers, body = self.response("METHOD_NOT_ALLOWED")
-            return status, {**out_headers, "allow": self.allowed(raw_path)}, body
+            return self._method_not_allowed(raw_path)
         key_required = self.api.api_key_required
         if matched is not None and matched[0].api_key_required is not None:
             key_required = matched[0].api_key_required

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -60,3 +61,29 @@ def pace_text(rate: float) -> str:
     if rate <= 0:
         return "flood (each client orders again as soon as it is answered)"
     return f"{rate:.1f} orders/s ({rate / SEED_RATE:.1f}x the seed's 8,000 in 5 minutes)"
+
+
+class OneUnitOrders:
+    """One-unit holds on a SKU, each recording when its hold was created (server time: the answer's
+    expires_at less the payment window), the lower bound of its decrement's time."""
+
+    PAY_WITHIN_S = 900
+
+    def __init__(self, client: Client, sku_id: str) -> None:
+        self.client = client
+        self.sku_id = sku_id
+        self.created: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, n: int) -> None:
+        body = {
+            "channel": "douyin",
+            "order_id": f"o{n}",
+            "sku_id": self.sku_id,
+            "quantity": 1,
+            "pay_within_s": self.PAY_WITHIN_S,
+        }
+        status, answer = self.client.call("POST", "/holds", body)
+        if status == 201:
+            with self._lock:
+                self.created.append(datetime.fromisoformat(answer["expires_at"]).timestamp() - self.PAY_WITHIN_S)
