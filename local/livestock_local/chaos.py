@@ -382,11 +382,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only-burst", action="store_true", help="run the kill -9 mid-burst probe alone and write its rows"
     )
+    parser.add_argument(
+        "--burst-targets",
+        default=",".join(KILL_TARGETS),
+        help=f"with --only-burst: what to kill, of {','.join(KILL_TARGETS)} (only their rows are rewritten)",
+    )
     args = parser.parse_args(argv)
     if args.only_burst:
-        bursts = burst_runs(args.burst_runs)
+        targets = tuple(t for t in args.burst_targets.split(",") if t)
+        if not targets or set(targets) - set(KILL_TARGETS):
+            parser.error(f"--burst-targets takes {','.join(KILL_TARGETS)}")
+        bursts = burst_runs(args.burst_runs, targets)
         if not args.no_write:
-            write_rows(BURST_ROW_START, burst_rows(bursts))
+            for target in targets:
+                write_rows(f"{BURST_ROW_START}: {BURST_WHAT[target]}", burst_rows({target: bursts[target]}))
             print(f"wrote the burst figures into {RELIABILITY.relative_to(ROOT)}")
         return 0 if all(run.ok for runs in bursts.values() for run in runs) else 1
     if args.only_abuse:
@@ -604,9 +613,9 @@ BURST_WHAT = {
 }
 
 
-def burst_runs(runs: int) -> dict[str, list[BurstResult]]:
+def burst_runs(runs: int, targets: tuple[str, ...] = KILL_TARGETS) -> dict[str, list[BurstResult]]:
     results: dict[str, list[BurstResult]] = {}
-    for target in KILL_TARGETS:
+    for target in targets:
         for run in range(runs):
             with scratch_state() as state:
                 result = burst_kill_probe(state, target, progress=lambda line: print(f"      {line}", flush=True))
