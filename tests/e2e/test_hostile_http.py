@@ -146,7 +146,8 @@ def test_abuse_leaves_memory_and_threads_bounded_and_a_normal_client_answered(tm
         result = abuse_probe(running.url, running.pid, sku, incomplete=200, bodies=16)
     finally:
         os.killpg(running.pid, signal.SIGTERM)
-        running.process.wait(timeout=15)
+        # How fast a stop is, is test_lifecycle's claim (timed alone); here it only has to stop.
+        running.process.wait(timeout=60)
     assert result.normal_status == 200, result
     # Within 1 s, plus what the same call took just before on this shared 2-core machine.
     assert result.normal_client_s < 1.0 + 2 * baseline_s, (baseline_s, result)

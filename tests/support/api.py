@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 
 @dataclass
@@ -26,7 +28,12 @@ class Api:
 
     def _session(self) -> requests.Session:
         if not hasattr(self._local, "session"):
-            self._local.session = requests.Session()
+            session = requests.Session()
+            # A kept-alive connection the gateway closed as it was reused (its idle timeout, on a
+            # loaded machine) resets a request that never reached it: a GET is sent again.
+            reads = Retry(total=2, connect=2, read=2, status=0, allowed_methods={"GET", "HEAD"}, raise_on_status=False)
+            session.mount("http://", HTTPAdapter(max_retries=reads))
+            self._local.session = session
         current: requests.Session = self._local.session
         return current
 
