@@ -491,7 +491,10 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(StackError):
         print(f"Console: {stack.url}/console (POST /console/tokens for a link); WebSocket on {stack.websocket.url}")
     print("Ctrl-C stops the stack and everything it started.", flush=True)
-    stopper.requested.wait()
+    # A timed wait: a signal the kernel hands to another thread only trips a flag, which the main
+    # thread acts on when it next runs Python. An untimed wait never does; under load a stop hung.
+    while not stopper.requested.wait(timeout=0.5):
+        pass
     print("stopping...", flush=True)
     stack.stop()
     return 0
