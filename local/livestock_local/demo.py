@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -211,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         "--linger", type=float, default=0.0, help="seconds to keep the stack up after the sale (console stays live)"
     )
     args = parser.parse_args(argv)
+    # A SIGTERM (make killed, a CI timeout) unwinds like Ctrl-C, so the stack started here stops too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
     lock = running_stack()
     started_here = None
