@@ -10,16 +10,18 @@ from typing import Any
 import pytest
 
 from livestock import keys
+from livestock.dal.channels import ChannelRepository
 from livestock.dal.journal import JournalStore
 from livestock.logic import review_render
 from livestock.logic.review import SessionFacts, SkuInputs, compose, iso
+from livestock.logic.reviews import ReviewService
 from livestock.models.domain import Hold, HoldStatus
 from livestock.models.input import HoldRequest, SetSkuRequest
 from livestock.models.output import Reconciliation
 from livestock.models.review import JournalEntry
 from livestock.models.sessions import LineupEntry
 from tests.unit.conftest import World
-from tests.unit.events_support import EventWorld
+from tests.unit.events_support import EVENTS, EventWorld
 
 START = 1_800_000_000.0
 SESSION = "live-1"
@@ -277,3 +279,33 @@ def test_refusal_counts_spread_over_keys_sum_exactly(world: World, rng_seed: int
     for _ in range(50):
         store.count(SESSION, "tee", "douyin", "SOLD_OUT", rng)
     assert store.totals(SESSION, "tee") == Counter({("douyin", "SOLD_OUT"): 50})
+
+
+@pytest.fixture
+def ew(world: World) -> EventWorld:
+    return EventWorld(world)
+
+
+def test_the_platform_sync_section_reads_the_session_window_of_each_channel_mapping_a_lineup_sku(
+    ew: EventWorld,
+) -> None:
+    channels = ChannelRepository(EVENTS, ew.world.client)
+    ids = {"product_id": "1", "sku_id": "2"}
+    for channel_id, sku_map in (("dy", {"tee": ids}), ("ks", {"tee": ids, "mug": ids}), ("other", {"mug": ids})):
+        settings = {"platform": "douyin", "mode": "quota", "sku_map": sku_map, "endpoint": "x", "credentials_ref": "r"}
+        channels.put_channel(channel_id, settings, START)
+    for n, (at, lag) in enumerate([(10, 0.2), (20, 0.4), (30, 0.9), (-5, 7.0), (2000, 9.0)]):
+        channels.log("dy", "tee", f"op{n}", {"delta": -1, "lag_s": lag, "at": START + at}, START + at)
+    channels.count("ks", "tee", rate_limited=3)
+    service = ReviewService.__new__(ReviewService)
+    service.channels = channels
+    rows = service._sync(facts())
+    assert [(r.channel_id, r.sku_id) for r in rows] == [("dy", "tee"), ("ks", "tee")], "only the lineup's SKUs"
+    dy, ks = rows
+    assert (dy.calls_acknowledged, dy.lag_p50_s, dy.lag_p99_s, dy.lag_max_s) == (3, 0.4, 0.9, 0.9), "in the window"
+    assert (ks.calls_acknowledged, ks.lag_p99_s, ks.rate_limited_total) == (0, None, 3)
+    review = compose(facts(), [inputs(live_sale())], rows)
+    assert "Platform sync: 3 stock changes acknowledged; lag p99 at worst 0.90 s (dy, tee)." in review.summary
+    page = review_render.to_html(review)
+    assert page.count('data-channel="') == 2 and 'data-table="sync"' in page
+    assert compose(facts(), [inputs(live_sale())]).digest != review.digest

@@ -309,6 +309,7 @@ def build_reviews(
         objects=ReviewObjects(settings.review_bucket_name, s3),
         history=ReviewHistory(settings.events_table_name, client),
         sink=None if bus is None else EventSink(settings.event_bus_name, bus),
+        channels=ChannelRepository(settings.events_table_name, client),
         settle_wait_s=settings.review_settle_wait_s,
         clock=clock,
         sleep=sleep,

@@ -39,6 +39,7 @@ from livestock.models.review import (
     MinuteSales,
     OrderFigures,
     PlatformReview,
+    PlatformSyncReview,
     Reconciled,
     Release,
     Review,
@@ -429,7 +430,24 @@ def session_summary(skus: list[SkuReview], totals: SessionTotals) -> list[str]:
     return lines
 
 
-def compose(session: SessionFacts, skus: list[SkuInputs]) -> Review:
+def sync_summary(sync: list[PlatformSyncReview]) -> list[str]:
+    measured = [row for row in sync if row.lag_p99_s is not None]
+    lines = []
+    if measured:
+        worst = max(measured, key=lambda row: row.lag_p99_s or 0.0)
+        calls = sum(row.calls_acknowledged for row in sync)
+        lines.append(
+            f"Platform sync: {calls} stock changes acknowledged; lag p99 at worst {worst.lag_p99_s:.2f} s "
+            f"({worst.channel_id}, {worst.sku_id})."
+        )
+    failing = [f"{row.channel_id}/{row.sku_id}" for row in sync if row.failing_at_end or row.pending_at_end]
+    if failing:
+        lines.append(f"Sync still failing or pending at the end: {', '.join(failing)}.")
+    return lines
+
+
+def compose(session: SessionFacts, skus: list[SkuInputs], sync: list[PlatformSyncReview] | None = None) -> Review:
+    sync = sync or []
     reviewed = [review_sku(session, sku) for sku in skus]
     fields = list(OrderFigures.model_fields)
     additive = [f for f in fields if f != "unpaid_rate"]
@@ -447,9 +465,10 @@ def compose(session: SessionFacts, skus: list[SkuInputs]) -> Review:
         started_at=iso(session.started_at),
         ended_at=iso(session.ended_at),
         duration_s=round(session.ended_at - session.started_at, 3),
-        summary=session_summary(reviewed, totals),
+        summary=session_summary(reviewed, totals) + sync_summary(sync),
         totals=totals,
         skus=reviewed,
+        sync=sync,
     )
     return review.model_copy(update={"digest": digest_of(review)})
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from livestock import keys
+from livestock.dal.channels import ChannelRepository
 from livestock.dal.holds import HoldStore
 from livestock.dal.journal import JournalStore
 from livestock.dal.ledger import LedgerStore
@@ -22,11 +23,12 @@ from livestock.dal.skus import SkuStore
 from livestock.events.models import ReviewLocations, ReviewReady
 from livestock.events.publisher import EventSink
 from livestock.logic import review_render
+from livestock.logic.channels import percentile
 from livestock.logic.reconciliation import Reconciler
 from livestock.logic.review import JOURNAL_GRACE_S, SessionFacts, SkuInputs, compose, iso
 from livestock.models.exceptions import InvalidState, ReviewNotReady, SessionNotFound, SkuNotFound
 from livestock.models.output import Reconciliation
-from livestock.models.review import Review, SkuHistory, SkuHistoryEntry
+from livestock.models.review import PlatformSyncReview, Review, SkuHistory, SkuHistoryEntry
 from livestock.models.sessions import Session, SessionStatus
 from livestock.observability import logger
 
@@ -49,6 +51,8 @@ class ReviewService:
     objects: ReviewObjects
     history: ReviewHistory
     sink: EventSink | None
+    # The platforms' sync state and log (None: a build without platform sync).
+    channels: ChannelRepository | None = None
     # How long a build waits for the ledger to catch up with the counters before it reports the
     # SKU unreconciled as it stands.
     settle_wait_s: float = 20.0
@@ -71,7 +75,8 @@ class ReviewService:
             started_at=session.started_at,
             ended_at=session.ended_at,
         )
-        review = compose(facts, [self._inputs(facts, item.sku_id, item.forecast_units) for item in session.lineup])
+        skus = [self._inputs(facts, item.sku_id, item.forecast_units) for item in session.lineup]
+        review = compose(facts, skus, self._sync(facts))
         self._keep(review, facts)
         return review
 
@@ -95,6 +100,41 @@ class ReviewService:
             reconciliation=reconciliation,
             forecast_units=forecast,
         )
+
+    def _sync(self, session: SessionFacts) -> list[PlatformSyncReview]:
+        """Each channel mapping a lineup SKU: the calls its platform acknowledged during the session
+        (and the grace after it) and their lag, and how its sync stood when the review was built."""
+        if self.channels is None:
+            return []
+        lineup = {item.sku_id for item in session.lineup}
+        until = session.ended_at + JOURNAL_GRACE_S
+        rows = []
+        for channel in sorted(self.channels.channels(), key=lambda c: str(c["channel_id"])):
+            channel_id = str(channel["channel_id"])
+            for sku_id in sorted(lineup & set(channel.get("sku_map", {}))):
+                lags = sorted(
+                    float(log["lag_s"])
+                    for log in self.channels.logs(channel_id, sku_id)
+                    if session.started_at <= float(log["at"]) <= until
+                )
+                state = self.channels.state(channel_id, sku_id)
+                rows.append(
+                    PlatformSyncReview(
+                        channel_id=channel_id,
+                        platform=str(channel["platform"]),
+                        mode=str(channel["mode"]),
+                        sku_id=sku_id,
+                        calls_acknowledged=len(lags),
+                        lag_p50_s=percentile(lags, 50),
+                        lag_p99_s=percentile(lags, 99),
+                        lag_max_s=round(lags[-1], 4) if lags else None,
+                        rate_limited_total=int(state.get("rate_limited", 0)),
+                        failing_at_end=state.get("last_error"),
+                        pending_at_end=bool(state.get("outbox")),
+                        platform_oversell_orders_total=int(state.get("orders_refused", 0)),
+                    )
+                )
+        return rows
 
     def _settled(self, sku_id: str) -> Reconciliation:
         deadline = self.clock() + self.settle_wait_s

@@ -101,6 +101,28 @@ class SkuReview(OrderFigures):
     minutes: list[MinuteSales]
 
 
+class PlatformSyncReview(BaseModel):
+    """How one platform's displayed stock of one SKU was kept in step during the session (channels
+    that map the SKU; their sync log lives 7 days, so a review rebuilt later may see fewer calls)."""
+
+    channel_id: str
+    platform: str
+    mode: str
+    sku_id: str
+    calls_acknowledged: int = Field(description="Stock changes the platform acknowledged during the session")
+    lag_p50_s: float | None = Field(description="Stock change seen to platform acknowledgement, median")
+    lag_p99_s: float | None
+    lag_max_s: float | None
+    rate_limited_total: int = Field(
+        description="Calls the platform refused for its rate limit, since the channel was set up"
+    )
+    failing_at_end: str | None = Field(description="The last error, if the sync was failing when the review was built")
+    pending_at_end: bool = Field(description="A change was still in the outbox when the review was built")
+    platform_oversell_orders_total: int = Field(
+        description="Orders the platform accepted that LiveStock refused, since the channel was set up"
+    )
+
+
 class SessionTotals(OrderFigures):
     oversold: int
     reconciled: bool
@@ -117,6 +139,7 @@ class Review(BaseModel):
     summary: list[str] = Field(description="Plain-language lines, the top of the page")
     totals: SessionTotals
     skus: list[SkuReview]
+    sync: list[PlatformSyncReview] = Field(default_factory=list, description="Platform sync, per channel and SKU")
     digest: str = Field(default="", description="SHA-256 of the review's figures: equal digests, equal reviews")
 
 
