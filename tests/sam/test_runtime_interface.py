@@ -36,6 +36,7 @@ TIME_FIELDS = {
     "connected_at": "when the console's WebSocket connection was made",
     "token_expires_at": "the console token's expiry: when it was minted + ttl_s",
     "sent_at": "when a console message was pushed",
+    "read_at": "when a console panel's figures were read",
 }
 TIME_SLACK_S = 60.0
 # The clock counted otherwise: the push slot a console fan-out claimed is now / the push interval.
