@@ -20,17 +20,21 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import boto3
 
@@ -62,6 +66,7 @@ REGION = "us-east-1"
 BUILD_INPUTS = ("template.yaml", "functions", "layers/livestock")
 BRIDGE_FORMAT = '{{range .IPAM.Config}}{{.Gateway}}{{end}} {{index .Options "com.docker.network.bridge.name"}}'
 SIOCGIFADDR = 0x8915
+SIGNED_BY = re.compile(r"Credential=([^/,\s]+)/")
 
 
 class SamUnavailable(RuntimeError):
@@ -144,14 +149,93 @@ def compile_build() -> None:
     compileall.compile_dir(BUILD_DIR, quiet=1, workers=1)
 
 
+class ConsoleManagementApi:
+    """The console WebSocket API's management endpoint, for `sam local` (which plays no WebSocket
+    API) and the in-process invoker beside it: `POST /@connections/{id}` answers 200 and keeps the
+    message under the access key id that signed it (each side of the SAM tests has its own), until
+    the connection is marked gone; then 410 GoneException, as API Gateway answers once a
+    connection has closed (its $disconnect may come later)."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.gone: set[str] = set()
+        self._posted: dict[str, list[tuple[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, 0), self._handler())
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self._server.server_address[1]}"
+
+    def taken(self, access_key_id: str) -> list[tuple[str, Any]]:
+        """What the functions signed by this key posted since the last call: (connection id, message)."""
+        with self._lock:
+            return self._posted.pop(access_key_id, [])
+
+    def _post(self, signed_by: str, connection_id: str, data: bytes) -> bool:
+        with self._lock:
+            if connection_id in self.gone:
+                return False
+            try:
+                message: Any = json.loads(data)
+            except ValueError:
+                message = data.decode(errors="replace")
+            self._posted.setdefault(signed_by, []).append((connection_id, message))
+            return True
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _answer(self, status: int, error: str = "", message: str = "") -> None:
+                payload = json.dumps({"message": message}).encode() if error else b""
+                self.send_response(status)
+                if error:
+                    self.send_header("x-amzn-ErrorType", error)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_POST(self) -> None:
+                path = unquote(urlsplit(self.path).path)
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                signed = SIGNED_BY.search(self.headers.get("Authorization") or "")
+                if "/@connections/" not in path or signed is None:
+                    self._answer(404, "NotFoundException", "no such route")
+                elif api._post(signed.group(1), path.split("/@connections/", 1)[1], data):
+                    self._answer(200)
+                else:
+                    self._answer(410, "GoneException", "the connection is gone")
+
+        return Handler
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="console-management", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+
 @dataclass
 class Backends:
     """The services the containers call: DynamoDB Local (the running stack's, or one started here)
     with the template's tables, and the local EventBridge's moto server, which also serves Step
     Functions and Scheduler (the template's state machines created from their DefinitionUri files;
     executions are recorded, not run: `sam local` has no Lambda to run their tasks, whose events
-    are invoked directly instead) and SSM / Secrets Manager (the sample channels' credentials); and
-    the `--env-vars` file that points the functions at them through the bridge gateway."""
+    are invoked directly instead), SSM / Secrets Manager (the sample channels' credentials) and S3
+    (the template's buckets); the console WebSocket API's management endpoint
+    (ConsoleManagementApi); and the `--env-vars` file that points the functions at them through
+    the bridge gateway."""
 
     state_dir: Path = STATE_DIR
     persistent: bool = True
@@ -162,6 +246,7 @@ class Backends:
     dynamodb_host: str = ""
     dynamodb_port: int = 0
     bridge: LocalEventBridge | None = None
+    management: ConsoleManagementApi | None = None
     state_machines: dict[str, str] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
 
@@ -191,6 +276,8 @@ class Backends:
             os.environ.update(self.moto_variables())
             self.state_machines = create_state_machines(self._moto("stepfunctions"), Template())
             self._store_sample_credentials()
+            self.management = ConsoleManagementApi(self.gateway)
+            self.management.start()
             self.write_env_file()
         except BaseException:
             self.stop()
@@ -257,8 +344,16 @@ class Backends:
         """The endpoint variables of the services moto serves besides EventBridge and SNS."""
         if self.bridge is None:
             return {}
-        services = ("SFN", "SCHEDULER", "SSM", "SECRETS_MANAGER")
+        services = ("SFN", "SCHEDULER", "SSM", "SECRETS_MANAGER", "S3")
         return {f"AWS_ENDPOINT_URL_{service}": self.bridge.endpoint for service in services}
+
+    def console_variables(self) -> dict[str, str]:
+        """The management endpoint, where the template's !Sub names the WebSocket API's (which
+        `sam local` does not run) and for a client made without an endpoint."""
+        if self.management is None:
+            return {}
+        endpoint = self.management.endpoint
+        return {"CONSOLE_MANAGEMENT_ENDPOINT": endpoint, "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": endpoint}
 
     def resource_variables(self) -> dict[str, str]:
         """Variables the template sets from a resource (!Ref, !GetAtt, !Sub): `sam local` leaves a
@@ -312,7 +407,7 @@ class Backends:
             variables["AWS_ENDPOINT_URL_EVENTBRIDGE"] = self.bridge.endpoint
             variables["AWS_ENDPOINT_URL_SNS"] = self.bridge.endpoint
             variables |= self.moto_variables()
-        return variables
+        return variables | self.console_variables()
 
     def host_variables(self) -> dict[str, str]:
         """The endpoint variables for code run on the host rather than in a container."""
@@ -326,7 +421,7 @@ class Backends:
                 "AWS_ENDPOINT_URL_SNS": self.bridge.endpoint,
                 **self.moto_variables(),
             }
-        return variables
+        return variables | self.console_variables()
 
     def write_env_file(self) -> None:
         self.env_file.write_text(json.dumps({"Parameters": self.variables()}, indent=2))
@@ -364,6 +459,9 @@ class Backends:
 
     def stop(self) -> None:
         self.stop_bridge()
+        if self.management is not None:
+            self.management.stop()
+            self.management = None
         if self.database is not None:
             self.database.stop()
             self.database = None

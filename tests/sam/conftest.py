@@ -78,12 +78,19 @@ STORY: list[tuple[str, int | None]] = [
     ("sessions_api/put_session.json", 201),
     ("sessions_api/get_session.json", 200),
     ("sessions_api/start_session.json", 200),
+    ("session_journal/AlertRaised.json", None),
     ("sessions_api/create_campaign.json", 201),
     ("sessions_api/get_campaign.json", 200),
     ("sessions_api/release_stage.json", 200),
     ("campaign_stage/stage_task.json", None),
     ("sessions_api/cancel_campaign.json", 200),
     ("sessions_api/end_session.json", 200),
+    # The post-live review: built into each side's own bucket (moto's S3), then read back. The
+    # builder waits REVIEW_SETTLE_WAIT_S (20 s) on each side for the SKU's ledger to reconcile,
+    # which it does not here (no stream poller), then builds it as unreconciled.
+    ("review_builder/SessionEnded.json", None),
+    ("reviews_api/get_review.json", 200),
+    ("reviews_api/sku_history.json", 200),
     # StockChanged before any channel maps the SKU (no platform is called), then the channel, an
     # order its platform pushes (signed with the credentials Backends stores), and a quota move to
     # a channel not set up (refused before any platform is called: the story calls no platform).
@@ -107,7 +114,40 @@ STORY: list[tuple[str, int | None]] = [
     ("webhook_delivery/StockLow.json", None),
     ("webhook_delivery/UnattributedChange.json", None),
     ("hold_sweeper/schedule.json", None),
+    # The live console of session live-2027-01-15 (the console events' session, planned with the
+    # same lineup): a token minted for it (each side's own, substituted for TOKEN_PLACEHOLDER in
+    # the events after), the page, the WebSocket's authorizer, $connect and subscribe (its snapshot
+    # posted to the management endpoint), the operator actions (no campaign in this session: no
+    # staged release to release), the fan-out once the connection is gone (410: GONE_BEFORE), and
+    # its $disconnect.
+    ("sessions_api/put_session.json@live-2027-01-15", 201),
+    ("console_api/mint_token.json", 201),
+    ("console_api/page.json", 200),
+    ("console_api/page_script.json", 200),
+    ("console_api/page_style.json", 200),
+    ("console_authorizer/connect.json", None),
+    ("console_socket/connect.json", 200),
+    ("console_socket/subscribe.json", 200),
+    ("console_api/pause.json", 200),
+    ("console_api/resume.json", 200),
+    ("console_api/move_quota.json", 200),
+    ("console_api/release_reserve.json", 200),
+    ("console_api/release_next_stage.json", 409),
+    ("console_fanout/StockChanged.json", None),
+    ("console_fanout/StageReleased.json", None),
+    ("console_fanout/AlertRaised.json", None),
+    ("console_socket/disconnect.json", 200),
 ]
+# The console token: minted by MINT on each side, put in place of the placeholder in later events.
+MINT = "console_api/mint_token.json"
+TOKEN_PLACEHOLDER = "REPLACE_WITH_A_CONSOLE_TOKEN_minted_by_post"
+# Before this step the console's connection is gone (the tab was closed; its $disconnect comes
+# later): the management endpoint answers 410 for it, and the fan-out must drop it. It goes before
+# the first fan-out because the story's SKU has units in flight (no stream poller brings its ledger
+# up to date), so an open connection would be pushed to every push interval (0.25 s) for the
+# fan-out's SETTLE_FOLLOW_S (8 s): a count of messages that depends on the clock. The open
+# connection's path is the subscribe step's snapshot.
+GONE_BEFORE = ("console_fanout/StockChanged.json", "Bx1cKeN5IAMCIbw=")
 
 
 def function_of(event_name: str) -> str:
@@ -119,9 +159,29 @@ def function_of(event_name: str) -> str:
     raise KeyError(f"no function's CodeUri is functions/{folder}/")
 
 
-def load_event(event_name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((EVENTS / event_name).read_text())
+def event_file(event_name: str) -> str:
+    """The events/ file of a step: `<file>@<session id>` is that file aimed at another session."""
+    return event_name.partition("@")[0]
+
+
+def load_event(event_name: str, token: str | None = None) -> dict[str, Any]:
+    """A step's event; the session of `<file>@<session id>` in place of the file's, and `token` in
+    place of TOKEN_PLACEHOLDER."""
+    name, _, session_id = event_name.partition("@")
+    text = (EVENTS / name).read_text()
+    if session_id:
+        text = text.replace("s-1111-warmup", session_id)
+    if token is not None:
+        text = text.replace(TOKEN_PLACEHOLDER, token)
+    loaded: dict[str, Any] = json.loads(text)
     return loaded
+
+
+def minted_token(answer: Any) -> str | None:
+    """The console token in the mint step's answer."""
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        return str(json.loads(answer["body"])["token"])
+    return None
 
 
 @dataclass
@@ -133,6 +193,12 @@ class Step:
     sam_state: dict[str, list[dict[str, Any]]]
     in_process_state: dict[str, list[dict[str, Any]]]
     sam_s: float
+    # What the step posted to the console's connections: (connection id, message).
+    sam_posted: list[tuple[str, Any]] = field(default_factory=list)
+    in_process_posted: list[tuple[str, Any]] = field(default_factory=list)
+    # The console token each side minted (None before the mint step).
+    sam_token: str | None = None
+    in_process_token: str | None = None
 
 
 @dataclass
@@ -181,9 +247,22 @@ class Sides:
                 "POWERTOOLS_LOG_LEVEL": "WARNING",
             }
         )
+        # The console's management endpoint, as the SAM side's --env-vars gives it. The reviews go
+        # to a bucket of this side's own in the same moto: the SAM side's answers must not be read
+        # from objects this side wrote (one account, one bucket namespace).
+        os.environ.update(backends.console_variables())
+        self.review_bucket = f"{Template().buckets()['ReviewBucket']}-in-process"
+        boto3.client("s3", endpoint_url=backends.host_variables()["AWS_ENDPOINT_URL_S3"]).create_bucket(
+            Bucket=self.review_bucket
+        )
         functions = Template().functions(backends.table_names)
         for function in functions:
             function.environment["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+            for name, value in backends.console_variables().items():
+                if name in function.environment:
+                    function.environment[name] = value
+            if "REVIEW_BUCKET_NAME" in function.environment:
+                function.environment["REVIEW_BUCKET_NAME"] = self.review_bucket
         self.invoker = Invoker(functions, workers=1, background_workers=1)
 
     def state(self, credentials: Credentials) -> dict[str, list[dict[str, Any]]]:
@@ -271,20 +350,28 @@ def story(sides: Sides, backends: sam.Backends, tmp_path_factory: pytest.TempPat
     with sam_process(backends, log, "start-lambda", "--port", str(port), "--warm-containers", "EAGER") as process:
         TIMINGS.values["start-lambda --warm-containers EAGER ready"] = wait_for_port(process, port, log)
         lambda_api = lambda_client(port)
+        management = backends.management
+        assert management is not None
+        sam_token: str | None = None
+        local_token: str | None = None
         for event_name, _status in STORY:
             function = function_of(event_name)
-            event = load_event(event_name)
+            if event_name == GONE_BEFORE[0]:
+                management.gone.add(GONE_BEFORE[1])
             started = time.monotonic()
             try:
-                answer = invoke_through(lambda_api, function, event)
+                answer = invoke_through(lambda_api, function, load_event(event_name, sam_token))
             except Exception as error:  # noqa: BLE001 - reported by this step's test, the story goes on
                 answer = {"FunctionError": f"{type(error).__name__}: {error}", "log": log.read_text()[-3000:]}
             took = time.monotonic() - started
             TIMINGS.calls.append(took)
+            sam_posted = management.taken(sides.sam_credentials.access_key_id)
             try:
-                local = sides.invoker.invoke(function, event)
+                local = sides.invoker.invoke(function, load_event(event_name, local_token))
             except Exception as error:  # noqa: BLE001 - as above
                 local = {"FunctionError": f"{type(error).__name__}: {error}"}
+            if event_name == MINT:
+                sam_token, local_token = minted_token(answer), minted_token(local)
             steps.append(
                 Step(
                     event_name,
@@ -294,6 +381,10 @@ def story(sides: Sides, backends: sam.Backends, tmp_path_factory: pytest.TempPat
                     sides.state(sides.sam_credentials),
                     sides.state(sides.local_credentials),
                     took,
+                    sam_posted,
+                    management.taken(sides.local_credentials.access_key_id),
+                    sam_token,
+                    local_token,
                 )
             )
     # For reading a failure at leisure, without running the story again.
