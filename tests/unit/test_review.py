@@ -13,7 +13,7 @@ from livestock import keys
 from livestock.dal.channels import ChannelRepository
 from livestock.dal.journal import JournalStore
 from livestock.logic import review_render
-from livestock.logic.review import SessionFacts, SkuInputs, compose, iso
+from livestock.logic.review import SessionFacts, SkuInputs, compose, iso, oversold_units
 from livestock.logic.reviews import ReviewService
 from livestock.models.domain import Hold, HoldStatus
 from livestock.models.input import HoldRequest, SetSkuRequest
@@ -309,3 +309,14 @@ def test_the_platform_sync_section_reads_the_session_window_of_each_channel_mapp
     page = review_render.to_html(review)
     assert page.count('data-channel="') == 2 and 'data-table="sync"' in page
     assert compose(facts(), [inputs(live_sale())]).digest != review.digest
+
+
+def test_oversold_replays_each_shard_in_its_stream_order_not_by_its_writers_clocks() -> None:
+    def move(sequence: int, at: float, delta: int, item: str = "0000beef") -> dict[str, Any]:
+        return {"bucket": "pool:shared", "sequence": f"{sequence:040d}.{item}.0", "at": iso(START + at), "delta": delta}
+
+    # The receipt was written first (stream order) by a writer whose clock read later than the
+    # hold's writer: by time the take comes first, by the stream it does not.
+    honest = [move(1, 0.003, +1), move(2, 0.002, -1)]
+    assert oversold_units(honest) == 0
+    assert oversold_units([move(1, 0, +1), move(2, 1, -2), move(3, 2, -1, item="0000cafe")]) == 2

@@ -182,6 +182,12 @@ def ledger_sequence(sequence: str, item_key: str, index: int) -> str:
     return f"{sequence.rjust(40, '0')}.{zlib.crc32(item_key.encode()):08x}.{index}"
 
 
+def ledger_item_of(sequence: str) -> str:
+    """Which item a movement changed (the hash ledger_sequence put in), "" for a bare sequence."""
+    parts = sequence.split(".")
+    return parts[1] if len(parts) == 3 else ""
+
+
 def ledger_pk(sku_id: str, sequence: str) -> str:
     """The partition of one movement: spread by its sequence, so a hot shard's movements do not
     pile on one key either."""
