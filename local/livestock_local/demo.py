@@ -27,9 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from livestock_local.dynamodb_local import free_port, port_in_use
+from livestock_local.load import Client
 from livestock_local.stack import DEFAULT_API_KEY, STATE_DIR, running_stack
 
 CHANNELS = {"douyin": 0.45, "kuaishou": 0.30, "taobao": 0.25}
@@ -47,38 +46,6 @@ class Tally:
     unpaid_ids: list[tuple[str, str]] = field(default_factory=list)
     paid_too_late: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class Client:
-    def __init__(self, url: str, api_key: str) -> None:
-        self.url = url
-        self.api_key = api_key
-        self.local = threading.local()
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        if not hasattr(self.local, "session"):
-            self.local.session = requests.Session()
-        headers = {"x-api-key": self.api_key, "content-type": "application/json", "x-actor": "demo"}
-        for _ in range(30):
-            response = self.local.session.request(method, self.url + path, json=body, headers=headers, timeout=60)
-            payload = response.json()
-            # The API's contract: REQUEST_IN_PROGRESS means "ask again shortly".
-            if response.status_code == 409 and payload.get("code") == "REQUEST_IN_PROGRESS":
-                time.sleep(float(payload["details"].get("retry_after_s", 1)))
-                continue
-            return response.status_code, payload
-        return response.status_code, payload
-
-    def text(self, path: str) -> str:
-        response = requests.get(self.url + path, headers={"x-api-key": self.api_key}, timeout=60)
-        response.raise_for_status()
-        return response.text
-
-    def ok(self, method: str, path: str, body: Any = None) -> Any:
-        status, payload = self.call(method, path, body)
-        if status >= 300:
-            raise RuntimeError(f"{method} {path} -> {status} {payload}")
-        return payload
 
 
 def start_stack() -> tuple[subprocess.Popen[bytes], str, str]:
@@ -224,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Starting the local stack (DynamoDB Local + gateway + stream consumer + sweeper)...")
         started_here, url, api_key = start_stack()
     try:
-        client = Client(url, api_key)
+        client = Client(url, api_key, actor="demo")
         status = 0 if args.only == "platforms" else sale(client, args)
         if args.only != "api":
             from livestock_local.platform_demo import platform_sale  # noqa: PLC0415 - it imports this module

@@ -26,19 +26,44 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 class Client:
-    """The API over one keep-alive session per thread."""
+    """The API over one keep-alive session per thread, following its REQUEST_IN_PROGRESS contract
+    ("ask again after retry_after_s"). `actor` is sent as X-Actor (the ledger's who)."""
 
-    def __init__(self, url: str, api_key: str) -> None:
+    def __init__(self, url: str, api_key: str, actor: str | None = None) -> None:
         self.url = url
         self.api_key = api_key
+        self.headers = {"x-api-key": api_key, "content-type": "application/json"}
+        if actor:
+            self.headers["x-actor"] = actor
         self.local = threading.local()
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         session = getattr(self.local, "session", None)
         if session is None:
             session = self.local.session = requests.Session()
-        response = session.request(method, self.url + path, json=body, headers={"x-api-key": self.api_key}, timeout=60)
-        return response.status_code, response.json() if response.content else None
+        for _ in range(30):
+            response = session.request(method, self.url + path, json=body, headers=self.headers, timeout=60)
+            payload = response.json() if response.content else None
+            if (
+                response.status_code == 409
+                and isinstance(payload, dict)
+                and payload.get("code") == "REQUEST_IN_PROGRESS"
+            ):
+                time.sleep(float(payload["details"].get("retry_after_s", 1)))
+                continue
+            break
+        return response.status_code, payload
+
+    def ok(self, method: str, path: str, body: Any = None) -> Any:
+        status, payload = self.call(method, path, body)
+        if status >= 300:
+            raise RuntimeError(f"{method} {path} -> {status} {payload}")
+        return payload
+
+    def text(self, path: str) -> str:
+        response = requests.get(self.url + path, headers={"x-api-key": self.api_key}, timeout=60)
+        response.raise_for_status()
+        return response.text
 
 
 def burst(order: Callable[[int], Any], count: int, clients: int, rate: float) -> list[Any]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import requests
 
-from livestock_local.demo import Client
+from livestock_local.load import Client
 
 WEIGHTS = {"douyin": 0.35, "kuaishou": 0.25, "taobao": 0.2, "wechat": 0.12, "webhook": 0.08}
 QUOTA_SHARES = {"douyin": 0.35, "kuaishou": 0.25, "taobao": 0.2, "wechat": 0.12, "webhook": 0.08}

@@ -26,7 +26,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from livestock_local.demo import Client, start_stack
+from livestock_local.demo import start_stack
+from livestock_local.load import Client
 from livestock_local.platform_demo import WEIGHTS, Fakes, load_card, wait_until_settled
 from livestock_local.stack import DEFAULT_API_KEY, STATE_DIR, running_stack
 
@@ -123,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         process, url, api_key = start_stack()
     try:
         load_before = os.getloadavg()
-        results = bench(Client(url, api_key), STATE_DIR, args.units, args.orders, args.concurrency, args.seed)
+        results = bench(
+            Client(url, api_key, actor="demo"), STATE_DIR, args.units, args.orders, args.concurrency, args.seed
+        )
         results["load_average"] = {
             "before": [round(x, 2) for x in load_before],
             "after": [round(x, 2) for x in os.getloadavg()],
