@@ -17,12 +17,10 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from datetime import datetime
 from typing import Any
 
 from playwright.sync_api import sync_playwright
@@ -30,7 +28,7 @@ from websockets.asyncio.client import connect
 
 from livestock_local import browser
 from livestock_local.dynamodb_local import free_port
-from livestock_local.load import SEED_RATE, Client, OneUnitOrders, burst, pace_text, percentile
+from livestock_local.load import SEED_RATE, Client, OneUnitOrders, burst, pace_text, percentile, run_facts
 from livestock_local.stack import LocalStack
 from livestock_local.template import ROOT
 
@@ -187,16 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         figures = run(stack, args.units, args.orders, args.clients, args.consoles, args.rate)
     finally:
         stack.stop()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True, cwd=ROOT
-    ).stdout
     summary = {
-        "measured_at": datetime.fromtimestamp(started).isoformat(timespec="seconds"),
-        "code": commit.strip(),
-        # The machine is shared: how busy it was says how much of the figure is waiting for a core.
+        **run_facts(started, ROOT),
         "load_average_1m_at_start": round(load_before, 2),
-        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
-        "cores": os.cpu_count(),
         **figures,
     }
     RESULTS.parent.mkdir(exist_ok=True)

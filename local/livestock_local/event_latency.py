@@ -13,16 +13,13 @@ reported is therefore an upper bound: receipt time minus that creation time.
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
-from datetime import datetime
 from typing import Any
 
 from livestock_local.dynamodb_local import free_port
-from livestock_local.load import SEED_RATE, Client, OneUnitOrders, burst, pace_text, percentile
+from livestock_local.load import SEED_RATE, Client, OneUnitOrders, burst, pace_text, percentile, run_facts
 from livestock_local.stack import LocalStack
 from livestock_local.template import ROOT
 from livestock_local.webhook_receiver import Receiver, receiving
@@ -93,15 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 delivery += after_stream
     finally:
         stack.stop()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True, cwd=ROOT
-    ).stdout
     summary = {
-        "measured_at": datetime.fromtimestamp(started).isoformat(timespec="seconds"),
-        "code": commit.strip(),
-        # The machine is shared: how busy it was says how much of the figure is waiting for a core.
-        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
-        "cores": os.cpu_count(),
+        **run_facts(started, ROOT),
         "units": args.units,
         "clients": args.clients,
         "pace": pace_text(args.rate),

@@ -6,11 +6,14 @@ arrive) or a flood (`rate` 0: every client orders again as soon as it is answere
 2-core machine measures how long work waits for a core as much as the design).
 """
 
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -112,3 +115,17 @@ class OneUnitOrders:
         if status == 201:
             with self._lock:
                 self.created.append(datetime.fromisoformat(answer["expires_at"]).timestamp() - self.PAY_WITHIN_S)
+
+
+def run_facts(started: float, root: Path) -> dict[str, Any]:
+    """When and on what code a benchmark ran, and how busy the shared machine was at its end."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True, cwd=root
+    ).stdout
+    return {
+        "measured_at": datetime.fromtimestamp(started).isoformat(timespec="seconds"),
+        "code": commit.strip(),
+        # The machine is shared: how busy it was says how much of the figure is waiting for a core.
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+        "cores": os.cpu_count(),
+    }
