@@ -31,7 +31,7 @@ $(VENV)/.stamp: pyproject.toml layers/livestock/pyproject.toml
 	@test -n "$(PY313)" || { echo "python3.13 is required (pyenv carries it on this kind of machine)"; exit 1; }
 	@test -x $(BIN)/python || $(PY313) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e layers/livestock -e ".[dev]"
+	$(BIN)/pip install --quiet -e "layers/livestock[review]" -e ".[dev]"
 	@touch $@
 
 $(SAM_VENV)/.stamp:

@@ -63,7 +63,7 @@ BUILD_DIR = ROOT / ".aws-sam" / "build"
 BUILT_TEMPLATE = BUILD_DIR / "template.yaml"
 REGION = "us-east-1"
 # What `sam build` reads: a change to any of these makes the build stale.
-BUILD_INPUTS = ("template.yaml", "functions", "layers/livestock")
+BUILD_INPUTS = ("template.yaml", "functions", "layers")
 BRIDGE_FORMAT = '{{range .IPAM.Config}}{{.Gateway}}{{end}} {{index .Options "com.docker.network.bridge.name"}}'
 SIOCGIFADDR = 0x8915
 SIGNED_BY = re.compile(r"Credential=([^/,\s]+)/")
@@ -249,6 +249,8 @@ class Backends:
     management: ConsoleManagementApi | None = None
     state_machines: dict[str, str] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
+    # Variables given to every function over the template's (SAM applies each where declared).
+    overrides: dict[str, str] = field(default_factory=dict)
 
     @property
     def sam_dir(self) -> Path:
@@ -407,7 +409,7 @@ class Backends:
             variables["AWS_ENDPOINT_URL_EVENTBRIDGE"] = self.bridge.endpoint
             variables["AWS_ENDPOINT_URL_SNS"] = self.bridge.endpoint
             variables |= self.moto_variables()
-        return variables | self.console_variables()
+        return variables | self.console_variables() | self.overrides
 
     def host_variables(self) -> dict[str, str]:
         """The endpoint variables for code run on the host rather than in a container."""

@@ -10,8 +10,6 @@ import csv
 import io
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
 from livestock.logic.review import duration_text, epoch
 from livestock.models.review import Review, SkuReview
 
@@ -186,6 +184,9 @@ def forecast_chart(review: Review) -> str:
 
 
 def to_html(review: Review) -> str:
+    # Imported here: only the review builder renders, and only it has the review-charts layer.
+    from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415
+
     environment = Environment(
         loader=PackageLoader("livestock", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
