@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,12 +211,15 @@ class Timings:
     values: dict[str, float] = field(default_factory=dict)
     calls: list[float] = field(default_factory=list)
 
+    def add(self, name: str, seconds: float) -> None:
+        self.values[name] = self.values.get(name, 0.0) + seconds
+
     def lines(self) -> list[str]:
         found = [f"{name}: {seconds:.1f} s" for name, seconds in self.values.items()]
         if self.calls:
             found.append(
                 f"start-lambda calls: {len(self.calls)}, median {statistics.median(self.calls):.2f} s, "
-                f"max {max(self.calls):.2f} s"
+                f"max {max(self.calls):.2f} s, all {sum(self.calls):.1f} s"
             )
         return found
 
@@ -271,20 +275,29 @@ class Sides:
                 if name in function.environment:
                     function.environment[name] = value
         self.invoker = Invoker(functions, workers=1, background_workers=1)
+        self._clients: dict[str, Any] = {}
+        self._readers = ThreadPoolExecutor(len(backends.table_names), thread_name_prefix="state")
 
     def state(self, credentials: Credentials) -> dict[str, list[dict[str, Any]]]:
-        """Every item of every table in the database these credentials open, sorted by key."""
-        dynamodb: Any = client(self.backends.host_endpoint, credentials)
+        """Every item of every table in the database these credentials open, sorted by key (the
+        tables read side by side, by one client per database: they are read after every step)."""
+        key = credentials.access_key_id
+        if key not in self._clients:
+            self._clients[key] = client(self.backends.host_endpoint, credentials)
+        dynamodb: Any = self._clients[key]
         deserializer = TypeDeserializer()
-        found = {}
-        for name in self.backends.table_names.values():
+
+        def items_of(name: str) -> list[dict[str, Any]]:
             items = []
             for page in dynamodb.get_paginator("scan").paginate(TableName=name, ConsistentRead=True):
                 items += [{k: deserializer.deserialize(v) for k, v in item.items()} for item in page["Items"]]
-            found[name] = sorted(items, key=lambda item: (str(item["pk"]), str(item["sk"])))
-        return found
+            return sorted(items, key=lambda item: (str(item["pk"]), str(item["sk"])))
+
+        names = list(self.backends.table_names.values())
+        return dict(zip(names, self._readers.map(items_of, names), strict=True))
 
     def close(self) -> None:
+        self._readers.shutdown()
         self.invoker.shutdown()
         os.environ.clear()
         os.environ.update(self.saved)
@@ -373,10 +386,13 @@ def story(sides: Sides, backends: sam.Backends, tmp_path_factory: pytest.TempPat
             took = time.monotonic() - started
             TIMINGS.calls.append(took)
             sam_posted = management.taken(sides.sam_credentials.access_key_id)
+            started = time.monotonic()
             try:
                 local = sides.invoker.invoke(function, load_event(event_name, local_token))
             except Exception as error:  # noqa: BLE001 - as above
                 local = {"FunctionError": f"{type(error).__name__}: {error}"}
+            TIMINGS.add("in-process calls", time.monotonic() - started)
+            started = time.monotonic()
             if event_name == MINT:
                 sam_token, local_token = minted_token(answer), minted_token(local)
             steps.append(
@@ -394,6 +410,9 @@ def story(sides: Sides, backends: sam.Backends, tmp_path_factory: pytest.TempPat
                     local_token,
                 )
             )
+            TIMINGS.add("state reads after each call", time.monotonic() - started)
+        stopping = time.monotonic()
+    TIMINGS.values["start-lambda stopped (its containers removed)"] = time.monotonic() - stopping
     # For reading a failure at leisure, without running the story again.
     (log.parent / "story.json").write_text(json.dumps([step.__dict__ for step in steps], default=str, indent=1))
     return steps
