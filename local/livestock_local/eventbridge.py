@@ -33,6 +33,7 @@ import boto3
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from livestock_local.dynamodb_local import LOOPBACK, die_with_parent, free_port
+from livestock_local.moto_server import cache_jsonpath_parsing
 from livestock_local.sources import StackContext, register
 from livestock_local.template import FunctionEvent, Template
 from livestock_local.waiting import wait_until_quiet
@@ -124,7 +125,7 @@ class LocalEventBridge:
         the stack starts its other processes meanwhile. start() launches it if this was not called."""
         if self.own_process and self._process is None:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                [sys.executable, "-m", "livestock_local.moto_server", "-H", self.host, "-p", str(self.port)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, async-signal-safe
@@ -139,6 +140,7 @@ class LocalEventBridge:
         else:
             # werkzeug would log every PutEvents and every poll of a relay queue.
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            cache_jsonpath_parsing()
             self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
             self._server.start()
             # moto's backends live in the process, not in the server: start from nothing, whatever
