@@ -2,7 +2,8 @@
 
 One SKU (5,000 units) is shown to all five fake platforms in shared mode (every change of
 sellable stock changes every platform's figure, the busiest case for sync); 64 clients place
-8,000 orders on the API (channel `live-api`, which no platform mirrors). Measured:
+8,000 orders on the API (channel `live-api`, which no platform mirrors), started at the seed's pace
+(8,000 in 5 minutes; `--rate 0` floods instead). Measured:
 
 - lag: from the stock change (the StockChanged event's `occurred_at`, when the publisher saw it) to
   the platform acknowledging a value at least that new, per call (the channel's sync log): p50/p99;
@@ -21,18 +22,19 @@ import random
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from livestock_local.demo import start_stack
-from livestock_local.load import Client
+from livestock_local.load import SEED_RATE, Client, burst, pace_text
 from livestock_local.platform_demo import WEIGHTS, Fakes, load_card, wait_until_settled
 from livestock_local.stack import DEFAULT_API_KEY, STATE_DIR, running_stack
 
 
-def bench(client: Client, state_dir: Path, units: int, orders: int, concurrency: int, seed: int) -> dict[str, Any]:
+def bench(
+    client: Client, state_dir: Path, units: int, orders: int, concurrency: int, seed: int, rate: float
+) -> dict[str, Any]:
     fakes = Fakes(load_card(state_dir))
     tag = uuid.uuid4().hex[:6]
     sku_id = f"bench-sync-{tag}"
@@ -75,11 +77,15 @@ def bench(client: Client, state_dir: Path, units: int, orders: int, concurrency:
         return status
 
     started = time.monotonic()
-    with ThreadPoolExecutor(concurrency) as pool:
-        statuses = list(pool.map(order, range(orders)))
+    statuses = burst(order, orders, concurrency, rate)
     burst_s = time.monotonic() - started
     views = wait_until_settled_bench(client, sku_id)
-    results: dict[str, Any] = {"orders": orders, "burst_s": round(burst_s, 1), "held": statuses.count(201)}
+    results: dict[str, Any] = {
+        "orders": orders,
+        "pace": pace_text(rate),
+        "burst_s": round(burst_s, 1),
+        "held": statuses.count(201),
+    }
     per: dict[str, Any] = {}
     for platform in WEIGHTS:
         stats = fakes.control(platform, "stats")
@@ -115,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=8000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--rate", type=float, default=SEED_RATE, help="orders started per second (0: a flood); default the seed's pace"
+    )
     args = parser.parse_args(argv)
     lock = running_stack()
     process = None
@@ -125,7 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         load_before = os.getloadavg()
         results = bench(
-            Client(url, api_key, actor="demo"), STATE_DIR, args.units, args.orders, args.concurrency, args.seed
+            Client(url, api_key, actor="demo"),
+            STATE_DIR,
+            args.units,
+            args.orders,
+            args.concurrency,
+            args.seed,
+            args.rate,
         )
         results["load_average"] = {
             "before": [round(x, 2) for x in load_before],
