@@ -64,9 +64,7 @@ def test_no_other_function_imports_the_charts_modules_when_it_loads() -> None:
     as on Lambda without the charts layer (one interpreter, each module under a name of its own)."""
     charts = set(_charts_functions().values())
     apps = [
-        path
-        for path in sorted((ROOT / "functions").glob("*/app.py"))
-        if f"functions/{path.parent.name}/" not in charts
+        path for path in sorted((ROOT / "functions").glob("*/app.py")) if f"functions/{path.parent.name}/" not in charts
     ]
     assert len(apps) > 10
     script = "\n".join(
