@@ -5,7 +5,7 @@ StockChanged sequence), so a receiver can drop a second copy; and `version`, bum
 a consumer could notice (a field removed or re-typed; added optional fields keep the version).
 """
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -267,20 +267,6 @@ DETAIL_TYPES: dict[str, type[DomainEvent]] = {
 
 # What a webhook may subscribe to. StockChanged is not among them: it is the high-volume feed for
 # platform sync and the console, which read the bus directly.
-WEBHOOK_EVENT_TYPES = (
-    "StockLow",
-    "SoldOut",
-    "AlertRaised",
-    "Restocked",
-    "HoldExpired",
-    "ReserveReleased",
-    "UnattributedChange",
-    "SessionStarted",
-    "SessionEnded",
-    "StageReleased",
-    "CampaignCancelled",
-    "ReviewReady",
-)
 WebhookEventType = Literal[
     "StockLow",
     "SoldOut",
@@ -295,3 +281,4 @@ WebhookEventType = Literal[
     "CampaignCancelled",
     "ReviewReady",
 ]
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = get_args(WebhookEventType)
