@@ -153,24 +153,16 @@ class Panels:
         )
 
 
+@dataclass
 class ConsoleSocket:
     """The WebSocket routes: $connect (after the authorizer), subscribe, $disconnect."""
 
-    def __init__(
-        self,
-        store: ConsoleStore,
-        tokens: ConsoleTokens,
-        sessions: SessionReader,
-        panels: Panels,
-        poster: Poster,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.tokens = tokens
-        self.sessions = sessions
-        self.panels = panels
-        self.poster = poster
-        self.clock = clock
+    store: ConsoleStore
+    tokens: ConsoleTokens
+    sessions: SessionReader
+    panels: Panels
+    poster: Poster
+    clock: Callable[[], float] = time.time
 
     def authorize(self, token: str | None) -> ConsoleToken:
         return self.tokens.verify(token)
@@ -269,24 +261,17 @@ def stage_message(detail: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+@dataclass
 class ConsoleFanout:
-    def __init__(
-        self,
-        store: ConsoleStore,
-        sessions: SessionReader,
-        panels: Panels,
-        poster: Poster,
-        push_interval_s: float,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.store = store
-        self.sessions = sessions
-        self.panels = panels
-        self.poster = poster
-        self.push_interval_s = push_interval_s
-        self.clock = clock
-        self.sleep = sleep
+    """The bus events' fan-out to the consoles, one push per slot (see the module's docstring)."""
+
+    store: ConsoleStore
+    sessions: SessionReader
+    panels: Panels
+    poster: Poster
+    push_interval_s: float
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
 
     def handle(self, detail_type: str, raw: dict[str, Any]) -> int:
         """One bus event: recorded for the sessions watching its SKU, then pushed if this call
