@@ -111,6 +111,15 @@ class Stats:
     units_accepted: int = 0
 
 
+class _Server(ThreadingHTTPServer):
+    """socketserver listens with a backlog of 5: 64 buyers connecting at once overflowed it, and
+    the kernel reset the connections it could not queue (the demo died on "Connection reset by
+    peer" / "Remote end closed connection without response", with no error on the fake's side)."""
+
+    request_queue_size = 256
+    daemon_threads = True
+
+
 @dataclass
 class FakePlatform:
     """One platform's shop: its displayed stock per (product, sku), its API and its pushes."""
@@ -327,8 +336,7 @@ class FakePlatform:
                 self.end_headers()
                 self.wfile.write(raw)
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), Handler)
         threading.Thread(target=self._server.serve_forever, name=f"fake-{self.platform}", daemon=True).start()
         self.endpoint = f"http://{host}:{self._server.server_address[1]}"
         return self.endpoint

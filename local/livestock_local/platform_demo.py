@@ -43,13 +43,8 @@ class Fakes:
         return session
 
     def control(self, platform: str, action: str, body: dict[str, Any] | None = None) -> Any:
-        # A connection of its own each time: a kept-alive one the fake closed meanwhile was reset
-        # under load, and an "order" cannot be retried blindly (it may have been placed).
         response = self._session().post(
-            f"{self.card[platform]['endpoint']}/_fake/{action}",
-            json=body or {},
-            headers={"Connection": "close"},
-            timeout=60,
+            f"{self.card[platform]['endpoint']}/_fake/{action}", json=body or {}, timeout=60
         )
         response.raise_for_status()
         return response.json()
