@@ -36,6 +36,7 @@ from livestock.platforms.adapters import (
     WECHAT_RATE_LIMITED,
     PlatformCredentials,
 )
+from livestock_local.http_server import HttpServer
 
 # The header the adapters add so the fakes can count duplicates; real platforms ignore it.
 TRACE_HEADER = OP_HEADER
@@ -109,15 +110,6 @@ class Stats:
     orders_accepted: int = 0
     orders_turned_away: int = 0
     units_accepted: int = 0
-
-
-class _Server(ThreadingHTTPServer):
-    """socketserver listens with a backlog of 5: 64 buyers connecting at once overflowed it, and
-    the kernel reset the connections it could not queue (the demo died on "Connection reset by
-    peer" / "Remote end closed connection without response", with no error on the fake's side)."""
-
-    request_queue_size = 256
-    daemon_threads = True
 
 
 @dataclass
@@ -336,7 +328,7 @@ class FakePlatform:
                 self.end_headers()
                 self.wfile.write(raw)
 
-        self._server = _Server((host, port), Handler)
+        self._server = HttpServer((host, port), Handler)
         threading.Thread(target=self._server.serve_forever, name=f"fake-{self.platform}", daemon=True).start()
         self.endpoint = f"http://{host}:{self._server.server_address[1]}"
         return self.endpoint

@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -49,6 +49,7 @@ from livestock_local.dynamodb_local import (
 )
 from livestock_local.eventbridge import LocalEventBridge
 from livestock_local.fake_platforms import PLATFORMS, fake_credentials
+from livestock_local.http_server import HttpServer
 from livestock_local.lambda_runtime import LocalLambda
 from livestock_local.stack import STATE_DIR, running_stack
 from livestock_local.stepfunctions import create_state_machines
@@ -161,7 +162,7 @@ class ConsoleManagementApi:
         self.gone: set[str] = set()
         self._posted: dict[str, list[tuple[str, Any]]] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, 0), self._handler())
+        self._server = HttpServer((host, 0), self._handler())
         self._thread: threading.Thread | None = None
 
     @property

@@ -34,6 +34,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from livestock_local.dynamodb_local import free_port
+from livestock_local.http_server import HttpServer
 from livestock_local.lambda_runtime import FunctionTimeout, Invoker
 from livestock_local.sources import StackContext, UnsupportedEventSource, register_resource
 from livestock_local.template import Template
@@ -160,8 +161,7 @@ class LocalWebSocketApi:
             raise RuntimeError("the local WebSocket API did not start")
         if self._server is None:
             raise RuntimeError(f"the local WebSocket API could not listen on port {self.port}")
-        self._management = ThreadingHTTPServer((self.host, self.management_port), _management_handler(self))
-        self._management.daemon_threads = True
+        self._management = HttpServer((self.host, self.management_port), _management_handler(self))
         threading.Thread(target=self._management.serve_forever, name="websocket-management", daemon=True).start()
 
     def _run(self) -> None:

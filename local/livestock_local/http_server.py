@@ -1,0 +1,15 @@
+"""The HTTP server of the local stack's own endpoints (the fake platforms, the WebSocket API's
+management endpoint, the webhook receiver of the benchmarks).
+
+socketserver listens with a backlog of 5. When more clients than that connect at once (64 buyers,
+or a fan-out posting on 16 threads), the kernel drops or resets what it cannot queue: a reset
+("Connection reset by peer", "Remote end closed connection without response") killed `make demo`'s
+platform part, with no error on the server's side, and a dropped connection attempt is retried
+only after a second."""
+
+from http.server import ThreadingHTTPServer
+
+
+class HttpServer(ThreadingHTTPServer):
+    request_queue_size = 256
+    daemon_threads = True
