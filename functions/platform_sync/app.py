@@ -1,5 +1,6 @@
-"""Keeps the platforms' displayed stock in step: an EventBridge rule's target for StockChanged, and
-a schedule that re-drives what a platform could not take while it was down.
+"""Keeps the platforms' displayed stock in step: an EventBridge rule's target for StockChanged and
+ChannelChanged (a channel saved), and a schedule that re-drives what a platform could not take
+while it was down.
 
 Invoked asynchronously: a platform still failing fails the invocation, so Lambda retries it and
 finally hands the event to the dead-letter destination (and the alarm on it)."""
@@ -16,6 +17,10 @@ from livestock.wiring import sync_services
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
-    if event.get("detail-type") == "StockChanged":
-        return sync_services().sync.on_stock_changed(event)
-    return sync_services().sync.resync()
+    sync = sync_services().sync
+    match event.get("detail-type"):
+        case "StockChanged":
+            return sync.on_stock_changed(event)
+        case "ChannelChanged":
+            return sync.on_channel_changed(event)
+    return sync.resync()

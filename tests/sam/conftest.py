@@ -96,10 +96,12 @@ STORY: list[tuple[str, int | None]] = [
     ("review_builder/SessionEnded.json", None),
     ("reviews_api/get_review.json", 200),
     ("reviews_api/sku_history.json", 200),
-    # StockChanged before any channel maps the SKU (no platform is called), then the channel, an
+    # StockChanged and ChannelChanged before any channel maps the SKU (no platform is called;
+    # ChannelChanged's time is long past, so it does not wait), then the channel, an
     # order its platform pushes (signed with the credentials Backends stores), and a quota move to
     # a channel not set up (refused before any platform is called: the story calls no platform).
     ("platform_sync/StockChanged.json", None),
+    ("platform_sync/ChannelChanged.json", None),
     ("channels_api/put_channel.json", 201),
     ("channels_api/get_channel.json", 200),
     ("platform_orders/douyin_order_created.json", 200),
@@ -107,6 +109,7 @@ STORY: list[tuple[str, int | None]] = [
     ("event_publisher/hold_decrement.json", None),
     ("webhook_delivery/AlertRaised.json", None),
     ("webhook_delivery/CampaignCancelled.json", None),
+    ("webhook_delivery/ChannelChanged.json", None),
     ("webhook_delivery/HoldExpired.json", None),
     ("webhook_delivery/ReserveReleased.json", None),
     ("webhook_delivery/Restocked.json", None),

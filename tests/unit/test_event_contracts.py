@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from livestock.events.models import DETAIL_TYPES, SOURCE, WEBHOOK_EVENT_TYPES, DomainEvent, EventDetail
-from livestock_local.template import ROOT
+from livestock_local.template import ROOT, load
 
 SAMPLES = ROOT / "events" / "webhook_delivery"
 DOCS = (ROOT / "docs" / "events.md").read_text()
@@ -49,5 +49,10 @@ def test_a_detail_with_an_unknown_field_or_another_version_is_refused() -> None:
         DETAIL_TYPES["StockLow"].model_validate({**event["detail"], "version": 2})
 
 
-def test_webhooks_may_subscribe_to_every_detail_type_but_stock_changed() -> None:
-    assert set(WEBHOOK_EVENT_TYPES) == set(DETAIL_TYPES) - {"StockChanged"}
+def test_webhooks_may_subscribe_to_every_detail_type_the_delivery_rule_passes() -> None:
+    """The feeds for platform sync and the console (StockChanged, ChannelChanged) are kept from
+    the webhook deliverer by its rule, and the API refuses a subscription to them."""
+    rule = load()["Resources"]["WebhookDeliveryFunction"]["Properties"]["Events"]["Deliver"]["Properties"]
+    (excluded,) = rule["Pattern"]["detail-type"]
+    assert set(excluded["anything-but"]) == {"StockChanged", "ChannelChanged"}
+    assert set(WEBHOOK_EVENT_TYPES) == set(DETAIL_TYPES) - set(excluded["anything-but"])

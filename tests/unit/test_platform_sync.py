@@ -5,13 +5,14 @@ pushes (bad signature, replay). Concurrency is the integration tests' and the be
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
 
 from livestock import keys
 from livestock.events.models import StockChanged, StockFigures
+from livestock.logic.platform_sync import SyncSettings
 from livestock.models.channels import ChannelRequest, QuotaMoveRequest
 from livestock.models.input import AllocationRequest, SetSkuRequest
 from livestock.models.sync_exceptions import BadPushSignature, SyncFailed
@@ -23,6 +24,9 @@ from livestock_local.fake_platforms import FakePlatform
 from livestock_local.template import Template
 from tests.unit.conftest import World
 from tests.unit.events_support import EVENTS
+
+if TYPE_CHECKING:
+    from mypy_boto3_events import EventBridgeClient
 
 SKU = "tshirt-1"
 IDS = {"douyin": ("3539", "1768"), "kuaishou": ("501", "601"), "taobao": ("7001", "8001")}
@@ -36,9 +40,29 @@ class Credentials:
         return self.fakes[ref.rsplit("/", 1)[1]].credentials
 
 
+class RecordingBus:
+    """EventBridge's PutEvents, keeping what was published (ChannelChanged)."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.entries += Entries
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": str(n)} for n in range(len(Entries))]}
+
+    def published(self, detail_type: str) -> list[dict[str, Any]]:
+        """As the rule's target receives them."""
+        return [
+            {"detail-type": e["DetailType"], "detail": json.loads(e["Detail"])}
+            for e in self.entries
+            if e["DetailType"] == detail_type
+        ]
+
+
 class Rig:
     def __init__(self, world: World) -> None:
         self.world = world
+        self.bus = RecordingBus()
         world.client.create_table(**Template().create_table_request("EventsTable", EVENTS))
         self.fakes = {name: FakePlatform(name, qps=1000) for name in IDS}
         self.endpoints = {name: fake.serve() for name, fake in self.fakes.items()}
@@ -77,6 +101,7 @@ class Rig:
             lambda platform, endpoint, creds: adapter_for(platform, endpoint, creds, self.transport),
             sleep=lambda s: None,
             snapshot_items=25,
+            bus=lambda: cast("EventBridgeClient", self.bus),
         )
 
     def changed(self, sequence: int | None = None) -> dict[str, str]:
@@ -129,6 +154,62 @@ def test_each_platform_is_shown_what_its_mode_defines(rig: Rig) -> None:
     view = rig.sync_services.channels.get("douyin")
     assert view.sync[0].last_acknowledged == 30
     assert view.sync[0].calls == 1
+
+
+def add_wechat(rig: Rig) -> FakePlatform:
+    """A channel saved after the first three, with a quota of its own."""
+    fake = rig.fakes["wechat"] = FakePlatform("wechat", qps=1000)
+    endpoint = fake.serve()
+    fake.list_sku("91", "911", 0)
+    pools = {"channel:douyin": 30, "channel:kuaishou": 20, "channel:wechat": 10}
+    rig.world.stock.allocate(SKU, AllocationRequest(pools=pools), "op")
+    rig.sync_services.channels.put(
+        "wechat",
+        ChannelRequest(
+            platform="wechat",
+            mode="quota",
+            endpoint=endpoint,
+            credentials_ref="secretsmanager:livestock/fake/wechat",
+            sku_map={SKU: {"product_id": "91", "sku_id": "911"}},  # type: ignore[dict-item]
+            qps=1000,
+        ),
+    )
+    return fake
+
+
+def test_saving_a_channel_publishes_channel_changed(rig: Rig) -> None:
+    (first, *_) = rig.bus.published("ChannelChanged")
+    assert first["detail"]["channel_id"] == "douyin" and first["detail"]["sku_ids"] == [SKU]
+    add_wechat(rig)
+    (changed,) = [e for e in rig.bus.published("ChannelChanged") if e["detail"]["channel_id"] == "wechat"]
+    assert changed["detail"]["event_id"] == "ChannelChanged:wechat:1"
+    assert changed["detail"]["channel_version"] == 1
+
+
+def test_a_channel_saved_is_set_at_once_where_a_stale_copy_of_the_channels_missed_it(rig: Rig) -> None:
+    """A StockChanged handled by an instance whose copy of the channels predates the save misses
+    the new channel; its ChannelChanged waits out that copy's age, then sets the platform."""
+    sync = rig.sync_services.sync
+    sync.settings = SyncSettings(attempts=3, backoff_s=0.01, channels_cache_s=60.0)
+    rig.changed()  # this instance's copy of the channels: douyin, kuaishou, taobao
+    fake = add_wechat(rig)
+    assert "wechat" not in rig.changed()
+    assert fake.displayed("91", "911") == 0
+    waits: list[float] = []
+    sync.sleep = waits.append
+    (changed,) = [e for e in rig.bus.published("ChannelChanged") if e["detail"]["channel_id"] == "wechat"]
+    assert sync.on_channel_changed(changed) == {SKU: "applied"}
+    assert fake.displayed("91", "911") == 10
+    assert 59.0 < waits[0] <= 60.0, "it waited until no copy of the channels could predate the save"
+    assert "wechat" in rig.changed(), "the copy was read again"
+
+
+def test_the_sweep_sets_a_channel_whose_channel_changed_was_lost(rig: Rig) -> None:
+    fake = add_wechat(rig)
+    outcomes = rig.sync_services.sync.resync()
+    assert outcomes[f"wechat/{SKU}"] == "applied"
+    assert fake.displayed("91", "911") == 10
+    assert f"wechat/{SKU}" not in rig.sync_services.sync.resync(), "synced once, nothing left to do"
 
 
 def test_a_platforms_own_orders_need_no_call(rig: Rig) -> None:

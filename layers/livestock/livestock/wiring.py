@@ -257,6 +257,7 @@ def build_sync(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     snapshot_items: int = 100,
+    bus: "Callable[[], EventBridgeClient]" = clients.events,
 ) -> SyncServices:
     repository = ChannelRepository(settings.events_table_name, client)
     credentials = credentials or ParameterCredentials(settings.credentials_max_age_s)
@@ -274,7 +275,7 @@ def build_sync(
         sleep=sleep,
     )
     return SyncServices(
-        channels=ChannelService(repository, clock),
+        channels=ChannelService(repository, EventSink(settings.event_bus_name, bus), clock),
         sync=sync,
         inbound=InboundOrders(repository, core.holds, credentials, clock),
         quota=QuotaMover(repository, sync, core.stock, sleep=sleep),

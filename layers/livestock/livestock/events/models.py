@@ -205,6 +205,17 @@ class SessionEnded(SessionEvent):
     ended_at: float = Field(description="When the session was ended, Unix seconds")
 
 
+class ChannelChanged(DomainEvent):
+    """A channel was created or its settings replaced: platform sync sets each SKU it maps to what
+    the channel may now show, without waiting for the SKU's next StockChanged. Its id is the
+    channel and its settings' version."""
+
+    detail_type: ClassVar[str] = "ChannelChanged"
+    channel_id: str
+    channel_version: int = Field(ge=1, description="The settings' version this change made")
+    sku_ids: list[str] = Field(description="The SKUs the channel maps")
+
+
 class BusEnvelope(BaseModel):
     """What a rule target reads of the EventBridge event around a detail (the fields every bus
     delivery carries; moto's local deliveries leave out `account`, which nothing here reads)."""
@@ -262,11 +273,12 @@ DETAIL_TYPES: dict[str, type[DomainEvent]] = {
         StageReleased,
         CampaignCancelled,
         ReviewReady,
+        ChannelChanged,
     )
 }
 
 # What a webhook may subscribe to. StockChanged is not among them: it is the high-volume feed for
-# platform sync and the console, which read the bus directly.
+# platform sync and the console, which read the bus directly; nor ChannelChanged, platform sync's own.
 WebhookEventType = Literal[
     "StockLow",
     "SoldOut",

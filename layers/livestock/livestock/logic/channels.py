@@ -1,5 +1,6 @@
 """The channel routes: a channel's settings (a credentials reference, never a secret) and its sync
-state per SKU."""
+state per SKU. Saving a channel publishes ChannelChanged, so platform sync sets its platform at
+once rather than at the SKU's next stock change."""
 
 import math
 import time
@@ -7,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from livestock.dal.channels import ChannelRepository
+from livestock.events.models import ChannelChanged
+from livestock.events.publisher import EventSink
 from livestock.models.channels import ChannelRequest, ChannelView, PlatformSkuIds, SkuSyncView
 from livestock.models.sync_exceptions import ChannelNotFound
 
@@ -20,11 +23,24 @@ def percentile(ordered: list[float], pct: float) -> float | None:
 @dataclass
 class ChannelService:
     repository: ChannelRepository
+    sink: EventSink | None = None
     clock: Callable[[], float] = time.time
 
     def put(self, channel_id: str, request: ChannelRequest) -> tuple[ChannelView, bool]:
         settings = request.model_dump(mode="json")
-        _, created = self.repository.put_channel(channel_id, settings, self.clock())
+        now = self.clock()
+        stored, created = self.repository.put_channel(channel_id, settings, now)
+        if self.sink is not None:
+            # After the write: a PUT that fails here is retried by its caller and publishes again.
+            version = int(stored["version"])
+            event = ChannelChanged(
+                event_id=f"ChannelChanged:{channel_id}:{version}",
+                occurred_at=now,
+                channel_id=channel_id,
+                channel_version=version,
+                sku_ids=sorted(stored["sku_map"]),
+            )
+            self.sink.publish([self.sink.entry(ChannelChanged.detail_type, event.model_dump(mode="json"))])
         return self.get(channel_id), created
 
     def get(self, channel_id: str) -> ChannelView:

@@ -17,6 +17,8 @@ that move their units and read in one TransactGetItems snapshot with the pools
 (dal/sync_snapshot.py). Sending target - S keeps the platform at shown - (orders accepted there and
 not yet held here): never above what we can grant. The platform's own orders need no call at all.
 
+**A new or changed channel** is set at once (ChannelChanged), not at the SKU's next stock change.
+
 **Coalescing and ordering.** A StockChanged asks for its sequence (`wanted`); one invocation per
 (channel, SKU) holds a lease and syncs, re-reading the snapshot each round until no newer sequence
 was asked; the others return at once. The value sent is always read after the newest sequence
@@ -34,12 +36,13 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal, Protocol
 
 from livestock import keys
 from livestock.dal.channels import ChannelRepository
 from livestock.dal.sync_snapshot import Snapshot, SnapshotReader
-from livestock.events.models import StockChanged
+from livestock.events.models import ChannelChanged, StockChanged
 from livestock.models.channels import PlatformSkuIds
 from livestock.models.sync_exceptions import SyncFailed
 from livestock.observability import logger
@@ -93,22 +96,58 @@ class PlatformSync:
     def on_stock_changed(self, event: dict[str, Any]) -> dict[str, str]:
         """Syncs every channel that maps the SKU; raises SyncFailed if any is still failing."""
         detail = StockChanged.model_validate(event["detail"])
-        outcomes: dict[str, str] = {}
-        failures: list[str] = []
         mapped = [c for c in self._channels() if detail.sku_id in c.get("sku_map", {})]
         if not mapped:  # a channel added in the last second may map it
             mapped = [c for c in self._channels(fresh=True) if detail.sku_id in c.get("sku_map", {})]
+        rounds: dict[str, Callable[[], SyncResult]] = {
+            c["channel_id"]: partial(self.sync, c, detail.sku_id, detail.sequence, detail.occurred_at) for c in mapped
+        }
+        return self._run(rounds)
 
-        def one(channel: dict[str, Any]) -> None:
+    def on_channel_changed(self, event: dict[str, Any]) -> dict[str, str]:
+        """Sets a new or changed channel's platform for every SKU it maps.
+
+        A function instance's copy of the channels may be up to `channels_cache_s` old, so a
+        StockChanged handled that long after the channel was saved may still miss it (or use its
+        old settings). This round starts once that much has passed since the save: whatever those
+        events missed, it reads in the snapshot; every event handled after it sees the channel."""
+        detail = ChannelChanged.model_validate(event["detail"])
+        self.sleep(max(0.0, detail.occurred_at + self.settings.channels_cache_s - self.clock()))
+        channel = next((c for c in self._channels(fresh=True) if c["channel_id"] == detail.channel_id), None)
+        if channel is None:
+            return {}
+        rounds: dict[str, Callable[[], SyncResult]] = {
+            sku_id: partial(self._sync_settled, channel, sku_id) for sku_id in sorted(channel["sku_map"])
+        }
+        return self._run(rounds)
+
+    def _sync_settled(self, channel: dict[str, Any], sku_id: str) -> SyncResult:
+        """A round with the settings in hand. The lease's holder may be syncing with a copy of the
+        channel read before the change, so this waits for it to let go rather than coalescing."""
+        deadline = self.clock() + self.settings.lease_s
+        while True:
+            result = self.sync(channel, sku_id, 0, self.clock())
+            if result != "coalesced":
+                return result
+            if self.clock() > deadline:
+                raise SyncFailed(f"{channel['channel_id']}/{sku_id}: the lease was held for {self.settings.lease_s} s")
+            self.sleep(self.settings.backoff_s)
+
+    def _run(self, rounds: dict[str, Callable[[], SyncResult]]) -> dict[str, str]:
+        """Runs the rounds side by side (one slow or throttled platform does not delay the others);
+        raises SyncFailed, naming each, if any failed."""
+        outcomes: dict[str, str] = {}
+        failures: list[str] = []
+
+        def one(name: str) -> None:
             try:
-                outcomes[channel["channel_id"]] = self.sync(channel, detail.sku_id, detail.sequence, detail.occurred_at)
+                outcomes[name] = rounds[name]()
             except SyncFailed as failure:
-                outcomes[channel["channel_id"]] = "failed"
-                failures.append(f"{channel['channel_id']}: {failure}")
+                outcomes[name] = "failed"
+                failures.append(f"{name}: {failure}")
 
-        # The platforms are independent: one slow or throttled platform does not delay the others.
-        with ThreadPoolExecutor(max(1, min(len(mapped), 8))) as pool:
-            list(pool.map(one, mapped))
+        with ThreadPoolExecutor(max(1, min(len(rounds), 8))) as pool:
+            list(pool.map(one, rounds))
         if failures:
             raise SyncFailed("; ".join(failures))
         return outcomes
@@ -122,14 +161,18 @@ class PlatformSync:
         return self._cache[1]
 
     def resync(self) -> dict[str, str]:
-        """The schedule's sweep: every (channel, SKU) left with a change undelivered (a platform that
-        was down past the event's retries), an error, or a reconciliation due gets a round now."""
+        """The schedule's sweep: every (channel, SKU) never synced (its ChannelChanged was lost) or
+        left with a change undelivered (a platform that was down past the event's retries), an
+        error, or a reconciliation due gets a round now."""
         outcomes: dict[str, str] = {}
         for channel in self.channels.channels():
-            for state in self.channels.states(channel["channel_id"]):
-                sku_id = str(state["sk"])
-                due = state.get("outbox") or state.get("last_error") or state.get("reconcile_after") is not None
-                if not due or sku_id not in channel.get("sku_map", {}):
+            states = {str(state["sk"]): state for state in self.channels.states(channel["channel_id"])}
+            for sku_id in channel.get("sku_map", {}):
+                state = states.get(sku_id)
+                due = state is None or bool(
+                    state.get("outbox") or state.get("last_error") or state.get("reconcile_after") is not None
+                )
+                if not due:
                     continue
                 key = f"{channel['channel_id']}/{sku_id}"
                 try:
