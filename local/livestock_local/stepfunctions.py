@@ -9,9 +9,9 @@ Retry. Two patches make that interpreter play AWS here:
 
 - a Lambda task (`arn:aws:states:::lambda:invoke`) goes through moto's Lambda, which cannot run
   code without Docker: its invoke is routed to the local function of that name (by logical id);
-- moto truncates a Wait's remaining time to whole seconds and reads the clock as local naive time,
-  so a stage could fire up to a second before its timestamp; AWS never fires a Wait early, so the
-  remaining time is rounded up, in UTC.
+- moto drops a Wait's fraction of a second, reads the clock as local naive time and waits whole
+  seconds, so a stage could fire up to a second early (or, rounded up, late). AWS fires a Wait at
+  its timestamp, never before: here it waits until that instant, read in UTC with its fraction.
 
 Scheduler: moto stores schedules but never fires them; this class polls them and fires one-time
 `at()` schedules at their time (their target: Step Functions StartExecution, by the universal
@@ -21,7 +21,6 @@ ActionAfterCompletion is DELETE. moto holds no stock: only executions and schedu
 
 import json
 import logging
-import math
 import os
 import threading
 import time
@@ -55,16 +54,24 @@ class StateMachineTemplateError(ValueError):
     """Something in a state machine's definition the local stack cannot play; named, so it fails loudly."""
 
 
-def _ceil_wait_seconds(self: Any, env: Any) -> int:
-    """moto's Timestamp._get_wait_seconds, but never early: the remaining time rounded up, in UTC."""
+def _seconds_until_timestamp(self: Any, env: Any) -> float:
+    """moto's Timestamp._get_wait_seconds, but exact: the time left until the timestamp, fraction
+    and all, in UTC (moto truncates both)."""
     self.string.eval(env=env)
     timestamp_str: str = env.stack.pop()
-    timestamp = self._from_timestamp_string(timestamp=timestamp_str)
-    if timestamp is None:
+    if not self._is_valid_timestamp_pattern(timestamp_str):
         raise FailureEventException(self._create_failure_event(env, timestamp_str))
-    remaining = timestamp.replace(tzinfo=UTC) - datetime.now(UTC)
-    wait_s: int = math.ceil(remaining.total_seconds())
-    return max(0, wait_s)
+    return max(0.0, (datetime.fromisoformat(timestamp_str) - datetime.now(UTC)).total_seconds())
+
+
+def _wait_until_done(self: Any, env: Any, wait_seconds: float) -> None:
+    """moto's WaitFunction._wait_interval for a fraction of a second too (moto counts what it waited
+    in whole seconds and would wait the fraction again): until the deadline, or until the execution
+    is stopped."""
+    deadline = time.monotonic() + wait_seconds
+    while env.is_running() and (left := deadline - time.monotonic()) > 0:
+        if env.program_state_event.wait(left) and env.is_running():
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))  # an unrelated interrupt
 
 
 def state_machine_definition(template: Template, logical_id: str) -> str:
@@ -133,7 +140,8 @@ class LocalStepFunctions:
         # The interpreter's Lambda client calls moto at MOTO_PORT: this server.
         os.environ["MOTO_PORT"] = str(self.port)
         lambda_models.LambdaBackend.invoke = self._lambda_invoke  # type: ignore[method-assign, assignment]
-        wait_timestamp.Timestamp._get_wait_seconds = _ceil_wait_seconds  # type: ignore[method-assign]
+        wait_timestamp.Timestamp._get_wait_seconds = _seconds_until_timestamp  # type: ignore[method-assign, assignment]
+        wait_timestamp.Timestamp._wait_interval = _wait_until_done  # type: ignore[method-assign]
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         os.environ.update(self.environment)
