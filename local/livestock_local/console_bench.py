@@ -8,6 +8,11 @@ exist at least k units are gone; the k-th decrement is shown when the page first
 sellable count of at most start - k. The latency reported is that render time less the k-th
 creation time: an upper bound, as in livestock_local.event_latency.
 
+The coalescing bound is one update per connection per slot of CONSOLE_PUSH_INTERVAL_S (each update
+names its slot): checked per slot, and as the most updates in any second of slots. Arrival times
+are reported too: a sliding second of arrivals can hold one more, as delivery jitter moves
+updates of neighbouring slots together.
+
     python -m livestock_local.console_bench [--units 1000] [--orders 1100] [--clients 64] [--consoles 50]
         [--rate 26.7]   # orders started per second: the seed's pace by default, 0 for a flood
 """
@@ -21,6 +26,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 from playwright.sync_api import sync_playwright
@@ -43,6 +49,8 @@ class Consoles:
         self.url = f"{url}/?token={token}"
         self.count = count
         self.arrivals: list[list[float]] = [[] for _ in range(count)]
+        self.slots: list[list[int]] = [[] for _ in range(count)]
+        self.delivery_s: list[float] = []  # arrival less sent_at: the management API and the socket
         self.snapshots = 0
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -76,11 +84,14 @@ class Consoles:
 
     async def _read(self, number: int, socket: Any) -> None:
         async for raw in socket:
-            kind = json.loads(raw)["type"]
-            if kind == "snapshot":
+            message = json.loads(raw)
+            if message["type"] == "snapshot":
                 self.snapshots += 1
-            elif kind == "update":
-                self.arrivals[number].append(time.time())
+            elif message["type"] == "update":
+                arrived = time.time()
+                self.arrivals[number].append(arrived)
+                self.slots[number].append(int(message["slot"]))
+                self.delivery_s.append(arrived - float(message["sent_at"]))
 
 
 def per_second(arrivals: list[float]) -> tuple[int, float]:
@@ -92,6 +103,14 @@ def per_second(arrivals: list[float]) -> tuple[int, float]:
         most = max(most, end - start + 1)
     span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 1.0
     return most, len(arrivals) / max(span, 1.0)
+
+
+def per_slot(slots: list[int], slots_per_second: int) -> tuple[int, int]:
+    """The most updates in one slot, and in any `slots_per_second` consecutive slots."""
+    counts = Counter(slots)
+    if not counts:
+        return 0, 0
+    return max(counts.values()), max(sum(counts.get(first + n, 0) for n in range(slots_per_second)) for first in counts)
 
 
 def run(stack: LocalStack, units: int, orders: int, clients: int, consoles: int, rate: float) -> dict[str, Any]:
@@ -141,7 +160,11 @@ def run(stack: LocalStack, units: int, orders: int, clients: int, consoles: int,
         if first is not None:
             latencies.append(first - made)
     rates = [per_second(a) for a in listeners.arrivals if a]
-    bound = 1 / float(stack.functions["ConsoleFanoutFunction"].environment.get("CONSOLE_PUSH_INTERVAL_S", "0.25"))
+    bound = round(
+        1 / float(stack.functions["ConsoleFanoutFunction"].environment.get("CONSOLE_PUSH_INTERVAL_S", "0.25"))
+    )
+    slotted = [per_slot(slots, bound) for slots in listeners.slots if slots]
+    delivery = sorted(listeners.delivery_s)
     return {
         "units": units,
         "orders": orders,
@@ -157,8 +180,12 @@ def run(stack: LocalStack, units: int, orders: int, clients: int, consoles: int,
         "consoles": consoles,
         "consoles_receiving": len(rates),
         "bound_messages_per_s": bound,
-        "max_messages_in_any_1s_window": max(most for most, _ in rates) if rates else 0,
-        "connections_over_bound": sum(1 for most, _ in rates if most > bound),
+        "max_updates_in_one_slot": max(most for most, _ in slotted) if slotted else 0,
+        "max_updates_in_any_second_of_slots": max(second for _, second in slotted) if slotted else 0,
+        "connections_over_bound": sum(1 for most, second in slotted if most > 1 or second > bound),
+        "max_arrivals_in_any_sliding_1s": max(most for most, _ in rates) if rates else 0,
+        "delivery_p50_s": round(statistics.median(delivery), 3) if delivery else None,
+        "delivery_p99_s": round(percentile(delivery, 99), 3) if delivery else None,
         "mean_messages_per_s_per_connection": round(statistics.mean(rate for _, rate in rates), 2) if rates else 0,
         "messages_per_connection": round(statistics.mean(len(a) for a in listeners.arrivals), 1),
     }

@@ -174,6 +174,8 @@ def test_a_burst_of_events_makes_one_message_per_slot_and_only_for_the_sessions_
     assert console.stock_changed("a", 7) == 2
     assert [[p["sku_id"] for p in m["skus"]] for m in console.poster.sent["one"]] == [["a"], ["a", "b"]]
     assert "other" not in console.poster.sent
+    first_slot, second_slot = (m["slot"] for m in console.poster.sent["one"])
+    assert second_slot == first_slot + 1, "each update names the slot it was sent for"
 
 
 def test_a_sku_still_settling_is_pushed_again_until_held_is_counted(console: Console) -> None:

@@ -302,7 +302,7 @@ class ConsoleFanout:
         until = self.clock() + SETTLE_FOLLOW_S
         while True:
             self.sleep(max(0.0, slot * self.push_interval_s + SLOT_MARGIN_S - self.clock()))
-            pushed, settling = self.push(session_id)
+            pushed, settling = self.push(session_id, slot)
             sent += pushed
             if not settling or self.clock() > until:
                 return sent
@@ -356,7 +356,7 @@ class ConsoleFanout:
             self.store.add_feed(session_id, alert, now + FEED_TTL_S)
         self.store.mark_pending(session_id, {sku_id} if sku_id else set(), alerts)
 
-    def push(self, session_id: str) -> tuple[int, set[str]]:
+    def push(self, session_id: str, slot: int) -> tuple[int, set[str]]:
         """Sends what waits for the session to each of its connections; drops those gone (410).
         Returns the messages sent and the SKUs sent with units still in flight."""
         dirty, alerts = self.store.take_pending(session_id)
@@ -370,7 +370,8 @@ class ConsoleFanout:
         connections = self.store.session_connections(session_id, self.clock())
         if not connections:
             return 0, set()
-        data = Push(type="update", skus=panels, alerts=alerts, sent_at=self.clock()).model_dump_json().encode()
+        push = Push(type="update", skus=panels, alerts=alerts, sent_at=self.clock(), slot=slot)
+        data = push.model_dump_json().encode()
         with ThreadPoolExecutor(min(POST_THREADS, len(connections))) as pool:
             delivered = list(pool.map(lambda connection_id: self.poster.post(connection_id, data), connections))
         for connection_id, ok in zip(connections, delivered, strict=True):

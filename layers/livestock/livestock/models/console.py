@@ -151,6 +151,9 @@ class Push(BaseModel):
     alerts: list[FeedItem]
     session: SessionCard | None = None
     sent_at: float
+    slot: int | None = Field(
+        default=None, description="An update's coalescing slot (Unix seconds / push interval): one per slot at most"
+    )
 
 
 class PushError(BaseModel):
