@@ -4,11 +4,10 @@
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
-from botocore.exceptions import ClientError
 
 from livestock import keys
 from livestock.dal.codec import deserialize
-from livestock.dal.expressions import Store, Update, is_conditional_failure, key_query
+from livestock.dal.expressions import Store, Update, key_query
 
 SYNC_LOG_TTL_S = 7 * 24 * 3600
 
@@ -53,19 +52,15 @@ class ChannelRepository(Store):
         """Records that the SKU's figures of this sequence (or a later one) are to be synced, and
         when the oldest change not yet synced was seen (for the lag). Returns (asked: False if a
         sequence as new was asked already, the lease's expiry or 0 when none is held)."""
-        update = (
+        asked = self.updated(
             Update(*keys.sync_state_key(channel_id, sku_id))
             .set(entity="sync", wanted=sequence)
             .set_default(pending_since=seen_at)
             .when(Attr("wanted").not_exists() | Attr("wanted").lt(sequence))
         )
-        try:
-            response = self.client.update_item(**update.request(self.table), ReturnValues="ALL_NEW")
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False, 0.0
-            raise
-        lease = deserialize(dict(response["Attributes"])).get("lease_until")
+        if asked is None:
+            return False, 0.0
+        lease = asked.get("lease_until")
         return True, float(lease) if lease is not None else 0.0
 
     def take_pending_since(self, channel_id: str, sku_id: str, seen: float) -> bool:
@@ -95,8 +90,9 @@ class ChannelRepository(Store):
             .when(Attr("lease_owner").eq(owner) & Attr("outbox.op_id").eq(outbox["op_id"]))
         )
 
-    def take_lease(self, channel_id: str, sku_id: str, owner: str, now: float, lease_s: float) -> bool:
-        return self.update_if(
+    def take_lease(self, channel_id: str, sku_id: str, owner: str, now: float, lease_s: float) -> dict[str, Any] | None:
+        """The state, once this owner holds its lease; None while another does."""
+        return self.updated(
             Update(*keys.sync_state_key(channel_id, sku_id))
             .set(entity="sync", lease_owner=owner, lease_until=now + lease_s)
             .when(Attr("lease_until").not_exists() | Attr("lease_until").lt(now) | Attr("lease_owner").eq(owner))
@@ -111,10 +107,12 @@ class ChannelRepository(Store):
         )
 
     def renew(self, channel_id: str, sku_id: str, owner: str, until: float, op_id: str) -> bool:
-        """Extends the lease and marks the outbox's change as attempted, if this owner still holds it."""
+        """Extends the lease and marks the outbox's change as attempted (one more call), if this
+        owner still holds it: the write right before each platform call."""
         return self.update_if(
             Update(*keys.sync_state_key(channel_id, sku_id))
             .set(lease_until=until, attempted_op=op_id)
+            .add(calls=1)
             .when(Attr("lease_owner").eq(owner) & Attr("outbox.op_id").eq(op_id))
         )
 
@@ -125,12 +123,15 @@ class ChannelRepository(Store):
             .when(Attr("lease_owner").eq(owner))
         )
 
-    def save(self, channel_id: str, sku_id: str, owner: str, add: dict[str, int] | None = None, **fields: Any) -> bool:
-        """Writes what the lease holder learnt; refused if the lease was lost."""
+    def save(
+        self, channel_id: str, sku_id: str, owner: str, add: dict[str, int] | None = None, **fields: Any
+    ) -> dict[str, Any] | None:
+        """Writes what the lease holder learnt and answers the state as written; None if the lease
+        was lost."""
         update = Update(*keys.sync_state_key(channel_id, sku_id)).set(**fields).when(Attr("lease_owner").eq(owner))
         if add:
             update.add(**add)
-        return self.update_if(update)
+        return self.updated(update)
 
     def count(self, channel_id: str, sku_id: str, **amounts: int) -> None:
         self.update_if(Update(*keys.sync_state_key(channel_id, sku_id)).add(**amounts).set(entity="sync"))

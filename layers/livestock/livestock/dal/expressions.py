@@ -237,6 +237,17 @@ class Store:
             raise
         return True
 
+    def updated(self, update: Update) -> dict[str, Any] | None:
+        """One conditional UpdateItem that answers the item as written (no read of its own);
+        None when its condition does not hold."""
+        try:
+            response = self.client.update_item(**update.request(self.table), ReturnValues="ALL_NEW")
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return None
+            raise
+        return deserialize(dict(response["Attributes"]))
+
     def transact(self, transaction: Transaction) -> None:
         """Runs a transaction; raises TransactionRefused naming the items that refused."""
         try:

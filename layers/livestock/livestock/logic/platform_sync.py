@@ -192,11 +192,12 @@ class PlatformSync:
             if not asked or lease_until > self.clock():
                 return "coalesced"
         owner = uuid.uuid4().hex
-        if not self.channels.take_lease(channel_id, sku_id, owner, self.clock(), self.settings.lease_s):
+        leased = self.channels.take_lease(channel_id, sku_id, owner, self.clock(), self.settings.lease_s)
+        if leased is None:
             return "coalesced"  # the holder sees the newer sequence before it lets go
         try:
+            state = leased
             while True:
-                state = self.channels.state(channel_id, sku_id)
                 wanted = int(state.get("wanted", 0))
                 since = state.get("pending_since")
                 if since is not None:
@@ -204,6 +205,7 @@ class PlatformSync:
                 result = self._round(channel, sku_id, state, owner, float(since) if since is not None else None)
                 if self.channels.release_lease(channel_id, sku_id, owner, wanted):
                     return result
+                state = self.channels.state(channel_id, sku_id)  # a newer sequence was asked meanwhile
         except BaseException:
             self.channels.drop_lease(channel_id, sku_id, owner)
             raise
@@ -228,10 +230,12 @@ class PlatformSync:
         target = max(shown + snapshot.taken.get(channel_id, 0), int(state.get("received", 0)))
         sent = int(state.get("sent", 0))
         delta = target - sent
-        self.channels.save(channel_id, sku_id, owner, shown=shown, sequence=int(state.get("wanted", 0)))
+        sequence = int(state.get("wanted", 0))
         if delta == 0:
             # The platform already shows this value: computed with this withholding (quota moves).
-            self.channels.save(channel_id, sku_id, owner, last_error=None, withheld_shown=withheld)
+            self.channels.save(
+                channel_id, sku_id, owner, shown=shown, sequence=sequence, last_error=None, withheld_shown=withheld
+            )
             return "unchanged"
         ops = int(state.get("ops", 0)) + 1
         outbox = {
@@ -243,9 +247,12 @@ class PlatformSync:
             "since": since if since is not None else self.clock(),
             "withheld": withheld,
         }
-        if not self.channels.save(channel_id, sku_id, owner, add={"ops": 1}, outbox=outbox, last_sent=shown):
+        saved = self.channels.save(
+            channel_id, sku_id, owner, add={"ops": 1}, shown=shown, sequence=sequence, outbox=outbox, last_sent=shown
+        )
+        if saved is None:
             raise SyncFailed("lost the lease")
-        self._deliver(channel, sku_id, self.channels.state(channel_id, sku_id), owner)
+        self._deliver(channel, sku_id, saved, owner)
         return "applied"
 
     # --- delivery --------------------------------------------------------------------------------
@@ -278,7 +285,6 @@ class PlatformSync:
             if not self.channels.renew(channel_id, sku_id, owner, self.clock() + self.settings.lease_s, op_id):
                 raise SyncFailed("lost the lease before a call")
             outcome = adapter.change(ids, delta, op_id, int(outbox["expected_after"]))
-            self.channels.count(channel_id, sku_id, calls=1)
             if outcome.status == "unknown" and not adapter.idempotent:
                 outcome = self._read_back(adapter, ids, channel_id, sku_id, int(state.get("sent", 0)), delta)
                 if outcome.status == "unknown":
@@ -328,7 +334,10 @@ class PlatformSync:
                 self.sleep(self.settings.backoff_s)
                 continue
             if int(self.channels.state(channel_id, sku_id).get("received", 0)) == received:
-                return self.channels.save(channel_id, sku_id, owner, sent=displayed + received, reconcile_after=None)
+                return (
+                    self.channels.save(channel_id, sku_id, owner, sent=displayed + received, reconcile_after=None)
+                    is not None
+                )
             self.sleep(self.settings.backoff_s)
         return False
 
