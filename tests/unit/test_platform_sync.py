@@ -244,6 +244,20 @@ def test_a_stale_or_repeated_event_is_coalesced(rig: Rig) -> None:
     assert rig.fakes["douyin"].stats.calls == calls
 
 
+def test_the_app_quota_is_one_for_every_instance_even_when_their_copies_go_stale(rig: Rig) -> None:
+    """Two function instances take slots of one channel in turn: each tries the value it wrote
+    last, finds it stale, reads the stored one; the slots stay 1/qps apart after the burst."""
+    waits: list[float] = []
+    first, second = rig.build().sync, rig.build().sync
+    for sync in (first, second):
+        sync.clock = lambda: 1000.0
+        sync.sleep = waits.append
+    for n in range(10):
+        (first if n % 2 == 0 else second).wait_for_slot({"channel_id": "douyin", "qps": 10})
+    # A burst of half a second's quota (5) without waiting, then one slot per 0.1 s.
+    assert [round(w, 6) for w in waits if w > 1e-9] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])  # 1e-13: float sums
+
+
 def test_rate_limited_calls_back_off_and_land(rig: Rig) -> None:
     fake = rig.fakes["kuaishou"]
     fake.limit_next = 1

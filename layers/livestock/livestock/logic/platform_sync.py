@@ -90,6 +90,8 @@ class PlatformSync:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     _cache: tuple[float, list[dict[str, Any]]] | None = None
+    # The app quota's theoretical arrival time per channel, as this instance last wrote it.
+    _tats: dict[str, float] = field(default_factory=dict)
 
     # --- the event --------------------------------------------------------------------------
 
@@ -365,18 +367,25 @@ class PlatformSync:
     def wait_for_slot(self, channel: dict[str, Any]) -> None:
         """GCRA over the channel's `qps`, shared by every invocation through the events table:
         a burst of at most half a second's quota, then one call per 1/qps."""
+        channel_id = channel["channel_id"]
         qps = float(channel.get("qps", 10.0))
         interval = 1.0 / qps
         burst = max(1.0, math.floor(qps / 2))
+        # The value this instance wrote last is tried first: right unless another instance took a
+        # slot since, when the conditional write fails and the stored value is read.
+        tat = self._tats.get(channel_id)
+        if tat is None:
+            tat = self.channels.rate_tat(channel_id)
         for _ in range(100):
             now = self.clock()
-            tat = self.channels.rate_tat(channel["channel_id"])
             new_tat = max(tat or now, now) + interval
             allowed_at = new_tat - burst * interval
-            if self.channels.move_tat(channel["channel_id"], tat, new_tat):
+            if self.channels.move_tat(channel_id, tat, new_tat):
+                self._tats[channel_id] = new_tat
                 if allowed_at > now:
                     self.sleep(allowed_at - now)
                 return
+            tat = self.channels.rate_tat(channel_id)
         raise SyncFailed("could not take a slot of the app quota")
 
 
