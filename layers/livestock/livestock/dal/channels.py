@@ -63,13 +63,6 @@ class ChannelRepository(Store):
         lease = asked.get("lease_until")
         return True, float(lease) if lease is not None else 0.0
 
-    def take_pending_since(self, channel_id: str, sku_id: str, seen: float) -> bool:
-        return self.update_if(
-            Update(*keys.sync_state_key(channel_id, sku_id))
-            .set(pending_since=None)
-            .when(Attr("pending_since").eq(seen))
-        )
-
     def acknowledge(
         self, channel_id: str, sku_id: str, owner: str, outbox: dict[str, Any], now: float, lag_s: float
     ) -> bool:

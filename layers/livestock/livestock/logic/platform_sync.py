@@ -202,8 +202,6 @@ class PlatformSync:
             while True:
                 wanted = int(state.get("wanted", 0))
                 since = state.get("pending_since")
-                if since is not None:
-                    self.channels.take_pending_since(channel_id, sku_id, float(since))
                 result = self._round(channel, sku_id, state, owner, float(since) if since is not None else None)
                 if self.channels.release_lease(channel_id, sku_id, owner, wanted):
                     return result
@@ -222,8 +220,12 @@ class PlatformSync:
         if state.get("reconcile_after") is not None and float(state["reconcile_after"]) <= self.clock():
             self.reconcile(channel, sku_id, owner)
             state = self.channels.state(channel_id, sku_id)
+        # This round syncs the change seen at `since`: the round's write takes it off. Only the
+        # lease holder removes it and an ask sets it only where absent, so it is still `since`.
+        taken = {"pending_since": None} if since is not None else {}
         snapshot = self.snapshots.read(sku_id)
         if snapshot is None:
+            self.channels.save(channel_id, sku_id, owner, **taken)
             return "no-sku"
         withheld = int(state.get("withheld", 0))
         shown = shown_for(channel, snapshot, withheld)
@@ -236,7 +238,14 @@ class PlatformSync:
         if delta == 0:
             # The platform already shows this value: computed with this withholding (quota moves).
             self.channels.save(
-                channel_id, sku_id, owner, shown=shown, sequence=sequence, last_error=None, withheld_shown=withheld
+                channel_id,
+                sku_id,
+                owner,
+                shown=shown,
+                sequence=sequence,
+                last_error=None,
+                withheld_shown=withheld,
+                **taken,
             )
             return "unchanged"
         ops = int(state.get("ops", 0)) + 1
@@ -250,7 +259,15 @@ class PlatformSync:
             "withheld": withheld,
         }
         saved = self.channels.save(
-            channel_id, sku_id, owner, add={"ops": 1}, shown=shown, sequence=sequence, outbox=outbox, last_sent=shown
+            channel_id,
+            sku_id,
+            owner,
+            add={"ops": 1},
+            shown=shown,
+            sequence=sequence,
+            outbox=outbox,
+            last_sent=shown,
+            **taken,
         )
         if saved is None:
             raise SyncFailed("lost the lease")
