@@ -7,6 +7,8 @@ sellable stock changes every platform's figure, the busiest case for sync); 64 c
 
 - lag: from the stock change (the StockChanged event's `occurred_at`, when the publisher saw it) to
   the platform acknowledging a value at least that new, per call (the channel's sync log): p50/p99;
+  and its first part, `queued`: until the round that synced the change began (the event's
+  delivery, then the wait for the round before it); the rest is that round's own work;
 - rate limits: the most calls any one-second window saw at each fake, against its quota, and the
   calls it refused with its rate-limit error;
 - stale-value overwrites: the platform's display may only fall during a burst of orders; every
@@ -100,6 +102,9 @@ def bench(
             "max_calls_in_1s": stats["max_calls_in_1s"],
             "lag_p50_s": state["lag_p50_s"],
             "lag_p99_s": state["lag_p99_s"],
+            # The lag's first part: the event's delivery and the wait for the round before.
+            "queued_p50_s": state["queued_p50_s"],
+            "queued_p99_s": state["queued_p99_s"],
             "stale_overwrites": rises,
             "duplicates_applied": stats["stats"]["duplicates_applied"],
             "shown": state["shown"],

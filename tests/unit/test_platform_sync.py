@@ -154,6 +154,9 @@ def test_each_platform_is_shown_what_its_mode_defines(rig: Rig) -> None:
     view = rig.sync_services.channels.get("douyin")
     assert view.sync[0].last_acknowledged == 30
     assert view.sync[0].calls == 1
+    # The lag's first part (the event's delivery, the round before) is within the lag.
+    assert view.sync[0].queued_p99_s is not None and view.sync[0].lag_p99_s is not None
+    assert 0 < view.sync[0].queued_p99_s <= view.sync[0].lag_p99_s
 
 
 def add_wechat(rig: Rig) -> FakePlatform:

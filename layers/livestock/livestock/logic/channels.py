@@ -48,9 +48,11 @@ class ChannelService:
         if channel is None:
             raise ChannelNotFound(f"no channel {channel_id!r}", {"channel_id": channel_id})
         states = {s["sk"]: s for s in self.repository.states(channel_id)}
-        lags = {
-            sku_id: sorted(float(log["lag_s"]) for log in self.repository.logs(channel_id, sku_id))
-            for sku_id in channel["sku_map"]
+        logs = {sku_id: self.repository.logs(channel_id, sku_id) for sku_id in channel["sku_map"]}
+        lags = {sku_id: sorted(float(log["lag_s"]) for log in found) for sku_id, found in logs.items()}
+        queued = {
+            sku_id: sorted(float(log["queued_s"]) for log in found if "queued_s" in log)
+            for sku_id, found in logs.items()
         }
         sync = []
         for sku_id, ids in sorted(channel["sku_map"].items()):
@@ -71,6 +73,8 @@ class ChannelService:
                     sequence=int(state.get("sequence", 0)),
                     lag_p50_s=percentile(lags[sku_id], 50),
                     lag_p99_s=percentile(lags[sku_id], 99),
+                    queued_p50_s=percentile(queued[sku_id], 50),
+                    queued_p99_s=percentile(queued[sku_id], 99),
                     orders=int(state.get("orders", 0)),
                     orders_refused=int(state.get("orders_refused", 0)),
                     units_refused=int(state.get("units_refused", 0)),

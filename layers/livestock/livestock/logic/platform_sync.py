@@ -214,6 +214,7 @@ class PlatformSync:
         self, channel: dict[str, Any], sku_id: str, state: dict[str, Any], owner: str, since: float | None
     ) -> SyncResult:
         channel_id = channel["channel_id"]
+        started = self.clock()
         if state.get("outbox"):
             self._deliver(channel, sku_id, state, owner)
             state = self.channels.state(channel_id, sku_id)
@@ -255,7 +256,9 @@ class PlatformSync:
             # What the platform should display after it: for a full set (Douyin's decrease).
             "expected_after": target - int(state.get("received", 0)),
             "shown": shown,
-            "since": since if since is not None else self.clock(),
+            "since": since if since is not None else started,
+            # The change waited from `since` to here: its event's delivery, then the round before.
+            "round_started": started,
             "withheld": withheld,
         }
         saved = self.channels.save(
@@ -333,9 +336,9 @@ class PlatformSync:
             # A full set (Douyin's decrease) overwrote orders the platform accepted that had not
             # reached us: once they have, read the platform back and set `sent` to what it shows.
             self.channels.save(channel_id, sku_id, owner, reconcile_after=now + self.settings.inflight_window_s)
-        self.channels.log(
-            channel_id, sku_id, str(outbox["op_id"]), {"delta": int(outbox["delta"]), "lag_s": lag, "at": now}, now
-        )
+        queued = max(0.0, float(outbox.get("round_started", outbox["since"])) - float(outbox["since"]))
+        record = {"delta": int(outbox["delta"]), "lag_s": lag, "queued_s": min(queued, lag), "at": now}
+        self.channels.log(channel_id, sku_id, str(outbox["op_id"]), record, now)
 
     def reconcile(self, channel: dict[str, Any], sku_id: str, owner: str) -> bool:
         """Reads the platform's display back while no order message is arriving and takes

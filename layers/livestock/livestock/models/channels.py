@@ -63,6 +63,11 @@ class SkuSyncView(BaseModel):
     sequence: int = Field(description="The highest StockChanged sequence synced")
     lag_p50_s: float | None = Field(description="Median change-to-acknowledgement lag of the recent calls")
     lag_p99_s: float | None
+    queued_p50_s: float | None = Field(
+        description="Of the lag, the part a change waited before the round that synced it began (its"
+        " event's delivery, then the round before it): median of the recent calls"
+    )
+    queued_p99_s: float | None
     orders: int = Field(description="Orders the platform pushed (created)")
     orders_refused: int = Field(
         description="Orders the platform accepted that LiveStock refused: platform-side oversell"
