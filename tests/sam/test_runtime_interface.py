@@ -95,6 +95,8 @@ def masked(value: Any, token: str | None) -> Any:
 def _same_clock(key: str, left: Any, right: Any) -> bool | None:
     """Whether two values of a clock-derived field agree as such; None when `key` is none."""
     if key in CLOCK_COUNTS:
+        if left is None and right is None:
+            return True  # none on either side (a console snapshot names no push slot)
         a, b = moment(left), moment(right)
         return a is not None and b is not None and abs(a - b) * CLOCK_COUNTS[key][1] <= TIME_SLACK_S
     if key in TIME_PREFIXED and isinstance(left, str) and isinstance(right, str):
