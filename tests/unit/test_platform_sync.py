@@ -4,6 +4,7 @@ rate limits, a platform down and back, a lost answer read back, a quota move, an
 pushes (bad signature, replay). Concurrency is the integration tests' and the benchmark's."""
 
 import json
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
@@ -259,6 +260,32 @@ def test_the_app_quota_is_one_for_every_instance_even_when_their_copies_go_stale
         (first if n % 2 == 0 else second).wait_for_slot({"channel_id": "douyin", "qps": 10})
     # A burst of half a second's quota (5) without waiting, then one slot per 0.1 s.
     assert [round(w, 6) for w in waits if w > 1e-9] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])  # 1e-13: float sums
+
+
+def test_a_change_asked_after_the_snapshot_was_read_keeps_its_lag_from_then(rig: Rig) -> None:
+    """A StockChanged asked while a round is between its snapshot and its write: the write takes
+    the first-seen time off, so the round carries the snapshot's time to the next round, and that
+    change's lag is counted from there, not from the next round's start."""
+    sync = rig.sync_services.sync
+    channel = sync.channels.get_channel("taobao")
+    assert channel is not None
+    read = sync.snapshots.read
+    read_at: list[float] = []
+
+    def read_then_a_change_arrives(sku_id: str) -> Any:
+        read_at.append(time.time())
+        snapshot = read(sku_id)
+        if len(read_at) == 1:
+            rig.world.stock.receive(SKU, 10, "late", "erp")
+            assert sync.channels.ask("taobao", SKU, 2, time.time())[0]
+        return snapshot
+
+    sync.snapshots.read = read_then_a_change_arrives  # type: ignore[method-assign]
+    assert sync.sync(channel, SKU, 1, time.time()) == "applied"
+    assert len(read_at) == 2, "the newer sequence made a second round"
+    second = max(sync.channels.logs("taobao", SKU), key=lambda log: float(log["at"]))
+    since = float(second["at"]) - float(second["lag_s"])
+    assert since <= read_at[0] + 0.05, (since, read_at)
 
 
 def test_rate_limited_calls_back_off_and_land(rig: Rig) -> None:

@@ -50,11 +50,11 @@ class ChannelRepository(Store):
 
     def ask(self, channel_id: str, sku_id: str, sequence: int, seen_at: float) -> tuple[bool, float]:
         """Records that the SKU's figures of this sequence (or a later one) are to be synced, and
-        when the oldest change not yet synced was seen (for the lag). Returns (asked: False if a
+        when the oldest change not yet synced was seen, and this one (for the lag). Returns (asked: False if a
         sequence as new was asked already, the lease's expiry or 0 when none is held)."""
         asked = self.updated(
             Update(*keys.sync_state_key(channel_id, sku_id))
-            .set(entity="sync", wanted=sequence)
+            .set(entity="sync", wanted=sequence, last_seen=seen_at)
             .set_default(pending_since=seen_at)
             .when(Attr("wanted").not_exists() | Attr("wanted").lt(sequence))
         )

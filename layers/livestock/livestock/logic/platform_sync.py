@@ -199,10 +199,11 @@ class PlatformSync:
             return "coalesced"  # the holder sees the newer sequence before it lets go
         try:
             state = leased
+            carried: float | None = None
             while True:
                 wanted = int(state.get("wanted", 0))
-                since = state.get("pending_since")
-                result = self._round(channel, sku_id, state, owner, float(since) if since is not None else None)
+                seen = [float(t) for t in (carried, state.get("pending_since")) if t is not None]
+                result, carried = self._round(channel, sku_id, state, owner, min(seen) if seen else None)
                 if self.channels.release_lease(channel_id, sku_id, owner, wanted):
                     return result
                 state = self.channels.state(channel_id, sku_id)  # a newer sequence was asked meanwhile
@@ -212,7 +213,9 @@ class PlatformSync:
 
     def _round(
         self, channel: dict[str, Any], sku_id: str, state: dict[str, Any], owner: str, since: float | None
-    ) -> SyncResult:
+    ) -> tuple[SyncResult, float | None]:
+        """One round; also returns, for the lag, when the oldest change it may not have covered was
+        seen (a change asked after its snapshot was read, whose first-seen time its write removed)."""
         channel_id = channel["channel_id"]
         started = self.clock()
         if state.get("outbox"):
@@ -221,13 +224,18 @@ class PlatformSync:
         if state.get("reconcile_after") is not None and float(state["reconcile_after"]) <= self.clock():
             self.reconcile(channel, sku_id, owner)
             state = self.channels.state(channel_id, sku_id)
-        # This round syncs the change seen at `since`: the round's write takes it off. Only the
-        # lease holder removes it and an ask sets it only where absent, so it is still `since`.
-        taken = {"pending_since": None} if since is not None else {}
+        # This round syncs the changes seen up to its snapshot: its write takes their first-seen
+        # time off. One asked after the snapshot was read is seen in the write's answer (last_seen)
+        # and carried to the next round, which the newer sequence it asked for makes run.
+        taken = {"pending_since": None}
+        read_at = self.clock()
         snapshot = self.snapshots.read(sku_id)
+
+        def uncovered(saved: dict[str, Any] | None) -> float | None:
+            return read_at if saved is not None and float(saved.get("last_seen", 0)) > read_at else None
+
         if snapshot is None:
-            self.channels.save(channel_id, sku_id, owner, **taken)
-            return "no-sku"
+            return "no-sku", uncovered(self.channels.save(channel_id, sku_id, owner, **taken))
         withheld = int(state.get("withheld", 0))
         shown = shown_for(channel, snapshot, withheld)
         # A platform cannot show less than 0: once it accepted orders we refused (shared mode), it
@@ -238,7 +246,7 @@ class PlatformSync:
         sequence = int(state.get("wanted", 0))
         if delta == 0:
             # The platform already shows this value: computed with this withholding (quota moves).
-            self.channels.save(
+            saved = self.channels.save(
                 channel_id,
                 sku_id,
                 owner,
@@ -248,7 +256,7 @@ class PlatformSync:
                 withheld_shown=withheld,
                 **taken,
             )
-            return "unchanged"
+            return "unchanged", uncovered(saved)
         ops = int(state.get("ops", 0)) + 1
         outbox = {
             "op_id": f"{channel_id}.{sku_id}.{ops}",
@@ -275,7 +283,7 @@ class PlatformSync:
         if saved is None:
             raise SyncFailed("lost the lease")
         self._deliver(channel, sku_id, saved, owner)
-        return "applied"
+        return "applied", uncovered(saved)
 
     # --- delivery --------------------------------------------------------------------------------
 
