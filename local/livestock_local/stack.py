@@ -100,8 +100,8 @@ class LocalStack:
         host: str = "127.0.0.1",
         take_lock: bool = False,
         api_workers: int = int(os.environ.get("LIVESTOCK_API_WORKERS", "8")),
-        # Environments for invocations no client waits on (rule targets, schedules): a burst of
-        # alerts is delivered this many at a time, where Lambda would scale out.
+        # Environments of each rule target (a function of its own, as on AWS): a burst of alerts
+        # is delivered this many at a time, where Lambda would scale out.
         event_workers: int = int(os.environ.get("LIVESTOCK_EVENT_WORKERS", "2")),
         dead_letter_path: Path | None = None,
         state_dir: Path = STATE_DIR,

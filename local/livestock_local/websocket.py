@@ -395,6 +395,10 @@ def _refusal(connection: ServerConnection, status: http.HTTPStatus) -> Response:
 
 def _management_handler(api: LocalWebSocketApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # Keep-alive, as API Gateway's endpoint: a fan-out posting to fifty connections four times
+        # a second reuses its connections instead of opening one (and a server thread) per post.
+        protocol_version = "HTTP/1.1"
+
         def log_message(self, format: str, *args: Any) -> None:
             return
 
@@ -480,7 +484,7 @@ class WebSocketApiSource:
     @staticmethod
     def _export(context: StackContext, logical_id: str, local: LocalWebSocketApi) -> None:
         """What the template's !Sub addresses of this API mean here. They go into this process's
-        environment too: a worker process runs every function, and the services one function
+        environment too: an `api` worker runs every function, and the services one function
         builds (and caches) must not keep another's view of the addresses."""
         variables = {"AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": local.management_endpoint}
         for function in context.functions.values():

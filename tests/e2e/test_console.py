@@ -3,12 +3,14 @@ a token that sees nothing of another session, and the page in headless Chromium 
 a burst of holds reflected, the pause button pausing the SKU), with a screenshot."""
 
 import asyncio
+import http.client
 import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -181,3 +183,21 @@ def test_the_console_page_shows_stock_reflects_a_burst_and_pauses_the_sku(
         assert screenshot.stat().st_size > 10_000
         chromium.close()
     print(f"screenshot: {screenshot}")
+
+
+def test_the_management_api_answers_gone_and_keeps_the_connection_alive(stack: LocalStack) -> None:
+    """A fan-out posts to every connection several times a second: as on API Gateway, its HTTP
+    connections are kept alive between posts, and a post to a connection that has gone is 410."""
+    endpoint = urlsplit(
+        stack.functions["ConsoleFanoutFunction"].environment["AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI"]
+    )
+    assert endpoint.hostname is not None
+    connection = http.client.HTTPConnection(endpoint.hostname, endpoint.port, timeout=10)
+    answers = []
+    for _ in range(3):
+        connection.request("POST", f"{endpoint.path}/@connections/gone-{uuid.uuid4().hex[:8]}", body=b"{}")
+        response = connection.getresponse()
+        response.read()
+        answers.append((response.status, response.getheader("x-amzn-ErrorType"), response.will_close))
+    connection.close()
+    assert answers == [(410, "GoneException", False)] * 3

@@ -23,8 +23,7 @@ class ChannelRepository(Store):
             .set_default(created_at=now)
             .add(version=1)
         )
-        response = self.client.update_item(**update.request(self.table), ReturnValues="ALL_NEW")
-        stored = deserialize(dict(response["Attributes"]))
+        stored = self.written(update)
         return stored, int(stored["version"]) == 1
 
     def get_channel(self, channel_id: str) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ its items, so a refusal says which item refused instead of being decoded by its 
 """
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from boto3.dynamodb.conditions import ConditionBase, ConditionExpressionBuilder
 from botocore.exceptions import ClientError
@@ -229,24 +229,26 @@ class Store:
 
     def update_if(self, update: Update) -> bool:
         """One conditional UpdateItem; False (not an error) when its condition does not hold."""
-        try:
-            self.client.update_item(**update.request(self.table))
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return self._update_unless_refused(update, "NONE") is not None
 
     def updated(self, update: Update) -> dict[str, Any] | None:
         """One conditional UpdateItem that answers the item as written (no read of its own);
         None when its condition does not hold."""
+        return self._update_unless_refused(update, "ALL_NEW")
+
+    def written(self, update: Update) -> dict[str, Any]:
+        """One UpdateItem without a condition, answering the item as written."""
+        response = self.client.update_item(**update.request(self.table), ReturnValues="ALL_NEW")
+        return deserialize(dict(response["Attributes"]))
+
+    def _update_unless_refused(self, update: Update, returning: Literal["NONE", "ALL_NEW"]) -> dict[str, Any] | None:
         try:
-            response = self.client.update_item(**update.request(self.table), ReturnValues="ALL_NEW")
+            response = self.client.update_item(**update.request(self.table), ReturnValues=returning)
         except ClientError as error:
             if is_conditional_failure(error):
                 return None
             raise
-        return deserialize(dict(response["Attributes"]))
+        return deserialize(dict(response.get("Attributes", {})))
 
     def transact(self, transaction: Transaction) -> None:
         """Runs a transaction; raises TransactionRefused naming the items that refused."""

@@ -36,8 +36,7 @@ class WebhookRepository(Store):
             )
             .set_default(created_at=webhook.updated_at)
         )
-        response = self.client.update_item(**update.request(self.table), ReturnValues="ALL_NEW")
-        return Webhook.model_validate(deserialize(dict(response["Attributes"])))
+        return Webhook.model_validate(self.written(update))
 
     def get_webhook(self, webhook_id: str) -> Webhook | None:
         item = self.get(*keys.webhook_key(webhook_id))
