@@ -128,6 +128,7 @@ def name_process(name: str) -> None:
 
 
 EVENT_POOL_PREFIX = "events:"
+WARM_EVENT_WORKERS = 2
 
 
 def _event_pool(logical_id: str) -> str:
@@ -198,6 +199,9 @@ class Invoker:
         self._function_list = functions
         self.background_workers = background_workers
         self.sizes = {"api": workers, "schedule": schedule_workers}
+        # Environments started with the stack; a rule target's pool starts WARM_EVENT_WORKERS and
+        # grows to its size on demand (a cold start, as Lambda scales a function out).
+        self.warm = dict(self.sizes)
         self._lock = threading.Lock()
         # Workers are spawned from the thread that calls warm_up(): PDEATHSIG follows that thread.
         self._pools = {pool: self._new_pool(pool) for pool in self.sizes}
@@ -205,13 +209,14 @@ class Invoker:
         self._warming: list[Future[int]] = []
 
     def give_own_pool(self, logical_id: str) -> None:
-        """Gives a rule target `background_workers` environments of its own: its calls with
-        pool="events" go there. Called before warm_up(), so that they are spawned with the others."""
+        """Gives a rule target up to `background_workers` environments of its own: its calls with
+        pool="events" go there. Called before warm_up(), which starts WARM_EVENT_WORKERS of them."""
         if logical_id not in self.functions:
             raise KeyError(f"the template has no function {logical_id}")
         pool = _event_pool(logical_id)
         if pool not in self._pools:
             self.sizes[pool] = self.background_workers
+            self.warm[pool] = min(WARM_EVENT_WORKERS, self.background_workers)
             self._pools[pool] = self._new_pool(pool)
 
     @property
@@ -239,9 +244,7 @@ class Invoker:
         """Spawns every worker (from the calling thread, which PDEATHSIG follows) without waiting
         for them to load the functions: the stack starts its other processes meanwhile."""
         self._warming = [
-            executor.submit(_worker_ready)
-            for pool, executor in self._pools.items()
-            for _ in range(self.sizes[pool] * 2)
+            executor.submit(_worker_ready) for pool, executor in self._pools.items() for _ in range(self.warm[pool])
         ]
 
     def finish_warm_up(self) -> None:

@@ -100,9 +100,10 @@ class LocalStack:
         host: str = "127.0.0.1",
         take_lock: bool = False,
         api_workers: int = int(os.environ.get("LIVESTOCK_API_WORKERS", "8")),
-        # Environments of each rule target (a function of its own, as on AWS): a burst of alerts
-        # is delivered this many at a time, where Lambda would scale out.
-        event_workers: int = int(os.environ.get("LIVESTOCK_EVENT_WORKERS", "2")),
+        # Environments of each rule target (a function of its own, as on AWS), two started with
+        # the stack and the rest on demand: a burst of events runs this many at a time, where
+        # Lambda would scale out further.
+        event_workers: int = int(os.environ.get("LIVESTOCK_EVENT_WORKERS", "4")),
         dead_letter_path: Path | None = None,
         state_dir: Path = STATE_DIR,
         template: Template | None = None,
