@@ -128,7 +128,7 @@ def name_process(name: str) -> None:
 
 
 EVENT_POOL_PREFIX = "events:"
-WARM_EVENT_WORKERS = 2
+WARM_EVENT_WORKERS = 1
 
 
 def _event_pool(logical_id: str) -> str:

@@ -100,7 +100,7 @@ class LocalStack:
         host: str = "127.0.0.1",
         take_lock: bool = False,
         api_workers: int = int(os.environ.get("LIVESTOCK_API_WORKERS", "8")),
-        # Environments of each rule target (a function of its own, as on AWS), two started with
+        # Environments of each rule target (a function of its own, as on AWS), one started with
         # the stack and the rest on demand: a burst of events runs this many at a time, where
         # Lambda would scale out further.
         event_workers: int = int(os.environ.get("LIVESTOCK_EVENT_WORKERS", "4")),
