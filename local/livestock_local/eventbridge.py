@@ -325,23 +325,6 @@ class LocalEventBridge:
                 relay = self._function_relay(name, function_id, props)
                 self._put_rule(name, bus, event_props["Pattern"], [{"Id": function_id, "Arn": relay}])
 
-    def function_targets(self) -> list[str]:
-        """The functions a rule of the template invokes: EventBridgeRule events, and Lambda targets
-        of AWS::Events::Rule resources (named by !GetAtt)."""
-        functions = self._of_type("AWS::Serverless::Function")
-        targets = [
-            function_id
-            for function_id, props in functions.items()
-            if any(event["Type"] == "EventBridgeRule" for event in props.get("Events", {}).values())
-        ]
-        for props in self._of_type("AWS::Events::Rule").values():
-            for target in props.get("Targets", []):
-                attribute = target["Arn"].get("Fn::GetAtt") if isinstance(target["Arn"], dict) else None
-                reference = attribute.split(".")[0] if isinstance(attribute, str) else (attribute or [None])[0]
-                if reference in functions and reference not in targets:
-                    targets.append(reference)
-        return targets
-
     def _put_rule(self, name: str, bus: str, pattern: dict[str, Any], targets: list[dict[str, Any]]) -> None:
         events = self.events()
         events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern), State="ENABLED")
@@ -481,8 +464,6 @@ class EventBridgeRuleSource:
         )
         for function in context.functions.values():
             function.environment.update(self.bridge.environment)
-        for function_id in self.bridge.function_targets():
-            invoker.give_own_pool(function_id)
 
     def launch(self) -> None:
         self.bridge.launch()

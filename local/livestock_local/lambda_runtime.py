@@ -127,17 +127,9 @@ def name_process(name: str) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
-EVENT_POOL_PREFIX = "events:"
-WARM_EVENT_WORKERS = 1
-
-
-def _event_pool(logical_id: str) -> str:
-    return f"{EVENT_POOL_PREFIX}{logical_id}"
-
-
-def _worker_start(functions: list[Function], process_name: str) -> None:
+def _worker_start(functions: list[Function], pool: str) -> None:
     become_stack_child()
-    name_process(process_name)
+    name_process(f"ls-{pool}")
     _base_environment.update(os.environ)
     for function in functions:
         _worker_functions[function.logical_id] = LocalLambda(function)
@@ -182,14 +174,12 @@ class Invoker:
     as they go to separate environments on AWS. A worker sets the function's own environment
     variables before each call and stops it at the function's Timeout.
 
-    Calls go to pools, as each function scales on its own on AWS: `api` (requests a client waits
-    on), `schedule` (scheduled functions: the sweeper, whose ReservedConcurrentExecutions is 1),
-    and one pool per rule target (`events`), given by `give_own_pool`. So a burst of orders never
-    queues an alert's delivery or a sweep behind it, and a console fan-out that holds its
-    environment while it follows a settling SKU never queues a platform's sync behind it. Workers
-    are named `ls-api`, `ls-schedule` and `ls-e-<function>`. A worker that dies mid-call (killed,
-    out of memory) fails that call only, as a Lambda environment that dies does: the pool is
-    replaced and the next call gets a new environment.
+    Calls go to one of three pools, as each function scales on its own on AWS: `api` (requests a
+    client waits on), `events` (rule targets) and `schedule` (scheduled functions: the sweeper,
+    whose ReservedConcurrentExecutions is 1), so a burst of orders never queues an alert's delivery
+    or a sweep behind it. Their workers are named `ls-api`, `ls-events`, `ls-schedule`. A worker
+    that dies mid-call (killed, out of memory) fails that call only, as a Lambda environment that
+    dies does: the pool is replaced and the next call gets a new environment.
     """
 
     def __init__(
@@ -197,42 +187,23 @@ class Invoker:
     ) -> None:
         self.functions = {function.logical_id: function for function in functions}
         self._function_list = functions
-        self.background_workers = background_workers
-        self.sizes = {"api": workers, "schedule": schedule_workers}
-        # Environments started with the stack; a rule target's pool starts WARM_EVENT_WORKERS and
-        # grows to its size on demand (a cold start, as Lambda scales a function out).
-        self.warm = dict(self.sizes)
+        self.sizes = {"api": workers, "events": background_workers, "schedule": schedule_workers}
         self._lock = threading.Lock()
         # Workers are spawned from the thread that calls warm_up(): PDEATHSIG follows that thread.
         self._pools = {pool: self._new_pool(pool) for pool in self.sizes}
         self.replaced_pools = 0
         self._warming: list[Future[int]] = []
 
-    def give_own_pool(self, logical_id: str) -> None:
-        """Gives a rule target up to `background_workers` environments of its own: its calls with
-        pool="events" go there. Called before warm_up(), which starts WARM_EVENT_WORKERS of them."""
-        if logical_id not in self.functions:
-            raise KeyError(f"the template has no function {logical_id}")
-        pool = _event_pool(logical_id)
-        if pool not in self._pools:
-            self.sizes[pool] = self.background_workers
-            self.warm[pool] = min(WARM_EVENT_WORKERS, self.background_workers)
-            self._pools[pool] = self._new_pool(pool)
-
     @property
     def workers(self) -> int:
         return self.sizes["api"]
 
     def _new_pool(self, pool: str) -> ProcessPoolExecutor:
-        # A rule target's environments load that function only, as a Lambda environment does.
-        target = pool.removeprefix(EVENT_POOL_PREFIX) if pool.startswith(EVENT_POOL_PREFIX) else None
-        functions = [self.functions[target]] if target else self._function_list
-        name = f"ls-e-{target.removesuffix('Function')}" if target else f"ls-{pool}"
         return ProcessPoolExecutor(
             max_workers=self.sizes[pool],
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_worker_start,
-            initargs=(functions, name),
+            initargs=(self._function_list, pool),
         )
 
     def warm_up(self) -> None:
@@ -244,7 +215,9 @@ class Invoker:
         """Spawns every worker (from the calling thread, which PDEATHSIG follows) without waiting
         for them to load the functions: the stack starts its other processes meanwhile."""
         self._warming = [
-            executor.submit(_worker_ready) for pool, executor in self._pools.items() for _ in range(self.warm[pool])
+            executor.submit(_worker_ready)
+            for pool, executor in self._pools.items()
+            for _ in range(self.sizes[pool] * 2)
         ]
 
     def finish_warm_up(self) -> None:
@@ -256,10 +229,6 @@ class Invoker:
         """Runs the function on the event in one of the pools (see the class)."""
         if logical_id not in self.functions:
             raise KeyError(f"the template has no function {logical_id}")
-        if pool == "events":
-            pool = _event_pool(logical_id)
-            if pool not in self._pools:
-                raise KeyError(f"{logical_id} is not a rule target of the stack (no give_own_pool)")
         executor = self._pools[pool]
         try:
             return executor.submit(_worker_invoke, logical_id, event).result()

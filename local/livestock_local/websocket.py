@@ -484,7 +484,7 @@ class WebSocketApiSource:
     @staticmethod
     def _export(context: StackContext, logical_id: str, local: LocalWebSocketApi) -> None:
         """What the template's !Sub addresses of this API mean here. They go into this process's
-        environment too: an `api` worker runs every function, and the services one function
+        environment too: a worker process runs every function, and the services one function
         builds (and caches) must not keep another's view of the addresses."""
         variables = {"AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": local.management_endpoint}
         for function in context.functions.values():

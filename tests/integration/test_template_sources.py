@@ -6,8 +6,6 @@ import copy
 import json
 import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -151,39 +149,5 @@ def test_the_invoker_runs_a_function_with_its_environment_and_stops_it_at_its_ti
         with pytest.raises(FunctionTimeout, match="SlowFunction timed out after 1 seconds"):
             invoker.invoke("SlowFunction", {"sleep_s": 5})
         assert invoker.invoke("SlowFunction", {"sleep_s": 0}) == {"greeting": "from the template"}
-    finally:
-        invoker.shutdown()
-
-
-def test_each_rule_target_has_environments_of_its_own_and_grows_them_on_demand() -> None:
-    """A rule target that holds its environments (the console fan-out following a settling SKU)
-    must not queue another target's calls; a target busier than its warm environments gets more."""
-
-    def target(logical_id: str) -> Function:
-        return Function(
-            logical_id=logical_id,
-            code_uri=ROOT / "tests" / "support",
-            handler="functions.sleep_then_echo",
-            environment={"GREETING": logical_id},
-            timeout_s=30.0,
-        )
-
-    functions = [target("BusyFunction"), target("QuickFunction"), target("PlainFunction")]
-    invoker = Invoker(functions, workers=1, background_workers=3)
-    for logical_id in ("BusyFunction", "QuickFunction"):
-        invoker.give_own_pool(logical_id)
-    try:
-        invoker.warm_up()
-        with ThreadPoolExecutor(3) as pool:
-            started = time.monotonic()
-            busy = [pool.submit(invoker.invoke, "BusyFunction", {"sleep_s": 8}, "events") for _ in range(3)]
-            time.sleep(0.5)
-            assert invoker.invoke("QuickFunction", {"sleep_s": 0}, pool="events") == {"greeting": "QuickFunction"}
-            assert time.monotonic() - started < 8, "the quick target waited for the busy one"
-            assert [call.result() for call in busy] == [{"greeting": "BusyFunction"}] * 3
-            # Three at once on three environments (the third started on demand), not two then one.
-            assert time.monotonic() - started < 16
-        with pytest.raises(KeyError, match="not a rule target"):
-            invoker.invoke("PlainFunction", {"sleep_s": 0}, pool="events")
     finally:
         invoker.shutdown()
