@@ -3,11 +3,11 @@ fault probes (chaos.py) and the fuzzer (fuzz.py) start, stop and kill."""
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +53,7 @@ def start_stack(
     state_dir: Path,
     port: int | None = None,
     fresh: bool = False,
-    timeout_s: float = 90,
+    timeout_s: float = 240,
     workers: int = 1,
     environment: dict[str, str] | None = None,
 ) -> StackProcess:
@@ -76,25 +76,28 @@ def start_stack(
         start_new_session=True,
     )
     running = StackProcess(process, port, state_dir, [])
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        running.output.append(line.rstrip())
-        if "Ctrl-C stops" in line:
-            threading.Thread(target=_drain, args=(running,), daemon=True).start()
-            return running
-    process.kill()
+    # One thread reads the output for the stack's whole life: a start is judged by the line that
+    # says it is ready, which may sit in the pipe behind others when the deadline is checked.
+    ready = threading.Event()
+    threading.Thread(target=_read_output, args=(running, ready), daemon=True).start()
+    ready.wait(timeout_s)
+    if any("Ctrl-C stops" in line for line in running.output):
+        return running
+    # The whole group: a stack killed mid-start may not have armed its children's death signal yet.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     raise RuntimeError("the stack did not start:\n" + "\n".join(running.output))
 
 
-def _drain(running: StackProcess) -> None:
+def _read_output(running: StackProcess, ready: threading.Event) -> None:
+    """Keeps the stack's output; `ready` is set at the line that says it started, or at its end."""
     assert running.process.stdout is not None
     for line in running.process.stdout:
         running.output.append(line.rstrip())
+        if "Ctrl-C stops" in line:
+            ready.set()
+    ready.set()
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -68,18 +69,22 @@ def test_the_stack_command_refuses_a_busy_port_and_a_second_stack() -> None:
         assert "Traceback" not in output
 
     first = run_stack_cli(free_port())
+    output_of_first: list[str] = []
     try:
         assert first.stdout is not None
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # a slow, busy machine starts it slowly
         line = ""
         while "Ctrl-C" not in line:
             assert time.monotonic() < deadline, "the first stack started"
             line = first.stdout.readline()
+        # Keep reading: a stack whose output pipe is full blocks on its next log line, stop included.
+        reader = threading.Thread(target=lambda: output_of_first.extend(first.stdout or []), daemon=True)
+        reader.start()
         second = run_stack_cli(free_port())
-        output, _ = second.communicate(timeout=60)
+        output, _ = second.communicate(timeout=240)
         assert second.returncode == 1
         assert "already running" in output
     finally:
         first.terminate()
-        first.wait(timeout=30)
-    assert first.returncode == 0, "SIGTERM stops the stack cleanly"
+        first.wait(timeout=60)
+    assert first.returncode == 0, "SIGTERM stops the stack cleanly:\n" + "".join(output_of_first[-20:])

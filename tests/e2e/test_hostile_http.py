@@ -99,6 +99,8 @@ def test_a_method_the_api_does_not_serve_gets_405_with_the_methods_it_does(stack
     assert headers["allow"] == "GET, PUT"  # RFC 9110: a 405 names what the resource serves
 
 
+# The 408 comes at the deadline, within 3 s: run alone (the timing pass).
+@pytest.mark.timing
 @pytest.mark.parametrize(
     "stalled",
     [
@@ -133,6 +135,8 @@ def test_path_parameters_are_percent_decoded_as_api_gateway_does(stack: LocalSta
     assert gateway.match("GET", "/skus/a/b") is None, "a real slash is a segment boundary"
 
 
+# It times a normal client against a baseline: run alone, not beside another worker's stack.
+@pytest.mark.timing
 def test_abuse_leaves_memory_and_threads_bounded_and_a_normal_client_answered(tmp_path: Path) -> None:
     # A stack of its own, in its own process: its figures are not mixed with this one's.
     running = start_stack(tmp_path / "state", fresh=True)
