@@ -39,6 +39,7 @@ from urllib.parse import unquote, urlsplit
 import boto3
 
 from livestock_local import invoke as in_process
+from livestock_local import sam_images
 from livestock_local.dynamodb_local import (
     LOOPBACK,
     Credentials,
@@ -252,6 +253,8 @@ class Backends:
     messages: list[str] = field(default_factory=list)
     # Variables given to every function over the template's (SAM applies each where declared).
     overrides: dict[str, str] = field(default_factory=dict)
+    # The layer-less template and each function's image, once the first command asked for them.
+    _prepared: tuple[Path, dict[str, str]] | None = None
 
     @property
     def sam_dir(self) -> Path:
@@ -432,22 +435,38 @@ class Backends:
     def sam_environment(self) -> dict[str, str]:
         """The SAM CLI's own environment: it hands its credentials and region to the containers,
         and the database is chosen by the access key id."""
+        # SAM asks STS for the account id before every command; AWS's STS is out of reach here
+        # and its retries cost 5 s, so moto answers (with SAM's own default account id).
+        sts = {"AWS_ENDPOINT_URL_STS": self.bridge.endpoint} if self.bridge is not None else {}
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")},
             **self.credentials_in_use.environment(),
+            **sts,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
             "SAM_CLI_TELEMETRY": "0",
         }
 
+    def layer_images(self) -> tuple[Path, dict[str, str]]:
+        """The layer-less template and each function's image, built on the first call."""
+        if self._prepared is None:
+            try:
+                self._prepared = sam_images.prepare(BUILT_TEMPLATE, IMAGE)
+            except sam_images.LayerImageError as error:
+                raise SamUnavailable(str(error)) from None
+        return self._prepared
+
     def sam_command(self, *args: str) -> list[str]:
-        """A `sam local ...` command line over the built template and the env-vars file."""
+        """A `sam local ...` command line over the built functions and the env-vars file, each
+        function in the image of its layers (built once: see livestock_local.sam_images)."""
+        template, images = self.layer_images()
         return [
             str(SAM),
             "local",
             *args,
             "--template",
-            str(BUILT_TEMPLATE),
+            str(template),
+            *[argument for function, image in images.items() for argument in ("--invoke-image", f"{function}={image}")],
             "--env-vars",
             str(self.env_file),
             "--skip-pull-image",
@@ -578,8 +597,10 @@ def sam_invoke(logical_id: str, event_path: Path) -> int:
         own_database = backends.database is not None
         if own_database:
             prepare_streams(backends)
+        command = backends.sam_command("invoke", logical_id, "--event", str(event_path))
+        ready_s = time.monotonic() - started
         ran = subprocess.run(
-            backends.sam_command("invoke", logical_id, "--event", str(event_path)),
+            command,
             env=backends.sam_environment(),
             cwd=ROOT,
             capture_output=True,
@@ -587,7 +608,11 @@ def sam_invoke(logical_id: str, event_path: Path) -> int:
             check=False,
         )
         sys.stderr.write(ran.stderr)
-        print(f"livestock: sam local invoke took {time.monotonic() - started:.1f} s", file=sys.stderr)
+        print(
+            f"livestock: sam local invoke took {time.monotonic() - started - ready_s:.1f} s"
+            f" (after {ready_s:.1f} s for the database, the tables and the layer images)",
+            file=sys.stderr,
+        )
         # A running local stack's own pollers deliver its stream; otherwise it is done here.
         if own_database and ran.returncode == 0:
             delivered = deliver_streams(backends)

@@ -279,25 +279,36 @@ class Sides:
                     function.environment[name] = value
         self.invoker = Invoker(functions, workers=1, background_workers=1)
         self._clients: dict[str, Any] = {}
-        self._readers = ThreadPoolExecutor(len(backends.table_names), thread_name_prefix="state")
+        self._readers = ThreadPoolExecutor(2 * len(backends.table_names), thread_name_prefix="state")
 
     def state(self, credentials: Credentials) -> dict[str, list[dict[str, Any]]]:
-        """Every item of every table in the database these credentials open, sorted by key (the
-        tables read side by side, by one client per database: they are read after every step)."""
-        key = credentials.access_key_id
-        if key not in self._clients:
-            self._clients[key] = client(self.backends.host_endpoint, credentials)
-        dynamodb: Any = self._clients[key]
+        """Every item of every table in the database these credentials open, sorted by key."""
+        (found,) = self.states(credentials)
+        return found
+
+    def states(self, *credentials: Credentials) -> list[dict[str, list[dict[str, Any]]]]:
+        """`state` of each database, every table of each read side by side (they are read after
+        every step), by one client per database."""
         deserializer = TypeDeserializer()
 
-        def items_of(name: str) -> list[dict[str, Any]]:
+        def items_of(dynamodb: Any, name: str) -> list[dict[str, Any]]:
             items = []
             for page in dynamodb.get_paginator("scan").paginate(TableName=name, ConsistentRead=True):
                 items += [{k: deserializer.deserialize(v) for k, v in item.items()} for item in page["Items"]]
             return sorted(items, key=lambda item: (str(item["pk"]), str(item["sk"])))
 
         names = list(self.backends.table_names.values())
-        return dict(zip(names, self._readers.map(items_of, names), strict=True))
+        reads = [(self._client(key), name) for key in credentials for name in names]
+        found = list(self._readers.map(lambda read: items_of(*read), reads))
+        return [
+            dict(zip(names, found[i * len(names) : (i + 1) * len(names)], strict=True)) for i in range(len(credentials))
+        ]
+
+    def _client(self, credentials: Credentials) -> Any:
+        key = credentials.access_key_id
+        if key not in self._clients:
+            self._clients[key] = client(self.backends.host_endpoint, credentials)
+        return self._clients[key]
 
     def close(self) -> None:
         self._readers.shutdown()
@@ -316,6 +327,9 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sam.Backends]
     state = tmp_path_factory.mktemp("sam")
     with sam.Backends(state_dir=state, persistent=False, log_level="WARNING", overrides=SETTLE_WAIT) as running:
         TIMINGS.values["DynamoDB Local + moto + tables"] = time.monotonic() - started - built
+        started = time.monotonic()
+        running.layer_images()
+        TIMINGS.values["layer images (docker build where their content changed)"] = time.monotonic() - started
         yield running
 
 
@@ -398,14 +412,15 @@ def story(sides: Sides, backends: sam.Backends, tmp_path_factory: pytest.TempPat
             started = time.monotonic()
             if event_name == MINT:
                 sam_token, local_token = minted_token(answer), minted_token(local)
+            sam_state, local_state = sides.states(sides.sam_credentials, sides.local_credentials)
             steps.append(
                 Step(
                     event_name,
                     function,
                     answer,
                     local,
-                    sides.state(sides.sam_credentials),
-                    sides.state(sides.local_credentials),
+                    sam_state,
+                    local_state,
                     took,
                     sam_posted,
                     management.taken(sides.local_credentials.access_key_id),

@@ -1,0 +1,156 @@
+"""The functions' layers, built into an image once per layer set and content, for `sam local`.
+
+`sam local` rebuilds a function's image whenever the template defines its layers: an image build
+(a 74 MB tar sent to Docker) for each of the 19 functions that `start-lambda --warm-containers
+EAGER` starts, and again for every `sam local invoke`. Here the same image is built once: the Lambda
+base image with each layer added under /opt, in the template's order, as SAM's own Dockerfile adds
+them. `sam local` is then given a template without `Layers` and each function's image through
+`--invoke-image Function=image`; it adds only its runtime interface emulator, once per image.
+"""
+
+import hashlib
+import io
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+IMAGE_REPOSITORY = "livestock-sam-local"
+FUNCTION = "AWS::Serverless::Function"
+LAYERS_DIR = "/opt"
+
+
+class LayerImageError(RuntimeError):
+    """An image of the layers could not be built."""
+
+
+def layer_sets(template: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Each function's layers (logical ids), as SAM merges them: the Globals' list, then its own."""
+    global_layers = template.get("Globals", {}).get("Function", {}).get("Layers", [])
+    found = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == FUNCTION:
+            listed = [*global_layers, *resource["Properties"].get("Layers", [])]
+            found[logical_id] = tuple(_layer_id(entry) for entry in listed)
+    return found
+
+
+def _layer_id(entry: Any) -> str:
+    if isinstance(entry, dict) and set(entry) == {"Ref"}:
+        return str(entry["Ref"])
+    raise LayerImageError(f"a layer that is not a Ref to the template's own LayerVersion: {entry!r}")
+
+
+def without_layers(template: dict[str, Any]) -> dict[str, Any]:
+    """The template with no function declaring a layer (the layers are in the functions' images)."""
+    stripped = yaml.safe_load(yaml.safe_dump(template))
+    stripped.get("Globals", {}).get("Function", {}).pop("Layers", None)
+    for resource in stripped["Resources"].values():
+        if resource["Type"] == FUNCTION:
+            resource["Properties"].pop("Layers", None)
+    return dict(stripped)
+
+
+def dockerfile(base_image: str, layers: tuple[str, ...]) -> str:
+    """SAM's Dockerfile for a function's layers (samcli.local.docker.lambda_image), without the
+    emulator it adds itself: the first layer under /opt, each next one copied over it."""
+    lines = [f"FROM {base_image}"]
+    for index, layer in enumerate(layers):
+        if index == 0:
+            lines.append(f"ADD {layer} {LAYERS_DIR}")
+        else:
+            staged = f"/tmp/layer{index}"  # noqa: S108 - inside the image being built, as SAM stages it
+            lines += [f"ADD {layer} {staged}", f"RUN cp -rf {staged}/. {LAYERS_DIR}/ && rm -rf {staged}"]
+    return "\n".join(lines) + "\n"
+
+
+def content_digest(base_image_id: str, layers: dict[str, Path]) -> str:
+    """Changes with the base image and with any layer file's path, size or modification time."""
+    digest = hashlib.sha256(base_image_id.encode())
+    for name, directory in layers.items():
+        digest.update(f"\0layer {name}".encode())
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            stat = path.stat()
+            digest.update(f"\0{path.relative_to(directory)}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def image_name(layers: tuple[str, ...], digest: str) -> str:
+    """A repository per layer set and content: SAM names the image it adds its emulator to after the
+    repository alone (`<repository>:rapid-x86_64`), so two images must not share one."""
+    return f"{IMAGE_REPOSITORY}/{'-'.join(layers).lower()}-{digest}:latest"
+
+
+def build_context(layers: dict[str, Path], file: str) -> bytes:
+    """The tar that `docker build -` reads: the Dockerfile and each layer's folder by its name."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", dereference=True) as archive:
+        data = file.encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+        for name, directory in layers.items():
+            archive.add(directory, arcname=name, recursive=True)
+    return buffer.getvalue()
+
+
+def _docker(*args: str, stdin: bytes | None = None, timeout_s: float = 60) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["docker", *args], input=stdin, capture_output=True, timeout=timeout_s, check=False)
+
+
+def ensure_image(base_image: str, layers: tuple[str, ...], directories: dict[str, Path]) -> str:
+    """The image of these layers over the base image; built only when no image of this content exists."""
+    inspected = _docker("image", "inspect", "--format", "{{.Id}}", base_image)
+    if inspected.returncode != 0:
+        raise LayerImageError(f"the base image {base_image} is missing")
+    chosen = {layer: directories[layer] for layer in layers}
+    name = image_name(layers, content_digest(inspected.stdout.decode().strip(), chosen))
+    if _docker("image", "inspect", "--format", "{{.Id}}", name).returncode == 0:
+        return name
+    context = build_context(chosen, dockerfile(base_image, layers))
+    built = _docker("build", "--quiet", "--tag", name, "-", stdin=context, timeout_s=600)
+    if built.returncode != 0:
+        raise LayerImageError(f"docker build of {name} failed: {built.stderr.decode()[-2000:]}")
+    _remove_older(name)
+    return name
+
+
+def _remove_older(kept: str) -> None:
+    """Images of the same layer set with other content, and the emulator images SAM made from them."""
+    repository = kept.rsplit(":", 1)[0]
+    listed = _docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{IMAGE_REPOSITORY}/*")
+    stale = [
+        name
+        for name in listed.stdout.decode().split()
+        if _layer_set_of(name) == _layer_set_of(kept) and not name.startswith(repository + ":")
+    ]
+    if stale:
+        _docker("image", "rm", "--force", *stale, timeout_s=120)
+
+
+def _layer_set_of(image: str) -> str:
+    """`livestock-sam-local/a-b-<digest>:tag` -> `livestock-sam-local/a-b`."""
+    return image.rsplit(":", 1)[0].rsplit("-", 1)[0]
+
+
+def prepare(built_template: Path, base_image: str) -> tuple[Path, dict[str, str]]:
+    """Writes the layer-less template beside the built one (its CodeUri paths are relative to that
+    folder) and returns it with each function's image."""
+    template = yaml.safe_load(built_template.read_text())
+    directories = {
+        logical_id: built_template.parent / str(resource["Properties"]["ContentUri"])
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::LayerVersion"
+    }
+    images: dict[str, str] = {}
+    by_set: dict[tuple[str, ...], str] = {}
+    for function, layers in layer_sets(template).items():
+        if layers:
+            if layers not in by_set:
+                by_set[layers] = ensure_image(base_image, layers, directories)
+            images[function] = by_set[layers]
+    local_template = built_template.with_name("template.sam-local.yaml")
+    local_template.write_text(yaml.safe_dump(without_layers(template), sort_keys=False))
+    return local_template, images
