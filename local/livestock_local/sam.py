@@ -254,7 +254,7 @@ class Backends:
     # Variables given to every function over the template's (SAM applies each where declared).
     overrides: dict[str, str] = field(default_factory=dict)
     # The layer-less template and each function's image, once the first command asked for them.
-    _prepared: tuple[Path, dict[str, str]] | None = None
+    _prepared: tuple[Path, dict[str, str]] | None = field(default=None, init=False, repr=False)
 
     @property
     def sam_dir(self) -> Path:

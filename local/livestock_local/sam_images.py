@@ -8,8 +8,10 @@ them. `sam local` is then given a template without `Layers` and each function's 
 `--invoke-image Function=image`; it adds only its runtime interface emulator, once per image.
 """
 
+import copy
 import hashlib
 import io
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -19,6 +21,7 @@ import yaml
 
 IMAGE_REPOSITORY = "livestock-sam-local"
 FUNCTION = "AWS::Serverless::Function"
+LAYER_VERSION = "AWS::Serverless::LayerVersion"
 LAYERS_DIR = "/opt"
 
 
@@ -45,12 +48,12 @@ def _layer_id(entry: Any) -> str:
 
 def without_layers(template: dict[str, Any]) -> dict[str, Any]:
     """The template with no function declaring a layer (the layers are in the functions' images)."""
-    stripped = yaml.safe_load(yaml.safe_dump(template))
+    stripped = copy.deepcopy(template)
     stripped.get("Globals", {}).get("Function", {}).pop("Layers", None)
     for resource in stripped["Resources"].values():
         if resource["Type"] == FUNCTION:
             resource["Properties"].pop("Layers", None)
-    return dict(stripped)
+    return stripped
 
 
 def dockerfile(base_image: str, layers: tuple[str, ...]) -> str:
@@ -66,15 +69,22 @@ def dockerfile(base_image: str, layers: tuple[str, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def content_digest(base_image_id: str, layers: dict[str, Path]) -> str:
-    """Changes with the base image and with any layer file's path, size or modification time."""
-    digest = hashlib.sha256(base_image_id.encode())
+def content_digest(base_image_id: str, file: str, layers: dict[str, Path]) -> str:
+    """Changes with the base image, the Dockerfile, and any layer file's path, size, mode or
+    modification time (symlinked folders followed, as the build context follows them)."""
+    digest = hashlib.sha256(f"{base_image_id}\0{file}".encode())
     for name, directory in layers.items():
         digest.update(f"\0layer {name}".encode())
-        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        for path in sorted(_files(directory)):
             stat = path.stat()
-            digest.update(f"\0{path.relative_to(directory)}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+            digest.update(
+                f"\0{path.relative_to(directory)}\0{stat.st_size}\0{stat.st_mode}\0{stat.st_mtime_ns}".encode()
+            )
     return digest.hexdigest()[:16]
+
+
+def _files(directory: Path) -> list[Path]:
+    return [Path(root) / name for root, _, names in os.walk(directory, followlinks=True) for name in names]
 
 
 def image_name(layers: tuple[str, ...], digest: str) -> str:
@@ -97,7 +107,10 @@ def build_context(layers: dict[str, Path], file: str) -> bytes:
 
 
 def _docker(*args: str, stdin: bytes | None = None, timeout_s: float = 60) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["docker", *args], input=stdin, capture_output=True, timeout=timeout_s, check=False)
+    try:
+        return subprocess.run(["docker", *args], input=stdin, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        raise LayerImageError(f"docker {args[0]} {args[1]} took over {timeout_s:g} s") from None
 
 
 def ensure_image(base_image: str, layers: tuple[str, ...], directories: dict[str, Path]) -> str:
@@ -106,10 +119,11 @@ def ensure_image(base_image: str, layers: tuple[str, ...], directories: dict[str
     if inspected.returncode != 0:
         raise LayerImageError(f"the base image {base_image} is missing")
     chosen = {layer: directories[layer] for layer in layers}
-    name = image_name(layers, content_digest(inspected.stdout.decode().strip(), chosen))
+    file = dockerfile(base_image, layers)
+    name = image_name(layers, content_digest(inspected.stdout.decode().strip(), file, chosen))
     if _docker("image", "inspect", "--format", "{{.Id}}", name).returncode == 0:
         return name
-    context = build_context(chosen, dockerfile(base_image, layers))
+    context = build_context(chosen, file)
     built = _docker("build", "--quiet", "--tag", name, "-", stdin=context, timeout_s=600)
     if built.returncode != 0:
         raise LayerImageError(f"docker build of {name} failed: {built.stderr.decode()[-2000:]}")
@@ -126,8 +140,10 @@ def _remove_older(kept: str) -> None:
         for name in listed.stdout.decode().split()
         if _layer_set_of(name) == _layer_set_of(kept) and not name.startswith(repository + ":")
     ]
-    if stale:
-        _docker("image", "rm", "--force", *stale, timeout_s=120)
+    # SAM's emulator images first (they are built on ours); without --force, Docker keeps an image
+    # a container (another `sam local` still running) uses, and that is as it should be.
+    for name in sorted(stale, key=lambda image: not image.endswith(":rapid-x86_64")):
+        _docker("image", "rm", name, timeout_s=120)
 
 
 def _layer_set_of(image: str) -> str:
@@ -142,15 +158,21 @@ def prepare(built_template: Path, base_image: str) -> tuple[Path, dict[str, str]
     directories = {
         logical_id: built_template.parent / str(resource["Properties"]["ContentUri"])
         for logical_id, resource in template["Resources"].items()
-        if resource["Type"] == "AWS::Serverless::LayerVersion"
+        if resource["Type"] == LAYER_VERSION
     }
     images: dict[str, str] = {}
     by_set: dict[tuple[str, ...], str] = {}
     for function, layers in layer_sets(template).items():
+        unknown = [layer for layer in layers if layer not in directories]
+        if unknown:
+            raise LayerImageError(f"{function}: {', '.join(unknown)} is not a LayerVersion of the template")
         if layers:
             if layers not in by_set:
                 by_set[layers] = ensure_image(base_image, layers, directories)
             images[function] = by_set[layers]
     local_template = built_template.with_name("template.sam-local.yaml")
-    local_template.write_text(yaml.safe_dump(without_layers(template), sort_keys=False))
+    # Replaced whole: another `sam local` may be reading the one in place.
+    partial = local_template.with_suffix(".partial")
+    partial.write_text(yaml.safe_dump(without_layers(template), sort_keys=False))
+    os.replace(partial, local_template)
     return local_template, images

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from livestock_local import sam_images
 from livestock_local.template import load
@@ -57,19 +58,48 @@ def test_the_dockerfile_adds_the_layers_as_sam_does() -> None:
     ]
 
 
-def test_the_digest_follows_the_content_and_the_base_image(tmp_path: Path) -> None:
+def test_the_digest_follows_the_content_the_dockerfile_and_the_base_image(tmp_path: Path) -> None:
     layer = tmp_path / "Core"
     (layer / "python").mkdir(parents=True)
     module = layer / "python" / "core.py"
     module.write_text("A = 1\n")
-    first = sam_images.content_digest("sha256:base", {"Core": layer})
-    assert sam_images.content_digest("sha256:base", {"Core": layer}) == first
-    assert sam_images.content_digest("sha256:other", {"Core": layer}) != first
+
+    def digest(base: str = "sha256:base", file: str = "FROM base\n") -> str:
+        return sam_images.content_digest(base, file, {"Core": layer})
+
+    first = digest()
+    assert digest() == first
+    assert digest(base="sha256:other") != first
+    assert digest(file="FROM base\nADD Core /opt\n") != first
     module.write_text("A = 22\n")
-    second = sam_images.content_digest("sha256:base", {"Core": layer})
+    second = digest()
     assert second != first
     os.utime(module, ns=(1, 1))  # a file rewritten with the same size: `sam build` does that
-    assert sam_images.content_digest("sha256:base", {"Core": layer}) not in {first, second}
+    third = digest()
+    assert third not in {first, second}
+    module.chmod(0o755)
+    assert digest() != third
+
+
+def test_the_digest_follows_a_symlinked_folder_as_the_build_context_does(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "util.py").write_text("B = 1\n")
+    layer = tmp_path / "Core"
+    layer.mkdir()
+    (layer / "linked").symlink_to(shared, target_is_directory=True)
+    before = sam_images.content_digest("sha256:base", "FROM base\n", {"Core": layer})
+    (shared / "util.py").write_text("B = 22\n")
+    assert sam_images.content_digest("sha256:base", "FROM base\n", {"Core": layer}) != before
+
+
+def test_a_layer_that_is_not_a_layerversion_of_the_template_is_refused(tmp_path: Path) -> None:
+    built = tmp_path / "template.yaml"
+    built.write_text(
+        yaml.safe_dump({"Resources": {"Fn": {"Type": sam_images.FUNCTION, "Properties": {"Layers": [{"Ref": "Arn"}]}}}})
+    )
+    with pytest.raises(sam_images.LayerImageError, match="Fn: Arn is not a LayerVersion"):
+        sam_images.prepare(built, "base")
 
 
 def test_each_layer_set_and_content_has_its_own_repository() -> None:
@@ -109,10 +139,11 @@ def test_a_new_build_removes_older_content_of_its_own_layer_set_only(monkeypatch
     def docker(*args: str, **_: Any) -> Any:
         if args[:2] == ("image", "ls"):
             return type("Listed", (), {"stdout": "\n".join(images).encode()})()
-        assert args[:3] == ("image", "rm", "--force")
-        removed.extend(args[3:])
+        assert args[:2] == ("image", "rm")
+        assert "--force" not in args, "an image a running container uses must be kept"
+        removed.extend(args[2:])
         return None
 
     monkeypatch.setattr(sam_images, "_docker", docker)
     sam_images._remove_older(kept)
-    assert removed == images[2:4]
+    assert removed == [images[3], images[2]], "SAM's emulator image (built on ours) first"
