@@ -113,15 +113,17 @@ def _docker(*args: str, stdin: bytes | None = None, timeout_s: float = 60) -> su
         raise LayerImageError(f"docker {args[0]} {args[1]} took over {timeout_s:g} s") from None
 
 
-def ensure_image(base_image: str, layers: tuple[str, ...], directories: dict[str, Path]) -> str:
+def _image_id(image: str) -> str | None:
+    inspected = _docker("image", "inspect", "--format", "{{.Id}}", image)
+    return inspected.stdout.decode().strip() if inspected.returncode == 0 else None
+
+
+def ensure_image(base_image: str, base_image_id: str, layers: tuple[str, ...], directories: dict[str, Path]) -> str:
     """The image of these layers over the base image; built only when no image of this content exists."""
-    inspected = _docker("image", "inspect", "--format", "{{.Id}}", base_image)
-    if inspected.returncode != 0:
-        raise LayerImageError(f"the base image {base_image} is missing")
     chosen = {layer: directories[layer] for layer in layers}
     file = dockerfile(base_image, layers)
-    name = image_name(layers, content_digest(inspected.stdout.decode().strip(), file, chosen))
-    if _docker("image", "inspect", "--format", "{{.Id}}", name).returncode == 0:
+    name = image_name(layers, content_digest(base_image_id, file, chosen))
+    if _image_id(name) is not None:
         return name
     context = build_context(chosen, file)
     built = _docker("build", "--quiet", "--tag", name, "-", stdin=context, timeout_s=600)
@@ -160,16 +162,22 @@ def prepare(built_template: Path, base_image: str) -> tuple[Path, dict[str, str]
         for logical_id, resource in template["Resources"].items()
         if resource["Type"] == LAYER_VERSION
     }
-    images: dict[str, str] = {}
-    by_set: dict[tuple[str, ...], str] = {}
-    for function, layers in layer_sets(template).items():
+    sets = layer_sets(template)
+    for function, layers in sets.items():
         unknown = [layer for layer in layers if layer not in directories]
         if unknown:
             raise LayerImageError(f"{function}: {', '.join(unknown)} is not a LayerVersion of the template")
-        if layers:
-            if layers not in by_set:
-                by_set[layers] = ensure_image(base_image, layers, directories)
-            images[function] = by_set[layers]
+    images: dict[str, str] = {}
+    if any(sets.values()):
+        base_image_id = _image_id(base_image)
+        if base_image_id is None:
+            raise LayerImageError(f"the base image {base_image} is missing")
+        by_set = {
+            layers: ensure_image(base_image, base_image_id, layers, directories)
+            for layers in dict.fromkeys(sets.values())
+            if layers
+        }
+        images = {function: by_set[layers] for function, layers in sets.items() if layers}
     local_template = built_template.with_name("template.sam-local.yaml")
     # Replaced whole: another `sam local` may be reading the one in place.
     partial = local_template.with_suffix(".partial")
