@@ -29,11 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from livestock_local.dynamodb_local import LOOPBACK, die_with_parent, free_port
-from livestock_local.moto_server import cache_jsonpath_parsing
+from livestock_local.moto_server import MotoClients, cache_jsonpath_parsing
 from livestock_local.sources import StackContext, register
 from livestock_local.template import FunctionEvent, Template
 from livestock_local.waiting import wait_until_quiet
@@ -106,6 +105,7 @@ class LocalEventBridge:
         self._threads: list[threading.Thread] = []
         self._pool: ThreadPoolExecutor | None = None
         self._counters = _Counters()
+        self._clients = MotoClients(self.endpoint)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -210,13 +210,7 @@ class LocalEventBridge:
     # --- clients ---------------------------------------------------------------------------
 
     def _client(self, service: str) -> Any:
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - moto accepts any; no AWS account is involved
-        )
+        return self._clients(service)
 
     def events(self) -> "EventBridgeClient":
         client: EventBridgeClient = self._client("events")

@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 import warnings
+from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -164,6 +165,54 @@ def _worker_ready() -> int:
     return os.getpid()
 
 
+class TurnTaking:
+    """The environments of one pool, handed out function by function in turn.
+
+    On AWS each function scales on its own: a backlog of one function's events never delays
+    another's. Here a pool has a few environments for several functions, so each function's calls
+    wait in a line of their own, and an environment that comes free takes the first call of the
+    next function in turn that has one (a call that finds an environment free and nobody waiting
+    takes it at once). A burst of StockChanged for platform sync then costs a webhook's delivery
+    one call's wait at most, not the whole backlog's."""
+
+    def __init__(self, environments: int) -> None:
+        self._free = environments
+        self._lock = threading.Lock()
+        self._lines: dict[str, deque[threading.Event]] = {}
+        self._turns: deque[str] = deque()  # functions with a call waiting, in the order they are served
+
+    def acquire(self, function: str) -> None:
+        with self._lock:
+            if self._free and not self._turns:
+                self._free -= 1
+                return
+            ready = threading.Event()
+            line = self._lines.setdefault(function, deque())
+            if not line:
+                self._turns.append(function)
+            line.append(ready)
+        ready.wait()
+
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for an environment."""
+        with self._lock:
+            return sum(len(line) for line in self._lines.values())
+
+    def release(self) -> None:
+        """The environment goes to the next function in turn, or back to the free ones."""
+        with self._lock:
+            if not self._turns:
+                self._free += 1
+                return
+            function = self._turns.popleft()
+            line = self._lines[function]
+            ready = line.popleft()
+            if line:
+                self._turns.append(function)
+        ready.set()
+
+
 class Invoker:
     """Runs any function of the template on an event: the one way the gateway, the schedules and
     `make invoke` call a function.
@@ -177,7 +226,8 @@ class Invoker:
     Calls go to one of three pools, as each function scales on its own on AWS: `api` (requests a
     client waits on), `events` (rule targets) and `schedule` (scheduled functions: the sweeper,
     whose ReservedConcurrentExecutions is 1), so a burst of orders never queues an alert's delivery
-    or a sweep behind it. Their workers are named `ls-api`, `ls-events`, `ls-schedule`. A worker
+    or a sweep behind it; within a pool, the functions take the environments in turn (TurnTaking).
+    Their workers are named `ls-api`, `ls-events`, `ls-schedule`. A worker
     that dies mid-call (killed, out of memory) fails that call only, as a Lambda environment that
     dies does: the pool is replaced and the next call gets a new environment.
     """
@@ -191,6 +241,7 @@ class Invoker:
         self._lock = threading.Lock()
         # Workers are spawned from the thread that calls warm_up(): PDEATHSIG follows that thread.
         self._pools = {pool: self._new_pool(pool) for pool in self.sizes}
+        self._turns = {pool: TurnTaking(size) for pool, size in self.sizes.items()}
         self.replaced_pools = 0
         self._warming: list[Future[int]] = []
 
@@ -229,12 +280,17 @@ class Invoker:
         """Runs the function on the event in one of the pools (see the class)."""
         if logical_id not in self.functions:
             raise KeyError(f"the template has no function {logical_id}")
-        executor = self._pools[pool]
+        turns = self._turns[pool]
+        turns.acquire(logical_id)
         try:
-            return executor.submit(_worker_invoke, logical_id, event).result()
-        except BrokenProcessPool:
-            self._replace(pool, executor)
-            raise
+            executor = self._pools[pool]
+            try:
+                return executor.submit(_worker_invoke, logical_id, event).result()
+            except BrokenProcessPool:
+                self._replace(pool, executor)
+                raise
+        finally:
+            turns.release()
 
     def _replace(self, pool: str, broken: ProcessPoolExecutor) -> None:
         with self._lock:

@@ -5,13 +5,21 @@ event per target, most of what a PutEvents cost the local EventBridge while the 
 The paths are the same few every time, so their parsed form is cached.
 
     python -m livestock_local.moto_server -H 127.0.0.1 -p 5000   # moto.server's own arguments
+
+MotoClients gives the stack's own callers (the EventBridge relays, the Step Functions runner) one
+boto3 client per service of the server.
 """
 
 import functools
 import sys
+import threading
+from typing import Any
 
+import boto3
 import jsonpath_ng.ext
 from moto.server import main
+
+from livestock_local.template import LOCAL_REGION
 
 
 def cache_jsonpath_parsing() -> None:
@@ -20,6 +28,29 @@ def cache_jsonpath_parsing() -> None:
     parse = jsonpath_ng.ext.parse  # type: ignore[attr-defined]
     if not hasattr(parse, "cache_info"):
         jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(parse)  # type: ignore[attr-defined]
+
+
+class MotoClients:
+    """boto3 clients of one moto server, each made once: making a client costs milliseconds of CPU
+    (a relay made one per message it delivered), and a client once made is safe to share between
+    threads; making them is not, hence the lock."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self._made: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._made:
+                self._made[service] = boto3.client(
+                    service,  # type: ignore[call-overload]
+                    endpoint_url=self.endpoint,
+                    region_name=LOCAL_REGION,
+                    aws_access_key_id="local",
+                    aws_secret_access_key="local",  # noqa: S106 - moto accepts any; no AWS account is involved
+                )
+            return self._made[service]
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from moto.awslambda import models as lambda_models
 from moto.core.config import default_user_config
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -38,9 +37,10 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function import tim
 
 from livestock_local.dynamodb_local import free_port
 from livestock_local.lambda_runtime import Invoker
+from livestock_local.moto_server import MotoClients
 from livestock_local.scheduler import next_run
 from livestock_local.sources import StackContext, register_resource
-from livestock_local.template import LOCAL_REGION, ROOT, Template, local_arn
+from livestock_local.template import ROOT, Template, local_arn
 
 if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
@@ -111,6 +111,7 @@ class LocalStepFunctions:
         self.invoker = invoker
         self.host = host
         self.port = free_port()
+        self._clients = MotoClients(self.endpoint)
         self.state_machines: dict[str, str] = {}  # logical id -> ARN
         self._server: ThreadedMotoServer | None = None
         self._stop = threading.Event()
@@ -166,13 +167,7 @@ class LocalStepFunctions:
     # --- clients ---------------------------------------------------------------------------
 
     def _client(self, service: str) -> Any:
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=self.endpoint,
-            region_name=LOCAL_REGION,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - moto accepts any; no AWS account is involved
-        )
+        return self._clients(service)
 
     def sfn(self) -> "SFNClient":
         client: SFNClient = self._client("stepfunctions")

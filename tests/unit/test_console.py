@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from livestock import wiring
+from livestock.dal.registry import RegistryRevision
 from livestock.logic.sessions import SessionService
 from livestock.models.console import QuotaMoveRequest, TokenRequest
 from livestock.models.exceptions import ConsoleForbidden, ConsoleUnauthorized, NoStagedRelease, SessionNotFound
@@ -20,6 +21,7 @@ from livestock_local.template import ROOT, Template
 from tests.unit.conftest import INVENTORY, LEDGER, World
 
 CONSOLE = "livestock-ConsoleTable"
+EVENTS = "livestock-EventsTable"
 INTERVAL = 0.25
 
 
@@ -40,6 +42,7 @@ class FakePoster:
 class Console:
     def __init__(self, world: World) -> None:
         world.client.create_table(**Template().create_table_request("ConsoleTable", CONSOLE))
+        world.client.create_table(**Template().create_table_request("EventsTable", EVENTS))
         self.world = world
         self.poster = FakePoster()
 
@@ -51,7 +54,7 @@ class Console:
                 action()
 
         self.services = wiring.build_console(
-            ConsoleSettings(console_table_name=CONSOLE, console_push_interval_s=INTERVAL),
+            ConsoleSettings(console_table_name=CONSOLE, events_table_name=EVENTS, console_push_interval_s=INTERVAL),
             world.services,
             poster=self.poster,
             client=world.client,
@@ -86,11 +89,12 @@ class Console:
     def subscribe(self, connection_id: str, **message: Any) -> bool:
         return self.services.socket.subscribe(connection_id, json.dumps({"action": "subscribe", **message}))
 
-    def stock_changed(self, sku_id: str, sequence: int) -> int:
+    def stock_changed(self, sku_id: str, sequence: int, registry_revision: int | None = None) -> int:
         detail = {
             "version": 1,
             "event_id": f"{sku_id}:StockChanged:{sequence}",
             "occurred_at": self.world.clock.now,
+            "registry_revision": registry_revision,
             "sku_id": sku_id,
             "sequence": sequence,
             "figures": {"on_hand": 100, "sellable": 100, "pools": {"shared": 100}, "channels": {}, "paused": False},
@@ -176,6 +180,36 @@ def test_a_burst_of_events_makes_one_message_per_slot_and_only_for_the_sessions_
     assert "other" not in console.poster.sent
     first_slot, second_slot = (m["slot"] for m in console.poster.sent["one"])
     assert second_slot == first_slot + 1, "each update names the slot it was sent for"
+
+
+def test_the_fan_out_reads_who_watches_once_per_registry_revision(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A subscribe bumps the revision before its snapshot: the next event, stamped with it, finds
+    the new console; events of an older revision are served from the fan-out's copy."""
+    console.session("s1", ["a"])
+    reads: list[str] = []
+    watches = console.services.store.watches
+
+    def counted(sku_id: str) -> dict[str, float]:
+        reads.append(sku_id)
+        return watches(sku_id)
+
+    monkeypatch.setattr(console.services.fanout._watches, "load", counted)
+    registry = RegistryRevision(EVENTS, console.world.client)
+    before = registry.current()
+    for sequence in (1, 2):
+        console.world.clock.now += INTERVAL
+        assert console.stock_changed("a", sequence, before) == 0
+    assert reads == ["a"], "nobody watches yet, and the second event did not ask again"
+    console.connect("conn-1", console.token("s1"))
+    assert console.subscribe("conn-1")
+    assert registry.current() == before + 1
+    console.world.clock.now += INTERVAL
+    assert console.stock_changed("a", 3, before + 1) == 1, "the new console gets the next change"
+    console.world.clock.now += INTERVAL
+    assert console.stock_changed("a", 4, before + 1) == 1
+    assert reads == ["a", "a"]
 
 
 def test_a_sku_still_settling_is_pushed_again_until_held_is_counted(console: Console) -> None:
@@ -286,12 +320,14 @@ def test_operator_actions_need_an_operate_token_for_the_skus_session(console: Co
 @pytest.fixture
 def functions(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, LocalLambda]]:
     world.client.create_table(**Template().create_table_request("ConsoleTable", CONSOLE))
+    world.client.create_table(**Template().create_table_request("EventsTable", EVENTS))
     monkeypatch.setenv("INVENTORY_TABLE_NAME", INVENTORY)
     monkeypatch.setenv("LEDGER_TABLE_NAME", LEDGER)
     monkeypatch.setenv("CONSOLE_TABLE_NAME", CONSOLE)
+    monkeypatch.setenv("EVENTS_TABLE_NAME", EVENTS)
     monkeypatch.setenv("CONSOLE_PUSH_INTERVAL_S", "0.05")
     wiring.reset()
-    tables = {"InventoryTable": INVENTORY, "LedgerTable": LEDGER, "EventsTable": "ev", "ConsoleTable": CONSOLE}
+    tables = {"InventoryTable": INVENTORY, "LedgerTable": LEDGER, "EventsTable": EVENTS, "ConsoleTable": CONSOLE}
     loaded = {f.logical_id: f for f in Template().functions(tables) if f.logical_id.startswith("Console")}
     monkeypatch.setenv("CONSOLE_MANAGEMENT_ENDPOINT", "https://w1x2y3z4.execute-api.us-east-1.amazonaws.com/live")
     yield {name: LocalLambda(f) for name, f in loaded.items()}

@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from livestock.dal.registry import RegistryRevision
 from livestock.dal.webhooks import WebhookRepository
 from livestock.logic.webhooks import WebhookService, signature, verify
 from livestock.models.event_exceptions import WebhookDeliveryFailed, WebhookNotFound
@@ -38,7 +39,14 @@ class Script:
 def service(world: World, script: Script, sleeps: list[float]) -> WebhookService:
     world.client.create_table(**Template().create_table_request("EventsTable", EVENTS))
     settings = EventSettings(events_table_name=EVENTS, webhook_attempts=4, webhook_backoff_s=0.5)
-    return WebhookService(WebhookRepository(EVENTS, world.client), settings, script, sleeps.append, world.clock)
+    return WebhookService(
+        WebhookRepository(EVENTS, world.client),
+        RegistryRevision(EVENTS, world.client),
+        settings,
+        script,
+        sleeps.append,
+        world.clock,
+    )
 
 
 def event(event_id: str = "tee:SoldOut:7:sku", detail_type: str = "SoldOut") -> dict[str, object]:

@@ -215,6 +215,8 @@ WEBHOOK_SK = "WEBHOOK"
 WEBHOOKS_PK = "WEBHOOKS"
 # Events written with a state change and not yet confirmed published: an attribute each.
 OUTBOX_PREFIX = "ob_"
+# The revision of the registrations event consumers keep copies of (dal/registry.py).
+REGISTRY_KEY = ("REGISTRY", "REVISION")
 
 
 def event_state_pk(sku_id: str) -> str:

@@ -99,11 +99,13 @@ def get_review_settings() -> ReviewSettings:
 
 
 class ConsoleSettings(BaseSettings):
-    """The console functions' environment (CONSOLE_TABLE_NAME, ...)."""
+    """The console functions' environment (CONSOLE_TABLE_NAME, EVENTS_TABLE_NAME, ...)."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     console_table_name: str = Field(min_length=3)
+    # The registry revision a subscribe bumps lives there (dal/registry.py).
+    events_table_name: str = Field(min_length=3)
     # The WebSocket API's management endpoint, https://<api>.execute-api.<region>.amazonaws.com/<stage>.
     console_management_endpoint: str | None = Field(default=None, min_length=8)
     # What the page connects to: wss://<api>.execute-api.<region>.amazonaws.com/<stage>.

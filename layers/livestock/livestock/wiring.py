@@ -23,6 +23,7 @@ from livestock.dal.journal import JournalStore
 from livestock.dal.ledger import LedgerStore
 from livestock.dal.limits import LimitStore
 from livestock.dal.refusals import RefusalStore
+from livestock.dal.registry import RegistryRevision
 from livestock.dal.reviews import ReviewHistory, ReviewObjects
 from livestock.dal.sessions import SessionStore
 from livestock.dal.skus import SkuStore
@@ -186,7 +187,12 @@ def build_events(
             states, stock, EventSink(settings.event_bus_name, bus), settings.velocity_window_s, clock=clock
         ),
         alerts=AlertSettings(states, stock, clock),
-        webhooks=WebhookService(WebhookRepository(settings.events_table_name, client), settings, clock=clock),
+        webhooks=WebhookService(
+            WebhookRepository(settings.events_table_name, client),
+            RegistryRevision(settings.events_table_name, client),
+            settings,
+            clock=clock,
+        ),
     )
 
 
@@ -343,7 +349,9 @@ def build_console(
     return ConsoleServices(
         store=store,
         tokens=tokens,
-        socket=ConsoleSocket(store, tokens, sessions, panels, poster, clock),
+        socket=ConsoleSocket(
+            store, tokens, sessions, panels, poster, RegistryRevision(settings.events_table_name, client), clock
+        ),
         fanout=ConsoleFanout(store, sessions, panels, poster, settings.console_push_interval_s, clock, sleep),
         # "Release the next stage now" releases stages only: no launcher, no state machine rights.
         actions=ConsoleActions(tokens, sessions, services.stock, build_campaigns(services, None).release_next),

@@ -108,13 +108,12 @@ class ConsoleStore(Store):
             if float(item.get(TTL_ATTRIBUTE, 0)) > now
         ]
 
-    def watching_sessions(self, sku_id: str, now: float) -> list[str]:
-        pk = keys.console_watch_pk(sku_id)
-        return [
-            keys.session_of_watch_sk(str(item["sk"]))
-            for item in self._query(pk, "SESSION#")
-            if float(item.get(TTL_ATTRIBUTE, 0)) > now
-        ]
+    def watches(self, sku_id: str) -> dict[str, float]:
+        """The sessions whose consoles watch the SKU, each with when its watch expires."""
+        return {
+            keys.session_of_watch_sk(str(item["sk"])): float(item.get(TTL_ATTRIBUTE, 0))
+            for item in self._query(keys.console_watch_pk(sku_id), "SESSION#")
+        }
 
     # --- panels and feed -----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from livestock import keys
 from livestock.dal.expressions import Store, Update
+from livestock.dal.registry import revision_of
 from livestock.logic.alerts import SkuEventState
 
 if TYPE_CHECKING:
@@ -33,7 +34,19 @@ class EventStateRepository:
     def get(self, sku_id: str) -> tuple[SkuEventState, int, dict[str, PendingEvent]]:
         """The state, its revision (0: never written) and the events written with it that no
         publisher has confirmed yet."""
-        item = self.store.get(keys.event_state_pk(sku_id), keys.STATE_SK)
+        return self._state_of(sku_id, self.store.get(keys.event_state_pk(sku_id), keys.STATE_SK))
+
+    def get_with_registry(self, sku_id: str) -> tuple[SkuEventState, int, dict[str, PendingEvent], int]:
+        """What get() answers, and the registry revision (dal/registry.py), in one round trip."""
+        state_key = (keys.event_state_pk(sku_id), keys.STATE_SK)
+        found = {(i["pk"], i["sk"]): i for i in self.store.batch_get([state_key, keys.REGISTRY_KEY], consistent=True)}
+        return *self._state_of(sku_id, found.get(state_key)), revision_of(found.get(keys.REGISTRY_KEY))
+
+    def registry_revision(self) -> int:
+        return revision_of(self.store.get(*keys.REGISTRY_KEY))
+
+    @staticmethod
+    def _state_of(sku_id: str, item: dict[str, Any] | None) -> tuple[SkuEventState, int, dict[str, PendingEvent]]:
         if item is None:
             return SkuEventState(sku_id=sku_id), 0, {}
         pending = {

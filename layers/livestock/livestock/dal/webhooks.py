@@ -55,9 +55,8 @@ class WebhookRepository(Store):
             found += [deserialize(item) for item in page["Items"]]
         return found
 
-    def subscribers(self, detail_type: str) -> list[Webhook]:
-        found = [Webhook.model_validate(item) for item in self._partition(keys.WEBHOOKS_PK)]
-        return [w for w in found if detail_type in w.event_types]
+    def webhooks(self) -> list[Webhook]:
+        return [Webhook.model_validate(item) for item in self._partition(keys.WEBHOOKS_PK)]
 
     # --- deliveries ------------------------------------------------------------------------
 

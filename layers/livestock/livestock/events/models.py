@@ -22,6 +22,13 @@ class DomainEvent(BaseModel):
     version: Literal[1] = 1
     event_id: str = Field(min_length=1, max_length=200)
     occurred_at: float = Field(description="Unix seconds when the publisher saw the change")
+    registry_revision: int | None = Field(
+        default=None,
+        ge=0,
+        description="The revision of the subscriptions (webhooks, console watches) when the stream publisher"
+        " published the event; LiveStock's own consumers use it to tell whether their copy of them is current."
+        " Absent on events an API published.",
+    )
 
 
 class EventDetail(DomainEvent):

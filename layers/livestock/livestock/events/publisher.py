@@ -238,6 +238,11 @@ def record_events(change: Change, now: float) -> list[DomainEvent]:
     return []
 
 
+def stamped[E: DomainEvent](event: E, registry: int) -> E:
+    """The event with the registry revision read after its change (dal/registry.py)."""
+    return event.model_copy(update={"registry_revision": registry})
+
+
 def skus_with_new_figures(changes: Sequence[Change]) -> list[str]:
     """SKUs whose counters moved in the batch, in order of first appearance."""
     return list(dict.fromkeys(c.sku_id for c in changes if isinstance(c, ShardChanged | SkuChanged)))
@@ -256,31 +261,39 @@ class StreamPublisher:
         """Publishes what the batch means; returns how many events went out. Raises if any
         could not be published, so that the batch is retried (nothing is published twice)."""
         sent = 0
+        registry: int | None = None
         for sku_id in skus_with_new_figures(changes):
-            sent += self._observe(sku_id)
+            published, registry = self._observe(sku_id)
+            sent += published
         claimed: list[DomainEvent] = []
         for change in changes:
             for event in record_events(change, self.clock()):
                 if self.states.claim(event.event_id) != "published":
                     claimed.append(event)
         if claimed:
+            # Read after the records' changes, as the SKUs' (see dal/registry.py).
+            registry = self.states.registry_revision() if registry is None else registry
+            claimed = [stamped(event, registry) for event in claimed]
             self.sink.publish([self.sink.entry(e.detail_type, e.model_dump(mode="json")) for e in claimed])
             self.states.mark_published([e.event_id for e in claimed])
             sent += len(claimed)
         return sent
 
-    def _observe(self, sku_id: str) -> int:
-        """One conditional write of the SKU's event state, then its events out."""
+    def _observe(self, sku_id: str) -> tuple[int, int]:
+        """One conditional write of the SKU's event state, then its events out. Returns how many
+        went out and the registry revision they carry."""
         for attempt in range(MAX_STATE_ATTEMPTS):
-            state, rev, pending = self.states.get(sku_id)
+            state, rev, pending, registry = self.states.get_with_registry(sku_id)
             now = self.clock()
             # Read after the state: a writer that wins after us read its figures after our write.
             figures = self.stock.figures(sku_id)
             if figures is None:
-                return 0
+                return 0, registry
             new_state, events = alerts.observe(state, figures, now, self.window_s)
             outbox = {
-                e.event_id: PendingEvent(detail_type=e.detail_type, detail=e.model_dump(mode="json"), written_at=now)
+                e.event_id: PendingEvent(
+                    detail_type=e.detail_type, detail=stamped(e, registry).model_dump(mode="json"), written_at=now
+                )
                 for e in events
             }
             if events and not self.states.replace(new_state, rev, outbox):
@@ -289,8 +302,8 @@ class StreamPublisher:
             orphans = {i: p for i, p in pending.items() if now - p.written_at >= ORPHAN_AFTER_S}
             to_send = {**orphans, **outbox}
             if not to_send:
-                return 0
+                return 0, registry
             self.sink.publish([self.sink.entry(p.detail_type, p.detail) for p in to_send.values()])
             self.states.confirm(sku_id, list(to_send))
-            return len(to_send)
+            return len(to_send), registry
         raise PublishFailed(f"the event state of {sku_id} kept changing under us")

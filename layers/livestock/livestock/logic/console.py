@@ -13,14 +13,16 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from livestock import keys
 from livestock.dal.console import ConsoleStore
+from livestock.dal.registry import RegistryRevision
 from livestock.events.models import DETAIL_TYPES, AlertRaised
+from livestock.logic.registry_copy import RegistryCopy
 from livestock.logic.stock import StockService
 from livestock.models.console import (
     CONNECTION_TTL_S,
@@ -162,6 +164,7 @@ class ConsoleSocket:
     sessions: SessionReader
     panels: Panels
     poster: Poster
+    registry: RegistryRevision
     clock: Callable[[], float] = time.time
 
     def authorize(self, token: str | None) -> ConsoleToken:
@@ -203,6 +206,9 @@ class ConsoleSocket:
         if message.sku_ids is not None and len(wanted) != len(set(message.sku_ids)):
             return self._refuse(connection_id, "FORBIDDEN", "only SKUs of the session's lineup can be watched")
         self.store.subscribe(connection, wanted, self.clock() + CONNECTION_TTL_S)
+        # Before the snapshot is read: a change it misses publishes the new revision, whose
+        # fan-out reads the new watches (dal/registry.py).
+        self.registry.bump()
         push = Push(
             type="snapshot",
             skus=self.panels.build(session, wanted),
@@ -272,6 +278,11 @@ class ConsoleFanout:
     push_interval_s: float
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    # Which sessions watch each SKU, as of a registry revision: no read per event (logic/registry_copy.py).
+    _watches: RegistryCopy[str, dict[str, float]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._watches = RegistryCopy(self.store.watches)
 
     def handle(self, detail_type: str, raw: dict[str, Any]) -> int:
         """One bus event: recorded for the sessions watching its SKU, then pushed if this call
@@ -280,7 +291,8 @@ class ConsoleFanout:
         sku_id = detail.get("sku_id")
         now = self.clock()
         if sku_id is not None:
-            sessions = self.store.watching_sessions(str(sku_id), now)
+            watches = self._watches.get(str(sku_id), detail.get("registry_revision"))
+            sessions = [session_id for session_id, expires_at in watches.items() if expires_at > now]
         elif detail.get("session_id") is not None:
             sessions = [str(detail["session_id"])]
         else:

@@ -13,11 +13,13 @@ import http.client
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from livestock.dal.registry import RegistryRevision
 from livestock.dal.webhooks import Webhook, WebhookRepository
+from livestock.logic.registry_copy import RegistryCopy
 from livestock.models.event_exceptions import WebhookDeliveryFailed, WebhookNotFound
 from livestock.models.event_io import DeliveriesPage, DeliveryView, WebhookRequest, WebhookView
 from livestock.observability import logger
@@ -66,10 +68,16 @@ def _view(webhook: Webhook) -> WebhookView:
 @dataclass
 class WebhookService:
     repository: WebhookRepository
+    registry: RegistryRevision
     settings: EventSettings
     poster: Poster = post
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.time
+    # Every webhook, as of a registry revision: no read per event (logic/registry_copy.py).
+    _webhooks: RegistryCopy[None, list[Webhook]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._webhooks = RegistryCopy(lambda _: self.repository.webhooks())
 
     # --- the API ---------------------------------------------------------------------------
 
@@ -85,6 +93,7 @@ class WebhookService:
                 updated_at=now,
             )
         )
+        self.registry.bump()
         return _view(stored), stored.created_at == now
 
     def get(self, webhook_id: str) -> WebhookView:
@@ -96,6 +105,7 @@ class WebhookService:
     def delete(self, webhook_id: str) -> None:
         if not self.repository.delete(webhook_id):
             raise WebhookNotFound(f"no webhook {webhook_id!r}", {"webhook_id": webhook_id})
+        self.registry.bump()
 
     def deliveries(self, webhook_id: str) -> DeliveriesPage:
         self.get(webhook_id)
@@ -113,7 +123,8 @@ class WebhookService:
         event_id = str(event["detail"]["event_id"])
         body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
         outcomes: dict[str, str] = {}
-        for webhook in self.repository.subscribers(detail_type):
+        webhooks = self._webhooks.get(None, event["detail"].get("registry_revision"))
+        for webhook in (w for w in webhooks if detail_type in w.event_types):
             lease_s = self.settings.webhook_attempts * (self.settings.webhook_timeout_s + 1) + self._backoff_total()
             if not self.repository.claim_delivery(webhook.webhook_id, event_id, detail_type, self.clock(), lease_s):
                 outcomes[webhook.webhook_id] = "skipped"
