@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from livestock import keys
+from livestock.dal.registry import RegistryRevision
 from livestock.events.models import StockChanged, StockFigures
 from livestock.logic.platform_sync import SyncSettings
 from livestock.models.channels import ChannelRequest, QuotaMoveRequest
@@ -105,12 +106,13 @@ class Rig:
             bus=lambda: cast("EventBridgeClient", self.bus),
         )
 
-    def changed(self, sequence: int | None = None) -> dict[str, str]:
+    def changed(self, sequence: int | None = None, registry_revision: int | None = None) -> dict[str, str]:
         self.sequence = sequence if sequence is not None else self.sequence + 1
         detail = StockChanged(
             event_id=f"StockChanged:{SKU}:{self.sequence}",
             sku_id=SKU,
             occurred_at=1.0,
+            registry_revision=registry_revision,
             sequence=self.sequence,
             figures=StockFigures(on_hand=0, sellable=0, pools={}, channels={}, paused=False),
         )
@@ -191,13 +193,15 @@ def test_saving_a_channel_publishes_channel_changed(rig: Rig) -> None:
 
 
 def test_a_channel_saved_is_set_at_once_where_a_stale_copy_of_the_channels_missed_it(rig: Rig) -> None:
-    """A StockChanged handled by an instance whose copy of the channels predates the save misses
-    the new channel; its ChannelChanged waits out that copy's age, then sets the platform."""
+    """A StockChanged published before the save (its registry revision older) and handled after it,
+    by an instance whose copy of the channels predates the save, misses the new channel; its
+    ChannelChanged waits out that copy's age, then sets the platform."""
     sync = rig.sync_services.sync
     sync.settings = SyncSettings(attempts=3, backoff_s=0.01, channels_cache_s=60.0)
-    rig.changed()  # this instance's copy of the channels: douyin, kuaishou, taobao
+    before = RegistryRevision(EVENTS, rig.world.client).current()
+    rig.changed(registry_revision=before)  # this instance's copy of the channels: douyin, kuaishou, taobao
     fake = add_wechat(rig)
-    assert "wechat" not in rig.changed()
+    assert "wechat" not in rig.changed(registry_revision=before)
     assert fake.displayed("91", "911") == 0
     waits: list[float] = []
     sync.sleep = waits.append
@@ -206,6 +210,17 @@ def test_a_channel_saved_is_set_at_once_where_a_stale_copy_of_the_channels_misse
     assert fake.displayed("91", "911") == 10
     assert 59.0 < waits[0] <= 60.0, "it waited until no copy of the channels could predate the save"
     assert "wechat" in rig.changed(), "the copy was read again"
+
+
+def test_a_stock_change_after_the_save_finds_the_new_channel_however_young_the_copy(rig: Rig) -> None:
+    """Its registry revision is newer than the copy's: the channels are read again (dal/registry.py)."""
+    sync = rig.sync_services.sync
+    sync.settings = SyncSettings(attempts=3, backoff_s=0.01, channels_cache_s=60.0)
+    registry = RegistryRevision(EVENTS, rig.world.client)
+    assert "wechat" not in rig.changed(registry_revision=registry.current())
+    fake = add_wechat(rig)
+    assert rig.changed(registry_revision=registry.current())["wechat"] == "applied"
+    assert fake.displayed("91", "911") == 10
 
 
 def test_the_sweep_sets_a_channel_whose_channel_changed_was_lost(rig: Rig) -> None:

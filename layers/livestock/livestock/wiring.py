@@ -281,7 +281,12 @@ def build_sync(
         sleep=sleep,
     )
     return SyncServices(
-        channels=ChannelService(repository, EventSink(settings.event_bus_name, bus), clock),
+        channels=ChannelService(
+            repository,
+            RegistryRevision(settings.events_table_name, client),
+            EventSink(settings.event_bus_name, bus),
+            clock,
+        ),
         sync=sync,
         inbound=InboundOrders(repository, core.holds, credentials, clock),
         quota=QuotaMover(repository, sync, core.stock, sleep=sleep),

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from livestock.dal.channels import ChannelRepository
+from livestock.dal.registry import RegistryRevision
 from livestock.events.models import ChannelChanged
 from livestock.events.publisher import EventSink
 from livestock.models.channels import ChannelRequest, ChannelView, PlatformSkuIds, SkuSyncView
@@ -23,6 +24,7 @@ def percentile(ordered: list[float], pct: float) -> float | None:
 @dataclass
 class ChannelService:
     repository: ChannelRepository
+    registry: RegistryRevision
     sink: EventSink | None = None
     clock: Callable[[], float] = time.time
 
@@ -30,6 +32,7 @@ class ChannelService:
         settings = request.model_dump(mode="json")
         now = self.clock()
         stored, created = self.repository.put_channel(channel_id, settings, now)
+        self.registry.bump()
         if self.sink is not None:
             # After the write: a PUT that fails here is retried by its caller and publishes again.
             version = int(stored["version"])

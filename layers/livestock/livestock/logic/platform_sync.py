@@ -89,7 +89,8 @@ class PlatformSync:
     settings: SyncSettings = field(default_factory=SyncSettings)
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
-    _cache: tuple[float, list[dict[str, Any]]] | None = None
+    # When the channels were read (monotonic), the registry revision they hold at least, and them.
+    _cache: tuple[float, int, list[dict[str, Any]]] | None = None
     # The app quota's theoretical arrival time per channel, as this instance last wrote it.
     _tats: dict[str, float] = field(default_factory=dict)
 
@@ -98,9 +99,7 @@ class PlatformSync:
     def on_stock_changed(self, event: dict[str, Any]) -> dict[str, str]:
         """Syncs every channel that maps the SKU; raises SyncFailed if any is still failing."""
         detail = StockChanged.model_validate(event["detail"])
-        mapped = [c for c in self._channels() if detail.sku_id in c.get("sku_map", {})]
-        if not mapped:  # a channel added in the last second may map it
-            mapped = [c for c in self._channels(fresh=True) if detail.sku_id in c.get("sku_map", {})]
+        mapped = [c for c in self._channels(detail.registry_revision) if detail.sku_id in c.get("sku_map", {})]
         rounds: dict[str, Callable[[], SyncResult]] = {
             c["channel_id"]: partial(self.sync, c, detail.sku_id, detail.sequence, detail.occurred_at) for c in mapped
         }
@@ -109,8 +108,9 @@ class PlatformSync:
     def on_channel_changed(self, event: dict[str, Any]) -> dict[str, str]:
         """Sets a new or changed channel's platform for every SKU it maps.
 
-        A function instance's copy of the channels may be up to `channels_cache_s` old, so a
-        StockChanged handled that long after the channel was saved may still miss it (or use its
+        A StockChanged published after the save reads the channels again (its registry revision is
+        newer than any copy that predates the save); one published before it and handled late, by an
+        instance whose copy is up to `channels_cache_s` old, may still miss the channel (or use its
         old settings). This round starts once that much has passed since the save: whatever those
         events missed, it reads in the snapshot; every event handled after it sees the channel."""
         detail = ChannelChanged.model_validate(event["detail"])
@@ -154,13 +154,22 @@ class PlatformSync:
             raise SyncFailed("; ".join(failures))
         return outcomes
 
-    def _channels(self, fresh: bool = False) -> list[dict[str, Any]]:
+    def _channels(self, revision: int | None = None, fresh: bool = False) -> list[dict[str, Any]]:
         """The channels, read at most once a second per function instance (one query per event
-        would cost more than the sync itself during a burst)."""
+        would cost more than the sync itself during a burst), and at once for an event whose
+        registry revision is newer than the copy's: a channel saved since (dal/registry.py). An
+        event without a revision reads them afresh."""
         now = time.monotonic()
-        if fresh or self._cache is None or now - self._cache[0] > self.settings.channels_cache_s:
-            self._cache = (now, self.channels.channels())
-        return self._cache[1]
+        held = self._cache
+        if (
+            fresh
+            or held is None
+            or revision is None
+            or revision > held[1]
+            or now - held[0] > self.settings.channels_cache_s
+        ):
+            self._cache = held = (now, revision or 0, self.channels.channels())
+        return held[2]
 
     def resync(self) -> dict[str, str]:
         """The schedule's sweep: every (channel, SKU) never synced (its ChannelChanged was lost) or
