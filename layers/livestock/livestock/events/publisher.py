@@ -9,6 +9,10 @@ Publication is idempotent, so a replayed batch publishes nothing twice:
   sees the figures already written and raises nothing, and of two concurrent batches only one
   write wins, so a tier cannot fire twice. The events are written into the same item (an outbox)
   and taken off it once PutEvents accepted them.
+
+Every event carries the registry revision read after its change, with the SKU's event state in one
+BatchGetItem (`registry_revision`, dal/registry.py): the consumers' copies of the webhooks, the
+consoles' watches and the channels are read again only for an event newer than the copy.
 """
 
 import json
