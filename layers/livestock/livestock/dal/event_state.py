@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from livestock import keys
 from livestock.dal.expressions import Store, Update
-from livestock.dal.registry import revision_of
+from livestock.dal.registry import RegistryRevision, revision_of
 from livestock.logic.alerts import SkuEventState
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ class PendingEvent(BaseModel):
 class EventStateRepository:
     def __init__(self, table: str, client: "DynamoDBClient | None" = None) -> None:
         self.store = Store(table, client)
+        # Read with each SKU's state (get_with_registry), or alone for events of records only.
+        self.registry = RegistryRevision(table, client)
 
     def get(self, sku_id: str) -> tuple[SkuEventState, int, dict[str, PendingEvent]]:
         """The state, its revision (0: never written) and the events written with it that no
@@ -41,9 +43,6 @@ class EventStateRepository:
         state_key = (keys.event_state_pk(sku_id), keys.STATE_SK)
         found = {(i["pk"], i["sk"]): i for i in self.store.batch_get([state_key, keys.REGISTRY_KEY], consistent=True)}
         return *self._state_of(sku_id, found.get(state_key)), revision_of(found.get(keys.REGISTRY_KEY))
-
-    def registry_revision(self) -> int:
-        return revision_of(self.store.get(*keys.REGISTRY_KEY))
 
     @staticmethod
     def _state_of(sku_id: str, item: dict[str, Any] | None) -> tuple[SkuEventState, int, dict[str, PendingEvent]]:

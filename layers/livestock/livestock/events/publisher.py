@@ -276,7 +276,7 @@ class StreamPublisher:
                     claimed.append(event)
         if claimed:
             # Read after the records' changes, as the SKUs' (see dal/registry.py).
-            registry = self.states.registry_revision() if registry is None else registry
+            registry = self.states.registry.current() if registry is None else registry
             claimed = [stamped(event, registry) for event in claimed]
             self.sink.publish([self.sink.entry(e.detail_type, e.model_dump(mode="json")) for e in claimed])
             self.states.mark_published([e.event_id for e in claimed])
