@@ -22,7 +22,7 @@ from livestock.platforms.adapters import PlatformCredentials, Transport, adapter
 from livestock.platforms.credentials import ParameterCredentials
 from livestock.settings import EventSettings
 from livestock.wiring import SyncServices, build_sync
-from livestock_local.fake_platforms import FakePlatform
+from livestock_local.fake_platforms import FakePlatform, max_in_window
 from livestock_local.template import Template
 from tests.unit.conftest import World
 from tests.unit.events_support import EVENTS
@@ -263,18 +263,24 @@ def test_a_stale_or_repeated_event_is_coalesced(rig: Rig) -> None:
     assert rig.fakes["douyin"].stats.calls == calls
 
 
-def test_the_app_quota_is_one_for_every_instance_even_when_their_copies_go_stale(rig: Rig) -> None:
+@pytest.mark.parametrize("qps", [10, 20, 50])
+def test_the_app_quota_is_one_for_every_instance_even_when_their_copies_go_stale(rig: Rig, qps: int) -> None:
     """Two function instances take slots of one channel in turn: each tries the value it wrote
-    last, finds it stale, reads the stored one; the slots stay 1/qps apart after the burst."""
-    waits: list[float] = []
+    last, finds it stale, reads the stored one. However the calls fall, no window of one second
+    holds more than `qps` of them, and a steady stream still gets qps - burst a second."""
+    now = [1000.0]
+    calls: list[float] = []
     first, second = rig.build().sync, rig.build().sync
     for sync in (first, second):
-        sync.clock = lambda: 1000.0
-        sync.sleep = waits.append
-    for n in range(10):
-        (first if n % 2 == 0 else second).wait_for_slot({"channel_id": "douyin", "qps": 10})
-    # A burst of half a second's quota (5) without waiting, then one slot per 0.1 s.
-    assert [round(w, 6) for w in waits if w > 1e-9] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5])  # 1e-13: float sums
+        sync.clock = lambda: now[0]
+        sync.sleep = lambda seconds: now.__setitem__(0, now[0] + seconds)
+    for n in range(5 * qps):
+        (first if n % 2 == 0 else second).wait_for_slot({"channel_id": "douyin", "qps": qps})
+        calls.append(now[0])
+    burst = max(1, qps // 10)
+    assert calls[:burst] == pytest.approx([1000.0] * burst)  # a burst without waiting
+    assert max_in_window([round(t, 9) for t in calls], 1.0) == qps  # 1e-9: float sums
+    assert calls[-1] - calls[0] == pytest.approx((5 * qps - burst) / (qps - burst))
 
 
 def test_a_change_asked_after_the_snapshot_was_read_keeps_its_lag_from_then(rig: Rig) -> None:
@@ -428,3 +434,73 @@ def test_an_order_not_yet_settled_needs_no_call_either(rig: Rig) -> None:
     assert rig.changed()["douyin"] == "unchanged"
     assert rig.fakes["douyin"].stats.calls == calls
     assert rig.shown("douyin") == 28
+
+
+def test_a_holder_goes_straight_on_when_a_newer_change_is_asked_during_its_round(rig: Rig) -> None:
+    """While changes keep coming, a round's last write (the acknowledgement) answers the newer
+    sequence: the holder starts the next round without trying to let go or reading the state,
+    takes no separate renewal before a first call (the outbox's write is it), and its log records
+    are written before it returns."""
+    sync = rig.sync_services.sync
+    channel = sync.channels.get_channel("taobao")
+    assert channel is not None
+    writes: dict[str, int] = {"release_lease": 0, "state": 0, "renew": 0}
+    for name in writes:
+        original = getattr(sync.channels, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            writes[_name] += 1
+            return _original(*args)
+
+        setattr(sync.channels, name, counted)
+    read = sync.snapshots.read
+    rounds: list[int] = []
+
+    def a_change_arrives_during_the_first_three_rounds(sku_id: str) -> Any:
+        snapshot = read(sku_id)
+        rounds.append(len(rounds) + 1)
+        if len(rounds) <= 3:
+            rig.world.stock.receive(SKU, 10, f"late-{len(rounds)}", "erp")
+            assert sync.channels.ask("taobao", SKU, len(rounds) + 1, time.time())[0]
+        return snapshot
+
+    sync.snapshots.read = a_change_arrives_during_the_first_three_rounds  # type: ignore[method-assign]
+    assert sync.sync(channel, SKU, 1, time.time()) == "applied"
+    assert rounds == [1, 2, 3, 4]
+    assert writes == {"release_lease": 1, "state": 0, "renew": 0}
+    assert rig.shown("taobao") == 63  # floor(0.5 x 130 sellable) - 2: the 30 received counted
+    assert len(sync.channels.logs("taobao", SKU)) == 4
+    assert rig.state("taobao").get("lease_owner") is None
+
+
+class Killed(BaseException):
+    """The function's process ending mid-call (what no `except Exception` catches)."""
+
+
+def test_a_holder_killed_after_its_outbox_write_leaves_the_change_to_be_read_back(rig: Rig) -> None:
+    """The outbox's write also marks the change as possibly sent: a holder killed before its call
+    landed leaves the next one to read the delta-only platform back (not applied) and send it once."""
+    rig.changed()
+    kuaishou_calls: list[str] = []
+
+    def dies_before_the_first_stock_call(
+        method: str, url: str, body: bytes, headers: dict[str, str], timeout: float
+    ) -> Any:
+        if "/open/item/" in url:
+            kuaishou_calls.append(url.rsplit("/open/", 1)[1])
+            if kuaishou_calls == ["item/sku/stock/update"]:
+                raise Killed
+        return http_transport(method, url, body, headers, timeout)
+
+    rig.transport = dies_before_the_first_stock_call
+    rig.sync_services = rig.build()
+    rig.world.stock.allocate(SKU, AllocationRequest(pools={"channel:douyin": 30, "channel:kuaishou": 25}), "op")
+    with pytest.raises(Killed):
+        rig.changed()
+    left = rig.state("kuaishou")
+    assert left["outbox"]["delta"] == 5 and left["attempted_op"] == left["outbox"]["op_id"]
+    rig.changed()
+    assert kuaishou_calls == ["item/sku/stock/update", "item/get", "item/sku/stock/update"]  # looked, then sent
+    assert rig.shown("kuaishou") == 25
+    assert rig.fakes["kuaishou"].stats.duplicates_applied == 0
+    assert rig.state("kuaishou")["sent"] == 25

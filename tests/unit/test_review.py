@@ -295,7 +295,7 @@ def test_the_platform_sync_section_reads_the_session_window_of_each_channel_mapp
         settings = {"platform": "douyin", "mode": "quota", "sku_map": sku_map, "endpoint": "x", "credentials_ref": "r"}
         channels.put_channel(channel_id, settings, START)
     for n, (at, lag) in enumerate([(10, 0.2), (20, 0.4), (30, 0.9), (-5, 7.0), (2000, 9.0)]):
-        channels.log("dy", "tee", f"op{n}", {"delta": -1, "lag_s": lag, "at": START + at}, START + at)
+        channels.log([("dy", "tee", f"op{n}", {"delta": -1, "lag_s": lag, "at": START + at})])
     channels.count("ks", "tee", rate_limited=3)
     service = ReviewService.__new__(ReviewService)
     service.channels = channels

@@ -64,10 +64,11 @@ class ChannelRepository(Store):
 
     def acknowledge(
         self, channel_id: str, sku_id: str, owner: str, outbox: dict[str, Any], now: float, lag_s: float
-    ) -> bool:
-        """The platform took the outbox's delta: it joins `sent`, once (conditional on the op id)."""
+    ) -> dict[str, Any] | None:
+        """The platform took the outbox's delta: it joins `sent`, once (conditional on the op id).
+        Answers the state as written (None if the lease was lost)."""
         shown = int(outbox["shown"])
-        return self.update_if(
+        return self.updated(
             Update(*keys.sync_state_key(channel_id, sku_id))
             .add(sent=int(outbox["delta"]))
             .set(
@@ -131,12 +132,14 @@ class ChannelRepository(Store):
     def set_withheld(self, channel_id: str, sku_id: str, units: int) -> None:
         self.update_if(Update(*keys.sync_state_key(channel_id, sku_id)).set(entity="sync", withheld=units))
 
-    def log(self, channel_id: str, sku_id: str, op_id: str, record: dict[str, Any], now: float) -> None:
-        self.update_if(
-            Update(*keys.sync_log_key(channel_id, sku_id, op_id)).set(
-                entity="synclog", expires_at=int(now) + SYNC_LOG_TTL_S, **record
-            )
-        )
+    def log(self, entries: list[tuple[str, str, str, dict[str, Any]]]) -> None:
+        """Records acknowledged calls (channel, SKU, op id, record with its time `at`), in batches."""
+        items = []
+        for channel_id, sku_id, op_id, record in entries:
+            pk, sk = keys.sync_log_key(channel_id, sku_id, op_id)
+            expires_at = int(record["at"]) + SYNC_LOG_TTL_S
+            items.append({"pk": pk, "sk": sk, "entity": "synclog", "expires_at": expires_at, **record})
+        self.put_all(items)
 
     def logs(self, channel_id: str, sku_id: str) -> list[dict[str, Any]]:
         return self._partition(keys.sync_log_pk(channel_id, sku_id), consistent=False)

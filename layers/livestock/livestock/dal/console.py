@@ -83,7 +83,7 @@ class ConsoleStore(Store):
             }
             for sku_id in sku_ids
         ]
-        self._put_all(items)
+        self.put_all(items)
 
     def drop_connection(self, connection_id: str) -> Connection | None:
         """Deletes the connection and its place in its session; returns what it was."""
@@ -203,15 +203,6 @@ class ConsoleStore(Store):
             if "LastEvaluatedKey" not in response:
                 return found
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def _put_all(self, items: list[dict[str, Any]]) -> None:
-        for start in range(0, len(items), 25):
-            request: dict[str, Any] = {
-                self.table: [{"PutRequest": {"Item": serialize(item)}} for item in items[start : start + 25]]
-            }
-            while request:
-                response = self.client.batch_write_item(RequestItems=request)
-                request = dict(response.get("UnprocessedItems") or {})
 
 
 class ManagementPoster:

@@ -12,7 +12,7 @@ from boto3.dynamodb.conditions import ConditionBase, ConditionExpressionBuilder
 from botocore.exceptions import ClientError
 
 from livestock.dal import clients
-from livestock.dal.codec import deserialize, value
+from livestock.dal.codec import deserialize, serialize, value
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -226,6 +226,16 @@ class Store:
                 found += [deserialize(item) for item in response["Responses"].get(self.table, [])]
                 request = response.get("UnprocessedKeys") or {}
         return found
+
+    def put_all(self, items: list[dict[str, Any]]) -> None:
+        """Unconditional puts, 25 to a BatchWriteItem, retrying what comes back unprocessed."""
+        for start in range(0, len(items), 25):
+            request: dict[str, Any] = {
+                self.table: [{"PutRequest": {"Item": serialize(item)}} for item in items[start : start + 25]]
+            }
+            while request:
+                response = self.client.batch_write_item(RequestItems=request)
+                request = dict(response.get("UnprocessedItems") or {})
 
     def update_if(self, update: Update) -> bool:
         """One conditional UpdateItem; False (not an error) when its condition does not hold."""

@@ -10,20 +10,14 @@ from typing import Any
 from boto3.dynamodb.conditions import ConditionBase, Key
 
 from livestock import keys
-from livestock.dal.codec import deserialize, serialize
+from livestock.dal.codec import deserialize
 from livestock.dal.expressions import Store, key_query
 
 
 class LedgerStore(Store):
     def put_movements(self, movements: list[dict[str, Any]]) -> None:
         """Ledger entries are keyed by their stream record, so a redelivered record rewrites the same entry."""
-        for start in range(0, len(movements), 25):
-            request: dict[str, Any] = {
-                self.table: [{"PutRequest": {"Item": serialize(m)}} for m in movements[start : start + 25]]
-            }
-            while request:
-                response = self.client.batch_write_item(RequestItems=request)
-                request = response.get("UnprocessedItems") or {}
+        self.put_all(movements)
 
     def _partition(self, pk: str, limit: int | None, before: str | None, consistent: bool) -> list[dict[str, Any]]:
         condition: ConditionBase = Key("pk").eq(pk)

@@ -67,6 +67,30 @@ class SyncSettings:
     # How long orders a platform accepted before its display was lowered may still be arriving.
     inflight_window_s: float = 1.0
     channels_cache_s: float = 1.0
+    # How often a lease holder that keeps syncing writes its acknowledged calls' log records.
+    log_flush_s: float = 1.0
+
+
+@dataclass
+class SyncLog:
+    """The log records of one holder's acknowledged calls (their lag, for GET /channels and the
+    review), written in a batch at most every `flush_s` and when the holder lets go: a write fewer
+    between two rounds while changes keep coming."""
+
+    channels: ChannelRepository
+    flush_s: float
+    entries: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    flushed_at: float = field(default_factory=time.monotonic)
+
+    def add(self, channel_id: str, sku_id: str, op_id: str, record: dict[str, Any]) -> None:
+        self.entries.append((channel_id, sku_id, op_id, record))
+
+    def flush(self, when_due: bool = False) -> None:
+        if not self.entries or (when_due and time.monotonic() - self.flushed_at < self.flush_s):
+            return
+        entries, self.entries = self.entries, []
+        self.channels.log(entries)
+        self.flushed_at = time.monotonic()
 
 
 def shown_for(channel: dict[str, Any], snapshot: Snapshot, withheld: int) -> int:
@@ -206,29 +230,45 @@ class PlatformSync:
         leased = self.channels.take_lease(channel_id, sku_id, owner, self.clock(), self.settings.lease_s)
         if leased is None:
             return "coalesced"  # the holder sees the newer sequence before it lets go
+        log = SyncLog(self.channels, self.settings.log_flush_s)
         try:
             state = leased
             carried: float | None = None
             while True:
                 wanted = int(state.get("wanted", 0))
                 seen = [float(t) for t in (carried, state.get("pending_since")) if t is not None]
-                result, carried = self._round(channel, sku_id, state, owner, min(seen) if seen else None)
+                result, carried, after = self._round(channel, sku_id, state, owner, min(seen) if seen else None, log)
+                log.flush(when_due=True)
+                if after is not None and int(after.get("wanted", 0)) > wanted:
+                    # A newer sequence was asked before the round's last write: straight on, as
+                    # that write answered the state (no release to refuse, no read).
+                    state = after
+                    continue
                 if self.channels.release_lease(channel_id, sku_id, owner, wanted):
                     return result
                 state = self.channels.state(channel_id, sku_id)  # a newer sequence was asked meanwhile
         except BaseException:
             self.channels.drop_lease(channel_id, sku_id, owner)
             raise
+        finally:
+            log.flush()
 
     def _round(
-        self, channel: dict[str, Any], sku_id: str, state: dict[str, Any], owner: str, since: float | None
-    ) -> tuple[SyncResult, float | None]:
-        """One round; also returns, for the lag, when the oldest change it may not have covered was
-        seen (a change asked after its snapshot was read, whose first-seen time its write removed)."""
+        self,
+        channel: dict[str, Any],
+        sku_id: str,
+        state: dict[str, Any],
+        owner: str,
+        since: float | None,
+        log: SyncLog,
+    ) -> tuple[SyncResult, float | None, dict[str, Any] | None]:
+        """One round. Also returns, for the lag, when the oldest change it may not have covered was
+        seen (a change asked after its snapshot was read, whose first-seen time its write removed),
+        and the state as its last write answered it."""
         channel_id = channel["channel_id"]
         started = self.clock()
         if state.get("outbox"):
-            self._deliver(channel, sku_id, state, owner)
+            self._deliver(channel, sku_id, state, owner, log)
             state = self.channels.state(channel_id, sku_id)
         if state.get("reconcile_after") is not None and float(state["reconcile_after"]) <= self.clock():
             self.reconcile(channel, sku_id, owner)
@@ -244,7 +284,8 @@ class PlatformSync:
             return read_at if saved is not None and float(saved.get("last_seen", 0)) > read_at else None
 
         if snapshot is None:
-            return "no-sku", uncovered(self.channels.save(channel_id, sku_id, owner, **taken))
+            saved = self.channels.save(channel_id, sku_id, owner, **taken)
+            return "no-sku", uncovered(saved), saved
         withheld = int(state.get("withheld", 0))
         shown = shown_for(channel, snapshot, withheld)
         # A platform cannot show less than 0: once it accepted orders we refused (shared mode), it
@@ -265,7 +306,7 @@ class PlatformSync:
                 withheld_shown=withheld,
                 **taken,
             )
-            return "unchanged", uncovered(saved)
+            return "unchanged", uncovered(saved), saved
         ops = int(state.get("ops", 0)) + 1
         outbox = {
             "op_id": f"{channel_id}.{sku_id}.{ops}",
@@ -278,21 +319,26 @@ class PlatformSync:
             "round_started": started,
             "withheld": withheld,
         }
+        # The slot of the app quota comes first, so that the outbox's write is also the lease's
+        # renewal and the mark that the change may be sent (as `renew` before any other call).
+        self.wait_for_slot(channel)
         saved = self.channels.save(
             channel_id,
             sku_id,
             owner,
-            add={"ops": 1},
+            add={"ops": 1, "calls": 1},
             shown=shown,
             sequence=sequence,
             outbox=outbox,
             last_sent=shown,
+            lease_until=self.clock() + self.settings.lease_s,
+            attempted_op=outbox["op_id"],
             **taken,
         )
         if saved is None:
             raise SyncFailed("lost the lease")
-        self._deliver(channel, sku_id, saved, owner)
-        return "applied", uncovered(saved)
+        after = self._deliver(channel, sku_id, saved, owner, log, slot_taken=True)
+        return "applied", uncovered(saved), after
 
     # --- delivery --------------------------------------------------------------------------------
 
@@ -301,28 +347,39 @@ class PlatformSync:
             channel["platform"], channel["endpoint"], self.credentials.get(channel["credentials_ref"])
         )
 
-    def _deliver(self, channel: dict[str, Any], sku_id: str, state: dict[str, Any], owner: str) -> None:
+    def _deliver(
+        self,
+        channel: dict[str, Any],
+        sku_id: str,
+        state: dict[str, Any],
+        owner: str,
+        log: SyncLog,
+        slot_taken: bool = False,
+    ) -> dict[str, Any]:
+        """Sends the outbox's change until the platform takes it; answers the state as the
+        acknowledgement wrote it. `slot_taken`: the outbox was written by this round with the
+        app-quota slot, the lease's renewal and the attempt's mark already taken for the first call."""
         channel_id = channel["channel_id"]
         outbox = state["outbox"]
         ids = PlatformIds.model_validate(PlatformSkuIds.model_validate(channel["sku_map"][sku_id]).model_dump())
         adapter = self._adapter(channel)
         delta, op_id = int(outbox["delta"]), str(outbox["op_id"])
         outcome = Outcome("failed", "not tried")
-        if state.get("attempted_op") == op_id and not adapter.idempotent:
+        if state.get("attempted_op") == op_id and not adapter.idempotent and not slot_taken:
             # Inherited from a holder that may have sent it (its lease ran out): look before resending.
             outcome = self._read_back(adapter, ids, channel_id, sku_id, int(state.get("sent", 0)), delta)
             if outcome.status == "applied":
-                self._acknowledged(channel_id, sku_id, owner, outbox, adapter)
-                return
+                return self._acknowledged(channel_id, sku_id, owner, outbox, adapter, log)
             if outcome.status == "unknown":
                 raise SyncFailed(f"{channel_id} {op_id}: {_text(outcome)}")
         for attempt in range(self.settings.attempts):
-            self.wait_for_slot(channel)
-            # Renew the lease right before the call (a call is bounded by the adapter's timeout, far
-            # below the lease), and mark the change as possibly sent: nobody else can take over and
-            # send it again while this call may still land.
-            if not self.channels.renew(channel_id, sku_id, owner, self.clock() + self.settings.lease_s, op_id):
-                raise SyncFailed("lost the lease before a call")
+            if attempt or not slot_taken:
+                self.wait_for_slot(channel)
+                # Renew the lease right before the call (a call is bounded by the adapter's timeout,
+                # far below the lease), and mark the change as possibly sent: nobody else can take
+                # over and send it again while this call may still land.
+                if not self.channels.renew(channel_id, sku_id, owner, self.clock() + self.settings.lease_s, op_id):
+                    raise SyncFailed("lost the lease before a call")
             outcome = adapter.change(ids, delta, op_id, int(outbox["expected_after"]))
             if outcome.status == "unknown" and not adapter.idempotent:
                 outcome = self._read_back(adapter, ids, channel_id, sku_id, int(state.get("sent", 0)), delta)
@@ -332,8 +389,7 @@ class PlatformSync:
                     self.channels.save(channel_id, sku_id, owner, last_error=_text(outcome))
                     raise SyncFailed(f"{channel_id} {op_id}: {_text(outcome)}")
             if outcome.status == "applied":
-                self._acknowledged(channel_id, sku_id, owner, outbox, adapter)
-                return
+                return self._acknowledged(channel_id, sku_id, owner, outbox, adapter, log)
             if outcome.status == "rejected":
                 self.channels.save(channel_id, sku_id, owner, outbox=None, last_error=_text(outcome))
                 logger.error("platform refused a stock change", channel=channel_id, sku_id=sku_id, code=outcome.code)
@@ -344,18 +400,35 @@ class PlatformSync:
             self.sleep(self.settings.backoff_s * 2**attempt)
         raise SyncFailed(f"{channel_id} {op_id}: {_text(outcome)} after {self.settings.attempts} attempts")
 
-    def _acknowledged(self, channel_id: str, sku_id: str, owner: str, outbox: dict[str, Any], adapter: Adapter) -> None:
+    def _acknowledged(
+        self,
+        channel_id: str,
+        sku_id: str,
+        owner: str,
+        outbox: dict[str, Any],
+        adapter: Adapter,
+        log: SyncLog,
+    ) -> dict[str, Any]:
         now = self.clock()
         lag = max(0.0, now - float(outbox["since"]))
-        if not self.channels.acknowledge(channel_id, sku_id, owner, outbox, now, lag):
+        state = self.channels.acknowledge(channel_id, sku_id, owner, outbox, now, lag)
+        if state is None:
             raise SyncFailed("lost the lease before recording an acknowledgement")
+        queued = max(0.0, float(outbox.get("round_started", outbox["since"])) - float(outbox["since"]))
+        log.add(
+            channel_id,
+            sku_id,
+            str(outbox["op_id"]),
+            {"delta": int(outbox["delta"]), "lag_s": lag, "queued_s": min(queued, lag), "at": now},
+        )
         if int(outbox["delta"]) < 0 and not adapter.deltas_down:
             # A full set (Douyin's decrease) overwrote orders the platform accepted that had not
             # reached us: once they have, read the platform back and set `sent` to what it shows.
-            self.channels.save(channel_id, sku_id, owner, reconcile_after=now + self.settings.inflight_window_s)
-        queued = max(0.0, float(outbox.get("round_started", outbox["since"])) - float(outbox["since"]))
-        record = {"delta": int(outbox["delta"]), "lag_s": lag, "queued_s": min(queued, lag), "at": now}
-        self.channels.log(channel_id, sku_id, str(outbox["op_id"]), record, now)
+            reconciling = self.channels.save(
+                channel_id, sku_id, owner, reconcile_after=now + self.settings.inflight_window_s
+            )
+            return reconciling or state
+        return state
 
     def reconcile(self, channel: dict[str, Any], sku_id: str, owner: str) -> bool:
         """Reads the platform's display back while no order message is arriving and takes
@@ -402,12 +475,16 @@ class PlatformSync:
     # --- the app quota -------------------------------------------------------------------------
 
     def wait_for_slot(self, channel: dict[str, Any]) -> None:
-        """GCRA over the channel's `qps`, shared by every invocation through the events table:
-        a burst of at most half a second's quota, then one call per 1/qps."""
+        """GCRA over the channel's `qps`, shared by every invocation through the events table.
+        A platform counts its quota per second, wherever the second starts: any window of one
+        second may hold at most `qps` calls. GCRA lets `burst` calls through at once, then one per
+        interval, so a second can hold burst + 1/interval calls: the interval is 1/(qps - burst),
+        with a burst of a tenth of the quota (at least 1). A quota under 2 a second is one call
+        per 1/qps."""
         channel_id = channel["channel_id"]
         qps = float(channel.get("qps", 10.0))
-        interval = 1.0 / qps
-        burst = max(1.0, math.floor(qps / 2))
+        burst = max(1.0, math.floor(qps / 10))
+        interval = 1.0 / (qps - burst) if qps - burst >= 1 else 1.0 / qps
         # The value this instance wrote last is tried first: right unless another instance took a
         # slot since, when the conditional write fails and the stored value is read.
         tat = self._tats.get(channel_id)
