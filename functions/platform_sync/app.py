@@ -20,7 +20,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     sync = sync_services().sync
     match event.get("detail-type"):
         case "StockChanged":
-            return sync.on_stock_changed(event)
+            return sync.on_stock_changed(event, context.get_remaining_time_in_millis())
         case "ChannelChanged":
             return sync.on_channel_changed(event)
     return sync.resync()

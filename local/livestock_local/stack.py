@@ -101,9 +101,12 @@ class LocalStack:
         host: str = "127.0.0.1",
         take_lock: bool = False,
         api_workers: int = int(os.environ.get("LIVESTOCK_API_WORKERS", "8")),
-        # Environments for invocations no client waits on (rule targets, schedules): a burst of
-        # alerts is delivered this many at a time, where Lambda would scale out.
-        event_workers: int = int(os.environ.get("LIVESTOCK_EVENT_WORKERS", "2")),
+        # Environments for rule targets: a burst of alerts is delivered this many at a time, where
+        # Lambda would scale out. Three, as a platform-sync invocation that holds a (channel, SKU)
+        # lease runs rounds for as long as newer changes are asked, and those asks are calls of
+        # their own: with two, two holders could take both environments, their asks waited behind
+        # them, and every platform's sync stalled for seconds (BENCHMARKS.md, stop 14).
+        event_workers: int = int(os.environ.get("LIVESTOCK_EVENT_WORKERS", "3")),
         dead_letter_path: Path | None = None,
         state_dir: Path = STATE_DIR,
         template: Template | None = None,

@@ -5,6 +5,7 @@ pushes (bad signature, replay). Concurrency is the integration tests' and the be
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, cast
 
@@ -106,7 +107,9 @@ class Rig:
             bus=lambda: cast("EventBridgeClient", self.bus),
         )
 
-    def changed(self, sequence: int | None = None, registry_revision: int | None = None) -> dict[str, str]:
+    def changed(
+        self, sequence: int | None = None, registry_revision: int | None = None, remaining_ms: int | None = None
+    ) -> dict[str, str]:
         self.sequence = sequence if sequence is not None else self.sequence + 1
         detail = StockChanged(
             event_id=f"StockChanged:{SKU}:{self.sequence}",
@@ -116,7 +119,7 @@ class Rig:
             sequence=self.sequence,
             figures=StockFigures(on_hand=0, sellable=0, pools={}, channels={}, paused=False),
         )
-        return self.sync_services.sync.on_stock_changed({"detail": detail.model_dump()})
+        return self.sync_services.sync.on_stock_changed({"detail": detail.model_dump()}, remaining_ms)
 
     def shown(self, name: str) -> int:
         return self.fakes[name].displayed(*IDS[name])
@@ -504,3 +507,48 @@ def test_a_holder_killed_after_its_outbox_write_leaves_the_change_to_be_read_bac
     assert rig.shown("kuaishou") == 25
     assert rig.fakes["kuaishou"].stats.duplicates_applied == 0
     assert rig.state("kuaishou")["sent"] == 25
+
+
+def test_a_holder_near_its_timeout_hands_over_and_the_sweep_takes_what_it_left(rig: Rig) -> None:
+    """Changes that keep coming would keep a holder going past its invocation's timeout (killed
+    with the lease held). Past `follow_until` it starts no further round: it lets go with the
+    newer change still asked, which the next ask, or else the minute's sweep, takes over."""
+    sync = rig.sync_services.sync
+    channel = sync.channels.get_channel("taobao")
+    assert channel is not None
+    read = sync.snapshots.read
+
+    def a_change_arrives_during_each_round(sku_id: str) -> Any:
+        snapshot = read(sku_id)
+        rig.world.stock.receive(SKU, 10, f"late-{uuid.uuid4().hex}", "erp")
+        wanted = int(sync.channels.state("taobao", SKU).get("wanted", 0))
+        assert sync.channels.ask("taobao", SKU, wanted + 1, time.time())[0]
+        return snapshot
+
+    sync.snapshots.read = a_change_arrives_during_each_round  # type: ignore[method-assign]
+    assert sync.sync(channel, SKU, 1, time.time(), follow_until=time.time() - 1) == "applied"
+    left = rig.state("taobao")
+    assert left.get("lease_owner") is None
+    assert int(left["wanted"]) == 2 and int(left["sequence"]) == 1, "one round, the newer change left asked"
+    assert rig.shown("taobao") == 48  # floor(0.5 x 100) - 2: what the one round read
+    sync.snapshots.read = read  # type: ignore[method-assign]
+    assert sync.resync()["taobao/" + SKU] == "applied"
+    assert rig.shown("taobao") == 53  # floor(0.5 x 110) - 2
+    assert int(rig.state("taobao")["sequence"]) == 2
+
+
+def test_the_function_gives_the_holder_its_remaining_time_less_the_margin(rig: Rig) -> None:
+    sync = rig.sync_services.sync
+    sync.clock = lambda: 1000.0
+    seen: list[float | None] = []
+
+    def recorded(
+        channel: dict[str, Any], sku_id: str, sequence: int, seen_at: float, follow_until: float | None = None
+    ) -> str:
+        seen.append(follow_until)
+        return "unchanged"
+
+    sync.sync = recorded  # type: ignore[method-assign,assignment]
+    rig.changed()
+    rig.changed(remaining_ms=60_000)
+    assert seen == [None] * 3 + [1000.0 + 60 - sync.settings.handover_margin_s] * 3

@@ -69,6 +69,9 @@ class SyncSettings:
     channels_cache_s: float = 1.0
     # How often a lease holder that keeps syncing writes its acknowledged calls' log records.
     log_flush_s: float = 1.0
+    # A holder starts no round once its invocation has less than this left before its timeout:
+    # a round's calls with their retries and back-off fit in it, well within the lease.
+    handover_margin_s: float = 20.0
 
 
 @dataclass
@@ -91,6 +94,20 @@ class SyncLog:
         entries, self.entries = self.entries, []
         self.channels.log(entries)
         self.flushed_at = time.monotonic()
+
+
+@dataclass(frozen=True)
+class Holding:
+    """The (channel, SKU) lease a round runs under, and where its acknowledged calls are logged."""
+
+    channel: dict[str, Any]
+    sku_id: str
+    owner: str
+    log: SyncLog
+
+    @property
+    def channel_id(self) -> str:
+        return str(self.channel["channel_id"])
 
 
 def shown_for(channel: dict[str, Any], snapshot: Snapshot, withheld: int) -> int:
@@ -120,12 +137,17 @@ class PlatformSync:
 
     # --- the event --------------------------------------------------------------------------
 
-    def on_stock_changed(self, event: dict[str, Any]) -> dict[str, str]:
-        """Syncs every channel that maps the SKU; raises SyncFailed if any is still failing."""
+    def on_stock_changed(self, event: dict[str, Any], remaining_ms: int | None = None) -> dict[str, str]:
+        """Syncs every channel that maps the SKU; raises SyncFailed if any is still failing.
+        `remaining_ms`: what the invocation has left before its timeout (see `sync`)."""
         detail = StockChanged.model_validate(event["detail"])
         mapped = [c for c in self._channels(detail.registry_revision) if detail.sku_id in c.get("sku_map", {})]
+        follow_until = (
+            None if remaining_ms is None else self.clock() + remaining_ms / 1000 - self.settings.handover_margin_s
+        )
         rounds: dict[str, Callable[[], SyncResult]] = {
-            c["channel_id"]: partial(self.sync, c, detail.sku_id, detail.sequence, detail.occurred_at) for c in mapped
+            c["channel_id"]: partial(self.sync, c, detail.sku_id, detail.sequence, detail.occurred_at, follow_until)
+            for c in mapped
         }
         return self._run(rounds)
 
@@ -205,7 +227,11 @@ class PlatformSync:
             for sku_id in channel.get("sku_map", {}):
                 state = states.get(sku_id)
                 due = state is None or bool(
-                    state.get("outbox") or state.get("last_error") or state.get("reconcile_after") is not None
+                    state.get("outbox")
+                    or state.get("last_error")
+                    or state.get("reconcile_after") is not None
+                    # asked and not synced: a holder handed over near its timeout as the burst ended
+                    or int(state.get("wanted", 0)) > int(state.get("sequence", 0))
                 )
                 if not due:
                     continue
@@ -218,7 +244,13 @@ class PlatformSync:
 
     # --- one (channel, SKU) ---------------------------------------------------------------------
 
-    def sync(self, channel: dict[str, Any], sku_id: str, sequence: int, seen_at: float) -> SyncResult:
+    def sync(
+        self, channel: dict[str, Any], sku_id: str, sequence: int, seen_at: float, follow_until: float | None = None
+    ) -> SyncResult:
+        """Asks for the sequence, then, unless another invocation holds the (channel, SKU) lease,
+        takes it and runs rounds until no newer sequence was asked. While changes keep coming that
+        could outlast the invocation: past `follow_until` the holder lets go instead of starting
+        another round, and the next StockChanged's ask (or the minute's sweep) takes over."""
         channel_id = channel["channel_id"]
         if sequence:
             asked, lease_until = self.channels.ask(channel_id, sku_id, sequence, seen_at)
@@ -231,20 +263,26 @@ class PlatformSync:
         if leased is None:
             return "coalesced"  # the holder sees the newer sequence before it lets go
         log = SyncLog(self.channels, self.settings.log_flush_s)
+        held = Holding(channel, sku_id, owner, log)
         try:
             state = leased
             carried: float | None = None
             while True:
                 wanted = int(state.get("wanted", 0))
                 seen = [float(t) for t in (carried, state.get("pending_since")) if t is not None]
-                result, carried, after = self._round(channel, sku_id, state, owner, min(seen) if seen else None, log)
+                result, carried, after = self._round(held, state, min(seen) if seen else None)
                 log.flush(when_due=True)
-                if after is not None and int(after.get("wanted", 0)) > wanted:
+                handing_over = follow_until is not None and self.clock() > follow_until
+                if not handing_over and after is not None and int(after.get("wanted", 0)) > wanted:
                     # A newer sequence was asked before the round's last write: straight on, as
                     # that write answered the state (no release to refuse, no read).
                     state = after
                     continue
                 if self.channels.release_lease(channel_id, sku_id, owner, wanted):
+                    return result
+                if handing_over:
+                    self.channels.drop_lease(channel_id, sku_id, owner)
+                    logger.info("sync holder hands over near its timeout", channel=channel_id, sku_id=sku_id)
                     return result
                 state = self.channels.state(channel_id, sku_id)  # a newer sequence was asked meanwhile
         except BaseException:
@@ -254,21 +292,15 @@ class PlatformSync:
             log.flush()
 
     def _round(
-        self,
-        channel: dict[str, Any],
-        sku_id: str,
-        state: dict[str, Any],
-        owner: str,
-        since: float | None,
-        log: SyncLog,
+        self, held: Holding, state: dict[str, Any], since: float | None
     ) -> tuple[SyncResult, float | None, dict[str, Any] | None]:
         """One round. Also returns, for the lag, when the oldest change it may not have covered was
         seen (a change asked after its snapshot was read, whose first-seen time its write removed),
         and the state as its last write answered it."""
-        channel_id = channel["channel_id"]
+        channel, sku_id, owner, channel_id = held.channel, held.sku_id, held.owner, held.channel_id
         started = self.clock()
         if state.get("outbox"):
-            self._deliver(channel, sku_id, state, owner, log)
+            self._deliver(held, state)
             state = self.channels.state(channel_id, sku_id)
         if state.get("reconcile_after") is not None and float(state["reconcile_after"]) <= self.clock():
             self.reconcile(channel, sku_id, owner)
@@ -284,7 +316,7 @@ class PlatformSync:
             return read_at if saved is not None and float(saved.get("last_seen", 0)) > read_at else None
 
         if snapshot is None:
-            saved = self.channels.save(channel_id, sku_id, owner, **taken)
+            saved = self.channels.save(channel_id, sku_id, owner, sequence=int(state.get("wanted", 0)), **taken)
             return "no-sku", uncovered(saved), saved
         withheld = int(state.get("withheld", 0))
         shown = shown_for(channel, snapshot, withheld)
@@ -337,7 +369,7 @@ class PlatformSync:
         )
         if saved is None:
             raise SyncFailed("lost the lease")
-        after = self._deliver(channel, sku_id, saved, owner, log, slot_taken=True)
+        after = self._deliver(held, saved, slot_taken=True)
         return "applied", uncovered(saved), after
 
     # --- delivery --------------------------------------------------------------------------------
@@ -347,19 +379,11 @@ class PlatformSync:
             channel["platform"], channel["endpoint"], self.credentials.get(channel["credentials_ref"])
         )
 
-    def _deliver(
-        self,
-        channel: dict[str, Any],
-        sku_id: str,
-        state: dict[str, Any],
-        owner: str,
-        log: SyncLog,
-        slot_taken: bool = False,
-    ) -> dict[str, Any]:
+    def _deliver(self, held: Holding, state: dict[str, Any], slot_taken: bool = False) -> dict[str, Any]:
         """Sends the outbox's change until the platform takes it; answers the state as the
         acknowledgement wrote it. `slot_taken`: the outbox was written by this round with the
         app-quota slot, the lease's renewal and the attempt's mark already taken for the first call."""
-        channel_id = channel["channel_id"]
+        channel, sku_id, owner, channel_id = held.channel, held.sku_id, held.owner, held.channel_id
         outbox = state["outbox"]
         ids = PlatformIds.model_validate(PlatformSkuIds.model_validate(channel["sku_map"][sku_id]).model_dump())
         adapter = self._adapter(channel)
@@ -369,7 +393,7 @@ class PlatformSync:
             # Inherited from a holder that may have sent it (its lease ran out): look before resending.
             outcome = self._read_back(adapter, ids, channel_id, sku_id, int(state.get("sent", 0)), delta)
             if outcome.status == "applied":
-                return self._acknowledged(channel_id, sku_id, owner, outbox, adapter, log)
+                return self._acknowledged(held, outbox, adapter)
             if outcome.status == "unknown":
                 raise SyncFailed(f"{channel_id} {op_id}: {_text(outcome)}")
         for attempt in range(self.settings.attempts):
@@ -389,7 +413,7 @@ class PlatformSync:
                     self.channels.save(channel_id, sku_id, owner, last_error=_text(outcome))
                     raise SyncFailed(f"{channel_id} {op_id}: {_text(outcome)}")
             if outcome.status == "applied":
-                return self._acknowledged(channel_id, sku_id, owner, outbox, adapter, log)
+                return self._acknowledged(held, outbox, adapter)
             if outcome.status == "rejected":
                 self.channels.save(channel_id, sku_id, owner, outbox=None, last_error=_text(outcome))
                 logger.error("platform refused a stock change", channel=channel_id, sku_id=sku_id, code=outcome.code)
@@ -400,22 +424,15 @@ class PlatformSync:
             self.sleep(self.settings.backoff_s * 2**attempt)
         raise SyncFailed(f"{channel_id} {op_id}: {_text(outcome)} after {self.settings.attempts} attempts")
 
-    def _acknowledged(
-        self,
-        channel_id: str,
-        sku_id: str,
-        owner: str,
-        outbox: dict[str, Any],
-        adapter: Adapter,
-        log: SyncLog,
-    ) -> dict[str, Any]:
+    def _acknowledged(self, held: Holding, outbox: dict[str, Any], adapter: Adapter) -> dict[str, Any]:
+        channel_id, sku_id, owner = held.channel_id, held.sku_id, held.owner
         now = self.clock()
         lag = max(0.0, now - float(outbox["since"]))
         state = self.channels.acknowledge(channel_id, sku_id, owner, outbox, now, lag)
         if state is None:
             raise SyncFailed("lost the lease before recording an acknowledgement")
         queued = max(0.0, float(outbox.get("round_started", outbox["since"])) - float(outbox["since"]))
-        log.add(
+        held.log.add(
             channel_id,
             sku_id,
             str(outbox["op_id"]),
