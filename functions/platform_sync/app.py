@@ -23,4 +23,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
             return sync.on_stock_changed(event, context.get_remaining_time_in_millis())
         case "ChannelChanged":
             return sync.on_channel_changed(event)
-    return sync.resync()
+    return sync.resync(context.get_remaining_time_in_millis())

@@ -552,3 +552,6 @@ def test_the_function_gives_the_holder_its_remaining_time_less_the_margin(rig: R
     rig.changed()
     rig.changed(remaining_ms=60_000)
     assert seen == [None] * 3 + [1000.0 + 60 - sync.settings.handover_margin_s] * 3
+    seen.clear()
+    sync.resync(remaining_ms=60_000)  # never synced (the recorder syncs nothing): all three are due
+    assert seen == [1000.0 + 60 - sync.settings.handover_margin_s] * 3

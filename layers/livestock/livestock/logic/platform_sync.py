@@ -142,9 +142,7 @@ class PlatformSync:
         `remaining_ms`: what the invocation has left before its timeout (see `sync`)."""
         detail = StockChanged.model_validate(event["detail"])
         mapped = [c for c in self._channels(detail.registry_revision) if detail.sku_id in c.get("sku_map", {})]
-        follow_until = (
-            None if remaining_ms is None else self.clock() + remaining_ms / 1000 - self.settings.handover_margin_s
-        )
+        follow_until = self._follow_until(remaining_ms)
         rounds: dict[str, Callable[[], SyncResult]] = {
             c["channel_id"]: partial(self.sync, c, detail.sku_id, detail.sequence, detail.occurred_at, follow_until)
             for c in mapped
@@ -217,10 +215,15 @@ class PlatformSync:
             self._cache = held = (now, revision or 0, self.channels.channels())
         return held[2]
 
-    def resync(self) -> dict[str, str]:
+    def _follow_until(self, remaining_ms: int | None) -> float | None:
+        """When a lease holder in an invocation with this much time left stops starting rounds."""
+        return None if remaining_ms is None else self.clock() + remaining_ms / 1000 - self.settings.handover_margin_s
+
+    def resync(self, remaining_ms: int | None = None) -> dict[str, str]:
         """The schedule's sweep: every (channel, SKU) never synced (its ChannelChanged was lost) or
         left with a change undelivered (a platform that was down past the event's retries), an
         error, or a reconciliation due gets a round now."""
+        follow_until = self._follow_until(remaining_ms)
         outcomes: dict[str, str] = {}
         for channel in self.channels.channels():
             states = {str(state["sk"]): state for state in self.channels.states(channel["channel_id"])}
@@ -237,7 +240,7 @@ class PlatformSync:
                     continue
                 key = f"{channel['channel_id']}/{sku_id}"
                 try:
-                    outcomes[key] = self.sync(channel, sku_id, 0, self.clock())
+                    outcomes[key] = self.sync(channel, sku_id, 0, self.clock(), follow_until)
                 except SyncFailed as failure:
                     outcomes[key] = f"failed: {failure}"
         return outcomes
