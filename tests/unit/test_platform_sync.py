@@ -537,7 +537,7 @@ def test_a_holder_near_its_timeout_hands_over_and_the_sweep_takes_what_it_left(r
     assert int(rig.state("taobao")["sequence"]) == 2
 
 
-def test_the_function_gives_the_holder_its_remaining_time_less_the_margin(rig: Rig) -> None:
+def test_stock_changes_and_the_sweep_follow_until_the_remaining_time_less_the_margin(rig: Rig) -> None:
     sync = rig.sync_services.sync
     sync.clock = lambda: 1000.0
     seen: list[float | None] = []
@@ -555,3 +555,32 @@ def test_the_function_gives_the_holder_its_remaining_time_less_the_margin(rig: R
     seen.clear()
     sync.resync(remaining_ms=60_000)  # never synced (the recorder syncs nothing): all three are due
     assert seen == [1000.0 + 60 - sync.settings.handover_margin_s] * 3
+    seen.clear()
+    margin_ms = int(sync.settings.handover_margin_s * 1000)
+    assert sync.resync(remaining_ms=margin_ms - 1) == {} and seen == [], "too near the timeout to start one"
+
+
+def test_a_holder_whose_lease_was_taken_over_stops_quietly(rig: Rig) -> None:
+    """A holder that finds, at its round's write, that another owns the lease (it ran out) leaves
+    the syncing to that owner: no failure, no further round."""
+    sync = rig.sync_services.sync
+    channel = sync.channels.get_channel("douyin")
+    assert channel is not None
+    read = sync.snapshots.read
+    rounds: list[str] = []
+
+    def another_takes_the_lease(sku_id: str) -> Any:
+        rounds.append(sku_id)
+        sync.channels.take_lease("douyin", SKU, "another", time.time() + 60, 30)  # as if ours ran out
+        return read(sku_id)
+
+    rig.changed()
+    sync.snapshots.read = another_takes_the_lease  # type: ignore[method-assign]
+    assert sync.sync(channel, SKU, 0, time.time()) == "coalesced"  # nothing to send: an unchanged round
+    rig.world.stock.allocate(SKU, AllocationRequest(pools={"channel:douyin": 35, "channel:kuaishou": 20}), "op")
+    calls = rig.fakes["douyin"].stats.calls
+    sync.channels.drop_lease("douyin", SKU, "another")
+    assert sync.sync(channel, SKU, 0, time.time()) == "coalesced"  # a change to send: nothing sent
+    assert rounds == [SKU, SKU]
+    assert rig.fakes["douyin"].stats.calls == calls
+    assert rig.state("douyin")["lease_owner"] == "another"

@@ -69,31 +69,40 @@ class SyncSettings:
     channels_cache_s: float = 1.0
     # How often a lease holder that keeps syncing writes its acknowledged calls' log records.
     log_flush_s: float = 1.0
-    # A holder starts no round once its invocation has less than this left before its timeout:
-    # a round's calls with their retries and back-off fit in it, well within the lease.
-    handover_margin_s: float = 20.0
+    # A holder starts no round once its invocation has less than this left before its timeout,
+    # and the sweep no SKU: a round's calls with their retries and back-off (and read-backs) fit in
+    # it. A round killed anyway is safe (the lease runs out; the attempted change is read back).
+    handover_margin_s: float = 30.0
 
 
 @dataclass
 class SyncLog:
     """The log records of one holder's acknowledged calls (their lag, for GET /channels and the
     review), written in a batch at most every `flush_s` and when the holder lets go: a write fewer
-    between two rounds while changes keep coming."""
+    between two rounds while changes keep coming. They are figures, not stock: a write that fails
+    is logged and never fails the sync that made them."""
 
     channels: ChannelRepository
     flush_s: float
+    clock: Callable[[], float]
     entries: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
-    flushed_at: float = field(default_factory=time.monotonic)
+    flushed_at: float | None = None
 
     def add(self, channel_id: str, sku_id: str, op_id: str, record: dict[str, Any]) -> None:
         self.entries.append((channel_id, sku_id, op_id, record))
 
     def flush(self, when_due: bool = False) -> None:
-        if not self.entries or (when_due and time.monotonic() - self.flushed_at < self.flush_s):
+        now = self.clock()
+        if not self.entries or (when_due and now - (self.flushed_at or now) < self.flush_s):
+            if self.flushed_at is None:
+                self.flushed_at = now
             return
         entries, self.entries = self.entries, []
-        self.channels.log(entries)
-        self.flushed_at = time.monotonic()
+        self.flushed_at = now
+        try:
+            self.channels.log(entries)
+        except Exception:  # noqa: BLE001 - observability only (see the class)
+            logger.exception("sync log records not written", records=len(entries))
 
 
 @dataclass(frozen=True)
@@ -228,6 +237,8 @@ class PlatformSync:
         for channel in self.channels.channels():
             states = {str(state["sk"]): state for state in self.channels.states(channel["channel_id"])}
             for sku_id in channel.get("sku_map", {}):
+                if follow_until is not None and self.clock() > follow_until:
+                    return outcomes  # near the timeout: the next minute's sweep takes the rest
                 state = states.get(sku_id)
                 due = state is None or bool(
                     state.get("outbox")
@@ -265,7 +276,7 @@ class PlatformSync:
         leased = self.channels.take_lease(channel_id, sku_id, owner, self.clock(), self.settings.lease_s)
         if leased is None:
             return "coalesced"  # the holder sees the newer sequence before it lets go
-        log = SyncLog(self.channels, self.settings.log_flush_s)
+        log = SyncLog(self.channels, self.settings.log_flush_s, self.clock)
         held = Holding(channel, sku_id, owner, log)
         try:
             state = leased
@@ -275,17 +286,19 @@ class PlatformSync:
                 seen = [float(t) for t in (carried, state.get("pending_since")) if t is not None]
                 result, carried, after = self._round(held, state, min(seen) if seen else None)
                 log.flush(when_due=True)
-                handing_over = follow_until is not None and self.clock() > follow_until
-                if not handing_over and after is not None and int(after.get("wanted", 0)) > wanted:
+                if after is None:
+                    return "coalesced"  # the lease was taken over: its new holder syncs what is asked
+                if follow_until is not None and self.clock() > follow_until:
+                    # Near the invocation's timeout: let go, even with a newer change asked; the next
+                    # StockChanged's ask takes the lease, or the minute's sweep (wanted > sequence).
+                    self.channels.drop_lease(channel_id, sku_id, owner)
+                    return result
+                if int(after.get("wanted", 0)) > wanted:
                     # A newer sequence was asked before the round's last write: straight on, as
                     # that write answered the state (no release to refuse, no read).
                     state = after
                     continue
                 if self.channels.release_lease(channel_id, sku_id, owner, wanted):
-                    return result
-                if handing_over:
-                    self.channels.drop_lease(channel_id, sku_id, owner)
-                    logger.info("sync holder hands over near its timeout", channel=channel_id, sku_id=sku_id)
                     return result
                 state = self.channels.state(channel_id, sku_id)  # a newer sequence was asked meanwhile
         except BaseException:
@@ -311,7 +324,9 @@ class PlatformSync:
         # This round syncs the changes seen up to its snapshot: its write takes their first-seen
         # time off. One asked after the snapshot was read is seen in the write's answer (last_seen)
         # and carried to the next round, which the newer sequence it asked for makes run.
-        taken = {"pending_since": None}
+        # Every round's write also renews the lease: a holder that only finds nothing to send
+        # (a quota channel while others sell) keeps it.
+        every_write: dict[str, Any] = {"pending_since": None, "lease_until": self.clock() + self.settings.lease_s}
         read_at = self.clock()
         snapshot = self.snapshots.read(sku_id)
 
@@ -319,7 +334,7 @@ class PlatformSync:
             return read_at if saved is not None and float(saved.get("last_seen", 0)) > read_at else None
 
         if snapshot is None:
-            saved = self.channels.save(channel_id, sku_id, owner, sequence=int(state.get("wanted", 0)), **taken)
+            saved = self.channels.save(channel_id, sku_id, owner, sequence=int(state.get("wanted", 0)), **every_write)
             return "no-sku", uncovered(saved), saved
         withheld = int(state.get("withheld", 0))
         shown = shown_for(channel, snapshot, withheld)
@@ -339,7 +354,7 @@ class PlatformSync:
                 sequence=sequence,
                 last_error=None,
                 withheld_shown=withheld,
-                **taken,
+                **every_write,
             )
             return "unchanged", uncovered(saved), saved
         ops = int(state.get("ops", 0)) + 1
@@ -354,8 +369,10 @@ class PlatformSync:
             "round_started": started,
             "withheld": withheld,
         }
-        # The slot of the app quota comes first, so that the outbox's write is also the lease's
-        # renewal and the mark that the change may be sent (as `renew` before any other call).
+        # The platform's client and the slot of the app quota come first, so that the outbox's
+        # write is also the lease's renewal and the mark that the change may be sent (as `renew`
+        # before any other call), with nothing left that could fail before the call.
+        client = self._client(channel, sku_id)
         self.wait_for_slot(channel)
         saved = self.channels.save(
             channel_id,
@@ -366,13 +383,12 @@ class PlatformSync:
             sequence=sequence,
             outbox=outbox,
             last_sent=shown,
-            lease_until=self.clock() + self.settings.lease_s,
             attempted_op=outbox["op_id"],
-            **taken,
+            **every_write,
         )
         if saved is None:
-            raise SyncFailed("lost the lease")
-        after = self._deliver(held, saved, slot_taken=True)
+            return "coalesced", None, None  # the lease was taken over before anything was sent
+        after = self._deliver(held, saved, client, outbox_just_written=True)
         return "applied", uncovered(saved), after
 
     # --- delivery --------------------------------------------------------------------------------
@@ -382,17 +398,27 @@ class PlatformSync:
             channel["platform"], channel["endpoint"], self.credentials.get(channel["credentials_ref"])
         )
 
-    def _deliver(self, held: Holding, state: dict[str, Any], slot_taken: bool = False) -> dict[str, Any]:
+    def _client(self, channel: dict[str, Any], sku_id: str) -> tuple[Adapter, PlatformIds]:
+        """The platform's client (with its credentials) and the SKU's ids there."""
+        ids = PlatformIds.model_validate(PlatformSkuIds.model_validate(channel["sku_map"][sku_id]).model_dump())
+        return self._adapter(channel), ids
+
+    def _deliver(
+        self,
+        held: Holding,
+        state: dict[str, Any],
+        client: tuple[Adapter, PlatformIds] | None = None,
+        outbox_just_written: bool = False,
+    ) -> dict[str, Any]:
         """Sends the outbox's change until the platform takes it; answers the state as the
-        acknowledgement wrote it. `slot_taken`: the outbox was written by this round with the
-        app-quota slot, the lease's renewal and the attempt's mark already taken for the first call."""
+        acknowledgement wrote it. `outbox_just_written`: by this round, with the app-quota slot, the
+        lease's renewal and the attempt's mark taken for the first call."""
         channel, sku_id, owner, channel_id = held.channel, held.sku_id, held.owner, held.channel_id
         outbox = state["outbox"]
-        ids = PlatformIds.model_validate(PlatformSkuIds.model_validate(channel["sku_map"][sku_id]).model_dump())
-        adapter = self._adapter(channel)
+        adapter, ids = client or self._client(channel, sku_id)
         delta, op_id = int(outbox["delta"]), str(outbox["op_id"])
         outcome = Outcome("failed", "not tried")
-        if state.get("attempted_op") == op_id and not adapter.idempotent and not slot_taken:
+        if state.get("attempted_op") == op_id and not adapter.idempotent and not outbox_just_written:
             # Inherited from a holder that may have sent it (its lease ran out): look before resending.
             outcome = self._read_back(adapter, ids, channel_id, sku_id, int(state.get("sent", 0)), delta)
             if outcome.status == "applied":
@@ -400,7 +426,7 @@ class PlatformSync:
             if outcome.status == "unknown":
                 raise SyncFailed(f"{channel_id} {op_id}: {_text(outcome)}")
         for attempt in range(self.settings.attempts):
-            if attempt or not slot_taken:
+            if attempt or not outbox_just_written:
                 self.wait_for_slot(channel)
                 # Renew the lease right before the call (a call is bounded by the adapter's timeout,
                 # far below the lease), and mark the change as possibly sent: nobody else can take
@@ -455,8 +481,7 @@ class PlatformSync:
         sent = displayed + received (what it shows plus what it sold): the next round's delta then
         corrects any drift. False if the platform could not be read quietly."""
         channel_id = channel["channel_id"]
-        adapter = self._adapter(channel)
-        ids = PlatformIds.model_validate(channel["sku_map"][sku_id])
+        adapter, ids = self._client(channel, sku_id)
         for _ in range(self.settings.readback_attempts):
             received = int(self.channels.state(channel_id, sku_id).get("received", 0))
             try:
@@ -497,10 +522,11 @@ class PlatformSync:
     def wait_for_slot(self, channel: dict[str, Any]) -> None:
         """GCRA over the channel's `qps`, shared by every invocation through the events table.
         A platform counts its quota per second, wherever the second starts: any window of one
-        second may hold at most `qps` calls. GCRA lets `burst` calls through at once, then one per
-        interval, so a second can hold burst + 1/interval calls: the interval is 1/(qps - burst),
-        with a burst of a tenth of the quota (at least 1). A quota under 2 a second is one call
-        per 1/qps."""
+        second, both ends counted (as the benchmark counts), may hold at most `qps` calls. GCRA
+        lets `burst` calls through without waiting after a quiet spell, then one per interval, so
+        such a second can hold burst + 1/interval calls: the interval is 1/(qps - burst), with a
+        burst of a tenth of the quota (at least 1: no call waits after a quiet spell). The steady
+        rate is qps - burst, the price of that bound. A quota under 2 a second is one call per 1/qps."""
         channel_id = channel["channel_id"]
         qps = float(channel.get("qps", 10.0))
         burst = max(1.0, math.floor(qps / 10))
