@@ -137,6 +137,12 @@ class Rig:
         query = dict(part.split("=", 1) for part in url.partition("?")[2].split("&") if "=" in part)
         return self.sync_services.inbound.receive(name, headers, query, body)[1]
 
+    def channel(self, name: str) -> dict[str, Any]:
+        """The channel's settings as the sync reads them."""
+        channel = self.sync_services.sync.channels.get_channel(name)
+        assert channel is not None
+        return channel
+
     def state(self, name: str) -> dict[str, Any]:
         return self.sync_services.sync.channels.state(name, SKU)
 
@@ -291,8 +297,7 @@ def test_a_change_asked_after_the_snapshot_was_read_keeps_its_lag_from_then(rig:
     the first-seen time off, so the round carries the snapshot's time to the next round, and that
     change's lag is counted from there, not from the next round's start."""
     sync = rig.sync_services.sync
-    channel = sync.channels.get_channel("taobao")
-    assert channel is not None
+    channel = rig.channel("taobao")
     read = sync.snapshots.read
     read_at: list[float] = []
 
@@ -445,8 +450,7 @@ def test_a_holder_goes_straight_on_when_a_newer_change_is_asked_during_its_round
     takes no separate renewal before a first call (the outbox's write is it), and its log records
     are written before it returns."""
     sync = rig.sync_services.sync
-    channel = sync.channels.get_channel("taobao")
-    assert channel is not None
+    channel = rig.channel("taobao")
     writes: dict[str, int] = {"release_lease": 0, "state": 0, "renew": 0}
     for name in writes:
         original = getattr(sync.channels, name)
@@ -514,8 +518,7 @@ def test_a_holder_near_its_timeout_hands_over_and_the_sweep_takes_what_it_left(r
     with the lease held). Past `follow_until` it starts no further round: it lets go with the
     newer change still asked, which the next ask, or else the minute's sweep, takes over."""
     sync = rig.sync_services.sync
-    channel = sync.channels.get_channel("taobao")
-    assert channel is not None
+    channel = rig.channel("taobao")
     read = sync.snapshots.read
 
     def a_change_arrives_during_each_round(sku_id: str) -> Any:
@@ -564,8 +567,7 @@ def test_a_holder_whose_lease_was_taken_over_stops_quietly(rig: Rig) -> None:
     """A holder that finds, at its round's write, that another owns the lease (it ran out) leaves
     the syncing to that owner: no failure, no further round."""
     sync = rig.sync_services.sync
-    channel = sync.channels.get_channel("douyin")
-    assert channel is not None
+    channel = rig.channel("douyin")
     read = sync.snapshots.read
     rounds: list[str] = []
 
