@@ -86,19 +86,19 @@ class SyncLog:
     flush_s: float
     clock: Callable[[], float]
     entries: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
-    flushed_at: float | None = None
+    flushed_at: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.flushed_at = self.clock()
 
     def add(self, channel_id: str, sku_id: str, op_id: str, record: dict[str, Any]) -> None:
         self.entries.append((channel_id, sku_id, op_id, record))
 
     def flush(self, when_due: bool = False) -> None:
-        now = self.clock()
-        if not self.entries or (when_due and now - (self.flushed_at or now) < self.flush_s):
-            if self.flushed_at is None:
-                self.flushed_at = now
+        if not self.entries or (when_due and self.clock() - self.flushed_at < self.flush_s):
             return
         entries, self.entries = self.entries, []
-        self.flushed_at = now
+        self.flushed_at = self.clock()
         try:
             self.channels.log(entries)
         except Exception:  # noqa: BLE001 - observability only (see the class)
@@ -228,6 +228,9 @@ class PlatformSync:
         """When a lease holder in an invocation with this much time left stops starting rounds."""
         return None if remaining_ms is None else self.clock() + remaining_ms / 1000 - self.settings.handover_margin_s
 
+    def _past(self, follow_until: float | None) -> bool:
+        return follow_until is not None and self.clock() > follow_until
+
     def resync(self, remaining_ms: int | None = None) -> dict[str, str]:
         """The schedule's sweep: every (channel, SKU) never synced (its ChannelChanged was lost) or
         left with a change undelivered (a platform that was down past the event's retries), an
@@ -237,7 +240,7 @@ class PlatformSync:
         for channel in self.channels.channels():
             states = {str(state["sk"]): state for state in self.channels.states(channel["channel_id"])}
             for sku_id in channel.get("sku_map", {}):
-                if follow_until is not None and self.clock() > follow_until:
+                if self._past(follow_until):
                     return outcomes  # near the timeout: the next minute's sweep takes the rest
                 state = states.get(sku_id)
                 due = state is None or bool(
@@ -288,7 +291,7 @@ class PlatformSync:
                 log.flush(when_due=True)
                 if after is None:
                     return "coalesced"  # the lease was taken over: its new holder syncs what is asked
-                if follow_until is not None and self.clock() > follow_until:
+                if self._past(follow_until):
                     # Near the invocation's timeout: let go, even with a newer change asked; the next
                     # StockChanged's ask takes the lease, or the minute's sweep (wanted > sequence).
                     self.channels.drop_lease(channel_id, sku_id, owner)
@@ -316,7 +319,7 @@ class PlatformSync:
         channel, sku_id, owner, channel_id = held.channel, held.sku_id, held.owner, held.channel_id
         started = self.clock()
         if state.get("outbox"):
-            self._deliver(held, state)
+            self._deliver(held, state, self._client(channel, sku_id))
             state = self.channels.state(channel_id, sku_id)
         if state.get("reconcile_after") is not None and float(state["reconcile_after"]) <= self.clock():
             self.reconcile(channel, sku_id, owner)
@@ -407,7 +410,7 @@ class PlatformSync:
         self,
         held: Holding,
         state: dict[str, Any],
-        client: tuple[Adapter, PlatformIds] | None = None,
+        client: tuple[Adapter, PlatformIds],
         outbox_just_written: bool = False,
     ) -> dict[str, Any]:
         """Sends the outbox's change until the platform takes it; answers the state as the
@@ -415,7 +418,7 @@ class PlatformSync:
         lease's renewal and the attempt's mark taken for the first call."""
         channel, sku_id, owner, channel_id = held.channel, held.sku_id, held.owner, held.channel_id
         outbox = state["outbox"]
-        adapter, ids = client or self._client(channel, sku_id)
+        adapter, ids = client
         delta, op_id = int(outbox["delta"]), str(outbox["op_id"])
         outcome = Outcome("failed", "not tried")
         if state.get("attempted_op") == op_id and not adapter.idempotent and not outbox_just_written:
