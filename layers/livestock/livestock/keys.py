@@ -7,6 +7,7 @@ writes of one SKU share (hold counters, ledger entries) is spread over several k
 
 import hashlib
 import zlib
+from dataclasses import dataclass
 
 META_SK = "META"
 STOCK_SK = "STOCK"
@@ -35,49 +36,59 @@ CAMPAIGN_SK = "CAMPAIGN"
 POOL_BUCKET_PREFIX = "pool:"
 
 
-def sku_pk(sku_id: str) -> str:
-    return f"SKU#{sku_id}"
+@dataclass(frozen=True)
+class Prefix:
+    """A key or attribute format "<prefix><part>#<part>...": one object builds it and reads it back."""
+
+    text: str
+
+    def __call__(self, *parts: object) -> str:
+        return self.text + "#".join(str(part) for part in parts)
+
+    def marks(self, value: str) -> bool:
+        return value.startswith(self.text)
+
+    def rest(self, value: str) -> str | None:
+        """What follows the prefix; None for a value of another format."""
+        return value.removeprefix(self.text) if self.marks(value) else None
+
+    def strip(self, value: str) -> str:
+        return value.removeprefix(self.text)
 
 
-def shard_pk(sku_id: str, pool: str, shard: int) -> str:
-    return f"POOL#{sku_id}#{pool}#{shard}"
+sku_pk = Prefix("SKU#")
 
 
-def channel_pool(channel: str) -> str:
-    """The ring-fenced pool of a channel."""
-    return f"{CHANNEL_PREFIX}{channel}"
+shard_pk = Prefix("POOL#")
 
 
-def channel_of_pool(pool: str) -> str | None:
-    """The channel whose ring-fenced pool this is; None for shared and the reserve."""
-    return pool.removeprefix(CHANNEL_PREFIX) if pool.startswith(CHANNEL_PREFIX) else None
+# The ring-fenced pool of a channel.
+channel_pool = Prefix(CHANNEL_PREFIX)
 
 
-def campaign_pool(campaign_id: str) -> str:
-    """The pool a staged-release campaign's units wait in until their stage: not sellable."""
-    return f"{CAMPAIGN_PREFIX}{campaign_id}"
+# The channel whose ring-fenced pool this is; None for shared and the reserve.
+channel_of_pool = channel_pool.rest
 
 
-def is_campaign_pool(pool: str) -> bool:
-    return pool.startswith(CAMPAIGN_PREFIX)
+# The pool a staged-release campaign's units wait in until their stage: not sellable.
+campaign_pool = Prefix(CAMPAIGN_PREFIX)
 
 
-def campaign_pk(campaign_id: str) -> str:
-    return f"CAMPAIGN#{campaign_id}"
+is_campaign_pool = campaign_pool.marks
 
 
-def channel_actor(channel: str) -> str:
-    """Who a hold's movements are recorded as, when no one else is named."""
-    return f"{CHANNEL_PREFIX}{channel}"
+campaign_pk = Prefix("CAMPAIGN#")
 
 
-def pool_bucket(pool: str) -> str:
-    """The ledger bucket of a pool's units."""
-    return f"{POOL_BUCKET_PREFIX}{pool}"
+# Who a hold's movements are recorded as, when no one else is named.
+channel_actor = Prefix(CHANNEL_PREFIX)
 
 
-def is_pool_bucket(bucket: str) -> bool:
-    return bucket.startswith(POOL_BUCKET_PREFIX)
+# The ledger bucket of a pool's units.
+pool_bucket = Prefix(POOL_BUCKET_PREFIX)
+
+
+is_pool_bucket = pool_bucket.marks
 
 
 def hold_id_for(channel: str, order_id: str, sku_id: str) -> str:
@@ -87,8 +98,7 @@ def hold_id_for(channel: str, order_id: str, sku_id: str) -> str:
     return f"h_{digest[:24]}"
 
 
-def hold_pk(hold_id: str) -> str:
-    return f"HOLD#{hold_id}"
+hold_pk = Prefix("HOLD#")
 
 
 def hold_reference(hold_id: str, attempt: int) -> str:
@@ -105,46 +115,47 @@ def spread_of(value: str, spread: int = INDEX_SPREAD) -> int:
     return int(hashlib.sha256(value.encode()).hexdigest()[:8], 16) % spread
 
 
+open_holds_partition = Prefix("OPEN#")
+
+
 def open_holds_pk(hold_id: str) -> str:
-    return f"OPEN#{spread_of(hold_id)}"
+    return open_holds_partition(spread_of(hold_id))
 
 
 def open_holds_partitions() -> list[str]:
-    return [f"OPEN#{n}" for n in range(INDEX_SPREAD)]
+    return [open_holds_partition(n) for n in range(INDEX_SPREAD)]
+
+
+hold_counter = Prefix("COUNT#")
 
 
 def hold_counter_pk(sku_id: str, hold_id: str) -> str:
-    return f"COUNT#{sku_id}#{spread_of(hold_id, COUNTER_SPREAD)}"
+    return hold_counter(sku_id, spread_of(hold_id, COUNTER_SPREAD))
 
 
 def hold_counter_partitions(sku_id: str) -> list[str]:
-    return [f"COUNT#{sku_id}#{n}" for n in range(COUNTER_SPREAD)]
+    return [hold_counter(sku_id, n) for n in range(COUNTER_SPREAD)]
 
 
 TAKEN_PREFIX = "taken:"
 
 
-def taken_attr(channel: str) -> str:
-    """The hold-counter attribute of the units a channel's orders hold (held + sold)."""
-    return f"{TAKEN_PREFIX}{channel}"
+# The hold-counter attribute of the units a channel's orders hold (held + sold).
+taken_attr = Prefix(TAKEN_PREFIX)
 
 
-def buyer_limit_pk(sku_id: str, buyer_id: str) -> str:
-    return f"LIMIT#{sku_id}#{buyer_id}"
+buyer_limit_pk = Prefix("LIMIT#")
 
 
-def buyer_limit_hold_attr(hold_id: str) -> str:
-    return f"h_{hold_id}"
+buyer_limit_hold_attr = Prefix("h_")
 
 
-def session_buyer_limit_pk(session_id: str, sku_id: str, buyer_id: str) -> str:
-    """A buyer's units of a SKU within one live session: a counter per session, so an allowance
-    used in one live never counts against the next."""
-    return f"SLIMIT#{session_id}#{sku_id}#{buyer_id}"
+# A buyer's units of a SKU within one live session: a counter per session, so an allowance
+# used in one live never counts against the next.
+session_buyer_limit_pk = Prefix("SLIMIT#")
 
 
-def session_pk(session_id: str) -> str:
-    return f"SESSION#{session_id}"
+session_pk = Prefix("SESSION#")
 
 
 # Refused orders of a SKU in a live session are counted (the review reads them): a refusal turned
@@ -153,8 +164,7 @@ def session_pk(session_id: str) -> str:
 REFUSAL_SPREAD = 8
 
 
-def refusal_pk(session_id: str, sku_id: str, n: int) -> str:
-    return f"REFUSED#{session_id}#{sku_id}#{n}"
+refusal_pk = Prefix("REFUSED#")
 
 
 def refusal_partitions(session_id: str, sku_id: str) -> list[str]:
@@ -172,8 +182,7 @@ def parse_refusal_attr(attribute: str) -> tuple[str, str] | None:
     return (channel, code) if kind == "r" and channel and code else None
 
 
-def operation_pk(sku_id: str, kind: str, reference: str) -> str:
-    return f"OP#{sku_id}#{kind}#{reference}"
+operation_pk = Prefix("OP#")
 
 
 def ledger_sequence(sequence: str, item_key: str, index: int) -> str:
@@ -191,19 +200,19 @@ def ledger_item_of(sequence: str) -> str:
 def ledger_pk(sku_id: str, sequence: str) -> str:
     """The partition of one movement: spread by its sequence, so a hot shard's movements do not
     pile on one key either."""
-    return f"SKU#{sku_id}#{zlib.crc32(sequence.encode()) % LEDGER_SPREAD}"
+    return sku_pk(sku_id, zlib.crc32(sequence.encode()) % LEDGER_SPREAD)
 
 
 def ledger_partitions(sku_id: str) -> list[str]:
-    return [f"SKU#{sku_id}#{n}" for n in range(LEDGER_SPREAD)]
+    return [sku_pk(sku_id, n) for n in range(LEDGER_SPREAD)]
 
 
 def sku_of_ledger_pk(pk: str) -> str:
-    return pk.removeprefix("SKU#").rpartition("#")[0]
+    return sku_pk.strip(pk).rpartition("#")[0]
 
 
-def ledger_sk(at_iso: str, sequence: str) -> str:
-    return f"{at_iso}#{sequence}"
+# <at iso>#<sequence>: a SKU's movements in time order
+ledger_sk = Prefix("")
 
 
 # --- The events table: what the event publisher and the webhook deliverer remember ------------
@@ -219,18 +228,15 @@ OUTBOX_PREFIX = "ob_"
 REGISTRY_KEY = ("REGISTRY", "REVISION")
 
 
-def event_state_pk(sku_id: str) -> str:
-    """A SKU's last published figures, its StockChanged sequence and its alert tiers' state."""
-    return f"EVSKU#{sku_id}"
+# A SKU's last published figures, its StockChanged sequence and its alert tiers' state.
+event_state_pk = Prefix("EVSKU#")
 
 
-def outbox_attr(event_id: str) -> str:
-    return f"{OUTBOX_PREFIX}{event_id}"
+outbox_attr = Prefix(OUTBOX_PREFIX)
 
 
-def outbox_event_id(attribute: str) -> str | None:
-    """The event id of an outbox attribute; None for any other attribute."""
-    return attribute.removeprefix(OUTBOX_PREFIX) if attribute.startswith(OUTBOX_PREFIX) else None
+# The event id of an outbox attribute; None for any other attribute.
+outbox_event_id = outbox_attr.rest
 
 
 def record_event_id(pk: str, sk: str, sequence: str, detail_type: str) -> str:
@@ -239,16 +245,14 @@ def record_event_id(pk: str, sk: str, sequence: str, detail_type: str) -> str:
     return f"{detail_type}:{zlib.crc32(f'{pk}|{sk}'.encode()):08x}:{sequence}"
 
 
-def event_claim_pk(event_id: str) -> str:
-    return f"EVENT#{event_id}"
+event_claim_pk = Prefix("EVENT#")
 
 
 def webhook_key(webhook_id: str) -> tuple[str, str]:
     return WEBHOOKS_PK, webhook_id
 
 
-def delivery_pk(webhook_id: str) -> str:
-    return f"DELIVERY#{webhook_id}"
+delivery_pk = Prefix("DELIVERY#")
 
 
 # Every write LiveStock makes to a counter item (a shard, a SKU's settings) adds 1 to this
@@ -258,22 +262,20 @@ WRITE_REVISION = "rev"
 UNATTRIBUTED_OP = "unattributed"
 
 
-def journal_pk(sku_id: str) -> str:
-    """A SKU's journal of bus events the review reads (alerts, sell-outs, releases, stages)."""
-    return f"JOURNAL#{sku_id}"
+# A SKU's journal of bus events the review reads (alerts, sell-outs, releases, stages).
+journal_pk = Prefix("JOURNAL#")
 
 
-def journal_sk(at_iso: str, event_id: str) -> str:
-    return f"{at_iso}#{event_id}"
+# <at iso>#<event id>
+journal_sk = Prefix("")
 
 
-def review_history_pk(sku_id: str) -> str:
-    """A SKU's line in each review it appeared in: GET /skus/{id}/history reads them."""
-    return f"REVIEWED#{sku_id}"
+# A SKU's line in each review it appeared in: GET /skus/{id}/history reads them.
+review_history_pk = Prefix("REVIEWED#")
 
 
-def review_history_sk(ended_at_iso: str, session_id: str) -> str:
-    return f"{ended_at_iso}#{session_id}"
+# <ended at iso>#<session id>
+review_history_sk = Prefix("")
 
 
 def review_object(session_id: str, extension: str) -> str:
@@ -296,22 +298,20 @@ def channel_key(channel_id: str) -> tuple[str, str]:
     return CHANNELS_PK, channel_id
 
 
+sync_state_pk = Prefix("SYNC#")
+
+
 def sync_state_key(channel_id: str, sku_id: str) -> tuple[str, str]:
     """What sync knows of one SKU on one channel: units told, outbox, lease, figures shown."""
-    return f"SYNC#{channel_id}", sku_id
+    return sync_state_pk(channel_id), sku_id
 
 
-def sync_state_pk(channel_id: str) -> str:
-    return f"SYNC#{channel_id}"
+sync_log_pk = Prefix("SYNCLOG#")
 
 
 def sync_log_key(channel_id: str, sku_id: str, op_id: str) -> tuple[str, str]:
     """One acknowledged sync call (its lag), for the figures; expires after a week."""
-    return f"SYNCLOG#{channel_id}#{sku_id}", op_id
-
-
-def sync_log_pk(channel_id: str, sku_id: str) -> str:
-    return f"SYNCLOG#{channel_id}#{sku_id}"
+    return sync_log_pk(channel_id, sku_id), op_id
 
 
 def rate_key(channel_id: str) -> tuple[str, str]:
@@ -319,13 +319,12 @@ def rate_key(channel_id: str) -> tuple[str, str]:
     return f"RATE#{channel_id}", "RATE"
 
 
+inbound_order_pk = Prefix("INBOUND#")
+
+
 def inbound_order_key(channel_id: str, order_id: str, sku_id: str) -> tuple[str, str]:
     """One order line a platform pushed: what its messages did, so a replay does nothing."""
-    return f"INBOUND#{channel_id}", f"{order_id}#{sku_id}"
-
-
-def inbound_order_pk(channel_id: str) -> str:
-    return f"INBOUND#{channel_id}"
+    return inbound_order_pk(channel_id), f"{order_id}#{sku_id}"
 
 
 # --- The console table: tokens, WebSocket connections, who watches what, pushes in waiting ------
@@ -343,36 +342,29 @@ def console_token_pk(token: str) -> str:
     return f"CTOKEN#{hashlib.sha256(token.encode()).hexdigest()}"
 
 
-def console_connection_pk(connection_id: str) -> str:
-    return f"CONN#{connection_id}"
+console_connection_pk = Prefix("CONN#")
 
 
-def console_session_pk(session_id: str) -> str:
-    """A watched session's partition: its connections, its SKUs' panels, its alert feed, and the
-    push item that coalesces what waits to be sent."""
-    return f"CSESSION#{session_id}"
+# A watched session's partition: its connections, its SKUs' panels, its alert feed, and the
+# push item that coalesces what waits to be sent.
+console_session_pk = Prefix("CSESSION#")
 
 
-def console_connection_sk(connection_id: str) -> str:
-    return f"{CONNECTION_PREFIX}{connection_id}"
+console_connection_sk = Prefix(CONNECTION_PREFIX)
 
 
-def console_panel_sk(sku_id: str) -> str:
-    return f"{PANEL_PREFIX}{sku_id}"
+console_panel_sk = Prefix(PANEL_PREFIX)
 
 
 def console_feed_sk(occurred_at: float, event_id: str) -> str:
     return f"{FEED_PREFIX}{occurred_at:017.6f}#{event_id}"
 
 
-def console_watch_pk(sku_id: str) -> str:
-    """Which sessions a console watches a SKU in: the fan-out's one query per event."""
-    return f"CWATCH#{sku_id}"
+# Which sessions a console watches a SKU in: the fan-out's one query per event.
+console_watch_pk = Prefix("CWATCH#")
 
 
-def console_watch_sk(session_id: str) -> str:
-    return f"SESSION#{session_id}"
+console_watch_sk = Prefix("SESSION#")
 
 
-def session_of_watch_sk(sk: str) -> str:
-    return sk.removeprefix("SESSION#")
+session_of_watch_sk = console_watch_sk.strip

@@ -67,7 +67,6 @@ class SnapshotReader(Store):
                 found_pools[str(item["pool"])] = found_pools.get(str(item["pool"]), 0) + int(item.get("available", 0))
                 paused = paused or bool(item.get("paused", False))
             for attribute, units in item.items():
-                if attribute.startswith(keys.TAKEN_PREFIX):
-                    channel = attribute.removeprefix(keys.TAKEN_PREFIX)
+                if (channel := keys.taken_attr.rest(attribute)) is not None:
                     taken[channel] = taken.get(channel, 0) + int(units)
         return Snapshot(found_pools, taken, paused, consistent=len(chunks) == 1)

@@ -59,10 +59,7 @@ class CampaignService:
         return self.launcher
 
     def campaign(self, campaign_id: str) -> Campaign:
-        campaign = self.campaigns.get_campaign(campaign_id)
-        if campaign is None:
-            raise CampaignNotFound(f"campaign {campaign_id!r} does not exist", {"campaign_id": campaign_id})
-        return campaign
+        return CampaignNotFound.unless(self.campaigns.get_campaign(campaign_id), campaign_id)
 
     def view(self, campaign_id: str) -> CampaignView:
         return CampaignView.of(self.campaign(campaign_id))
@@ -73,9 +70,7 @@ class CampaignService:
         """Moves the total from shared into the campaign's pool and the record in, in one
         transaction; then starts (or schedules) the releases. A retry with the same body answers
         the campaign and makes sure its releases were started. Returns (view, created)."""
-        session = self.sessions.get_session(session_id)
-        if session is None:
-            raise SessionNotFound(f"session {session_id!r} does not exist", {"session_id": session_id})
+        session = SessionNotFound.unless(self.sessions.get_session(session_id), session_id)
         if session.status == SessionStatus.ENDED:
             raise InvalidState("an ended session takes no campaign", {"session_id": session_id})
         body = {"session_id": session_id, **request.model_dump(mode="json")}
@@ -181,7 +176,7 @@ class CampaignService:
         for pool in meta.shards if meta is not None else {}:
             if not keys.is_campaign_pool(pool):
                 continue
-            campaign = self.campaigns.get_campaign(pool.removeprefix(keys.CAMPAIGN_PREFIX))
+            campaign = self.campaigns.get_campaign(keys.campaign_pool.strip(pool))
             if campaign is None or campaign.session_id != session_id or campaign.status != CampaignStatus.ACTIVE:
                 continue
             pending += [(s.at, campaign.campaign_id, s.n) for s in campaign.stages if s.released_at is None]

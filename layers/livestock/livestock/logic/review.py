@@ -48,7 +48,6 @@ from livestock.models.review import (
 )
 from livestock.models.sessions import LineupEntry
 
-CAMPAIGN_PREFIX = "campaign:"
 # Operations of orders: they move units between pools and holds, not into or out of sale.
 ORDER_OPS = frozenset({"hold", "cancel", "expire", "refund", "compensate"})
 # Movements of one operation land within this many seconds of each other (one transaction).
@@ -69,10 +68,6 @@ def iso(at: float) -> str:
 
 def is_sellable(pool: str) -> bool:
     return pool == SHARED or keys.channel_of_pool(pool) is not None
-
-
-def is_campaign(pool: str) -> bool:
-    return pool.startswith(CAMPAIGN_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -100,26 +95,35 @@ class SkuInputs:
     forecast_units: int | None = None
 
 
+# What a movement of a session's hold counts as: (bucket, operation, sign of the delta) -> figure.
+ORDER_FIGURES = {
+    ("held", "hold", 1): "held",
+    ("sold", "confirm", 1): "sold",
+    ("sold", "refund", -1): "refunded",
+    ("held", "expire", -1): "expired",
+    ("held", "cancel", -1): "cancelled",
+}
+
+
 @dataclass
 class _Orders:
-    held: int = 0
-    sold: int = 0
-    refunded: int = 0
-    expired: int = 0
-    cancelled: int = 0
+    units: Counter[str] = field(default_factory=Counter)  # by ORDER_FIGURES' figure
     refusals: Counter[str] = field(default_factory=Counter)
     held_by_minute: Counter[int] = field(default_factory=Counter)
     sold_by_minute: Counter[int] = field(default_factory=Counter)
 
+    def add(self, other: "_Orders") -> None:
+        self.units.update(other.units)
+        self.refusals.update(other.refusals)
+        self.held_by_minute.update(other.held_by_minute)
+        self.sold_by_minute.update(other.sold_by_minute)
+
     def figures(self) -> dict[str, Any]:
+        units = self.units
         return {
-            "held_units": self.held,
-            "sold_units": self.sold,
-            "refunded_units": self.refunded,
-            "expired_units": self.expired,
-            "cancelled_units": self.cancelled,
-            "still_held_units": self.held - self.sold - self.expired - self.cancelled,
-            "unpaid_rate": _ratio(self.expired, self.held),
+            **{f"{figure}_units": units[figure] for figure in ORDER_FIGURES.values()},
+            "still_held_units": units["held"] - units["sold"] - units["expired"] - units["cancelled"],
+            "unpaid_rate": _ratio(units["expired"], units["held"]),
             **{name: self.refusals[code] for code, name in REFUSAL_CODES.items()},
         }
 
@@ -142,13 +146,13 @@ class _Pools:
         bucket = str(movement["bucket"])
         if not keys.is_pool_bucket(bucket):
             return
-        self.totals[bucket.removeprefix(keys.POOL_BUCKET_PREFIX)] += int(movement["delta"])
+        self.totals[keys.pool_bucket.strip(bucket)] += int(movement["delta"])
 
     def sellable(self) -> int:
         return sum(v for p, v in self.totals.items() if is_sellable(p))
 
     def campaign(self) -> int:
-        return sum(v for p, v in self.totals.items() if is_campaign(p))
+        return sum(v for p, v in self.totals.items() if keys.is_campaign_pool(p))
 
     def for_channel(self, channel: str) -> int:
         return self.totals.get(keys.channel_pool(channel), 0) + self.totals.get(SHARED, 0)
@@ -193,7 +197,7 @@ def _group_moves(movements: Iterable[dict[str, Any]]) -> list[list[dict[str, Any
 def _release(group: list[dict[str, Any]]) -> Release:
     net: dict[str, int] = defaultdict(int)
     for movement in group:
-        net[str(movement["bucket"]).removeprefix(keys.POOL_BUCKET_PREFIX)] += int(movement["delta"])
+        net[keys.pool_bucket.strip(str(movement["bucket"]))] += int(movement["delta"])
     first = group[0]
     return Release(
         at=str(first["at"]),
@@ -224,20 +228,15 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
             continue
         figures = orders.setdefault(hold.channel, _Orders())
         quantity, delta = int(movement["quantity"]), int(movement["delta"])
-        minute = _minute(epoch(str(movement["at"])), session.started_at)
-        if bucket == "held" and op == "hold" and delta > 0:
-            figures.held += quantity
+        figure = ORDER_FIGURES.get((bucket, op, (delta > 0) - (delta < 0)))
+        if figure is None:
+            continue
+        figures.units[figure] += quantity
+        if figure == "held":
             # The order's own time: its hold settles a moment later, when the stream is read.
             figures.held_by_minute[_minute(hold.created_at, session.started_at)] += quantity
-        elif bucket == "sold" and op == "confirm" and delta > 0:
-            figures.sold += quantity
-            figures.sold_by_minute[minute] += quantity
-        elif bucket == "sold" and op == "refund" and delta < 0:
-            figures.refunded += quantity
-        elif bucket == "held" and op == "expire" and delta < 0:
-            figures.expired += quantity
-        elif bucket == "held" and op == "cancel" and delta < 0:
-            figures.cancelled += quantity
+        elif figure == "sold":
+            figures.sold_by_minute[_minute(epoch(str(movement["at"])), session.started_at)] += quantity
     for (channel, code), count in sku.refusals.items():
         orders.setdefault(channel, _Orders()).refusals[code] += count
     channels = list(orders)
@@ -285,21 +284,19 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
     quota_moves: list[Release] = []
     for group in _group_moves(supply_in_live):
         release = _release(group)
-        if any(is_campaign(p) for p in release.from_pools):
+        if any(keys.is_campaign_pool(p) for p in release.from_pools):
             stages.append(release)
         elif RESERVE in release.from_pools:
             reserve_releases.append(release)
         elif release.op == "allocate" and release.from_pools and release.to_pools:
             quota_moves.append(release)
     made_available = opening_sellable + sum(
-        int(m["delta"]) for m in supply_in_live if is_sellable(str(m["bucket"]).removeprefix(keys.POOL_BUCKET_PREFIX))
+        int(m["delta"]) for m in supply_in_live if is_sellable(keys.pool_bucket.strip(str(m["bucket"])))
     )
 
     def inflow(channel: str) -> int:
         mine = {keys.channel_pool(channel), SHARED}
-        return sum(
-            int(m["delta"]) for m in supply_in_live if str(m["bucket"]).removeprefix(keys.POOL_BUCKET_PREFIX) in mine
-        )
+        return sum(int(m["delta"]) for m in supply_in_live if keys.pool_bucket.strip(str(m["bucket"])) in mine)
 
     # --- per platform ----------------------------------------------------------------------------
     platforms = []
@@ -312,7 +309,7 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
                 channel=channel,
                 opening_sellable=opening_channels.get(channel, 0),
                 made_available=available,
-                sell_through=_ratio(figures.sold, available),
+                sell_through=_ratio(figures.units["sold"], available),
                 sold_out_at=out_at,
                 time_to_sell_out_s=None if out_at is None else round(epoch(out_at) - session.started_at, 3),
                 peak_units_per_min=max(figures.held_by_minute.values(), default=0),
@@ -323,14 +320,7 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
     # --- the SKU ---------------------------------------------------------------------------------
     total = _Orders()
     for figures in orders.values():
-        total.held += figures.held
-        total.sold += figures.sold
-        total.refunded += figures.refunded
-        total.expired += figures.expired
-        total.cancelled += figures.cancelled
-        total.refusals.update(figures.refusals)
-        total.held_by_minute.update(figures.held_by_minute)
-        total.sold_by_minute.update(figures.sold_by_minute)
+        total.add(figures)
     last_minute = max(
         [math.ceil((session.ended_at - session.started_at) / 60) - 1, *total.held_by_minute, *total.sold_by_minute]
     )
@@ -339,7 +329,7 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
         for m in range(max(0, last_minute) + 1)
     ]
     in_live = [e for e in sku.journal if session.started_at <= epoch(e.at) <= session.ended_at + JOURNAL_GRACE_S]
-    actual = total.sold - total.refunded
+    actual = total.units["sold"] - total.units["refunded"]
     forecast = sku.forecast_units
     miss = None if forecast is None else actual - forecast
     return SkuReview(
@@ -347,9 +337,9 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
         name=sku.name,
         opening_sellable=opening_sellable,
         opening_reserve=opening.get(RESERVE, 0),
-        opening_campaign=sum(v for p, v in opening.items() if is_campaign(p)),
+        opening_campaign=sum(v for p, v in opening.items() if keys.is_campaign_pool(p)),
         made_available=made_available,
-        sell_through=_ratio(total.sold, made_available),
+        sell_through=_ratio(total.units["sold"], made_available),
         sold_out_at=sold_out_at,
         time_to_sell_out_s=None if sold_out_at is None else round(epoch(sold_out_at) - session.started_at, 3),
         sell_outs=sell_outs,
