@@ -14,9 +14,9 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamChangedR
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
 from livestock import keys
-from livestock.models.campaigns import CampaignStatus, Stage
+from livestock.models.campaigns import Campaign, CampaignStatus, Stage
 from livestock.models.domain import HoldStatus
-from livestock.models.sessions import LineupEntry, SessionStatus
+from livestock.models.sessions import Session, SessionStatus
 
 
 class _Image(BaseModel):
@@ -66,32 +66,14 @@ class HoldImage(_Image):
     changed_at: float | None = None
 
 
-class SessionImage(_Image):
+class SessionImage(Session, _Image):
+    """A session as stored (every field of the model is on the item)."""
+
     entity: Literal["session"]
-    session_id: str
-    title: str
-    channels: list[str]
-    lineup: list[LineupEntry]
-    status: SessionStatus
-    starts_at: float
-    ends_at: float
-    started_at: float | None = None
-    ended_at: float | None = None
-    last_actor: str | None = None
 
 
-class CampaignImage(_Image):
+class CampaignImage(Campaign, _Image):
     entity: Literal["campaign"]
-    campaign_id: str
-    session_id: str
-    sku_id: str
-    target_pool: str
-    stages: list[Stage]
-    status: CampaignStatus
-    total: int
-    released_units: int = 0
-    returned_units: int = 0
-    last_actor: str | None = None
 
 
 class OtherImage(_Image):

@@ -40,9 +40,7 @@ class AlertSettings:
         """The same conditional write as the publisher's, so a setting never interleaves with a firing."""
         for attempt in range(MAX_ATTEMPTS):
             state, rev, _ = self.states.get(sku_id)
-            figures = self.stock.figures(sku_id)
-            if figures is None:
-                raise SkuNotFound(f"SKU {sku_id!r} does not exist", {"sku_id": sku_id})
+            figures = SkuNotFound.unless(self.stock.figures(sku_id), sku_id)
             opening = request.baseline == "opening"
             baseline = figures.sellable if isinstance(request.baseline, str) else request.baseline
             new = alerts.configure(

@@ -38,10 +38,7 @@ class ChangeRunner:
         self.sleep = sleep
 
     def meta(self, sku_id: str) -> SkuMeta:
-        meta = self.skus.get_meta(sku_id, consistent=True)
-        if meta is None:
-            raise SkuNotFound(f"SKU {sku_id!r} does not exist", {"sku_id": sku_id})
-        return meta
+        return SkuNotFound.unless(self.skus.get_meta(sku_id, consistent=True), sku_id)
 
     def run(self, sku_id: str, plan: Plan, expected_version: int | None = None) -> Applied:
         for attempt in range(MAX_ATTEMPTS):

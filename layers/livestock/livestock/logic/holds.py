@@ -111,17 +111,11 @@ class HoldService:
     # --- place ------------------------------------------------------------------------------
 
     def place(self, request: HoldRequest) -> HoldView:
-        meta = self.meta_cache.get(request.sku_id)
-        if meta is None:
-            raise SkuNotFound(f"SKU {request.sku_id!r} does not exist", {"sku_id": request.sku_id})
+        meta = SkuNotFound.unless(self.meta_cache.get(request.sku_id), request.sku_id)
         now = self.clock()
         hold = Hold(
             hold_id=keys.hold_id_for(request.channel, request.order_id, request.sku_id),
-            sku_id=request.sku_id,
-            channel=request.channel,
-            order_id=request.order_id,
-            quantity=request.quantity,
-            buyer_id=request.buyer_id,
+            **request.model_dump(include={"sku_id", "channel", "order_id", "quantity", "buyer_id"}),
             status=HoldStatus.PENDING,
             request_hash=fingerprint(request.model_dump()),
             pay_within_s=request.pay_within_s or self.settings.default_pay_within_s,
@@ -332,10 +326,7 @@ class HoldService:
     # --- read, confirm, cancel ----------------------------------------------------------------
 
     def _get(self, hold_id: str) -> Hold:
-        hold = self.holds.get_hold(hold_id)
-        if hold is None:
-            raise HoldNotFound(f"hold {hold_id!r} does not exist", {"hold_id": hold_id})
-        return hold
+        return HoldNotFound.unless(self.holds.get_hold(hold_id), hold_id)
 
     def get(self, hold_id: str) -> HoldView:
         return current_view(self._get(hold_id))
@@ -385,9 +376,7 @@ class HoldService:
 
     def return_units(self, hold: Hold, to: HoldStatus, op: str, actor: str) -> bool:
         """Closes a hold and gives its units back: to the pool it came from, or shared for a refund."""
-        meta = self.meta_cache.get(hold.sku_id, fresh=True)
-        if meta is None:
-            raise SkuNotFound(f"SKU {hold.sku_id!r} does not exist", {"sku_id": hold.sku_id})
+        meta = SkuNotFound.unless(self.meta_cache.get(hold.sku_id, fresh=True), hold.sku_id)
         pool = SHARED if to == HoldStatus.REFUNDED or hold.pool not in meta.shards else hold.pool
         shard = self.rng.randrange(meta.shards[pool])
         if not self.holds.return_hold_units(hold, to, pool, shard, op, actor, meta.paused):

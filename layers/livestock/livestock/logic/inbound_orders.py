@@ -56,6 +56,9 @@ ACKS: dict[str, Any] = {
 }
 
 
+WEBHOOK_TYPES: dict[str, Kind] = {"order.created": "created", "order.paid": "paid", "order.cancelled": "cancelled"}
+
+
 class OrderMessage(BaseModel):
     kind: Kind
     msg_id: str
@@ -63,6 +66,39 @@ class OrderMessage(BaseModel):
     product_id: str
     platform_sku_id: str
     quantity: int
+
+
+@dataclass(frozen=True)
+class MessageFields:
+    """Where a platform's order message keeps each field: the event and the message id in its
+    envelope, the order's own fields in its order part."""
+
+    kinds: dict[str, Kind]
+    event: str
+    msg_id: str
+    order_id: str
+    product_id: str
+    sku_id: str
+    quantity: str
+
+    def read(self, envelope: Mapping[str, Any], order: Mapping[str, Any]) -> OrderMessage:
+        return OrderMessage(
+            kind=self.kinds.get(str(envelope[self.event]), "other"),
+            msg_id=str(envelope[self.msg_id]),
+            order_id=str(order[self.order_id]),
+            product_id=str(order[self.product_id]),
+            platform_sku_id=str(order[self.sku_id]),
+            quantity=int(order[self.quantity]),
+        )
+
+
+MESSAGE_FIELDS = {
+    "douyin": MessageFields(DOUYIN_TAGS, "tag", "msg_id", "p_id", "product_id", "sku_id", "num"),
+    "kuaishou": MessageFields(KUAISHOU_EVENTS, "event", "msgId", "oid", "itemId", "skuId", "num"),
+    "taobao": MessageFields(TAOBAO_TOPICS, "topic", "id", "tid", "num_iid", "sku_id", "num"),
+    "wechat": MessageFields(WECHAT_EVENTS, "Event", "MsgId", "order_id", "product_id", "sku_id", "sku_cnt"),
+    "webhook": MessageFields(WEBHOOK_TYPES, "type", "msg_id", "order_id", "product_id", "sku_id", "quantity"),
+}
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:
@@ -79,81 +115,31 @@ def parse_push(
 ) -> list[OrderMessage]:
     """Verifies a push by its platform's scheme and reads its order messages. PushRejected: refused."""
     headers = _lower(headers)
+    fields = MESSAGE_FIELDS.get(platform, MESSAGE_FIELDS["webhook"])
     try:
         if platform == "douyin":
             signing.verify_douyin_push(credentials.app_key, credentials.app_secret, headers, body)
-            return [
-                OrderMessage(
-                    kind=DOUYIN_TAGS.get(str(m["tag"]), "other"),
-                    msg_id=str(m["msg_id"]),
-                    order_id=str(data["p_id"]),
-                    product_id=str(data["product_id"]),
-                    platform_sku_id=str(data["sku_id"]),
-                    quantity=int(data["num"]),
-                )
-                for m in json.loads(body)
-                for data in [json.loads(m["data"])]
-            ]
+            return [fields.read(m, json.loads(m["data"])) for m in json.loads(body)]
         if platform == "kuaishou":
             text = body.strip()
             if text.startswith(b'"'):
                 text = str(json.loads(text)).encode()
             message = signing.kuaishou_decrypt(text, credentials.message_secret)
-            info = json.loads(message["info"])
-            return [
-                OrderMessage(
-                    kind=KUAISHOU_EVENTS.get(str(message["event"]), "other"),
-                    msg_id=str(message["msgId"]),
-                    order_id=str(info["oid"]),
-                    product_id=str(info["itemId"]),
-                    platform_sku_id=str(info["skuId"]),
-                    quantity=int(info["num"]),
-                )
-            ]
+            return [fields.read(message, json.loads(message["info"]))]
         if platform == "taobao":
-            fields = {str(k): str(v) for k, v in json.loads(body).items()}
-            expected = signing.taobao_sign(fields, credentials.app_secret)
-            if fields.get("app_key") != credentials.app_key or fields.get("sign") != expected:
+            envelope = {str(k): str(v) for k, v in json.loads(body).items()}
+            expected = signing.taobao_sign(envelope, credentials.app_secret)
+            if envelope.get("app_key") != credentials.app_key or envelope.get("sign") != expected:
                 raise signing.PushRejected("TMC message sign does not match")
-            content = json.loads(fields["content"])
-            return [
-                OrderMessage(
-                    kind=TAOBAO_TOPICS.get(fields["topic"], "other"),
-                    msg_id=fields["id"],
-                    order_id=str(content["tid"]),
-                    product_id=str(content["num_iid"]),
-                    platform_sku_id=str(content["sku_id"]),
-                    quantity=int(content["num"]),
-                )
-            ]
+            return [fields.read(envelope, json.loads(envelope["content"]))]
         if platform == "wechat":
             message = signing.verify_wechat_push(
                 credentials.token, credentials.encoding_aes_key, credentials.app_id, query, body
             )
-            info = message["order_info"]
-            return [
-                OrderMessage(
-                    kind=WECHAT_EVENTS.get(str(message["Event"]), "other"),
-                    msg_id=str(message["MsgId"]),
-                    order_id=str(info["order_id"]),
-                    product_id=str(info["product_id"]),
-                    platform_sku_id=str(info["sku_id"]),
-                    quantity=int(info["sku_cnt"]),
-                )
-            ]
+            return [fields.read(message, message["order_info"])]
         signing.verify_webhook(credentials.secret, headers.get("x-livestock-signature", ""), body, now)
         message = json.loads(body)
-        kind = str(message["type"]).removeprefix("order.")
-        return [
-            OrderMessage(
-                kind=kind if kind in ("created", "paid", "cancelled") else "other",
-                msg_id=str(message["msg_id"]),
-                order_id=str(message["order_id"]),
-                product_id=str(message["product_id"]),
-                platform_sku_id=str(message["sku_id"]),
-                quantity=int(message["quantity"]),
-            )
-        ]
+        return [fields.read(message, message)]
     except signing.PushRejected:
         raise
     except (ValueError, KeyError, TypeError) as failure:

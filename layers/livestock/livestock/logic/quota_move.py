@@ -107,6 +107,5 @@ class QuotaMover:
         )
 
 
-class QuotaMoveTimeout(LiveStockError):
-    status = 409
-    code = "REQUEST_IN_PROGRESS"
+class QuotaMoveTimeout(LiveStockError, status=409, code="REQUEST_IN_PROGRESS"):
+    """The losing platforms did not confirm their lower figure in time: the move is not applied yet."""

@@ -68,9 +68,7 @@ class ReviewService:
                 "a review is built once the session has ended", {"session_id": session_id, "status": session.status}
             )
         facts = SessionFacts(
-            session_id=session.session_id,
-            title=session.title,
-            channels=session.channels,
+            **session.model_dump(include={"session_id", "title", "channels"}),
             lineup=session.lineup,
             started_at=session.started_at,
             ended_at=session.ended_at,
@@ -81,9 +79,7 @@ class ReviewService:
         return review
 
     def _inputs(self, session: SessionFacts, sku_id: str, forecast: int | None) -> SkuInputs:
-        meta = self.skus.get_meta(sku_id, consistent=True)
-        if meta is None:
-            raise SkuNotFound(f"SKU {sku_id!r} does not exist", {"sku_id": sku_id})
+        meta = SkuNotFound.unless(self.skus.get_meta(sku_id, consistent=True), sku_id)
         reconciliation = self._settled(sku_id)
         movements = self.ledger.all_movements(sku_id)
         hold_ids = {str(m["reference"]) for m in movements if m["bucket"] in ("held", "sold") and m.get("reference")}
@@ -203,12 +199,8 @@ class ReviewService:
         raise ReviewNotReady("the review is being built; retry shortly", {"session_id": session_id, "retry_after_s": 2})
 
     def history_of(self, sku_id: str, limit: int) -> SkuHistory:
-        if self.skus.get_meta(sku_id) is None:
-            raise SkuNotFound(f"SKU {sku_id!r} does not exist", {"sku_id": sku_id})
+        SkuNotFound.unless(self.skus.get_meta(sku_id), sku_id)
         return SkuHistory(sku_id=sku_id, sessions=self.history.of_sku(sku_id, limit))
 
     def _session(self, session_id: str) -> Session:
-        session = self.sessions.get_session(session_id)
-        if session is None:
-            raise SessionNotFound(f"session {session_id!r} does not exist", {"session_id": session_id})
-        return session
+        return SessionNotFound.unless(self.sessions.get_session(session_id), session_id)

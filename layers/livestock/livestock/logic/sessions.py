@@ -39,10 +39,7 @@ class SessionService:
     # --- reading ---------------------------------------------------------------------------
 
     def session(self, session_id: str) -> Session:
-        session = self.sessions.get_session(session_id)
-        if session is None:
-            raise SessionNotFound(f"session {session_id!r} does not exist", {"session_id": session_id})
-        return session
+        return SessionNotFound.unless(self.sessions.get_session(session_id), session_id)
 
     def view(self, session_id: str) -> SessionView:
         return SessionView.of(self.session(session_id))

@@ -47,22 +47,13 @@ class StockService:
         pools = {pool: totals.get(pool, 0) for pool in meta.shards}
         counts = self.holds.counts(sku_id)
         return SkuView(
-            sku_id=sku_id,
-            name=meta.name,
-            on_hand=meta.on_hand,
+            **meta.model_dump(include=set(SkuView.model_fields)),
             pools=pools,
             sellable=sum(units for pool, units in pools.items() if is_sellable(pool)),
             held=counts.held,
             sold=counts.sold,
             # Decremented, not yet settled by the stream: what the counters do not explain yet.
             in_flight=meta.on_hand - sum(pools.values()) - counts.held - counts.sold,
-            paused=meta.paused,
-            per_buyer_limit=meta.per_buyer_limit,
-            session_id=meta.session_id,
-            session_per_buyer_limit=meta.session_per_buyer_limit,
-            auto_release_reserve=meta.auto_release_reserve,
-            shards=meta.shards,
-            version=meta.version,
         )
 
     # --- changes ---------------------------------------------------------------------------

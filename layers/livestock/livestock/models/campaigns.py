@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from livestock import keys
+from livestock.models.domain import Record
 from livestock.models.input import MAX_STOCK, STRICT, Identifier, StrictModel
 from livestock.models.sessions import IsoTime
 
@@ -63,7 +64,7 @@ class Stage(BaseModel):
     released_by: str | None = None
 
 
-class Campaign(BaseModel):
+class Campaign(Record):
     """The stored campaign (keys.campaign_pk(campaign_id), keys.CAMPAIGN_SK; entity "campaign")."""
 
     campaign_id: str
@@ -76,11 +77,7 @@ class Campaign(BaseModel):
     released_units: int = 0
     returned_units: int = 0
     request_hash: str
-    version: int = 1
-    created_at: float
-    updated_at: float
     cancelled_at: float | None = None
-    last_actor: str | None = None
     # The stage the last write released (what the stream record of that write is about).
     last_stage: int | None = None
     execution_arn: str | None = None
@@ -135,16 +132,9 @@ class CampaignView(BaseModel):
     def of(cls, campaign: Campaign) -> "CampaignView":
         cancelled = campaign.status == CampaignStatus.CANCELLED
         return cls(
-            campaign_id=campaign.campaign_id,
-            session_id=campaign.session_id,
-            sku_id=campaign.sku_id,
+            **campaign.model_dump(include=set(cls.model_fields) - {"stages"}),
             pool=campaign.pool,
-            target_pool=campaign.target_pool,
-            status=campaign.status,
-            total=campaign.total,
-            released_units=campaign.released_units,
             pending_units=0 if cancelled else campaign.pending_units,
-            returned_units=campaign.returned_units,
             stages=[
                 StageView(
                     n=stage.n,
@@ -157,5 +147,4 @@ class CampaignView(BaseModel):
                 for stage in campaign.stages
             ],
             started_by="schedule" if campaign.schedule_name else "execution",
-            version=campaign.version,
         )

@@ -41,6 +41,16 @@ class HoldStatus(StrEnum):
     ABANDONED = "abandoned"  # first attempt crashed before its decrement; a replay re-drives it
 
 
+class Record(BaseModel):
+    """What a record operators plan and change carries: its version (a write names the version it
+    read), when it was made and last changed, and who changed it last."""
+
+    version: int = 1
+    created_at: float
+    updated_at: float
+    last_actor: str | None = None
+
+
 class SkuMeta(BaseModel):
     sku_id: str
     name: str

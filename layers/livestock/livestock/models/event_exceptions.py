@@ -4,14 +4,12 @@ mapping (livestock/api/errors.py) answers them in the usual {code, message, deta
 from livestock.models.exceptions import LiveStockError
 
 
-class WebhookNotFound(LiveStockError):
-    status = 404
-    code = "WEBHOOK_NOT_FOUND"
+class WebhookNotFound(LiveStockError, status=404, code="WEBHOOK_NOT_FOUND"):
+    """No webhook with this id."""
 
 
-class AlertsNotSet(LiveStockError):
-    status = 404
-    code = "ALERTS_NOT_SET"
+class AlertsNotSet(LiveStockError, status=404, code="ALERTS_NOT_SET"):
+    """The SKU has no alert tiers set (PUT /skus/{id}/alerts sets them)."""
 
 
 class WebhookDeliveryFailed(Exception):

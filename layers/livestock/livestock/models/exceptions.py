@@ -1,11 +1,19 @@
 """Typed domain errors. Each carries its HTTP status and machine-readable code; one handler maps them."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class LiveStockError(Exception):
-    status = 400
-    code = "BAD_REQUEST"
+    """A refusal the API answers as {code, message, details} with its HTTP status. A subclass names
+    both in its header: `class SoldOut(LiveStockError, status=409, code="SOLD_OUT")`."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "BAD_REQUEST"
+
+    def __init_subclass__(cls, status: int | None = None, code: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.status = status or cls.status
+        cls.code = code or cls.code
 
     def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -13,64 +21,78 @@ class LiveStockError(Exception):
         self.details = details or {}
 
 
-class SkuNotFound(LiveStockError):
-    status = 404
-    code = "SKU_NOT_FOUND"
+class NotFound(LiveStockError, status=404):
+    """Something asked for by id does not exist: `noun` names it, `field` is the id's name."""
+
+    noun: ClassVar[str]
+    field: ClassVar[str]
+
+    def __init_subclass__(cls, noun: str = "", field: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.noun, cls.field = noun, field
+
+    @classmethod
+    def unless[T](cls, found: T | None, ident: str) -> T:
+        """`found`, or this error when it is None."""
+        if found is None:
+            raise cls(f"{cls.noun} {ident!r} does not exist", {cls.field: ident})
+        return found
 
 
-class HoldNotFound(LiveStockError):
-    status = 404
-    code = "HOLD_NOT_FOUND"
+class SkuNotFound(NotFound, code="SKU_NOT_FOUND", noun="SKU", field="sku_id"):
+    """No SKU with this id (PUT /skus/{id} creates one)."""
 
 
-class SoldOut(LiveStockError):
-    status = 409
-    code = "SOLD_OUT"
+class HoldNotFound(NotFound, code="HOLD_NOT_FOUND", noun="hold", field="hold_id"):
+    """No hold with this id."""
 
 
-class Paused(LiveStockError):
-    status = 409
-    code = "PAUSED"
+class SessionNotFound(NotFound, code="SESSION_NOT_FOUND", noun="session", field="session_id"):
+    """No live session with this id."""
 
 
-class VersionConflict(LiveStockError):
-    status = 409
-    code = "VERSION_CONFLICT"
+class CampaignNotFound(NotFound, code="CAMPAIGN_NOT_FOUND", noun="campaign", field="campaign_id"):
+    """No staged-release campaign with this id."""
 
 
-class InsufficientFreeStock(LiveStockError):
-    status = 409
-    code = "INSUFFICIENT_FREE_STOCK"
+class SoldOut(LiveStockError, status=409, code="SOLD_OUT"):
+    """No pool the order may take from holds enough units (reserve included, once released)."""
 
 
-class IdempotencyMismatch(LiveStockError):
-    status = 409
-    code = "IDEMPOTENCY_MISMATCH"
+class Paused(LiveStockError, status=409, code="PAUSED"):
+    """The SKU is paused: no new holds; confirms and cancels still work."""
 
 
-class InvalidState(LiveStockError):
-    status = 409
-    code = "INVALID_STATE"
+class VersionConflict(LiveStockError, status=409, code="VERSION_CONFLICT"):
+    """The request's expected_version is not the stored one: read again, then decide."""
 
 
-class RequestInProgress(LiveStockError):
-    status = 409
-    code = "REQUEST_IN_PROGRESS"
+class InsufficientFreeStock(LiveStockError, status=409, code="INSUFFICIENT_FREE_STOCK"):
+    """A decrease, a move or a campaign would take units that are held, sold or ring-fenced."""
 
 
-class Conflict(LiveStockError):
-    status = 409
-    code = "CONFLICT"
+class IdempotencyMismatch(LiveStockError, status=409, code="IDEMPOTENCY_MISMATCH"):
+    """A replayed reference or order id came with a different body than its first request."""
 
 
-class BadCursor(LiveStockError):
-    status = 422
-    code = "VALIDATION_ERROR"
+class InvalidState(LiveStockError, status=409, code="INVALID_STATE"):
+    """The thing is not in a state that allows this (confirm an expired hold, start an ended session)."""
 
 
-class LimitExceeded(LiveStockError):
-    status = 429
-    code = "LIMIT_EXCEEDED"
+class RequestInProgress(LiveStockError, status=409, code="REQUEST_IN_PROGRESS"):
+    """The same request is still being applied elsewhere: retry shortly for its answer."""
+
+
+class Conflict(LiveStockError, status=409, code="CONFLICT"):
+    """The thing changed while this request was applied to it: try again."""
+
+
+class BadCursor(LiveStockError, status=422, code="VALIDATION_ERROR"):
+    """A ledger cursor this API did not give out, or one of another SKU."""
+
+
+class LimitExceeded(LiveStockError, status=429, code="LIMIT_EXCEEDED"):
+    """The buyer would hold more of the SKU than its per-buyer limit (per SKU or per live session)."""
 
 
 # Refusals of a hold that are stored on the hold record, so a replay gets the same answer.
@@ -81,55 +103,27 @@ STORED_REFUSALS: dict[str, type[LiveStockError]] = {
 }
 
 
-class SessionNotFound(LiveStockError):
-    status = 404
-    code = "SESSION_NOT_FOUND"
-
-
-class SkuInAnotherSession(LiveStockError):
+class SkuInAnotherSession(LiveStockError, status=409, code="SKU_IN_ANOTHER_SESSION"):
     """A SKU is in the lineup of another session that is live: one live session owns a SKU's limits."""
 
-    status = 409
-    code = "SKU_IN_ANOTHER_SESSION"
 
-
-class CampaignNotFound(LiveStockError):
-    status = 404
-    code = "CAMPAIGN_NOT_FOUND"
-
-
-class ReviewNotReady(LiveStockError):
+class ReviewNotReady(LiveStockError, status=409, code="REVIEW_NOT_READY"):
     """The session has not ended, or its review is still being built (retry after details.retry_after_s)."""
 
-    status = 409
-    code = "REVIEW_NOT_READY"
 
-
-class ConsoleUnauthorized(LiveStockError):
+class ConsoleUnauthorized(LiveStockError, status=401, code="UNAUTHORIZED"):
     """No console token, an unknown one, or one past its expiry."""
 
-    status = 401
-    code = "UNAUTHORIZED"
 
-
-class ConsoleForbidden(LiveStockError):
+class ConsoleForbidden(LiveStockError, status=403, code="FORBIDDEN"):
     """A valid console token asked for what it does not cover: another session, a SKU outside the
     session's lineup, or an operator action of a watch-only token."""
 
-    status = 403
-    code = "FORBIDDEN"
 
-
-class NoStagedRelease(LiveStockError):
+class NoStagedRelease(LiveStockError, status=409, code="NO_STAGED_RELEASE"):
     """Release-next-stage was asked for a SKU with no staged release planned."""
 
-    status = 409
-    code = "NO_STAGED_RELEASE"
 
-
-class CredentialsUnavailable(LiveStockError):
+class CredentialsUnavailable(LiveStockError, status=409, code="CREDENTIALS_UNAVAILABLE"):
     """A channel's credentials reference names no readable credentials (missing, or not the shape
     its platform needs): nothing is verified or sent with them until the channel is fixed."""
-
-    status = 409
-    code = "CREDENTIALS_UNAVAILABLE"

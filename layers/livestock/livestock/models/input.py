@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 # ASCII only, no '#' (our key separator), no spaces or control characters: ids travel in keys,
 # URLs and platform APIs, where odd unicode causes look-alike and normalisation bugs.
@@ -17,6 +17,16 @@ STRICT = 'A JSON integer (3750.0, "3750" and true are refused).'
 MAX_STOCK = 100_000_000
 MAX_ORDER_UNITS = 10_000
 MAX_PAY_WINDOW_S = 7 * 24 * 3600
+
+
+def _distinct[T](values: list[T]) -> list[T]:
+    if len(set(values)) != len(values):
+        raise ValueError("values must be distinct")
+    return values
+
+
+# A list whose values may not repeat (channels of a session, alert tiers).
+Distinct = AfterValidator(_distinct)
 
 
 class StrictModel(BaseModel):

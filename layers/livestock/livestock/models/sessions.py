@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, field_validator, model_validator
 
-from livestock.models.input import MAX_ORDER_UNITS, MAX_STOCK, STRICT, ChannelId, Identifier, StrictModel
+from livestock.models.domain import Record
+from livestock.models.input import MAX_ORDER_UNITS, MAX_STOCK, STRICT, ChannelId, Distinct, Identifier, StrictModel
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 MAX_LINEUP = 100
@@ -72,18 +73,11 @@ class LineupItem(StrictModel):
 
 class SessionRequest(StrictModel):
     title: Annotated[str, Field(min_length=1, max_length=200)]
-    channels: list[ChannelId] = Field(min_length=1, max_length=16)
+    channels: Annotated[list[ChannelId], Distinct] = Field(min_length=1, max_length=16)
     starts_at: IsoTime
     ends_at: IsoTime
     lineup: list[LineupItem] = Field(min_length=1, max_length=MAX_LINEUP)
     expected_version: int | None = Field(description=STRICT, default=None, ge=0)
-
-    @field_validator("channels")
-    @classmethod
-    def _distinct_channels(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("channels must be distinct")
-        return value
 
     @field_validator("lineup")
     @classmethod
@@ -108,7 +102,7 @@ class LineupEntry(BaseModel):
     forecast_units: int | None = None
 
 
-class Session(BaseModel):
+class Session(Record):
     """The stored session (keys.session_pk(session_id), keys.SESSION_SK; entity "session")."""
 
     session_id: str
@@ -118,12 +112,8 @@ class Session(BaseModel):
     ends_at: float = Field(description="Planned end, Unix seconds")
     lineup: list[LineupEntry]
     status: SessionStatus = SessionStatus.PLANNED
-    version: int = 1
-    created_at: float
-    updated_at: float
     started_at: float | None = None
     ended_at: float | None = None
-    last_actor: str | None = None
 
     @property
     def sku_ids(self) -> list[str]:

@@ -3,14 +3,12 @@
 from livestock.models.exceptions import LiveStockError
 
 
-class ChannelNotFound(LiveStockError):
-    status = 404
-    code = "CHANNEL_NOT_FOUND"
+class ChannelNotFound(LiveStockError, status=404, code="CHANNEL_NOT_FOUND"):
+    """No channel with this id (PUT /channels/{id} makes one)."""
 
 
-class BadPushSignature(LiveStockError):
-    status = 401
-    code = "BAD_SIGNATURE"
+class BadPushSignature(LiveStockError, status=401, code="BAD_SIGNATURE"):
+    """A platform's order push whose signature does not verify with the channel's secret."""
 
 
 class SyncFailed(Exception):
