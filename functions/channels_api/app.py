@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from livestock.api.http import ChannelIdPath, SkuId, actor, answers, build_resolver, json_response, rest_handler
+from livestock.api.http import ChannelIdPath, SkuId, actor, answers, build_resolver, ok, rest_handler, upserted
 from livestock.models.channels import ChannelRequest, ChannelView, QuotaMoveRequest, QuotaMoveView
 from livestock.wiring import sync_services
 
@@ -14,18 +14,17 @@ app = build_resolver()
 
 @app.put("/channels/<channel_id>", responses=answers(200, ChannelView, also=(201,)))
 def put_channel(channel_id: ChannelIdPath, request: Annotated[ChannelRequest, Body()]) -> Response[ChannelView]:
-    view, created = sync_services().channels.put(channel_id, request)
-    return json_response(201 if created else 200, view)
+    return upserted(sync_services().channels.put(channel_id, request))
 
 
 @app.get("/channels/<channel_id>", responses=answers(200, ChannelView, 404))
 def get_channel(channel_id: ChannelIdPath) -> Response[ChannelView]:
-    return json_response(200, sync_services().channels.get(channel_id))
+    return ok(sync_services().channels.get(channel_id))
 
 
 @app.post("/skus/<sku_id>/quota-moves", responses=answers(200, QuotaMoveView, 404, 409))
 def move_quota(sku_id: SkuId, request: Annotated[QuotaMoveRequest, Body()]) -> Response[QuotaMoveView]:
-    return json_response(200, sync_services().quota.move(sku_id, request, actor(app, "operator")))
+    return ok(sync_services().quota.move(sku_id, request, actor(app, "operator")))
 
 
 handler = rest_handler(app)

@@ -19,6 +19,7 @@ from livestock.api.http import (
     bearer_token,
     build_resolver,
     json_response,
+    ok,
     rest_handler,
 )
 from livestock.models.console import ConsoleReserveRequest, QuotaMoveRequest, TokenIssued, TokenRequest
@@ -109,12 +110,12 @@ OPERATOR = (401, 403, 409)
 @app.post(f"{ACTIONS}/pause", responses=answers(200, SkuView, *OPERATOR))
 def pause(session_id: SessionId, sku_id: SkuId) -> Response[SkuView]:
     """Pause the SKU on every platform (console token with `operate`, as `Authorization: Bearer`)."""
-    return json_response(200, console_services().actions.set_paused(bearer(), session_id, sku_id, True))
+    return ok(console_services().actions.set_paused(bearer(), session_id, sku_id, True))
 
 
 @app.post(f"{ACTIONS}/resume", responses=answers(200, SkuView, *OPERATOR))
 def resume(session_id: SessionId, sku_id: SkuId) -> Response[SkuView]:
-    return json_response(200, console_services().actions.set_paused(bearer(), session_id, sku_id, False))
+    return ok(console_services().actions.set_paused(bearer(), session_id, sku_id, False))
 
 
 @app.post(f"{ACTIONS}/reserve/release", responses=answers(200, ReserveReleased, *OPERATOR))
@@ -122,19 +123,19 @@ def release_reserve(
     session_id: SessionId, sku_id: SkuId, request: Annotated[ConsoleReserveRequest, Body()]
 ) -> Response[ReserveReleased]:
     result = console_services().actions.release_reserve(bearer(), session_id, sku_id, request.quantity)
-    return json_response(200, ReserveReleased.model_validate(result))
+    return ok(ReserveReleased.model_validate(result))
 
 
 @app.post(f"{ACTIONS}/quota/move", responses=answers(200, SkuView, *OPERATOR))
 def move_quota(session_id: SessionId, sku_id: SkuId, request: Annotated[QuotaMoveRequest, Body()]) -> Response[SkuView]:
     """Move unsold units between two platforms' quotas (or shared)."""
-    return json_response(200, console_services().actions.move_quota(bearer(), session_id, sku_id, request))
+    return ok(console_services().actions.move_quota(bearer(), session_id, sku_id, request))
 
 
 @app.post(f"{ACTIONS}/stages/release-next", responses=answers(200, None, *OPERATOR))
 def release_next_stage(session_id: SessionId, sku_id: SkuId) -> Response[dict[str, Any]]:
     """Release the SKU's next flash-sale stage now (409 NO_STAGED_RELEASE when none is planned)."""
-    return json_response(200, console_services().actions.next_stage(bearer(), session_id, sku_id))
+    return ok(console_services().actions.next_stage(bearer(), session_id, sku_id))
 
 
 handler = rest_handler(app)

@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from livestock.api.http import SkuId, WebhookId, answers, build_resolver, json_response, rest_handler
+from livestock.api.http import SkuId, WebhookId, answers, build_resolver, ok, rest_handler, upserted
 from livestock.models.event_io import AlertsRequest, AlertsView, DeliveriesPage, WebhookRequest, WebhookView
 from livestock.wiring import event_services
 
@@ -14,23 +14,22 @@ app = build_resolver()
 
 @app.put("/skus/<sku_id>/alerts", responses=answers(200, AlertsView, 404, 409))
 def set_alerts(sku_id: SkuId, request: Annotated[AlertsRequest, Body()]) -> Response[AlertsView]:
-    return json_response(200, event_services().alerts.set(sku_id, request))
+    return ok(event_services().alerts.set(sku_id, request))
 
 
 @app.get("/skus/<sku_id>/alerts", responses=answers(200, AlertsView, 404))
 def get_alerts(sku_id: SkuId) -> Response[AlertsView]:
-    return json_response(200, event_services().alerts.get(sku_id))
+    return ok(event_services().alerts.get(sku_id))
 
 
 @app.put("/webhooks/<webhook_id>", responses=answers(200, WebhookView, also=(201,)))
 def put_webhook(webhook_id: WebhookId, request: Annotated[WebhookRequest, Body()]) -> Response[WebhookView]:
-    view, created = event_services().webhooks.put(webhook_id, request)
-    return json_response(201 if created else 200, view)
+    return upserted(event_services().webhooks.put(webhook_id, request))
 
 
 @app.get("/webhooks/<webhook_id>", responses=answers(200, WebhookView, 404))
 def get_webhook(webhook_id: WebhookId) -> Response[WebhookView]:
-    return json_response(200, event_services().webhooks.get(webhook_id))
+    return ok(event_services().webhooks.get(webhook_id))
 
 
 @app.delete("/webhooks/<webhook_id>", responses=answers(204, None, 404))
@@ -41,7 +40,7 @@ def delete_webhook(webhook_id: WebhookId) -> Response[str]:
 
 @app.get("/webhooks/<webhook_id>/deliveries", responses=answers(200, DeliveriesPage, 404))
 def deliveries(webhook_id: WebhookId) -> Response[DeliveriesPage]:
-    return json_response(200, event_services().webhooks.deliveries(webhook_id))
+    return ok(event_services().webhooks.deliveries(webhook_id))
 
 
 handler = rest_handler(app)

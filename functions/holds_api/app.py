@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from livestock.api.http import HoldId, actor, answers, build_resolver, json_response, rest_handler
+from livestock.api.http import HoldId, actor, answers, build_resolver, json_response, ok, rest_handler
 from livestock.logic.holds import CONFIRMING
 from livestock.models.input import HoldRequest
 from livestock.models.output import HoldView
@@ -23,7 +23,7 @@ def place_hold(request: Annotated[HoldRequest, Body()]) -> Response[HoldView]:
 
 @app.get("/holds/<hold_id>", responses=answers(200, HoldView, 404))
 def get_hold(hold_id: HoldId) -> Response[HoldView]:
-    return json_response(200, services().holds.get(hold_id))
+    return ok(services().holds.get(hold_id))
 
 
 @app.post("/holds/<hold_id>/confirm", responses=answers(200, HoldView, 404, 409, also=(202,)))
@@ -34,7 +34,7 @@ def confirm_hold(hold_id: HoldId) -> Response[HoldView]:
 
 @app.post("/holds/<hold_id>/cancel", responses=answers(200, HoldView, 404, 409))
 def cancel_hold(hold_id: HoldId) -> Response[HoldView]:
-    return json_response(200, services().holds.cancel(hold_id, actor(app, "orders")))
+    return ok(services().holds.cancel(hold_id, actor(app, "orders")))
 
 
 handler = rest_handler(app)

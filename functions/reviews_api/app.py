@@ -6,7 +6,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from livestock.api.http import SessionId, SkuId, answers, build_resolver, json_response, rest_handler
+from livestock.api.http import SessionId, SkuId, answers, build_resolver, ok, rest_handler
 from livestock.dal.reviews import CONTENT_TYPES
 from livestock.models.review import Review, SkuHistory
 from livestock.wiring import review_service
@@ -44,7 +44,7 @@ def get_review(
 def sku_history(
     sku_id: SkuId, limit: Annotated[int, Query(ge=1, le=100, description="Sessions, newest first")] = 20
 ) -> Response[SkuHistory]:
-    return json_response(200, review_service().history_of(sku_id, limit))
+    return ok(review_service().history_of(sku_id, limit))
 
 
 handler = rest_handler(app)

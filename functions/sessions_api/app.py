@@ -13,8 +13,9 @@ from livestock.api.http import (
     actor,
     answers,
     build_resolver,
-    json_response,
+    ok,
     rest_handler,
+    upserted,
 )
 from livestock.models.campaigns import CampaignRequest, CampaignView
 from livestock.models.sessions import SessionRequest, SessionView
@@ -25,44 +26,42 @@ app = build_resolver()
 
 @app.put("/sessions/<session_id>", responses=answers(200, SessionView, 404, 409, also=(201,)))
 def put_session(session_id: SessionId, request: Annotated[SessionRequest, Body()]) -> Response[SessionView]:
-    view, created = session_service().put(session_id, request, actor(app, "operator"))
-    return json_response(201 if created else 200, view)
+    return upserted(session_service().put(session_id, request, actor(app, "operator")))
 
 
 @app.get("/sessions/<session_id>", responses=answers(200, SessionView, 404))
 def get_session(session_id: SessionId) -> Response[SessionView]:
-    return json_response(200, session_service().view(session_id))
+    return ok(session_service().view(session_id))
 
 
 @app.post("/sessions/<session_id>/start", responses=answers(200, SessionView, 404, 409))
 def start_session(session_id: SessionId) -> Response[SessionView]:
-    return json_response(200, session_service().start(session_id, actor(app, "operator")))
+    return ok(session_service().start(session_id, actor(app, "operator")))
 
 
 @app.post("/sessions/<session_id>/end", responses=answers(200, SessionView, 404, 409))
 def end_session(session_id: SessionId) -> Response[SessionView]:
-    return json_response(200, session_service().end(session_id, actor(app, "operator")))
+    return ok(session_service().end(session_id, actor(app, "operator")))
 
 
 @app.post("/sessions/<session_id>/campaigns", responses=answers(201, CampaignView, 404, 409, also=(200,)))
 def create_campaign(session_id: SessionId, request: Annotated[CampaignRequest, Body()]) -> Response[CampaignView]:
-    view, created = campaign_service().create(session_id, request, actor(app, "operator"))
-    return json_response(201 if created else 200, view)
+    return upserted(campaign_service().create(session_id, request, actor(app, "operator")))
 
 
 @app.get("/campaigns/<campaign_id>", responses=answers(200, CampaignView, 404))
 def get_campaign(campaign_id: CampaignId) -> Response[CampaignView]:
-    return json_response(200, campaign_service().view(campaign_id))
+    return ok(campaign_service().view(campaign_id))
 
 
 @app.post("/campaigns/<campaign_id>/cancel", responses=answers(200, CampaignView, 404, 409))
 def cancel_campaign(campaign_id: CampaignId) -> Response[CampaignView]:
-    return json_response(200, campaign_service().cancel(campaign_id, actor(app, "operator")))
+    return ok(campaign_service().cancel(campaign_id, actor(app, "operator")))
 
 
 @app.post("/campaigns/<campaign_id>/stages/<stage>/release", responses=answers(200, CampaignView, 404, 409))
 def release_stage(campaign_id: CampaignId, stage: StageNumber) -> Response[CampaignView]:
-    return json_response(200, campaign_service().release_stage(campaign_id, int(stage), actor(app, "host")))
+    return ok(campaign_service().release_stage(campaign_id, int(stage), actor(app, "host")))
 
 
 handler = rest_handler(app)

@@ -6,7 +6,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 
-from livestock.api.http import SkuId, actor, answers, build_resolver, json_response, rest_handler
+from livestock.api.http import SkuId, actor, answers, build_resolver, json_response, ok, rest_handler, upserted
 from livestock.models.domain import SkuPatch
 from livestock.models.input import (
     AdjustmentRequest,
@@ -33,13 +33,12 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", pattern=r
 
 @app.put("/skus/<sku_id>", responses=answers(200, SkuView, 409, also=(201,)))
 def set_sku(sku_id: SkuId, request: Annotated[SetSkuRequest, Body()]) -> Response[SkuView]:
-    view, created = services().stock.set_sku(sku_id, request, actor(app, "erp"))
-    return json_response(201 if created else 200, view)
+    return upserted(services().stock.set_sku(sku_id, request, actor(app, "erp")))
 
 
 @app.get("/skus/<sku_id>", responses=answers(200, SkuView, 404))
 def get_sku(sku_id: SkuId) -> Response[SkuView]:
-    return json_response(200, services().stock.view(sku_id))
+    return ok(services().stock.view(sku_id))
 
 
 @app.post("/skus/<sku_id>/receipts", responses=answers(201, ReceiptRecorded, 404, 409))
@@ -58,7 +57,7 @@ def adjust(sku_id: SkuId, request: Annotated[AdjustmentRequest, Body()]) -> Resp
 
 @app.put("/skus/<sku_id>/allocation", responses=answers(200, SkuView, 404, 409))
 def allocate(sku_id: SkuId, request: Annotated[AllocationRequest, Body()]) -> Response[SkuView]:
-    return json_response(200, services().stock.allocate(sku_id, request, actor(app, "operator")))
+    return ok(services().stock.allocate(sku_id, request, actor(app, "operator")))
 
 
 @app.post("/skus/<sku_id>/reserve/release", responses=answers(200, ReserveReleased, 404, 409))
@@ -68,29 +67,29 @@ def release_reserve(
     idempotency_key: IdempotencyKey = None,
 ) -> Response[ReserveReleased]:
     result = services().stock.release_reserve(sku_id, request.quantity, actor(app, "operator"), idempotency_key)
-    return json_response(200, ReserveReleased.model_validate(result))
+    return ok(ReserveReleased.model_validate(result))
 
 
 @app.post("/skus/<sku_id>/pause", responses=answers(200, SkuView, 404, 409))
 def pause(sku_id: SkuId) -> Response[SkuView]:
-    return json_response(200, services().stock.set_paused(sku_id, True, actor(app, "operator")))
+    return ok(services().stock.set_paused(sku_id, True, actor(app, "operator")))
 
 
 @app.post("/skus/<sku_id>/resume", responses=answers(200, SkuView, 404, 409))
 def resume(sku_id: SkuId) -> Response[SkuView]:
-    return json_response(200, services().stock.set_paused(sku_id, False, actor(app, "operator")))
+    return ok(services().stock.set_paused(sku_id, False, actor(app, "operator")))
 
 
 @app.put("/skus/<sku_id>/limits", responses=answers(200, SkuView, 404, 409))
 def set_limits(sku_id: SkuId, request: Annotated[LimitsRequest, Body()]) -> Response[SkuView]:
     patch = SkuPatch(per_buyer_limit=request.per_buyer)
-    return json_response(200, services().stock.set_settings(sku_id, patch, "limits", actor(app, "operator")))
+    return ok(services().stock.set_settings(sku_id, patch, "limits", actor(app, "operator")))
 
 
 @app.put("/skus/<sku_id>/settings", responses=answers(200, SkuView, 404, 409))
 def set_settings(sku_id: SkuId, request: Annotated[SkuSettingsRequest, Body()]) -> Response[SkuView]:
     patch = SkuPatch(auto_release_reserve=request.auto_release_reserve)
-    return json_response(200, services().stock.set_settings(sku_id, patch, "settings", actor(app, "operator")))
+    return ok(services().stock.set_settings(sku_id, patch, "settings", actor(app, "operator")))
 
 
 @app.get("/skus/<sku_id>/ledger", responses=answers(200, LedgerPage, 404))
@@ -99,12 +98,12 @@ def ledger(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[LedgerPage]:
-    return json_response(200, services().ledger.page(sku_id, limit, cursor))
+    return ok(services().ledger.page(sku_id, limit, cursor))
 
 
 @app.get("/skus/<sku_id>/reconciliation", responses=answers(200, Reconciliation, 404))
 def reconciliation(sku_id: SkuId) -> Response[Reconciliation]:
-    return json_response(200, services().reconciler.reconcile(sku_id))
+    return ok(services().reconciler.reconcile(sku_id))
 
 
 handler = rest_handler(app)

@@ -14,6 +14,7 @@ from livestock.models.campaigns import Campaign, CampaignRequest
 from livestock.models.exceptions import IdempotencyMismatch, InsufficientFreeStock, InvalidState, NoStagedRelease
 from livestock.models.input import AllocationRequest, SetSkuRequest
 from livestock.models.sessions import SessionRequest
+from livestock.settings import CampaignSettings
 from tests.unit.conftest import World
 from tests.unit.events_support import EventWorld
 
@@ -38,7 +39,13 @@ def ew(world: World) -> EventWorld:
 
 def service(world: World) -> tuple[Any, FakeLauncher]:
     launcher = FakeLauncher(
-        "arn:aws:states:us-east-1:123456789012:stateMachine:M", "arn:aws:iam::1:role/R", "default", 300, 60
+        CampaignSettings(
+            state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:M",
+            scheduler_role_arn="arn:aws:iam::1:role/R",
+            schedule_group="default",
+            schedule_after_s=300,
+            schedule_lead_s=60,
+        )
     )
     world.stock.set_sku("tee", SetSkuRequest(name="Tee", on_hand=1000), "erp")
     sessions = SessionService(world.stores.sessions, world.services.stock.runner, lambda *_: None, world.clock)

@@ -1,7 +1,8 @@
 """Environment, as a pydantic-settings model validated once per cold start (never at import time):
 each field is read from the variable of the same name in upper case (INVENTORY_TABLE_NAME, ...)."""
 
-from functools import lru_cache
+from functools import partial
+from typing import cast
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,11 +28,6 @@ class Settings(BaseSettings):
     sweep_pass_s: float = Field(default=0.0, ge=0)
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()
-
-
 class EventSettings(BaseSettings):
     """The event functions' environment (EVENTS_TABLE_NAME, EVENT_BUS_NAME, ...), validated the same
     way; a model of its own, since only those functions are given an events table."""
@@ -55,11 +51,6 @@ class EventSettings(BaseSettings):
     credentials_max_age_s: int = Field(default=300, ge=0)
 
 
-@lru_cache(maxsize=1)
-def get_event_settings() -> EventSettings:
-    return EventSettings()
-
-
 class CampaignSettings(BaseSettings):
     """What the campaign routes start releases with (STATE_MACHINE_ARN, SCHEDULER_ROLE_ARN, ...):
     only the sessions function is given them."""
@@ -75,11 +66,6 @@ class CampaignSettings(BaseSettings):
     schedule_lead_s: float = Field(default=60, ge=0)
 
 
-@lru_cache(maxsize=1)
-def get_campaign_settings() -> CampaignSettings:
-    return CampaignSettings()
-
-
 class ReviewSettings(BaseSettings):
     """The review functions' environment: the events table (journal, history), the bus (ReviewReady)
     and the bucket the reviews are kept in (REVIEW_BUCKET_NAME)."""
@@ -91,11 +77,6 @@ class ReviewSettings(BaseSettings):
     review_bucket_name: str = Field(min_length=3)
     # How long a build waits for the ledger to catch up with the counters.
     review_settle_wait_s: float = Field(default=20.0, ge=0, le=600)
-
-
-@lru_cache(maxsize=1)
-def get_review_settings() -> ReviewSettings:
-    return ReviewSettings()
 
 
 class ConsoleSettings(BaseSettings):
@@ -116,6 +97,23 @@ class ConsoleSettings(BaseSettings):
     console_push_interval_s: float = Field(default=0.25, ge=0.05, le=5)
 
 
-@lru_cache(maxsize=1)
-def get_console_settings() -> ConsoleSettings:
-    return ConsoleSettings()
+_LOADED: dict[type[BaseSettings], BaseSettings] = {}
+
+
+def loaded[S: BaseSettings](kind: type[S]) -> S:
+    """A settings model read from the environment once per process (the cold start)."""
+    if kind not in _LOADED:
+        _LOADED[kind] = kind()
+    return cast(S, _LOADED[kind])
+
+
+def forget() -> None:
+    """Read the environment again on next use (tests that change it)."""
+    _LOADED.clear()
+
+
+get_settings = partial(loaded, Settings)
+get_event_settings = partial(loaded, EventSettings)
+get_campaign_settings = partial(loaded, CampaignSettings)
+get_review_settings = partial(loaded, ReviewSettings)
+get_console_settings = partial(loaded, ConsoleSettings)

@@ -58,7 +58,6 @@ from livestock.models.event_io import AlertsRequest
 from livestock.platforms.adapters import adapter_for
 from livestock.platforms.credentials import ParameterCredentials
 from livestock.settings import (
-    CampaignSettings,
     ConsoleSettings,
     EventSettings,
     ReviewSettings,
@@ -68,6 +67,9 @@ from livestock.settings import (
     get_event_settings,
     get_review_settings,
     get_settings,
+)
+from livestock.settings import (
+    forget as forget_settings,
 )
 
 if TYPE_CHECKING:
@@ -217,16 +219,6 @@ def session_service() -> SessionService:
     return build_sessions(services(), event_services().alerts)
 
 
-def launcher(settings: CampaignSettings) -> CampaignLauncher:
-    return CampaignLauncher(
-        state_machine_arn=settings.state_machine_arn,
-        scheduler_role_arn=settings.scheduler_role_arn,
-        schedule_group=settings.schedule_group,
-        schedule_after_s=settings.schedule_after_s,
-        schedule_lead_s=settings.schedule_lead_s,
-    )
-
-
 def build_campaigns(
     services: Services, launch: CampaignLauncher | None, clock: Callable[[], float] = time.time
 ) -> CampaignService:
@@ -236,7 +228,7 @@ def build_campaigns(
 
 @lru_cache(maxsize=1)
 def campaign_service() -> CampaignService:
-    return build_campaigns(services(), launcher(get_campaign_settings()))
+    return build_campaigns(services(), CampaignLauncher(get_campaign_settings()))
 
 
 @lru_cache(maxsize=1)
@@ -311,14 +303,14 @@ def build_reviews(
     """The review builder and reader; `bus=None` builds one that publishes nothing (the reader)."""
     store = services.stores
     return ReviewService(
-        sessions=store.sessions,
-        skus=store.skus,
-        holds=store.holds,
-        ledger=store.ledger,
-        refusals=store.refusals,
-        reconciler=services.reconciler,
+        store.sessions,
+        store.skus,
+        store.holds,
+        store.ledger,
+        store.refusals,
+        services.reconciler,
         journal=JournalStore(settings.events_table_name, client),
-        objects=ReviewObjects(settings.review_bucket_name, s3),
+        objects=ReviewObjects(settings.review_bucket_name, clients.s3 if s3 is None else lambda: s3),
         history=ReviewHistory(settings.events_table_name, client),
         sink=None if bus is None else EventSink(settings.event_bus_name, bus),
         channels=ChannelRepository(settings.events_table_name, client),
@@ -386,20 +378,11 @@ def reset() -> None:
         session_service,
         campaign_service,
         stage_service,
-        get_campaign_settings,
-        clients.stepfunctions,
-        clients.scheduler,
         sync_services,
         review_service,
         journal_store,
         console_services,
-        get_settings,
-        get_console_settings,
-        get_event_settings,
-        get_review_settings,
-        clients.dynamodb,
-        clients.events,
-        clients.s3,
-        clients.management_api,
     ):
         cached.cache_clear()
+    clients.forget()
+    forget_settings()

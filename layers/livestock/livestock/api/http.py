@@ -165,3 +165,13 @@ def actor(app: APIGatewayRestResolver, default: str) -> str:
 def json_response(status: int, body: BaseModel | dict[str, Any]) -> Response[Any]:
     payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=payload)
+
+
+def ok(body: BaseModel | dict[str, Any]) -> Response[Any]:
+    return json_response(200, body)
+
+
+def upserted[V: BaseModel](result: tuple[V, bool]) -> Response[V]:
+    """A put's answer: 201 when it created the thing, 200 when it replaced it (the view either way)."""
+    view, created = result
+    return json_response(201 if created else 200, view)

@@ -18,6 +18,7 @@ from livestock import keys
 from livestock.dal import clients
 from livestock.dal.expressions import Store, Update
 from livestock.models.campaigns import Campaign, CampaignStatus, Stage, asl_time
+from livestock.settings import CampaignSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
@@ -104,17 +105,13 @@ class CampaignLauncher:
     first stage is more than `schedule_after_s` away (Scheduler fires on the minute, so the schedule
     starts the execution `schedule_lead_s` early and the execution's Waits keep second precision)."""
 
-    state_machine_arn: str
-    scheduler_role_arn: str
-    schedule_group: str
-    schedule_after_s: float
-    schedule_lead_s: float
+    settings: CampaignSettings
     sfn: Callable[[], "SFNClient"] = clients.stepfunctions
     scheduler: Callable[[], "EventBridgeSchedulerClient"] = clients.scheduler
 
     def execution_arn(self, campaign_id: str) -> str:
         """Executions are named after their campaign: a retried start finds the first one."""
-        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{campaign_id}"
+        return f"{self.settings.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{campaign_id}"
 
     @staticmethod
     def schedule_name(campaign_id: str) -> str:
@@ -123,13 +120,13 @@ class CampaignLauncher:
     def start(self, campaign: Campaign, now: float) -> Started:
         payload = json.dumps(execution_input(campaign), separators=(",", ":"))
         first = campaign.stages[0].at
-        if first - now > self.schedule_after_s:
+        if first - now > self.settings.schedule_after_s:
             name = self.schedule_name(campaign.campaign_id)
             try:
                 self.scheduler().create_schedule(
                     Name=name,
-                    GroupName=self.schedule_group,
-                    ScheduleExpression=f"at({asl_time(first - self.schedule_lead_s).removesuffix('Z')})",
+                    GroupName=self.settings.schedule_group,
+                    ScheduleExpression=f"at({asl_time(first - self.settings.schedule_lead_s).removesuffix('Z')})",
                     ScheduleExpressionTimezone="UTC",
                     FlexibleTimeWindow={"Mode": "OFF"},
                     ActionAfterCompletion="DELETE",
@@ -137,9 +134,13 @@ class CampaignLauncher:
                     # the campaign's name and a cancel can stop it whoever started it.
                     Target={
                         "Arn": START_EXECUTION_TARGET,
-                        "RoleArn": self.scheduler_role_arn,
+                        "RoleArn": self.settings.scheduler_role_arn,
                         "Input": json.dumps(
-                            {"StateMachineArn": self.state_machine_arn, "Name": campaign.campaign_id, "Input": payload}
+                            {
+                                "StateMachineArn": self.settings.state_machine_arn,
+                                "Name": campaign.campaign_id,
+                                "Input": payload,
+                            }
                         ),
                     },
                 )
@@ -149,7 +150,7 @@ class CampaignLauncher:
             return Started(None, name)
         try:
             arn = self.sfn().start_execution(
-                stateMachineArn=self.state_machine_arn, name=campaign.campaign_id, input=payload
+                stateMachineArn=self.settings.state_machine_arn, name=campaign.campaign_id, input=payload
             )["executionArn"]
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
@@ -162,7 +163,7 @@ class CampaignLauncher:
         execution (started directly or by the schedule, under the campaign's name)."""
         if campaign.schedule_name:
             try:
-                self.scheduler().delete_schedule(Name=campaign.schedule_name, GroupName=self.schedule_group)
+                self.scheduler().delete_schedule(Name=campaign.schedule_name, GroupName=self.settings.schedule_group)
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ResourceNotFoundException":
                     raise

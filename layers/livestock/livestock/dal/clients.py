@@ -4,7 +4,7 @@ Endpoints come from the standard AWS_ENDPOINT_URL_<SERVICE> variables, so the sa
 AWS and on the local stack.
 """
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 import boto3
@@ -12,11 +12,6 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_events import EventBridgeClient
-    from mypy_boto3_s3 import S3Client
-    from mypy_boto3_scheduler import EventBridgeSchedulerClient
-    from mypy_boto3_stepfunctions import SFNClient
 
 _CONFIG = Config(
     max_pool_connections=128,
@@ -27,29 +22,12 @@ _CONFIG = Config(
 _EVENTS_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5)
 
 
-@lru_cache(maxsize=1)
-def dynamodb() -> "DynamoDBClient":
-    return boto3.client("dynamodb", config=_CONFIG)
-
-
-@lru_cache(maxsize=1)
-def events() -> "EventBridgeClient":
-    return boto3.client("events", config=_EVENTS_CONFIG)
-
-
-@lru_cache(maxsize=1)
-def stepfunctions() -> "SFNClient":
-    return boto3.client("stepfunctions", config=_EVENTS_CONFIG)
-
-
-@lru_cache(maxsize=1)
-def scheduler() -> "EventBridgeSchedulerClient":
-    return boto3.client("scheduler", config=_EVENTS_CONFIG)
-
-
-@lru_cache(maxsize=1)
-def s3() -> "S3Client":
-    return boto3.client("s3", config=_EVENTS_CONFIG)
+# One client per service and process, made on first use.
+dynamodb = cache(lambda: boto3.client("dynamodb", config=_CONFIG))
+events = cache(lambda: boto3.client("events", config=_EVENTS_CONFIG))
+stepfunctions = cache(lambda: boto3.client("stepfunctions", config=_EVENTS_CONFIG))
+scheduler = cache(lambda: boto3.client("scheduler", config=_EVENTS_CONFIG))
+s3 = cache(lambda: boto3.client("s3", config=_EVENTS_CONFIG))
 
 
 # A post to a connection that is slow to read must not hold the fan-out for long.
@@ -63,3 +41,9 @@ def management_api(endpoint: str | None) -> "ApiGatewayManagementApiClient":
     """The WebSocket API's management endpoint (https://<api>.execute-api.<region>.amazonaws.com/<stage>);
     None: AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI."""
     return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, config=_MANAGEMENT_CONFIG)
+
+
+def forget() -> None:
+    """Drops every client made so far (tests that move the endpoints)."""
+    for made in (dynamodb, events, stepfunctions, scheduler, s3, management_api):
+        made.cache_clear()

@@ -13,7 +13,7 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from livestock import keys
 from livestock.dal import clients
-from livestock.dal.codec import deserialize, serialize
+from livestock.dal.codec import deserialize
 from livestock.dal.expressions import Store, Update, key, key_query
 from livestock.models.console import Connection, ConsoleToken, FeedItem
 
@@ -32,7 +32,7 @@ class ConsoleStore(Store):
             **stored.model_dump(),
             TTL_ATTRIBUTE: int(stored.expires_at) + 1,
         }
-        self.client.put_item(TableName=self.table, Item=serialize(item), ConditionExpression="attribute_not_exists(pk)")
+        self.put_item(item, ConditionExpression="attribute_not_exists(pk)")
 
     def get_token(self, token: str) -> ConsoleToken | None:
         item = self.get(keys.console_token_pk(token), keys.TOKEN_SK)
@@ -41,18 +41,14 @@ class ConsoleStore(Store):
     # --- connections ---------------------------------------------------------------------------
 
     def put_connection(self, connection: Connection, expires_at: float) -> None:
-        ttl = int(expires_at) + 1
-        self.client.put_item(
-            TableName=self.table,
-            Item=serialize(
-                {
-                    "pk": keys.console_connection_pk(connection.connection_id),
-                    "sk": keys.CONNECTION_SK,
-                    "entity": "console-connection",
-                    **connection.model_dump(),
-                    TTL_ATTRIBUTE: ttl,
-                }
-            ),
+        self.put_item(
+            {
+                "pk": keys.console_connection_pk(connection.connection_id),
+                "sk": keys.CONNECTION_SK,
+                "entity": "console-connection",
+                **connection.model_dump(),
+                TTL_ATTRIBUTE: int(expires_at) + 1,
+            }
         )
 
     def get_connection(self, connection_id: str) -> Connection | None:
@@ -137,16 +133,13 @@ class ConsoleStore(Store):
         }
 
     def add_feed(self, session_id: str, item: FeedItem, expires_at: float) -> None:
-        self.client.put_item(
-            TableName=self.table,
-            Item=serialize(
-                {
-                    "pk": keys.console_session_pk(session_id),
-                    "sk": keys.console_feed_sk(item.occurred_at, item.event_id),
-                    **item.model_dump(),
-                    TTL_ATTRIBUTE: int(expires_at) + 1,
-                }
-            ),
+        self.put_item(
+            {
+                "pk": keys.console_session_pk(session_id),
+                "sk": keys.console_feed_sk(item.occurred_at, item.event_id),
+                **item.model_dump(),
+                TTL_ATTRIBUTE: int(expires_at) + 1,
+            }
         )
 
     def feed(self, session_id: str, limit: int) -> list[FeedItem]:

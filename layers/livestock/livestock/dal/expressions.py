@@ -227,6 +227,10 @@ class Store:
                 request = response.get("UnprocessedKeys") or {}
         return found
 
+    def put_item(self, item: dict[str, Any], **options: Any) -> None:
+        """One PutItem; options are the call's own (a condition, what a refusal returns)."""
+        self.client.put_item(TableName=self.table, Item=serialize(item), **options)
+
     def put_all(self, items: list[dict[str, Any]]) -> None:
         """Unconditional puts, 25 to a BatchWriteItem, retrying what comes back unprocessed."""
         for start in range(0, len(items), 25):

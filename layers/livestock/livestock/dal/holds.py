@@ -11,7 +11,7 @@ from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from botocore.exceptions import ClientError
 
 from livestock import keys
-from livestock.dal.codec import deserialize, serialize
+from livestock.dal.codec import deserialize
 from livestock.dal.expressions import (
     Store,
     Transaction,
@@ -63,16 +63,13 @@ class HoldStore(Store):
         consumer lists the hold for the sweeper off the hot path (see track_pending_hold).
         """
         try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=serialize(
-                    {
-                        "pk": keys.hold_pk(hold.hold_id),
-                        "sk": keys.HOLD_SK,
-                        "entity": "hold",
-                        **hold.model_dump(mode="json"),
-                    }
-                ),
+            self.put_item(
+                {
+                    "pk": keys.hold_pk(hold.hold_id),
+                    "sk": keys.HOLD_SK,
+                    "entity": "hold",
+                    **hold.model_dump(mode="json"),
+                },
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )

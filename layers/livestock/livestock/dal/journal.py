@@ -11,7 +11,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from livestock import keys
-from livestock.dal.codec import deserialize, serialize
+from livestock.dal.codec import deserialize
 from livestock.dal.expressions import Store, is_conditional_failure, key_query
 from livestock.models.review import JournalEntry
 
@@ -30,9 +30,7 @@ class JournalStore(Store):
             **entry.model_dump(mode="json"),
         }
         try:
-            self.client.put_item(
-                TableName=self.table, Item=serialize(item), ConditionExpression="attribute_not_exists(pk)"
-            )
+            self.put_item(item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as error:
             if is_conditional_failure(error):
                 return False

@@ -5,6 +5,8 @@ Every write replaces the object or item of the same key: a rebuild of the same r
 same bytes and the same items.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from boto3.dynamodb.conditions import Key
@@ -12,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from livestock import keys
 from livestock.dal import clients
-from livestock.dal.codec import deserialize, serialize
+from livestock.dal.codec import deserialize
 from livestock.dal.expressions import Store, key_query
 from livestock.models.review import SkuHistoryEntry
 
@@ -26,14 +28,15 @@ CONTENT_TYPES = {
 }
 
 
+@dataclass
 class ReviewObjects:
-    def __init__(self, bucket: str, client: "S3Client | None" = None) -> None:
-        self.bucket = bucket
-        self._client = client
+    bucket: str
+    # The S3 client to use; by default the process's shared one, made on first use.
+    s3: "Callable[[], S3Client]" = clients.s3
 
     @property
     def client(self) -> "S3Client":
-        return self._client or clients.s3()
+        return self.s3()
 
     def put(self, session_id: str, extension: str, body: str, digest: str) -> None:
         self.client.put_object(
@@ -62,7 +65,7 @@ class ReviewHistory(Store):
             "entity": "review-history",
             **entry.model_dump(mode="json"),
         }
-        self.client.put_item(TableName=self.table, Item=serialize(item))
+        self.put_item(item)
 
     def of_sku(self, sku_id: str, limit: int) -> list[SkuHistoryEntry]:
         """Newest first."""

@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict
@@ -88,11 +88,18 @@ def http_transport(method: str, url: str, body: bytes, headers: dict[str, str], 
 
 
 class Adapter(Protocol):
-    platform: str
-    # Whether resending the same call after an unknown outcome is safe (the platform dedupes it).
-    idempotent: bool
-    # Whether a decrease is a delta too (False: Douyin decreases by a full set).
-    deltas_down: bool
+    @property
+    def platform(self) -> str: ...
+
+    @property
+    def idempotent(self) -> bool:
+        """Whether resending the same call after an unknown outcome is safe (the platform dedupes it)."""
+        ...
+
+    @property
+    def deltas_down(self) -> bool:
+        """Whether a decrease is a delta too (False: Douyin decreases by a full set)."""
+        ...
 
     def change(self, ids: PlatformIds, delta: int, op_id: str, expected_after: int) -> Outcome: ...
 
@@ -103,6 +110,11 @@ class PlatformReadFailed(RuntimeError):
     pass
 
 
+JSON = {"Content-Type": "application/json"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+FORM_UTF8 = {"Content-Type": "application/x-www-form-urlencoded;charset=utf-8"}
+
+
 @dataclass
 class _Base:
     endpoint: str
@@ -110,16 +122,22 @@ class _Base:
     transport: Transport = http_transport
     timeout_s: float = 2.0
     clock: Callable[[], float] = time.time
+    # The Adapter protocol's facts, named in each subclass's header.
+    platform: ClassVar[str]
+    idempotent: ClassVar[bool]
+    deltas_down: ClassVar[bool]
 
-    def _call(
-        self, method: str, url: str, body: bytes, headers: dict[str, str], op_id: str = ""
-    ) -> tuple[int, Any] | None:
+    def __init_subclass__(cls, platform: str = "", idempotent: bool = False, deltas_down: bool = True) -> None:
+        super().__init_subclass__()
+        cls.platform, cls.idempotent, cls.deltas_down = platform, idempotent, deltas_down
+
+    def _post(self, url: str, body: bytes, headers: dict[str, str], op_id: str = "") -> tuple[int, Any] | None:
         """(status, parsed JSON answer); None when no answer came back. The op id travels in a
         header of ours (platforms ignore unknown headers) so the fakes can count duplicates."""
         if op_id:
             headers = {**headers, OP_HEADER: op_id}
         try:
-            status, raw = self.transport(method, url, body, headers, self.timeout_s)
+            status, raw = self.transport("POST", url, body, headers, self.timeout_s)
         except (OSError, http.client.HTTPException):
             return None
         try:
@@ -135,11 +153,7 @@ DOUYIN_RATE_LIMITED = 50002  # with sub_code isv.frequency-limited (the fake's; 
 
 
 @dataclass
-class DouyinAdapter(_Base):
-    platform: str = "douyin"
-    idempotent: bool = True
-    deltas_down: bool = False
-
+class DouyinAdapter(_Base, platform="douyin", idempotent=True, deltas_down=False):
     def _request(self, path: str, method: str, params: dict[str, Any], op_id: str = "") -> tuple[int, Any] | None:
         param_json = signing.douyin_param_json(params)
         timestamp = str(int(self.clock()))
@@ -153,13 +167,7 @@ class DouyinAdapter(_Base):
             "sign_method": "hmac-sha256",
             "sign": signing.douyin_sign(creds.app_key, creds.app_secret, method, param_json, timestamp),
         }
-        return self._call(
-            "POST",
-            f"{self.endpoint}{path}?{urlencode(query)}",
-            param_json.encode(),
-            {"Content-Type": "application/json"},
-            op_id,
-        )
+        return self._post(f"{self.endpoint}{path}?{urlencode(query)}", param_json.encode(), JSON, op_id)
 
     def change(self, ids: PlatformIds, delta: int, op_id: str, expected_after: int) -> Outcome:
         params: dict[str, Any] = {"product_id": ids.product_id, "sku_id": ids.sku_id}
@@ -195,11 +203,7 @@ KUAISHOU_RATE_LIMITED = 429001  # the fake's "call frequency exceeded" result co
 
 
 @dataclass
-class KuaishouAdapter(_Base):
-    platform: str = "kuaishou"
-    idempotent: bool = False
-    deltas_down: bool = True
-
+class KuaishouAdapter(_Base, platform="kuaishou"):
     def _request(self, method: str, param: dict[str, Any], op_id: str = "") -> tuple[int, Any] | None:
         creds = self.credentials
         system = {
@@ -212,13 +216,7 @@ class KuaishouAdapter(_Base):
             "param": json.dumps(param, separators=(",", ":"), sort_keys=True),
         }
         system["sign"] = signing.kuaishou_sign(system, creds.app_secret)
-        return self._call(
-            "POST",
-            f"{self.endpoint}/{method.replace('.', '/')}",
-            urlencode(system).encode(),
-            {"Content-Type": "application/x-www-form-urlencoded"},
-            op_id,
-        )
+        return self._post(f"{self.endpoint}/{method.replace('.', '/')}", urlencode(system).encode(), FORM, op_id)
 
     def change(self, ids: PlatformIds, delta: int, op_id: str, expected_after: int) -> Outcome:
         param = {
@@ -256,11 +254,7 @@ TAOBAO_RATE_LIMITED = "7"  # TOP's "App Call Limited"
 
 
 @dataclass
-class TaobaoAdapter(_Base):
-    platform: str = "taobao"
-    idempotent: bool = False
-    deltas_down: bool = True
-
+class TaobaoAdapter(_Base, platform="taobao"):
     def _request(self, method: str, business: dict[str, str], op_id: str = "") -> tuple[int, Any] | None:
         creds = self.credentials
         params = {
@@ -274,8 +268,7 @@ class TaobaoAdapter(_Base):
             **business,
         }
         params["sign"] = signing.taobao_sign(params, creds.app_secret)
-        return self._call(
-            "POST",
+        return self._post(
             f"{self.endpoint}/router/rest",
             urlencode(params).encode(),
             {"Content-Type": "application/x-www-form-urlencoded;charset=utf-8"},
@@ -317,20 +310,10 @@ WECHAT_SYSTEM_BUSY = -1
 
 
 @dataclass
-class WechatAdapter(_Base):
-    platform: str = "wechat"
-    idempotent: bool = False
-    deltas_down: bool = True
-
+class WechatAdapter(_Base, platform="wechat"):
     def _request(self, path: str, body: dict[str, Any], op_id: str = "") -> tuple[int, Any] | None:
         query = urlencode({"access_token": self.credentials.access_token})
-        return self._call(
-            "POST",
-            f"{self.endpoint}{path}?{query}",
-            json.dumps(body).encode(),
-            {"Content-Type": "application/json"},
-            op_id,
-        )
+        return self._post(f"{self.endpoint}{path}?{query}", json.dumps(body).encode(), JSON, op_id)
 
     def change(self, ids: PlatformIds, delta: int, op_id: str, expected_after: int) -> Outcome:
         # add / reduce only: the docs warn that set (3) misbehaves under concurrent orders.
@@ -362,13 +345,9 @@ class WechatAdapter(_Base):
 
 
 @dataclass
-class WebhookAdapter(_Base):
+class WebhookAdapter(_Base, platform="webhook", idempotent=True):
     """POSTs {sku ids, delta, op_id, expected_after} signed like the alert webhooks; the receiver
     dedupes by op_id (X-LiveStock-Event-Id), so a resend is safe. 429 is its rate limit."""
-
-    platform: str = "webhook"
-    idempotent: bool = True
-    deltas_down: bool = True
 
     def _signed(self, body: bytes, op_id: str) -> dict[str, str]:
         return {
@@ -382,7 +361,7 @@ class WebhookAdapter(_Base):
             {"product_id": ids.product_id, "sku_id": ids.sku_id, "delta": delta, "op_id": op_id},
             separators=(",", ":"),
         ).encode()
-        answer = self._call("POST", f"{self.endpoint}/stock", body, self._signed(body, op_id))
+        answer = self._post(f"{self.endpoint}/stock", body, self._signed(body, op_id))
         if answer is None:
             return Outcome("unknown", "timeout")
         status, _ = answer
@@ -396,7 +375,7 @@ class WebhookAdapter(_Base):
 
     def read(self, ids: PlatformIds) -> int:
         body = json.dumps({"product_id": ids.product_id, "sku_id": ids.sku_id}).encode()
-        answer = self._call("POST", f"{self.endpoint}/stock/get", body, self._signed(body, "read"))
+        answer = self._post(f"{self.endpoint}/stock/get", body, self._signed(body, "read"))
         if answer is None or answer[0] != 200:
             raise PlatformReadFailed(f"webhook read: {answer}")
         return int(answer[1]["stock"])
