@@ -11,7 +11,7 @@ import time
 import pytest
 
 from livestock import wiring
-from livestock.dal.skus import SkuStore
+from livestock.dal.skus import Decrement, SkuStore
 from livestock.keys import hold_id_for
 from livestock.logic.holds import HoldService
 from livestock.models.input import HoldRequest
@@ -28,12 +28,12 @@ class Crash(Exception):
 
 
 class CrashBeforeDecrement(SkuStore):
-    def decrement_shard(self, *args: object, **kwargs: object) -> tuple[bool, int | None]:
+    def decrement_shard(self, *args: object, **kwargs: object) -> Decrement:
         raise Crash
 
 
 class CrashAfterDecrement(SkuStore):
-    def decrement_shard(self, *args: object, **kwargs: object) -> tuple[bool, int | None]:
+    def decrement_shard(self, *args: object, **kwargs: object) -> Decrement:
         super().decrement_shard(*args, **kwargs)  # type: ignore[arg-type]
         raise Crash
 
@@ -97,7 +97,7 @@ def test_a_decrement_no_live_hold_owns_is_given_back(stack: LocalStack, api: Api
     refused_hold = wiring.services().stores.holds.get_hold(hold_id_for("douyin", "c-3", sku_id))
     assert refused_hold is not None
     assert refused_hold.status == "rejected"
-    taken, _ = wiring.services().stores.skus.decrement_shard(
+    taken, _, _ = wiring.services().stores.skus.decrement_shard(
         sku_id, "shared", 0, 1, f"{refused_hold.hold_id}#1", "channel:douyin"
     )
     assert taken

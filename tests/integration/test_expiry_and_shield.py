@@ -8,7 +8,7 @@ import pytest
 
 from livestock import wiring
 from livestock.dal.holds import HoldStore
-from livestock.dal.skus import SkuStore
+from livestock.dal.skus import Decrement, SkuStore
 from livestock.models.domain import Hold
 from livestock.models.exceptions import SoldOut
 from livestock.models.input import HoldRequest
@@ -49,7 +49,7 @@ class CountingHolds(HoldStore):
 
 
 class CountingSkus(SkuStore):
-    def decrement_shard(self, *args: object, **kwargs: object) -> tuple[bool, int | None]:
+    def decrement_shard(self, *args: object, **kwargs: object) -> Decrement:
         CountingRepository.writes += 1
         return super().decrement_shard(*args, **kwargs)  # type: ignore[arg-type]
 

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     meta_cache_s: float = Field(default=1.0, ge=0)
     # How long a sold-out mark refuses orders from memory before one real attempt looks again.
     sold_out_shield_s: float = Field(default=1.0, ge=0)
+    # How long an instance ranks last a shard it saw short (a refusal there would cost a WCU).
+    short_shard_memory_s: float = Field(default=30.0, ge=0)
     # The longest a partition of the sweeper's list goes unwalked when sweeps come more often than
     # this (logic/sweeper.py); 0 walks every partition on every sweep, as the minute schedule does.
     sweep_pass_s: float = Field(default=0.0, ge=0)

@@ -141,7 +141,7 @@ def build(
         stock,
         meta_cache,
         SoldOutShield(settings.sold_out_shield_s, monotonic),
-        ShardHints(settings.sold_out_shield_s, monotonic),
+        ShardHints(settings.sold_out_shield_s, monotonic, settings.short_shard_memory_s),
         settings,
         clock=clock,
         rng=rng,

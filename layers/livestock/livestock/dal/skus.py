@@ -19,6 +19,15 @@ from livestock.dal.expressions import (
 )
 from livestock.models.domain import ShardStock, SkuMeta, SkuPatch
 
+# What a decrement answers: (taken, units the shard has left or had when it refused, the write
+# revision of that level).
+type Decrement = tuple[bool, int | None, int | None]
+
+
+def _revision(item: dict[str, Any]) -> int | None:
+    revision = item.get(keys.WRITE_REVISION)
+    return None if revision is None else int(revision)
+
 
 @dataclass(frozen=True)
 class ShardDelta:
@@ -252,10 +261,10 @@ class SkuStore(Store):
 
     def decrement_shard(
         self, sku_id: str, pool: str, shard: int, quantity: int, reference: str, actor: str
-    ) -> tuple[bool, int | None]:
+    ) -> Decrement:
         """The oversell guard: one conditional write. Returns (taken, units the shard has left, or
-        had when it refused): returned values cost no extra capacity and tell the caller which
-        shards not to try next."""
+        had when it refused, and the write revision of that level): returned values cost no extra
+        capacity and tell the caller which shards not to try next."""
         # The same write counts the units as taken by the channel (platform sync reads available
         # and taken together, so a hold is never missing from both or counted in both).
         taken = {keys.taken_attr(channel): quantity} if (channel := keys.channel_of_pool(actor)) else {}
@@ -272,8 +281,9 @@ class SkuStore(Store):
             )
         except ClientError as error:
             if is_conditional_failure(error):
-                old: dict[str, Any] = dict(error.response.get("Item", {}))  # type: ignore[call-overload]
-                return False, int(deserialize(old).get("available", 0))
+                old = deserialize(dict(error.response.get("Item", {})))  # type: ignore[call-overload]
+                return False, int(old.get("available", 0)), _revision(old)
             raise
-        left = deserialize(dict(response.get("Attributes", {}))).get("available")
-        return True, None if left is None else int(left)
+        new = deserialize(dict(response.get("Attributes", {})))
+        left = new.get("available")
+        return True, None if left is None else int(left), _revision(new)

@@ -265,27 +265,25 @@ class HoldService:
         reference = keys.hold_reference(hold.hold_id, hold.attempt)
         hints, looked = self.shard_hints, False
         for pool in self._pools_for(hold.channel, meta):
-            untried = hints.order(hold.sku_id, pool, meta.shards.get(pool, 1), hold.quantity, self.rng)
+            untried = list(range(meta.shards.get(pool, 1)))
             while untried:
-                shard = untried.pop(0)
-                with hints.taking(hold.sku_id, pool, shard, hold.quantity):
-                    taken, seen = self.skus.decrement_shard(
+                with hints.claiming(hold.sku_id, pool, hold.quantity, untried, self.rng) as shard:
+                    taken, seen, revision = self.skus.decrement_shard(
                         hold.sku_id, pool, shard, hold.quantity, reference, keys.channel_actor(hold.channel)
                     )
-                hints.saw(hold.sku_id, pool, shard, seen)
+                    hints.saw(hold.sku_id, pool, shard, seen, revision)
                 if taken:
                     return first_answer(hold.model_copy(update={"pool": pool, "shard": shard}))
                 if untried and not looked:
                     # A refusal costs a WCU, a read none: look at the shards once before trying
-                    # another, so the next try goes where units are (the rest stay, tried last).
+                    # another, so the next try goes where units are.
                     self._learn_shards(meta)
                     looked = True
-                    untried = hints.order(hold.sku_id, pool, 0, hold.quantity, self.rng, among=untried)
         return None
 
     def _learn_shards(self, meta: SkuMeta) -> None:
         for seen in self.skus.read_shards(meta, consistent=False):
-            self.shard_hints.saw(meta.sku_id, seen.pool, seen.shard, seen.available)
+            self.shard_hints.saw(meta.sku_id, seen.pool, seen.shard, seen.available, seen.rev)
 
     def _refuse(self, hold: Hold, refusal: LiveStockError) -> NoReturn:
         """Stores the refusal on the hold, so a replay gets the same answer, then raises it."""

@@ -98,6 +98,7 @@ class ShardStock(BaseModel):
     pool: str
     shard: int
     available: int
+    rev: int | None = None  # keys.WRITE_REVISION: which write left this level
 
 
 class Hold(BaseModel):
