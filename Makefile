@@ -106,7 +106,7 @@ build: $(VENV)/.stamp $(SAM_VENV)/.stamp
 # Unit tests (moto, in-process) run apart from the tests that start a local stack per worker; the
 # tests that assert a latency or a deadline (marker `timing`) run after those, one stack alone.
 test: bootstrap lint build
-	$(BIN)/python -m pytest tests/unit -q
+	$(BIN)/python -m pytest tests/unit -q -n 2
 	$(BIN)/python -m pytest tests/integration tests/e2e -q -n 2 --dist loadfile -m "not timing"
 	$(BIN)/python -m pytest tests/integration tests/e2e -q -m timing
 	$(SAM_TESTS)

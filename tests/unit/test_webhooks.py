@@ -13,6 +13,7 @@ from livestock.dal.webhooks import WebhookRepository
 from livestock.logic.webhooks import WebhookService, signature, verify
 from livestock.models.event_exceptions import WebhookDeliveryFailed, WebhookNotFound
 from livestock.models.event_io import WebhookRequest
+from livestock.observability import logger
 from livestock.settings import EventSettings
 from livestock_local.template import Template
 from tests.unit.conftest import World
@@ -114,6 +115,8 @@ def test_only_subscribers_get_an_event_and_secrets_never_leave(world: World, cap
     svc = service(world, script, [])
     register(svc, ["StockLow"])
     caplog.set_level(logging.DEBUG)
+    # Our logger too: POWERTOOLS_LOG_LEVEL (WARNING in tests) set its own level when it was made.
+    caplog.set_level(logging.DEBUG, logger=logger.name)
     assert svc.deliver(event()) == {}
     assert script.calls == []
     view = svc.get("w1")
