@@ -47,12 +47,14 @@ def test_claiming_a_shard_speaks_for_its_units_until_the_decrement_is_done() -> 
     rng = random.Random(7)
     first_untried, second_untried = list(range(8)), list(range(8))
     with hints.claiming("tee", "shared", 1, first_untried, rng) as first:
-        assert first in (3, 4), "a shard with a unit before the shards without"
-        assert first not in first_untried
+        assert first.shard in (3, 4), "a shard with a unit before the shards without"
+        assert first.shard not in first_untried
         with hints.claiming("tee", "shared", 1, second_untried, rng) as second:
-            assert {first, second} == {3, 4}, "a second thread does not pick the unit the first is taking"
+            assert {first.shard, second.shard} == {3, 4}, "a second thread does not pick the unit the first is taking"
     with hints.claiming("tee", "shared", 1, list(range(8)), rng) as third:
-        assert third in (3, 4), "once the decrement is done, its unit counts again until seen taken"
+        assert third.shard in (3, 4), "once the decrement is done, its unit counts again until seen taken"
+        third.answer(0, None)
+    assert hints.order("tee", "shared", 8, 1, random.Random(3))[0] != third.shard, "its answer is recorded on release"
 
 
 def test_an_answer_about_an_older_write_does_not_overwrite_a_newer_one() -> None:

@@ -42,7 +42,7 @@ class Prefix:
 
     text: str
 
-    def __call__(self, *parts: object) -> str:
+    def __call__(self, *parts: str | int) -> str:
         return self.text + "#".join(str(part) for part in parts)
 
     def marks(self, value: str) -> bool:
@@ -211,8 +211,8 @@ def sku_of_ledger_pk(pk: str) -> str:
     return sku_pk.strip(pk).rpartition("#")[0]
 
 
-# <at iso>#<sequence>: a SKU's movements in time order
-ledger_sk = Prefix("")
+def ledger_sk(at_iso: str, sequence: str) -> str:
+    return f"{at_iso}#{sequence}"
 
 
 # --- The events table: what the event publisher and the webhook deliverer remember ------------
@@ -266,16 +266,16 @@ UNATTRIBUTED_OP = "unattributed"
 journal_pk = Prefix("JOURNAL#")
 
 
-# <at iso>#<event id>
-journal_sk = Prefix("")
+def journal_sk(at_iso: str, event_id: str) -> str:
+    return f"{at_iso}#{event_id}"
 
 
 # A SKU's line in each review it appeared in: GET /skus/{id}/history reads them.
 review_history_pk = Prefix("REVIEWED#")
 
 
-# <ended at iso>#<session id>
-review_history_sk = Prefix("")
+def review_history_sk(ended_at_iso: str, session_id: str) -> str:
+    return f"{ended_at_iso}#{session_id}"
 
 
 def review_object(session_id: str, extension: str) -> str:

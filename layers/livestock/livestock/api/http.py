@@ -172,6 +172,7 @@ def ok(body: BaseModel | dict[str, Any]) -> Response[Any]:
 
 
 def upserted[V: BaseModel](result: tuple[V, bool]) -> Response[V]:
-    """A put's answer: 201 when it created the thing, 200 when it replaced it (the view either way)."""
+    """A create-or-put's answer: 201 when it created the thing, 200 when it already existed (replaced,
+    or a retry of the same create); the view either way."""
     view, created = result
     return json_response(201 if created else 200, view)

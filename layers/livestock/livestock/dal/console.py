@@ -32,7 +32,7 @@ class ConsoleStore(Store):
             **stored.model_dump(),
             TTL_ATTRIBUTE: int(stored.expires_at) + 1,
         }
-        self.put_item(item, ConditionExpression="attribute_not_exists(pk)")
+        self.put_item(item, only_if_new=True)
 
     def get_token(self, token: str) -> ConsoleToken | None:
         item = self.get(keys.console_token_pk(token), keys.TOKEN_SK)

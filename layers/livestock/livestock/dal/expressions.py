@@ -227,8 +227,12 @@ class Store:
                 request = response.get("UnprocessedKeys") or {}
         return found
 
-    def put_item(self, item: dict[str, Any], **options: Any) -> None:
-        """One PutItem; options are the call's own (a condition, what a refusal returns)."""
+    def put_item(self, item: dict[str, Any], only_if_new: bool = False, old_on_refusal: bool = False) -> None:
+        """One PutItem; `only_if_new` refuses it where the key exists (ConditionalCheckFailed, with
+        the stored item when `old_on_refusal`)."""
+        options: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"} if only_if_new else {}
+        if old_on_refusal:
+            options["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         self.client.put_item(TableName=self.table, Item=serialize(item), **options)
 
     def put_all(self, items: list[dict[str, Any]]) -> None:

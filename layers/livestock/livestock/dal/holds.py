@@ -70,8 +70,8 @@ class HoldStore(Store):
                     "entity": "hold",
                     **hold.model_dump(mode="json"),
                 },
-                ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                only_if_new=True,
+                old_on_refusal=True,
             )
         except ClientError as error:
             if is_conditional_failure(error):

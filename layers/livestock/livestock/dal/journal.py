@@ -30,7 +30,7 @@ class JournalStore(Store):
             **entry.model_dump(mode="json"),
         }
         try:
-            self.put_item(item, ConditionExpression="attribute_not_exists(pk)")
+            self.put_item(item, only_if_new=True)
         except ClientError as error:
             if is_conditional_failure(error):
                 return False

@@ -267,13 +267,13 @@ class HoldService:
         for pool in self._pools_for(hold.channel, meta):
             untried = list(range(meta.shards.get(pool, 1)))
             while untried:
-                with hints.claiming(hold.sku_id, pool, hold.quantity, untried, self.rng) as shard:
+                with hints.claiming(hold.sku_id, pool, hold.quantity, untried, self.rng) as claim:
                     taken, seen, revision = self.skus.decrement_shard(
-                        hold.sku_id, pool, shard, hold.quantity, reference, keys.channel_actor(hold.channel)
+                        hold.sku_id, pool, claim.shard, hold.quantity, reference, keys.channel_actor(hold.channel)
                     )
-                    hints.saw(hold.sku_id, pool, shard, seen, revision)
+                    claim.answer(seen, revision)
                 if taken:
-                    return first_answer(hold.model_copy(update={"pool": pool, "shard": shard}))
+                    return first_answer(hold.model_copy(update={"pool": pool, "shard": claim.shard}))
                 if untried and not looked:
                     # A refusal costs a WCU, a read none: look at the shards once before trying
                     # another, so the next try goes where units are.

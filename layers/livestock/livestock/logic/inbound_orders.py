@@ -56,7 +56,10 @@ ACKS: dict[str, Any] = {
 }
 
 
-WEBHOOK_TYPES: dict[str, Kind] = {"order.created": "created", "order.paid": "paid", "order.cancelled": "cancelled"}
+# The signed webhook's "type": "order.<kind>" (a bare "<kind>" is read the same).
+WEBHOOK_TYPES: dict[str, Kind] = {
+    f"{prefix}{kind}": kind for prefix in ("order.", "") for kind in ("created", "paid", "cancelled")
+}
 
 
 class OrderMessage(BaseModel):

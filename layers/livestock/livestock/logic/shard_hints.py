@@ -1,8 +1,8 @@
 """Which shards to try first. A refused decrement returns what the shard had, a successful one
 what it has left (with the write's revision, so a late answer does not undo a newer one); an
-instance remembers that for a moment, counts the units its own decrements in flight are taking
-(chosen and counted under one lock), and tries shards that can cover the order before those that
-cannot, so a drained shard is not hit again and again (each refusal still costs a WCU)."""
+instance remembers that for a moment (a shard seen short for longer), counts the units its own
+decrements in flight are taking (chosen and counted under one lock), and tries shards known to hold
+too few last, so a drained shard is not hit again and again (each refusal still costs a WCU)."""
 
 import random
 import threading
@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 
 class ShardHints:
@@ -27,57 +28,53 @@ class ShardHints:
         self._lock = threading.Lock()
 
     def saw(self, sku_id: str, pool: str, shard: int, available: int | None, revision: int | None = None) -> None:
+        with self._lock:
+            self._record((sku_id, pool, shard), available, revision)
+
+    def _record(self, key: tuple[str, str, int], available: int | None, revision: int | None) -> None:
         """Answers of concurrent decrements arrive in any order: an answer about an older write
-        than the one already seen (a lower revision) is not news and is dropped."""
-        key, now = (sku_id, pool, shard), self.clock()
-        with self._lock:
-            known = self._seen.get(key)
-            if available is None:
-                self._seen.pop(key, None)
-            elif not (
-                known
-                and now - known[0] < self.ttl_s
-                and revision is not None
-                and known[2] is not None
-                and known[2] > revision
-            ):
-                self._seen[key] = (now, available, revision)
+        than the one already seen (a lower revision) is not news and is dropped. Lock held."""
+        known, now = self._seen.get(key), self.clock()
+        if available is None:
+            self._seen.pop(key, None)
+        elif not (
+            known
+            and now - known[0] < self.ttl_s
+            and revision is not None
+            and known[2] is not None
+            and known[2] > revision
+        ):
+            self._seen[key] = (now, available, revision)
 
     @contextmanager
-    def taking(self, sku_id: str, pool: str, shard: int, quantity: int) -> Iterator[None]:
-        """While a decrement of this instance is in flight on a shard: its units are spoken for."""
-        with self._lock:
-            self._taking[(sku_id, pool, shard)] += quantity
-        try:
-            yield
-        finally:
-            self._release((sku_id, pool, shard), quantity)
-
-    @contextmanager
-    def claiming(self, sku_id: str, pool: str, quantity: int, untried: list[int], rng: random.Random) -> Iterator[int]:
+    def claiming(
+        self, sku_id: str, pool: str, quantity: int, untried: list[int], rng: random.Random
+    ) -> Iterator["Claim"]:
         """Takes the best of `untried` out of it and speaks for its units while the caller's
         decrement is in flight. Choosing and speaking for happen under one lock, so two threads of
-        this instance never both choose a shard whose units cover only one of them."""
+        this instance never both choose a shard whose last reading covers only one of them; the
+        decrement's answer is recorded and the units released under one lock too."""
         with self._lock:
             shard = self._ranked(sku_id, pool, quantity, untried, rng)[0]
             self._taking[(sku_id, pool, shard)] += quantity
         untried.remove(shard)
+        claim = Claim(shard)
         try:
-            yield shard
+            yield claim
         finally:
-            self._release((sku_id, pool, shard), quantity)
-
-    def _release(self, key: tuple[str, str, int], quantity: int) -> None:
-        with self._lock:
-            self._taking[key] -= quantity
-            if not self._taking[key]:
-                del self._taking[key]
+            key = (sku_id, pool, shard)
+            with self._lock:
+                if claim.answered:
+                    self._record(key, claim.available, claim.revision)
+                self._taking[key] -= quantity
+                if not self._taking[key]:
+                    del self._taking[key]
 
     def order(
         self, sku_id: str, pool: str, count: int, quantity: int, rng: random.Random, among: list[int] | None = None
     ) -> list[int]:
-        """Random order, but shards known (recently) to cover `quantity` beyond what this
-        instance's decrements in flight take come first, and those known to hold fewer go last."""
+        """The order `claiming` picks from: random, but shards known (recently) to hold fewer than
+        `quantity` beyond what this instance's decrements in flight take go last."""
         with self._lock:
             return self._ranked(sku_id, pool, quantity, list(range(count)) if among is None else list(among), rng)
 
@@ -85,13 +82,27 @@ class ShardHints:
         rng.shuffle(shards)
         now = self.clock()
 
-        def room(n: int) -> int | None:
+        def short(n: int) -> bool:
             seen = self._seen.get((sku_id, pool, n))
             if seen is None:
-                return None
-            left = seen[1] - self._taking[(sku_id, pool, n)]
-            return left if now - seen[0] < (self.ttl_s if left >= quantity else self.short_ttl_s) else None
+                return False
+            # How long a reading counts depends on what it said, not on this instance's own claims.
+            if now - seen[0] >= (self.ttl_s if seen[1] >= quantity else self.short_ttl_s):
+                return False
+            return seen[1] - self._taking[(sku_id, pool, n)] < quantity
 
-        rooms = {n: room(n) for n in shards}
-        short = {n for n in shards if (r := rooms[n]) is not None and r < quantity}
-        return [n for n in shards if n not in short] + [n for n in shards if n in short]
+        last = {n for n in shards if short(n)}
+        return [n for n in shards if n not in last] + [n for n in shards if n in last]
+
+
+@dataclass
+class Claim:
+    """A shard chosen for one decrement; `answer` what the decrement said of it."""
+
+    shard: int
+    answered: bool = False
+    available: int | None = None
+    revision: int | None = None
+
+    def answer(self, available: int | None, revision: int | None) -> None:
+        self.answered, self.available, self.revision = True, available, revision

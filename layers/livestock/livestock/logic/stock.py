@@ -47,7 +47,7 @@ class StockService:
         pools = {pool: totals.get(pool, 0) for pool in meta.shards}
         counts = self.holds.counts(sku_id)
         return SkuView(
-            **meta.model_dump(include=set(SkuView.model_fields)),
+            **meta.model_dump(include=set(SkuView.model_fields) - {"pools", "sellable", "held", "sold", "in_flight"}),
             pools=pools,
             sellable=sum(units for pool, units in pools.items() if is_sellable(pool)),
             held=counts.held,

@@ -132,7 +132,7 @@ class CampaignView(BaseModel):
     def of(cls, campaign: Campaign) -> "CampaignView":
         cancelled = campaign.status == CampaignStatus.CANCELLED
         return cls(
-            **campaign.model_dump(include=set(cls.model_fields) - {"stages"}),
+            **campaign.model_dump(include=set(cls.model_fields) - {"pool", "pending_units", "stages", "started_by"}),
             pool=campaign.pool,
             pending_units=0 if cancelled else campaign.pending_units,
             stages=[

@@ -17,6 +17,7 @@ __all__ = [
     "Hold",
     "HoldCounts",
     "HoldStatus",
+    "Record",
     "ShardStock",
     "SkuMeta",
     "SkuPatch",

@@ -5,14 +5,16 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from livestock.events.models import WEBHOOK_EVENT_TYPES, WebhookEventType
-from livestock.models.input import MAX_STOCK, Distinct, StrictModel
+from livestock.models.input import MAX_STOCK, StrictModel, distinct
 
 WEBHOOK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 Secret = Annotated[str, StringConstraints(min_length=16, max_length=256)]
 
 
 class AlertsRequest(StrictModel):
-    tiers_pct: Annotated[list[Annotated[int, Field(ge=1, le=99)]], Distinct] = Field(min_length=1, max_length=99)
+    tiers_pct: Annotated[list[Annotated[int, Field(ge=1, le=99)]], distinct("tiers")] = Field(
+        min_length=1, max_length=99
+    )
     baseline: Literal["opening"] | Annotated[int, Field(ge=1, le=MAX_STOCK)] = "opening"
 
 

@@ -24,12 +24,13 @@ class LiveStockError(Exception):
 class NotFound(LiveStockError, status=404):
     """Something asked for by id does not exist: `noun` names it, `field` is the id's name."""
 
-    noun: ClassVar[str]
-    field: ClassVar[str]
+    noun: ClassVar[str] = "item"
+    field: ClassVar[str] = "id"
 
-    def __init_subclass__(cls, noun: str = "", field: str = "", **kwargs: Any) -> None:
+    def __init_subclass__(cls, noun: str | None = None, field: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.noun, cls.field = noun, field
+        cls.noun = cls.noun if noun is None else noun
+        cls.field = cls.field if field is None else field
 
     @classmethod
     def unless[T](cls, found: T | None, ident: str) -> T:
@@ -40,19 +41,19 @@ class NotFound(LiveStockError, status=404):
 
 
 class SkuNotFound(NotFound, code="SKU_NOT_FOUND", noun="SKU", field="sku_id"):
-    """No SKU with this id (PUT /skus/{id} creates one)."""
+    """An order, a view or a change names a SKU that was never created (PUT /skus/{id} creates it)."""
 
 
 class HoldNotFound(NotFound, code="HOLD_NOT_FOUND", noun="hold", field="hold_id"):
-    """No hold with this id."""
+    """A view, confirm or cancel names a hold no order created."""
 
 
 class SessionNotFound(NotFound, code="SESSION_NOT_FOUND", noun="session", field="session_id"):
-    """No live session with this id."""
+    """A route or a console token names a live session that was never planned (PUT /sessions/{id})."""
 
 
 class CampaignNotFound(NotFound, code="CAMPAIGN_NOT_FOUND", noun="campaign", field="campaign_id"):
-    """No staged-release campaign with this id."""
+    """A view, cancel or stage release names a campaign that was never created."""
 
 
 class SoldOut(LiveStockError, status=409, code="SOLD_OUT"):

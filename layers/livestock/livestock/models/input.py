@@ -19,14 +19,15 @@ MAX_ORDER_UNITS = 10_000
 MAX_PAY_WINDOW_S = 7 * 24 * 3600
 
 
-def _distinct[T](values: list[T]) -> list[T]:
-    if len(set(values)) != len(values):
-        raise ValueError("values must be distinct")
-    return values
+def distinct(what: str) -> AfterValidator:
+    """A list whose values may not repeat (alert tiers, a session's channels): "<what> must be distinct"."""
 
+    def check[T](values: list[T]) -> list[T]:
+        if len(set(values)) != len(values):
+            raise ValueError(f"{what} must be distinct")
+        return values
 
-# A list whose values may not repeat (channels of a session, alert tiers).
-Distinct = AfterValidator(_distinct)
+    return AfterValidator(check)
 
 
 class StrictModel(BaseModel):

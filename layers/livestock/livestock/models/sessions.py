@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, field_validator, model_validator
 
 from livestock.models.domain import Record
-from livestock.models.input import MAX_ORDER_UNITS, MAX_STOCK, STRICT, ChannelId, Distinct, Identifier, StrictModel
+from livestock.models.input import MAX_ORDER_UNITS, MAX_STOCK, STRICT, ChannelId, Identifier, StrictModel, distinct
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 MAX_LINEUP = 100
@@ -50,7 +50,7 @@ class LineupItem(StrictModel):
         ge=1,
         le=MAX_ORDER_UNITS,
     )
-    alert_tiers_pct: list[Annotated[int, Field(ge=1, le=99)]] | None = Field(
+    alert_tiers_pct: Annotated[list[Annotated[int, Field(ge=1, le=99)]], distinct("tiers")] | None = Field(
         description="Low-stock tiers set on the SKU when the session starts (baseline: sellable then).",
         default=None,
         min_length=1,
@@ -63,17 +63,10 @@ class LineupItem(StrictModel):
         le=MAX_STOCK,
     )
 
-    @field_validator("alert_tiers_pct")
-    @classmethod
-    def _distinct(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("tiers must be distinct")
-        return value
-
 
 class SessionRequest(StrictModel):
     title: Annotated[str, Field(min_length=1, max_length=200)]
-    channels: Annotated[list[ChannelId], Distinct] = Field(min_length=1, max_length=16)
+    channels: Annotated[list[ChannelId], distinct("channels")] = Field(min_length=1, max_length=16)
     starts_at: IsoTime
     ends_at: IsoTime
     lineup: list[LineupItem] = Field(min_length=1, max_length=MAX_LINEUP)

@@ -123,13 +123,17 @@ class _Base:
     timeout_s: float = 2.0
     clock: Callable[[], float] = time.time
     # The Adapter protocol's facts, named in each subclass's header.
-    platform: ClassVar[str]
-    idempotent: ClassVar[bool]
-    deltas_down: ClassVar[bool]
+    platform: ClassVar[str] = ""
+    idempotent: ClassVar[bool] = False
+    deltas_down: ClassVar[bool] = True
 
-    def __init_subclass__(cls, platform: str = "", idempotent: bool = False, deltas_down: bool = True) -> None:
-        super().__init_subclass__()
-        cls.platform, cls.idempotent, cls.deltas_down = platform, idempotent, deltas_down
+    def __init_subclass__(
+        cls, platform: str | None = None, idempotent: bool | None = None, deltas_down: bool | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.platform = cls.platform if platform is None else platform
+        cls.idempotent = cls.idempotent if idempotent is None else idempotent
+        cls.deltas_down = cls.deltas_down if deltas_down is None else deltas_down
 
     def _post(self, url: str, body: bytes, headers: dict[str, str], op_id: str = "") -> tuple[int, Any] | None:
         """(status, parsed JSON answer); None when no answer came back. The op id travels in a
@@ -271,7 +275,7 @@ class TaobaoAdapter(_Base, platform="taobao"):
         return self._post(
             f"{self.endpoint}/router/rest",
             urlencode(params).encode(),
-            {"Content-Type": "application/x-www-form-urlencoded;charset=utf-8"},
+            FORM_UTF8,
             op_id,
         )
 
@@ -351,7 +355,7 @@ class WebhookAdapter(_Base, platform="webhook", idempotent=True):
 
     def _signed(self, body: bytes, op_id: str) -> dict[str, str]:
         return {
-            "Content-Type": "application/json",
+            **JSON,
             "X-LiveStock-Signature": signing.webhook_signature(self.credentials.secret, int(self.clock()), body),
             "X-LiveStock-Event-Id": op_id,
         }
@@ -382,11 +386,8 @@ class WebhookAdapter(_Base, platform="webhook", idempotent=True):
 
 
 ADAPTERS: dict[str, type[DouyinAdapter | KuaishouAdapter | TaobaoAdapter | WechatAdapter | WebhookAdapter]] = {
-    "douyin": DouyinAdapter,
-    "kuaishou": KuaishouAdapter,
-    "taobao": TaobaoAdapter,
-    "wechat": WechatAdapter,
-    "webhook": WebhookAdapter,
+    adapter.platform: adapter
+    for adapter in (DouyinAdapter, KuaishouAdapter, TaobaoAdapter, WechatAdapter, WebhookAdapter)
 }
 
 
