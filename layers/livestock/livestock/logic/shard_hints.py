@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -70,15 +70,14 @@ class ShardHints:
                 if not self._taking[key]:
                     del self._taking[key]
 
-    def order(
-        self, sku_id: str, pool: str, count: int, quantity: int, rng: random.Random, among: list[int] | None = None
-    ) -> list[int]:
+    def order(self, sku_id: str, pool: str, count: int, quantity: int, rng: random.Random) -> list[int]:
         """The order `claiming` picks from: random, but shards known (recently) to hold fewer than
         `quantity` beyond what this instance's decrements in flight take go last."""
         with self._lock:
-            return self._ranked(sku_id, pool, quantity, list(range(count)) if among is None else list(among), rng)
+            return self._ranked(sku_id, pool, quantity, range(count), rng)
 
-    def _ranked(self, sku_id: str, pool: str, quantity: int, shards: list[int], rng: random.Random) -> list[int]:
+    def _ranked(self, sku_id: str, pool: str, quantity: int, among: Iterable[int], rng: random.Random) -> list[int]:
+        shards = list(among)
         rng.shuffle(shards)
         now = self.clock()
 
