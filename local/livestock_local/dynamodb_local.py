@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -30,6 +31,9 @@ NO_BROWSER_ORIGIN = "https://no-browser-access.invalid"
 BOUND_LAUNCHER = Path(__file__).parent / "java" / "BoundDynamoDBLocal.java"
 LAUNCHER_CACHE = ROOT / "build" / "dynamodb-local-launcher"
 LOOPBACK = "127.0.0.1"
+# Extra JVM options, e.g. "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" (tests/conftest.py sets that):
+# a stack that lives a few minutes spends less CPU without the optimising compiler on 2 cores.
+JVM_OPTIONS_VARIABLE = "LIVESTOCK_JVM_OPTIONS"
 
 
 class DynamoDBLocalError(RuntimeError):
@@ -179,6 +183,7 @@ class DynamoDBLocal:
         directory = jar_dir()
         command = [
             java,
+            *shlex.split(os.environ.get(JVM_OPTIONS_VARIABLE, "")),
             f"-Djava.library.path={directory / 'DynamoDBLocal_lib'}",
             f"-Dlivestock.host={self.host}",
             *launcher_classpath(directory),

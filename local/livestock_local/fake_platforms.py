@@ -329,7 +329,7 @@ class FakePlatform:
                 self.wfile.write(raw)
 
         self._server = HttpServer((host, port), Handler)
-        threading.Thread(target=self._server.serve_forever, name=f"fake-{self.platform}", daemon=True).start()
+        self._server.serve_in_thread(f"fake-{self.platform}")
         self.endpoint = f"http://{host}:{self._server.server_address[1]}"
         return self.endpoint
 

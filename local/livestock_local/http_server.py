@@ -7,9 +7,17 @@ or a fan-out posting on 16 threads), the kernel drops or resets what it cannot q
 platform part, with no error on the server's side, and a dropped connection attempt is retried
 only after a second."""
 
+import threading
 from http.server import ThreadingHTTPServer
 
 
 class HttpServer(ThreadingHTTPServer):
     request_queue_size = 256
     daemon_threads = True
+    # shutdown() returns at the serving loop's next look: socketserver's 0.5 s, paid at every stop.
+    shutdown_poll_s = 0.05
+
+    def serve_in_thread(self, name: str) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, args=(self.shutdown_poll_s,), name=name, daemon=True)
+        thread.start()
+        return thread

@@ -217,8 +217,7 @@ class ConsoleManagementApi:
         return Handler
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="console-management", daemon=True)
-        self._thread.start()
+        self._thread = self._server.serve_in_thread("console-management")
 
     def stop(self) -> None:
         if self._thread is not None:

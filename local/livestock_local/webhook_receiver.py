@@ -68,8 +68,7 @@ class Receiver:
 @contextmanager
 def receiving(answers: list[int] | None = None) -> Iterator[Receiver]:
     receiver = Receiver(answers)
-    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
-    thread.start()
+    receiver.server.serve_in_thread("webhook-receiver")
     try:
         yield receiver
     finally:

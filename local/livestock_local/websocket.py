@@ -162,7 +162,7 @@ class LocalWebSocketApi:
         if self._server is None:
             raise RuntimeError(f"the local WebSocket API could not listen on port {self.port}")
         self._management = HttpServer((self.host, self.management_port), _management_handler(self))
-        threading.Thread(target=self._management.serve_forever, name="websocket-management", daemon=True).start()
+        self._management.serve_in_thread("websocket-management")
 
     def _run(self) -> None:
         asyncio.run(self._serve())
