@@ -110,6 +110,8 @@ def become_stack_child() -> None:
     whole terminal group, so the child ignores SIGINT and waits to be stopped in order; if the stack
     dies without stopping it (kill -9), the kernel kills the child too."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The fork server ignores SIGTERM (worker_preload); the stack stops this child with it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     # Metrics are not published locally; Powertools would warn about it on every call.
@@ -128,7 +130,26 @@ def name_process(name: str) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
-def _worker_start(functions: list[Function], pool: str) -> None:
+def worker_context() -> multiprocessing.context.ForkServerContext:
+    """How the stack starts its children: forked from one server process that has loaded the
+    libraries every function uses (livestock_local.worker_preload). Spawning each from a new
+    interpreter made every one import them again: about a second of CPU each, for nine or more
+    processes at every stack start. The server is a child of the stack and ends with it; its
+    children are killed with it (PDEATHSIG, `become_stack_child`)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["livestock_local.worker_preload"])
+    return context
+
+
+def adopt_environment(environment: dict[str, str]) -> None:
+    """A forked child starts with the variables the fork server started with, not the stack's of
+    now (its database's endpoint and key, say): it takes those it was given."""
+    os.environ.clear()
+    os.environ.update(environment)
+
+
+def _worker_start(functions: list[Function], pool: str, environment: dict[str, str]) -> None:
+    adopt_environment(environment)
     become_stack_child()
     name_process(f"ls-{pool}")
     _base_environment.update(os.environ)
@@ -239,8 +260,8 @@ class Invoker:
         self._function_list = functions
         self.sizes = {"api": workers, "events": background_workers, "schedule": schedule_workers}
         self._lock = threading.Lock()
-        # Workers are spawned from the thread that calls warm_up(): PDEATHSIG follows that thread.
-        self._pools = {pool: self._new_pool(pool) for pool in self.sizes}
+        # Made at first use, with the stack's variables of then (adopt_environment).
+        self._pools: dict[str, ProcessPoolExecutor] = {}
         self._turns = {pool: TurnTaking(size) for pool, size in self.sizes.items()}
         self.replaced_pools = 0
         self._warming: list[Future[int]] = []
@@ -252,10 +273,16 @@ class Invoker:
     def _new_pool(self, pool: str) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=self.sizes[pool],
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=worker_context(),
             initializer=_worker_start,
-            initargs=(self._function_list, pool),
+            initargs=(self._function_list, pool, dict(os.environ)),
         )
+
+    def _pool(self, pool: str) -> ProcessPoolExecutor:
+        with self._lock:
+            if pool not in self._pools:
+                self._pools[pool] = self._new_pool(pool)
+            return self._pools[pool]
 
     def warm_up(self) -> None:
         """Starts every worker now rather than on the first requests of a burst."""
@@ -263,12 +290,10 @@ class Invoker:
         self.finish_warm_up()
 
     def begin_warm_up(self) -> None:
-        """Spawns every worker (from the calling thread, which PDEATHSIG follows) without waiting
-        for them to load the functions: the stack starts its other processes meanwhile."""
+        """Starts every worker without waiting for them to load the functions: the stack starts its
+        other processes meanwhile."""
         self._warming = [
-            executor.submit(_worker_ready)
-            for pool, executor in self._pools.items()
-            for _ in range(self.sizes[pool] * 2)
+            self._pool(pool).submit(_worker_ready) for pool, size in self.sizes.items() for _ in range(size * 2)
         ]
 
     def finish_warm_up(self) -> None:
@@ -283,7 +308,7 @@ class Invoker:
         turns = self._turns[pool]
         turns.acquire(logical_id)
         try:
-            executor = self._pools[pool]
+            executor = self._pool(pool)
             try:
                 return executor.submit(_worker_invoke, logical_id, event).result()
             except BrokenProcessPool:
@@ -294,14 +319,14 @@ class Invoker:
 
     def _replace(self, pool: str, broken: ProcessPoolExecutor) -> None:
         with self._lock:
-            if self._pools[pool] is not broken:
+            if self._pools.get(pool) is not broken:
                 return  # another caller replaced it already
             self._pools[pool] = self._new_pool(pool)
             self.replaced_pools += 1
         broken.shutdown(wait=False, cancel_futures=True)
 
     def worker_pids(self, pool: str) -> list[int]:
-        return [process.pid for process in getattr(self._pools[pool], "_processes", {}).values()]
+        return [process.pid for process in getattr(self._pools.get(pool), "_processes", {}).values()]
 
     def shutdown(self) -> None:
         """Stops the workers without waiting for calls in progress: a stop must not hang on them."""

@@ -10,7 +10,6 @@ a burst of API calls in the gateway's process cannot starve it of the interprete
 
 import ctypes
 import json
-import multiprocessing
 import os
 import signal
 import threading
@@ -26,7 +25,13 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from livestock_local.dynamodb_local import Credentials, client
-from livestock_local.lambda_runtime import LocalLambda, become_stack_child, name_process
+from livestock_local.lambda_runtime import (
+    LocalLambda,
+    adopt_environment,
+    become_stack_child,
+    name_process,
+    worker_context,
+)
 from livestock_local.template import Function
 
 # The stream's answers when a checkpoint can no longer be read from: its records are past the
@@ -350,7 +355,8 @@ def process_name(function_id: str) -> str:
     return f"ls-{function_id.removesuffix('Function')}"[:15]
 
 
-def _run_in_process(mapping: StreamMapping, idle: "ctypes.c_bool") -> None:
+def _run_in_process(mapping: StreamMapping, idle: "ctypes.c_bool", environment: dict[str, str]) -> None:
+    adopt_environment(environment)
     become_stack_child()
     name_process(process_name(mapping.function.logical_id))
     # The stack stops this process with SIGTERM (as a group SIGTERM does): no lock or condition is
@@ -388,7 +394,7 @@ class StreamWorker:
 
     def __init__(self, mapping: StreamMapping) -> None:
         self.mapping = mapping
-        self._context = multiprocessing.get_context("spawn")
+        self._context = worker_context()
         # A plain shared byte, written by the child only: read without any lock.
         self._idle = self._context.RawValue(ctypes.c_bool, False)
         self._process = self._new_process()
@@ -401,7 +407,7 @@ class StreamWorker:
     def _new_process(self) -> Any:
         return self._context.Process(
             target=_run_in_process,
-            args=(self.mapping, self._idle),
+            args=(self.mapping, self._idle, dict(os.environ)),
             name=f"stream-{self.mapping.table_name}",
             daemon=True,
         )
@@ -422,6 +428,7 @@ class StreamWorker:
             checkpoint = Checkpoint(mapping.checkpoint_path)
             seek_to_latest(streams, stream_arn, checkpoint)
             checkpoint.save()
+        self._process = self._new_process()  # with the stack's variables of now
         self._process.start()
 
     def supervise(self) -> bool:
