@@ -1,26 +1,31 @@
 """Consumes the inventory table's stream: writes the ledger and settles holds.
 
 The ledger entries of a batch are written first, together (each is keyed by its stream record,
-so a retried batch rewrites the same entries). Then each record settles its hold; Powertools batch
-processing parses each record into a typed change and reports failed records one by one, so Lambda
-retries only from the first failure.
+so a retried batch rewrites the same entries). Then each record settles its hold: the records of one
+hold in stream order, different holds at once (api/batch.py, SETTLE_WORKERS threads). Powertools
+batch processing parses each record into a typed change and reports failed records one by one, so
+Lambda retries only from the first failure.
 """
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from livestock.dal.stream import InventoryRecordModel, change_of, parse
+from livestock.api.batch import KeyOrderedBatchProcessor
+from livestock.dal.stream import InventoryRecordModel, change_of, parse, settling_order
 from livestock.observability import logger, metrics, tracer
+from livestock.settings import get_settings
 from livestock.wiring import services
 
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams, model=InventoryRecordModel)
+processor = KeyOrderedBatchProcessor(
+    EventType.DynamoDBStreams, InventoryRecordModel, settling_order, lambda: get_settings().settle_workers
+)
 
 
-@tracer.capture_method
+# Not traced per record: records settle on worker threads, where X-Ray's segment is not current.
 def record_handler(record: InventoryRecordModel) -> None:
     services().settlement.settle(change_of(record))
 

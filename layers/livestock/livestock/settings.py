@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # The longest a partition of the sweeper's list goes unwalked when sweeps come more often than
     # this (logic/sweeper.py); 0 walks every partition on every sweep, as the minute schedule does.
     sweep_pass_s: float = Field(default=0.0, ge=0)
+    # Threads the stream consumer settles a batch's holds on (api/batch.py): a hot shard's
+    # decrements settle at once, not one round trip after another.
+    settle_workers: int = Field(default=8, ge=1, le=64)
 
 
 class EventSettings(BaseSettings):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamChangedRecordModel, DynamoDBStreamRecordModel
-from pydantic import BaseModel, ConfigDict, Discriminator, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationError
 
 from livestock import keys
 from livestock.models.campaigns import Campaign, CampaignStatus, Stage
@@ -307,6 +307,23 @@ def change_of(record: InventoryRecordModel) -> Change | None:
 
 def parse(raw: dict[str, object]) -> InventoryRecordModel:
     return InventoryRecordModel.model_validate(raw)
+
+
+def settling_order(raw: dict[str, Any]) -> tuple[str, str]:
+    """Which records of a batch settle one after another (api/batch.py): those of one hold (its
+    put, the decrement that names it, its transitions), in stream order; any other change after its
+    item's earlier changes. A record that does not parse stands alone (it is reported failed)."""
+    try:
+        change = change_of(parse(raw))
+    except ValidationError:
+        return ("record", str(raw.get("eventID", id(raw))))
+    if isinstance(change, ShardChanged) and (taken_by := change.decrement_of) is not None:
+        return ("hold", taken_by[0])
+    if isinstance(change, HoldTransitioned):
+        return ("hold", change.hold_id)
+    if change is None:
+        return ("record", str(raw.get("eventID", id(raw))))
+    return ("item", change.recorded.item_key)
 
 
 __all__ = [
