@@ -15,6 +15,7 @@ from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing import forkserver
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -110,10 +111,19 @@ def become_stack_child() -> None:
     whole terminal group, so the child ignores SIGINT and waits to be stopped in order; if the stack
     dies without stopping it (kill -9), the kernel kills the child too."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The fork server ignores SIGTERM (worker_preload); the stack stops this child with it.
+    # The fork server ignores SIGTERM (worker_signals); the stack stops this child with it.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    # A forkserver child is handed the stack's end of the server's "alive" pipe (so that it could
+    # start children of its own, which ours never do). Holding it, the children would keep the
+    # server, their parent, alive after a kill -9 of the stack alone, and so themselves. Let go of
+    # it: the server then ends with the stack, and this child with the server (PDEATHSIG above).
+    server = forkserver._forkserver  # the one place multiprocessing keeps that fd
+    alive: int | None = getattr(server, "_forkserver_alive_fd", None)
+    if alive is not None:
+        os.close(alive)
+        server._forkserver_alive_fd = None  # type: ignore[attr-defined]
     # Metrics are not published locally; Powertools would warn about it on every call.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
@@ -125,7 +135,7 @@ PR_SET_NAME = 15
 
 def name_process(name: str) -> None:
     """The process's name in /proc/<pid>/comm (15 characters at most), so that `ps`, `top` and the
-    fault probes tell the stack's processes apart (every spawned one is otherwise `python`)."""
+    fault probes tell the stack's processes apart (each forked one is otherwise `ls-forkserver`)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
@@ -137,7 +147,7 @@ def worker_context() -> multiprocessing.context.ForkServerContext:
     processes at every stack start. The server is a child of the stack and ends with it; its
     children are killed with it (PDEATHSIG, `become_stack_child`)."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["livestock_local.worker_preload"])
+    context.set_forkserver_preload(["livestock_local.worker_signals", "livestock_local.worker_preload"])
     return context
 
 

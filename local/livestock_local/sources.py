@@ -206,7 +206,7 @@ class DynamoDBStreamSource:
     def start(self) -> None:
         for worker in self.workers:
             worker.start()
-        # Spawned from a thread that lives as long as the stack: PDEATHSIG follows the spawning thread.
+        # Starts a dead mapping's process again for as long as the stack runs.
         self._supervisor = threading.Thread(target=self._supervise, name="stream-supervisor", daemon=True)
         self._supervisor.start()
 

@@ -166,9 +166,9 @@ class LocalStack:
                 credentials=credentials,
                 host=self.dynamodb_host,
             )
-            # The slow starts overlap (each from this thread, which PDEATHSIG follows): moto loads
-            # while the JVM starts, and the function workers while the tables and the sources are
-            # made. The JVM is not made to share its start with a dozen interpreters loading.
+            # The slow starts overlap (the JVM and moto from this thread, which their PDEATHSIG
+            # follows): moto loads while the JVM starts, and the function workers while the tables
+            # and the sources are made. The JVM is not made to share its start with them.
             self.database.launch()
             self._configure_environment()
             built = self._build_sources()

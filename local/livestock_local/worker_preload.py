@@ -3,14 +3,8 @@ environments (see `lambda_runtime.worker_context`): the libraries the functions 
 environment imports only LiveStock's own modules. Those are not here: they read the function's
 environment when imported (Powertools' Logger, for one), as on a Lambda cold start. Nor is the X-Ray
 SDK, which reads its settings from the environment when imported.
-
-The server ignores SIGTERM: the stack stops its children itself, in order, and a SIGTERM to the
-whole group (`kill -TERM -<pgid>`) must not end the server first, and with it (PDEATHSIG) every
-child in the middle of its work. The server ends when the stack does (multiprocessing closes its
-pipe)."""
+"""
 # ruff: noqa: F401 - imported for their side effect: loaded once, in the server that forks
-
-import signal
 
 import boto3
 import boto3.dynamodb.conditions
@@ -25,5 +19,4 @@ from aws_lambda_powertools.utilities import batch, parser
 
 from livestock_local.lambda_runtime import name_process
 
-signal.signal(signal.SIGTERM, signal.SIG_IGN)
 name_process("ls-forkserver")

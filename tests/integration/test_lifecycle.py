@@ -13,7 +13,7 @@ import pytest
 from livestock_local.chaos import kill9_restart_probe, stop_probe
 from livestock_local.dynamodb_local import free_port
 from livestock_local.stack import lock_file, stale_reason
-from livestock_local.stack_process import start_stack
+from livestock_local.stack_process import descendants, start_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timing]
 
@@ -40,6 +40,32 @@ def test_kill_9_then_an_immediate_restart_starts_and_answers_replays_alike(tmp_p
         assert result.restarted, f"restart {run + 1}: {result.message}"
         assert "stale lock" in result.message, "the stale lock is reported"
         assert result.replays_different == 0, f"restart {run + 1}: replays answered differently"
+
+
+def test_kill_9_of_the_stack_alone_takes_every_process_it_started_with_it(tmp_path: Path) -> None:
+    """Not the group: the stack's own pid. Its function workers are forked by a server process,
+    not by the stack, so this proves the chain (stack -> server -> workers) still ends them all."""
+
+    def running(pid: int) -> bool:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat[stat.rindex(")") + 2] != "Z"
+
+    stack = start_stack(tmp_path / "state", fresh=True)
+    started = descendants(stack.pid)
+    names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in started if running(pid)}
+    assert {"java", "ls-forkserver", "ls-api", "ls-StreamConsum"} <= names, names
+    os.kill(stack.pid, signal.SIGKILL)
+    stack.process.wait()
+    deadline = time.monotonic() + 5
+    while any(running(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = {pid: Path(f"/proc/{pid}/comm").read_text().strip() for pid in started if running(pid)}
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == {}, f"still running 5 s after kill -9 of the stack: {left}"
 
 
 def test_a_lock_is_stale_when_its_process_is_a_zombie_or_gone_or_its_port_is_silent(tmp_path: Path) -> None:

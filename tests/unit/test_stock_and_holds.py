@@ -1,10 +1,12 @@
 """The domain services on moto, one call at a time (moto oversells under concurrency; the
 concurrency tests run on DynamoDB Local)."""
 
+from typing import Any
+
 import pytest
 
 from livestock import keys
-from livestock.dal.expressions import Update
+from livestock.dal.expressions import TransactionRefused, Update
 from livestock.logic.sweeper import Sweeper
 from livestock.models.domain import SkuPatch
 from livestock.models.exceptions import (
@@ -339,3 +341,37 @@ def test_a_confirm_while_the_hold_is_settling_is_accepted_and_applied_when_it_se
     assert world.holds.confirm(held, "pay").status == "confirmed"
     assert world.stock.view("tee").sold == 2
     consistent(world)
+
+
+def test_a_requested_confirm_that_met_a_conflict_is_applied_when_its_record_comes_back(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settling and applying a confirm recorded meanwhile are two writes: if the second meets a
+    conflict, the record fails (it is not taken for a refusal) and its redelivery applies it."""
+    create(world, on_hand=5)
+    held = hold(world, "a", 2)
+    assert world.holds.confirm(held, "pay").status == "confirming"
+    settlement = world.services.settlement
+    delivered: list[Any] = []
+    settle = settlement.settle
+
+    def recording(change: Any) -> None:
+        delivered.append(change)
+        settle(change)
+
+    monkeypatch.setattr(settlement, "settle", recording)
+    transition = world.stores.holds.transition_hold
+    conflicts = [TransactionRefused(frozenset())]
+
+    def conflicting(*args: Any, **kwargs: Any) -> bool:
+        if conflicts:
+            raise conflicts.pop()
+        return transition(*args, **kwargs)
+
+    monkeypatch.setattr(world.stores.holds, "transition_hold", conflicting)
+    with pytest.raises(TransactionRefused):
+        world.drain()
+    assert world.holds.get(held).status == "held", "settled, and the confirm met a conflict"
+    settle(delivered[-1])  # the failed record, delivered again
+    assert world.holds.get(held).status == "confirmed"
+    assert world.stock.view("tee").sold == 2

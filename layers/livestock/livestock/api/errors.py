@@ -6,6 +6,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from livestock.dal.expressions import TransactionRefused
 from livestock.models.exceptions import LiveStockError
 from livestock.observability import logger
 
@@ -37,9 +38,15 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     def validation_error(error: RequestValidationError) -> Response[str]:
         return error_response(422, "VALIDATION_ERROR", "the request is not valid", {"errors": _field_errors(error)})
 
+    def write_conflict(_: TransactionRefused) -> Response[str]:
+        # Only a conflict gets here (a refused condition is an answer of its own): nothing was
+        # written, and the same request may simply be sent again.
+        return error_response(409, "CONFLICT", "another write to the same items was in flight; retry", {})
+
     def not_found(_: Exception) -> Response[str]:
         return error_response(404, "ROUTE_NOT_FOUND", "no such route", {"path": app.current_event.path})
 
     app.exception_handler(LiveStockError)(domain_error)
     app.exception_handler(RequestValidationError)(validation_error)
+    app.exception_handler(TransactionRefused)(write_conflict)
     app.not_found(not_found)

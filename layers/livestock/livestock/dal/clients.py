@@ -4,6 +4,8 @@ Endpoints come from the standard AWS_ENDPOINT_URL_<SERVICE> variables, so the sa
 AWS and on the local stack.
 """
 
+import threading
+from collections.abc import Callable
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
@@ -22,12 +24,22 @@ _CONFIG = Config(
 _EVENTS_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5)
 
 
+_MAKING = threading.Lock()
+
+
+def _one_at_a_time[T](make: Callable[[], T]) -> T:
+    """boto3's default session is not safe to make clients from on two threads at once (a first
+    call from the stream consumer's threads, say): one is made at a time."""
+    with _MAKING:
+        return make()
+
+
 # One client per service and process, made on first use.
-dynamodb = cache(lambda: boto3.client("dynamodb", config=_CONFIG))
-events = cache(lambda: boto3.client("events", config=_EVENTS_CONFIG))
-stepfunctions = cache(lambda: boto3.client("stepfunctions", config=_EVENTS_CONFIG))
-scheduler = cache(lambda: boto3.client("scheduler", config=_EVENTS_CONFIG))
-s3 = cache(lambda: boto3.client("s3", config=_EVENTS_CONFIG))
+dynamodb = cache(lambda: _one_at_a_time(lambda: boto3.client("dynamodb", config=_CONFIG)))
+events = cache(lambda: _one_at_a_time(lambda: boto3.client("events", config=_EVENTS_CONFIG)))
+stepfunctions = cache(lambda: _one_at_a_time(lambda: boto3.client("stepfunctions", config=_EVENTS_CONFIG)))
+scheduler = cache(lambda: _one_at_a_time(lambda: boto3.client("scheduler", config=_EVENTS_CONFIG)))
+s3 = cache(lambda: _one_at_a_time(lambda: boto3.client("s3", config=_EVENTS_CONFIG)))
 
 
 # A post to a connection that is slow to read must not hold the fan-out for long.
@@ -40,7 +52,9 @@ _MANAGEMENT_CONFIG = Config(
 def management_api(endpoint: str | None) -> "ApiGatewayManagementApiClient":
     """The WebSocket API's management endpoint (https://<api>.execute-api.<region>.amazonaws.com/<stage>);
     None: AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI."""
-    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, config=_MANAGEMENT_CONFIG)
+    return _one_at_a_time(
+        lambda: boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, config=_MANAGEMENT_CONFIG)
+    )
 
 
 def forget() -> None:

@@ -5,6 +5,8 @@ condition objects (`Attr("available").gte(2)`), rendered by boto3's builder. `Tr
 its items, so a refusal says which item refused instead of being decoded by its position.
 """
 
+import random
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -158,6 +160,10 @@ def put_if_absent(table: str, item: dict[str, Any]) -> dict[str, Any]:
     return {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
 
 
+# How long (at most, jittered) a transaction cancelled by a conflict waits before each new try.
+CONFLICT_PAUSES_S = (0.01, 0.03, 0.09)
+
+
 class TransactionRefused(Exception):
     """A transaction was cancelled: `refused` names the items whose condition failed; an empty
     set means it lost a race (a conflict) rather than a condition."""
@@ -269,18 +275,30 @@ class Store:
         return deserialize(dict(response.get("Attributes", {})))
 
     def transact(self, transaction: Transaction) -> None:
-        """Runs a transaction; raises TransactionRefused naming the items that refused."""
-        try:
-            self.client.transact_write_items(TransactItems=transaction.items)  # type: ignore[arg-type]
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            raise TransactionRefused(transaction.refused(error)) from error
+        """Runs a transaction; raises TransactionRefused naming the items that refused. A transaction
+        cancelled only by a conflict (another write to one of its items in flight; it wrote nothing)
+        is tried again, briefly, before that is raised with no item named."""
+        for pause_s in (*CONFLICT_PAUSES_S, None):
+            try:
+                self.client.transact_write_items(TransactItems=transaction.items)  # type: ignore[arg-type]
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                refused = transaction.refused(error)
+                if refused or pause_s is None:
+                    raise TransactionRefused(refused) from error
+                time.sleep(random.uniform(0, pause_s))
+            else:
+                return
 
     def transact_if(self, transaction: Transaction) -> bool:
-        """A transaction; False (not an error) when one of its conditions does not hold."""
+        """A transaction; False (not an error) when one of its conditions does not hold. A conflict
+        that outlasts transact's retries is raised: the write did not happen, and the caller must
+        not take that for a refusal (a confirm or a give-back silently dropped)."""
         try:
             self.transact(transaction)
-        except TransactionRefused:
+        except TransactionRefused as refused:
+            if not refused.refused:
+                raise
             return False
         return True

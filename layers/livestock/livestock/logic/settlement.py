@@ -6,6 +6,7 @@ action here is idempotent by the record's sequence number. The data layer hands 
 over as typed changes (dal/stream.py); nothing here reads an attribute.
 """
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,6 +111,8 @@ class Settlement:
     settle_window_s: int
     clock: Callable[[], float] = time.monotonic
     _levelled_at: dict[tuple[str, str], float] = field(default_factory=dict, init=False)
+    # A batch's holds settle on several threads (api/batch.py): one levelling per pool a second.
+    _levelling: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def write_ledger(self, changes: list[Change]) -> None:
         """The movements of a whole batch, in as few writes as the table allows."""
@@ -152,9 +155,10 @@ class Settlement:
         if meta is None or meta.shards.get(pool, 1) < 2:
             return
         now = self.clock()
-        if now - self._levelled_at.get((sku_id, pool), -LEVEL_AT_MOST_EVERY_S) < LEVEL_AT_MOST_EVERY_S:
-            return
-        self._levelled_at[(sku_id, pool)] = now
+        with self._levelling:
+            if now - self._levelled_at.get((sku_id, pool), -LEVEL_AT_MOST_EVERY_S) < LEVEL_AT_MOST_EVERY_S:
+                return
+            self._levelled_at[(sku_id, pool)] = now
         try:
             self.stock.level(sku_id, pool, "system:leveller")
         except LiveStockError as error:  # a busy SKU: the next low shard tries again
@@ -170,7 +174,10 @@ class Settlement:
                 return
             hold = self.holds.get_hold(hold_id)
         if hold is not None and hold.settled_seq == sequence:
-            return  # this record was delivered before and settled the hold
+            # This record was delivered before and settled the hold; a confirm recorded meanwhile
+            # may have met a conflict then (the record failed and came back for it).
+            self._confirm_if_requested(hold_id)
+            return
         # A decrement no live hold owns: a late write of an abandoned attempt, a refused hold whose
         # write landed after all, or a retried request applied twice. Give the units back.
         logger.warning("returning an unowned decrement", hold_id=hold_id, sequence=sequence, quantity=quantity)
