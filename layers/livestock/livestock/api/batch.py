@@ -21,6 +21,9 @@ from aws_lambda_powertools.utilities.batch.types import BatchTypeModels
 
 
 class KeyOrderedBatchProcessor(BatchProcessor):
+    """Powertools' BatchProcessor, with `process` running `ordering_key`'s lanes on `workers()`
+    threads (read when a batch starts, so settings load at the first batch, not at import)."""
+
     def __init__(
         self,
         event_type: EventType,

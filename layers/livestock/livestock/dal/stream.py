@@ -337,4 +337,5 @@ __all__ = [
     "SkuChanged",
     "change_of",
     "parse",
+    "settling_order",
 ]
