@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from livestock_local.dynamodb_local import free_port
+from livestock_local.sources import ApiSource
 from livestock_local.stack import LocalStack
 from tests.support.api import Api
 
@@ -88,3 +89,16 @@ def test_the_stack_command_refuses_a_busy_port_and_a_second_stack() -> None:
         first.terminate()
         first.wait(timeout=60)
     assert first.returncode == 0, "SIGTERM stops the stack cleanly:\n" + "".join(output_of_first[-20:])
+
+
+def test_kept_alive_connections_answer_without_nagles_delay(stack: LocalStack, api: Api) -> None:
+    """An answer's head and body are two writes: with Nagle's algorithm on, the body of every
+    answer after a connection's first waited ~40 ms for the client's delayed acknowledgement."""
+    assert api.get("/skus/no-such-sku").status == 404
+    [gateway] = [source for source in stack.sources if isinstance(source, ApiSource)]
+    assert gateway.server is not None
+    connections = gateway.server.server.server_state.connections
+    assert connections
+    for connection in connections:
+        accepted = connection.transport.get_extra_info("socket")
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
