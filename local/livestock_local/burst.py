@@ -384,12 +384,21 @@ def burst_kill_probe(
     seed: int = 7,
     settle_timeout_s: float = 120.0,
     progress: Callable[[str], None] | None = None,
+    function_variables: dict[str, str] | None = None,
 ) -> BurstResult:
-    """One run: see the module. `units` on hand, twice that ordered."""
+    """One run: see the module. `units` on hand, twice that ordered. `function_variables` go to
+    every function over the template's (`make chaos` keeps the template's 30 s settlement window;
+    an order cut off by the kill is answered only once that window has passed)."""
     if target not in KILL_TARGETS:
         raise ValueError(f"target is one of {KILL_TARGETS}, not {target!r}")
     say = progress or (lambda _: None)
-    running = start_stack(state_dir, workers=API_WORKERS, environment=STACK_ENVIRONMENT, timeout_s=START_TIMEOUT_S)
+    running = start_stack(
+        state_dir,
+        workers=API_WORKERS,
+        environment=STACK_ENVIRONMENT,
+        timeout_s=START_TIMEOUT_S,
+        function_variables=function_variables,
+    )
     session = requests.Session()
     sku_id = f"burst-{uuid.uuid4().hex[:8]}"
     created = session.put(f"{running.url}/skus/{sku_id}", json={"name": "Tee", "on_hand": units}, headers=HEADERS)
@@ -417,6 +426,7 @@ def burst_kill_probe(
                     workers=API_WORKERS,
                     environment=STACK_ENVIRONMENT,
                     timeout_s=START_TIMEOUT_S,
+                    function_variables=function_variables,
                 )
             except RuntimeError:
                 buyers.abort.set()

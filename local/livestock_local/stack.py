@@ -437,6 +437,17 @@ class _Stopper:
         os._exit(1)
 
 
+def function_variables(path: Path) -> dict[str, str]:
+    """The `Parameters` of a `sam local --env-vars` file: variables every function gets over the
+    template's (the bounded kill -9 tests shorten the settlement windows with it). Sections for
+    one function are not read here, so they are refused rather than ignored."""
+    document = json.loads(path.read_text())
+    parameters = document.get("Parameters") if isinstance(document, dict) else None
+    if not isinstance(parameters, dict) or set(document) != {"Parameters"}:
+        raise ValueError(f'{path} must hold one object, {{"Parameters": {{"NAME": "value", ...}}}}')
+    return {str(name): str(value) for name, value in parameters.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run LiveStock on one machine (no AWS account).")
     parser.add_argument("--port", type=int, default=int(os.environ.get("LIVESTOCK_PORT", "3000")))
@@ -459,9 +470,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--template", type=Path, default=None, help="another SAM template (default: template.yaml)")
     parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("LIVESTOCK_STATE_DIR", STATE_DIR)))
+    parser.add_argument(
+        "--env-vars",
+        type=Path,
+        default=None,
+        help='a JSON file of function variables over the template\'s, as for `sam local`: {"Parameters": {...}}',
+    )
     args = parser.parse_args(argv)
     api_key = os.environ.get("LIVESTOCK_API_KEY", DEFAULT_API_KEY)
     try:
+        variables = function_variables(args.env_vars) if args.env_vars else {}
         template = Template(load(args.template)) if args.template else Template()
         stack = LocalStack(
             port=args.port,
@@ -473,9 +491,10 @@ def main(argv: list[str] | None = None) -> int:
             take_lock=True,
             state_dir=args.state_dir,
             template=template,
+            environment=variables,
         )
     except (OSError, ValueError, KeyError) as error:
-        print(f"livestock: cannot read the template: {error}", file=sys.stderr)
+        print(f"livestock: cannot read the template or the variables: {error}", file=sys.stderr)
         return 1
     stopper = _Stopper(stack)
     stopper.install()

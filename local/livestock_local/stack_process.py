@@ -2,6 +2,7 @@
 fault probes (chaos.py) and the fuzzer (fuzz.py) start, stop and kill."""
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -56,11 +57,18 @@ def start_stack(
     timeout_s: float = 240,
     workers: int = 1,
     environment: dict[str, str] | None = None,
+    function_variables: dict[str, str] | None = None,
 ) -> StackProcess:
     """`python -m livestock_local.stack` as `make up` runs it, in a new session (its own group);
-    `workers` API execution environments, `environment` added to the command's (LIVESTOCK_*)."""
+    `workers` API execution environments, `environment` added to the command's (LIVESTOCK_*),
+    `function_variables` given to every function over the template's (`--env-vars`)."""
     port = port or free_port()
     command = [sys.executable, "-m", "livestock_local.stack", "--port", str(port), "--state-dir", str(state_dir)]
+    if function_variables:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        env_vars = state_dir / "env-vars.json"
+        env_vars.write_text(json.dumps({"Parameters": function_variables}))
+        command += ["--env-vars", str(env_vars)]
     process = subprocess.Popen(
         [*command, "--fresh"] if fresh else command,
         stdout=subprocess.PIPE,
