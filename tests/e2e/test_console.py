@@ -7,6 +7,7 @@ import http.client
 import json
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -49,13 +50,18 @@ async def error_of(socket: ClientConnection) -> dict[str, Any]:
             return message
 
 
-async def messages_for(socket: ClientConnection, seconds: float) -> list[dict[str, Any]]:
+async def messages_for(
+    socket: ClientConnection, seconds: float, until: Callable[[dict[str, Any]], bool] = lambda _: False
+) -> list[dict[str, Any]]:
+    """The messages of the next `seconds`, or up to the first one `until` accepts."""
     found: list[dict[str, Any]] = []
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         try:
             found.append(json.loads(await asyncio.wait_for(socket.recv(), left)))
         except TimeoutError:
+            break
+        if until(found[-1]):
             break
     return found
 
@@ -102,7 +108,7 @@ def test_a_token_for_one_session_sees_nothing_of_another(stack: LocalStack, api:
         refusal_sku = await error_of(socket_a)
         assert refusal["code"] == refusal_sku["code"] == "FORBIDDEN"
         with ThreadPoolExecutor(8) as pool:
-            list(
+            answers = list(
                 pool.map(
                     lambda n: api.post(
                         "/holds", {"channel": "douyin", "order_id": f"x{n}", "sku_id": theirs, "quantity": 1}
@@ -110,7 +116,10 @@ def test_a_token_for_one_session_sees_nothing_of_another(stack: LocalStack, api:
                     range(10),
                 )
             )
-        seen_b = await messages_for(socket_b, 15)
+        # b's console has been told of every hold once it shows what is left after them all; a's
+        # is watched for the other session's SKU through that time and 2 s more.
+        left = snapshot_b["skus"][0]["sellable"] - sum(answer.status == 201 for answer in answers)
+        seen_b = await messages_for(socket_b, 15, until=lambda m: any(p["sellable"] <= left for p in m["skus"]))
         seen_a = [m for m in await messages_for(socket_a, 2) if any(p["sku_id"] != mine for p in m["skus"])]
         await socket_a.close()
         await socket_b.close()
