@@ -311,10 +311,6 @@ class _Protocol(H11Protocol):
     _deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # asyncio turns Nagle's algorithm off only on sockets made with proto=IPPROTO_TCP, and the
-        # sockets accepted on ours have proto 0. With it on, an answer's body waited for the client
-        # to acknowledge its head: 40 ms (the delayed ACK) on every kept-alive request after the first.
-        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)  # type: ignore[arg-type]
         if len(self.connections) > MAX_CONNECTIONS:
             self._refuse("THROTTLED")
@@ -365,7 +361,11 @@ class GatewayServer:
 
     def __init__(self, gateway: Gateway, host: str, port: int, request_deadline_s: float = REQUEST_DEADLINE_S) -> None:
         self.gateway = gateway
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP, not 0: asyncio turns Nagle's algorithm off only on the connections
+        # accepted on such a socket. With it on, an answer's body (uvicorn writes the head, then the
+        # body) waited for the client's delayed ACK of the head: 40 ms on every kept-alive request
+        # after a connection's first.
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind((host, port))
         self.socket.listen(1024)
