@@ -3,6 +3,7 @@ platform is shown, deltas that leave the platform's own orders alone, coalescing
 rate limits, a platform down and back, a lost answer read back, a quota move, and the inbound
 pushes (bad signature, replay). Concurrency is the integration tests' and the benchmark's."""
 
+import dataclasses
 import json
 import time
 import uuid
@@ -375,6 +376,39 @@ def test_quota_move_lowers_the_loser_first_then_moves_then_raises(rig: Rig) -> N
     assert max(history[history.index(20) :]) == 20  # lowered first, never raised again
     pools = rig.world.stock.view(SKU).pools
     assert pools["channel:douyin"] == 20 and pools["channel:kuaishou"] == 30
+
+
+def test_the_gainer_is_raised_within_the_move(rig: Rig) -> None:
+    rig.changed()
+    view = rig.sync_services.quota.move(
+        SKU, QuotaMoveRequest(from_channel="douyin", to_channel="kuaishou", quantity=10, reference="mv-1"), "op"
+    )
+    assert {"lower", "drain", "move", "raise"} <= set(view.phases)
+    assert rig.shown("kuaishou") == 30  # before any StockChanged of the move is handled
+
+
+def test_a_raise_the_lease_holder_has_not_sent_is_not_reported_done(rig: Rig) -> None:
+    """While another invocation holds the gainer's lease, the mover's rounds are no-ops and the
+    gainer's state (no outbox, its withholding shown) looks in step: only its `sent` total says the
+    new figure was not sent. The move answers without the raise; the next StockChanged raises it."""
+    rig.changed()
+    now = [0.0]
+
+    def wait(seconds: float) -> None:
+        now[0] += seconds
+
+    mover = dataclasses.replace(rig.sync_services.quota, clock=lambda: now[0], sleep=wait)
+    channels = rig.sync_services.sync.channels
+    assert channels.take_lease("kuaishou", SKU, "another-invocation", time.time(), 60.0) is not None
+    view = mover.move(
+        SKU, QuotaMoveRequest(from_channel="douyin", to_channel="kuaishou", quantity=10, reference="mv-1"), "op"
+    )
+    assert {"lower", "drain", "move"} <= set(view.phases)
+    assert "raise" not in view.phases
+    assert rig.shown("kuaishou") == 20
+    channels.drop_lease("kuaishou", SKU, "another-invocation")
+    assert rig.changed()["kuaishou"] == "applied"
+    assert rig.shown("kuaishou") == 30
 
 
 def test_bad_signature_changes_nothing(rig: Rig) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from livestock import keys
 from livestock.dal.channels import ChannelRepository
-from livestock.logic.platform_sync import PlatformSync
+from livestock.logic.platform_sync import PlatformSync, display_target
 from livestock.logic.stock import StockService
 from livestock.models.channels import QuotaMoveRequest, QuotaMoveView
 from livestock.models.exceptions import Conflict, LiveStockError
@@ -62,8 +62,7 @@ class QuotaMover:
         # within what is left of the call, and let the StockChanged events finish it otherwise.
         mark = self.clock()
         budget = max(0.5, self.ack_timeout_s - (mark - started))
-        gained = int(self.channels.state(gainer["channel_id"], sku_id).get("withheld", 0))
-        if self._until_shown(gainer, sku_id, gained, budget, must=False):
+        if self._until_raised(gainer, sku_id, budget):
             phases["raise"] = self.clock() - mark
         return QuotaMoveView(
             sku_id=sku_id,
@@ -82,29 +81,45 @@ class QuotaMover:
             raise Conflict(f"channel {channel_id!r} does not sell {sku_id!r} in quota mode", {"channel_id": channel_id})
         return channel
 
-    def _until_shown(
-        self, channel: dict[str, Any], sku_id: str, withheld: int, timeout_s: float | None = None, must: bool = True
-    ) -> bool:
+    def _until_shown(self, channel: dict[str, Any], sku_id: str, withheld: int) -> None:
         """Runs sync rounds until the platform acknowledged a value computed with this withholding."""
-        deadline = self.clock() + (timeout_s or self.ack_timeout_s)
+
+        # withheld_shown is written only with an acknowledgement or by a round that found the
+        # platform already in step, so it never runs ahead of what the platform shows.
+        def shown(state: dict[str, Any]) -> bool:
+            return int(state.get("withheld_shown", -1)) == withheld
+
+        if not self._until(channel, sku_id, self.ack_timeout_s, shown):
+            channel_id = channel["channel_id"]
+            raise QuotaMoveTimeout(
+                f"{channel_id} did not acknowledge its new display in {self.ack_timeout_s} s",
+                {"channel_id": channel_id},
+            )
+
+    def _until_raised(self, channel: dict[str, Any], sku_id: str, timeout_s: float) -> bool:
+        """Runs sync rounds until the platform acknowledged a figure read after the move. The gainer's
+        withholding did not change, so its `withheld_shown` proves nothing: its `sent` total must
+        reach the target of a snapshot read now (which its own orders do not lower)."""
+        snapshot = self.sync.snapshots.read(sku_id)
+        if snapshot is None:
+            return False
+        _, target = display_target(channel, snapshot, self.channels.state(channel["channel_id"], sku_id))
+        return self._until(channel, sku_id, timeout_s, lambda state: int(state.get("sent", 0)) >= target)
+
+    def _until(
+        self, channel: dict[str, Any], sku_id: str, timeout_s: float, done: Callable[[dict[str, Any]], bool]
+    ) -> bool:
+        """Runs sync rounds (a round is a no-op while another invocation holds the lease) until the
+        state has nothing left to deliver or check and is `done`; False at the timeout."""
+        deadline = self.clock() + timeout_s
         channel_id = str(channel["channel_id"])
         while self.clock() < deadline:
             self.sync.sync(channel, sku_id, 0, time.time())
             state = self.channels.state(channel_id, sku_id)
-            # withheld_shown is written only with an acknowledgement or by a round that found the
-            # platform already in step, so it never runs ahead of what the platform shows.
-            if (
-                not state.get("outbox")
-                and state.get("reconcile_after") is None
-                and int(state.get("withheld_shown", -1)) == withheld
-            ):
+            if not state.get("outbox") and state.get("reconcile_after") is None and done(state):
                 return True
             self.sleep(0.05)
-        if not must:
-            return False
-        raise QuotaMoveTimeout(
-            f"{channel_id} did not acknowledge its new display in {self.ack_timeout_s} s", {"channel_id": channel_id}
-        )
+        return False
 
 
 class QuotaMoveTimeout(LiveStockError, status=409, code="REQUEST_IN_PROGRESS"):
