@@ -130,6 +130,8 @@ def test_a_platform_down_for_30_s_catches_up_to_the_exact_value(
     fake.down = False
     wait_for(lambda: fake.displayed("33", "333") == 161, timeout_s=90)
     assert fake.stats.duplicates_applied == 0
+    # The platform shows the value when it answers the call; the acknowledgement is written after.
+    wait_for(lambda: not sync_state(api, channel_id, sku_id)["pending"])
     state = sync_state(api, channel_id, sku_id)
     assert state["last_acknowledged"] == 161 and not state["pending"]
 
