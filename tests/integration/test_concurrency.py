@@ -82,8 +82,9 @@ def test_mixed_burst_with_allocation_moves_and_reserve_release(stack: LocalStack
             hold_id = answer.body["hold_id"]
             roll = rng.random()
             if roll < 0.5:
-                outcome = api.call_patiently("POST", f"/holds/{hold_id}/confirm")
-                assert outcome.status == 200, outcome.body
+                # 202: recorded while the stream was behind, and applied when the hold settled.
+                outcome = api.confirm(hold_id)
+                assert outcome.status in (200, 202), outcome.body
             elif roll < 0.7:
                 outcome = api.call_patiently("POST", f"/holds/{hold_id}/cancel")
                 assert outcome.status == 200, outcome.body

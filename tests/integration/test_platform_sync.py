@@ -109,6 +109,8 @@ def test_quota_move_mid_burst_never_lets_the_loser_accept_what_we_refuse(
             == api.call("GET", f"/skus/{sku_id}").body["pools"][f"channel:{loser}"]
         )
     )
+    # Raised within the move's call, or (its budget spent lowering the loser) by its StockChanged.
+    wait_for(lambda: fakes["kuaishou"].displayed("22", "222") == 180)
     assert fakes["kuaishou"].displayed("22", "222") == view["pools"][f"channel:{gainer}"] == 180
 
 

@@ -57,7 +57,7 @@ class Sale:
         return answer.body["hold_id"]
 
     def pay(self, hold_id: str) -> None:
-        answer = self.api.call_patiently("POST", f"/holds/{hold_id}/confirm")
+        answer = self.api.confirm(hold_id)
         assert answer.status in (200, 202), answer.body
 
 

@@ -82,7 +82,7 @@ def test_a_session_limit_holds_across_platforms_and_ends_with_the_session(
             assert api.post(f"/sessions/{second}/end").status == 200
 
             ends = receiver.wait_for(2, "SessionEnded")
-            starts = receiver.of_type("SessionStarted")
+            starts = receiver.wait_for(2, "SessionStarted")
             assert sorted(r.event["detail"]["session_id"] for r in starts) == sorted([first, second])
             assert sorted(r.event["detail"]["session_id"] for r in ends) == sorted([first, second])
             assert len({r.event["detail"]["event_id"] for r in receiver.received}) == 4, "each once"
