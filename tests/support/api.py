@@ -64,14 +64,18 @@ class Api:
             time.sleep(float(answer.body["details"].get("retry_after_s", 1)))
         return answer
 
-    def confirm(self, hold_id: str, timeout_s: float = 30.0) -> Answer:
+    def confirm(self, hold_id: str, timeout_s: float = 60.0) -> Answer:
         """Confirms a hold as a paying client would. A 202 'confirming' means the stream was behind:
         the confirm was recorded and applies when the hold settles, so that is waited for here."""
         answer = self.call_patiently("POST", f"/holds/{hold_id}/confirm")
         if answer.status == 202:
             deadline = time.monotonic() + timeout_s
-            while (status := self.get(f"/holds/{hold_id}").body["status"]) != "confirmed":
-                assert time.monotonic() < deadline, f"a confirm answered 202 left the hold {status}"
+            while True:
+                hold = self.get(f"/holds/{hold_id}")
+                assert hold.status == 200, hold.body
+                if hold.body["status"] == "confirmed":
+                    break
+                assert time.monotonic() < deadline, f"a confirm answered 202 left the hold {hold.body['status']}"
                 time.sleep(0.1)
         return answer
 

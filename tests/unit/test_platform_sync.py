@@ -397,7 +397,7 @@ def test_a_raise_the_lease_holder_has_not_sent_is_not_reported_done(rig: Rig) ->
     def wait(seconds: float) -> None:
         now[0] += seconds
 
-    mover = dataclasses.replace(rig.sync_services.quota, clock=lambda: now[0], sleep=wait)
+    mover = dataclasses.replace(rig.sync_services.quota, clock=lambda: now[0], sleep=wait, ack_timeout_s=1.0)
     channels = rig.sync_services.sync.channels
     assert channels.take_lease("kuaishou", SKU, "another-invocation", time.time(), 60.0) is not None
     view = mover.move(
@@ -408,6 +408,43 @@ def test_a_raise_the_lease_holder_has_not_sent_is_not_reported_done(rig: Rig) ->
     assert rig.shown("kuaishou") == 20
     channels.drop_lease("kuaishou", SKU, "another-invocation")
     assert rig.changed()["kuaishou"] == "applied"
+    assert rig.shown("kuaishou") == 30
+
+
+def test_a_raise_is_proven_by_a_round_that_read_the_move_not_by_totals(rig: Rig) -> None:
+    """The gainer's quota was cut and not yet synced (its lease held elsewhere): it still shows 20,
+    more than the 15 it has after the move. Its `sent` total is above the new target, yet no round
+    has shown a figure read after the move, so the raise is not reported."""
+    rig.changed()
+    now = [0.0]
+
+    def wait(seconds: float) -> None:
+        now[0] += seconds
+
+    mover = dataclasses.replace(rig.sync_services.quota, clock=lambda: now[0], sleep=wait, ack_timeout_s=1.0)
+    channels = rig.sync_services.sync.channels
+    assert channels.take_lease("kuaishou", SKU, "another-invocation", time.time(), 60.0) is not None
+    rig.world.stock.allocate(SKU, AllocationRequest(pools={"channel:douyin": 30, "channel:kuaishou": 5}), "op")
+    view = mover.move(
+        SKU, QuotaMoveRequest(from_channel="douyin", to_channel="kuaishou", quantity=10, reference="mv-1"), "op"
+    )
+    assert "raise" not in view.phases
+    assert rig.shown("kuaishou") == 20
+    channels.drop_lease("kuaishou", SKU, "another-invocation")
+    rig.changed()
+    assert rig.shown("kuaishou") == 15
+
+
+def test_a_gainer_down_during_the_raise_leaves_the_move_done_and_the_raise_to_the_events(rig: Rig) -> None:
+    rig.changed()
+    rig.fakes["kuaishou"].down = True
+    view = rig.sync_services.quota.move(
+        SKU, QuotaMoveRequest(from_channel="douyin", to_channel="kuaishou", quantity=10, reference="mv-1"), "op"
+    )
+    assert {"lower", "drain", "move"} <= set(view.phases) and "raise" not in view.phases
+    assert rig.world.stock.view(SKU).pools["channel:kuaishou"] == 30
+    rig.fakes["kuaishou"].down = False
+    rig.changed()
     assert rig.shown("kuaishou") == 30
 
 

@@ -79,6 +79,7 @@ class ChannelRepository(Store):
                 lag_s=lag_s,
                 last_error=None,
                 withheld_shown=int(outbox.get("withheld", 0)),
+                raise_shown=outbox.get("raise_marker"),
             )
             .when(Attr("lease_owner").eq(owner) & Attr("outbox.op_id").eq(outbox["op_id"]))
         )
@@ -131,6 +132,11 @@ class ChannelRepository(Store):
 
     def set_withheld(self, channel_id: str, sku_id: str, units: int) -> None:
         self.update_if(Update(*keys.sync_state_key(channel_id, sku_id)).set(entity="sync", withheld=units))
+
+    def mark_raise(self, channel_id: str, sku_id: str, marker: str) -> None:
+        """Marks the state after a quota move into the channel: `raise_shown` carries the marker
+        once a round that read it (and so the move) was acknowledged or found the platform in step."""
+        self.update_if(Update(*keys.sync_state_key(channel_id, sku_id)).set(entity="sync", raise_marker=marker))
 
     def log(self, entries: list[tuple[str, str, str, dict[str, Any]]]) -> None:
         """Records acknowledged calls (channel, SKU, op id, record with its time `at`), in batches."""

@@ -130,17 +130,6 @@ def shown_for(channel: dict[str, Any], snapshot: Snapshot, withheld: int) -> int
     return max(0, units - withheld)
 
 
-def display_target(channel: dict[str, Any], snapshot: Snapshot, state: dict[str, Any]) -> tuple[int, int]:
-    """What the platform should show, and the `sent` total that says it was told so. The total is
-    the figure plus the units its own orders took: an order there moves a unit from one to the other,
-    so a platform that sells takes no call."""
-    shown = shown_for(channel, snapshot, int(state.get("withheld", 0)))
-    # A platform cannot show less than 0: once it accepted orders we refused (shared mode), it
-    # is told at most to show nothing, not a negative figure it would refuse.
-    target = max(shown + snapshot.taken.get(str(channel["channel_id"]), 0), int(state.get("received", 0)))
-    return shown, target
-
-
 @dataclass
 class PlatformSync:
     channels: ChannelRepository
@@ -351,7 +340,10 @@ class PlatformSync:
             saved = self.channels.save(channel_id, sku_id, owner, sequence=int(state.get("wanted", 0)), **every_write)
             return "no-sku", uncovered(saved), saved
         withheld = int(state.get("withheld", 0))
-        shown, target = display_target(channel, snapshot, state)
+        shown = shown_for(channel, snapshot, withheld)
+        # A platform cannot show less than 0: once it accepted orders we refused (shared mode), it
+        # is told at most to show nothing, not a negative figure it would refuse.
+        target = max(shown + snapshot.taken.get(channel_id, 0), int(state.get("received", 0)))
         sent = int(state.get("sent", 0))
         delta = target - sent
         sequence = int(state.get("wanted", 0))
@@ -365,6 +357,7 @@ class PlatformSync:
                 sequence=sequence,
                 last_error=None,
                 withheld_shown=withheld,
+                raise_shown=state.get("raise_marker"),
                 **every_write,
             )
             return "unchanged", uncovered(saved), saved
@@ -379,6 +372,9 @@ class PlatformSync:
             # The change waited from `since` to here: its event's delivery, then the round before.
             "round_started": started,
             "withheld": withheld,
+            # A quota move's mark on the gainer, read with this round's state: the snapshot, read
+            # after it, has the move's units (QuotaMover._until_raised).
+            "raise_marker": state.get("raise_marker"),
         }
         # The platform's client and the slot of the app quota come first, so that the outbox's
         # write is also the lease's renewal and the mark that the change may be sent (as `renew`

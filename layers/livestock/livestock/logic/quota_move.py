@@ -7,21 +7,24 @@ an order for units that are no longer its own:
    still take the units from its pool, which has not moved yet);
 3. move: the units go from its pool to the gaining one in the ledger (a relative, conditional move:
    if orders took them meanwhile, the move is refused and the withholding undone);
-4. raise: the withholding ends and sync raises the gaining platform.
+4. raise: the withholding ends and sync raises the gaining platform (within the call if it can, else
+   by the move's StockChanged events).
 """
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from livestock import keys
 from livestock.dal.channels import ChannelRepository
-from livestock.logic.platform_sync import PlatformSync, display_target
+from livestock.logic.platform_sync import PlatformSync
 from livestock.logic.stock import StockService
 from livestock.models.channels import QuotaMoveRequest, QuotaMoveView
 from livestock.models.exceptions import Conflict, LiveStockError
-from livestock.models.sync_exceptions import ChannelNotFound
+from livestock.models.sync_exceptions import ChannelNotFound, SyncFailed
+from livestock.observability import logger
 
 
 @dataclass
@@ -97,24 +100,29 @@ class QuotaMover:
             )
 
     def _until_raised(self, channel: dict[str, Any], sku_id: str, timeout_s: float) -> bool:
-        """Runs sync rounds until the platform acknowledged a figure read after the move. The gainer's
-        withholding did not change, so its `withheld_shown` proves nothing: its `sent` total must
-        reach the target of a snapshot read now (which its own orders do not lower)."""
-        snapshot = self.sync.snapshots.read(sku_id)
-        if snapshot is None:
+        """Runs sync rounds until the platform acknowledged a figure read after the move (or was
+        found showing it). The gainer's withholding did not change, so `withheld_shown` proves
+        nothing here: a fresh mark on its state does, as a round that read the mark read its
+        snapshot after it. A platform failing now does not undo the move: the StockChanged events
+        and the minute's sweep finish the raise."""
+        marker = uuid.uuid4().hex
+        self.channels.mark_raise(channel["channel_id"], sku_id, marker)
+        try:
+            return self._until(channel, sku_id, timeout_s, lambda state: state.get("raise_shown") == marker)
+        except SyncFailed as failure:
+            logger.warning("raise left to the sync events", channel_id=channel["channel_id"], reason=str(failure))
             return False
-        _, target = display_target(channel, snapshot, self.channels.state(channel["channel_id"], sku_id))
-        return self._until(channel, sku_id, timeout_s, lambda state: int(state.get("sent", 0)) >= target)
 
     def _until(
         self, channel: dict[str, Any], sku_id: str, timeout_s: float, done: Callable[[dict[str, Any]], bool]
     ) -> bool:
         """Runs sync rounds (a round is a no-op while another invocation holds the lease) until the
-        state has nothing left to deliver or check and is `done`; False at the timeout."""
+        state has nothing left to deliver or check and is `done`; False at the timeout. A round
+        that takes the lease lets go by the timeout, even with newer changes asked."""
         deadline = self.clock() + timeout_s
         channel_id = str(channel["channel_id"])
-        while self.clock() < deadline:
-            self.sync.sync(channel, sku_id, 0, time.time())
+        while (left := deadline - self.clock()) > 0:
+            self.sync.sync(channel, sku_id, 0, time.time(), follow_until=self.sync.clock() + left)
             state = self.channels.state(channel_id, sku_id)
             if not state.get("outbox") and state.get("reconcile_after") is None and done(state):
                 return True
