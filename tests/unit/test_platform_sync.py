@@ -14,9 +14,11 @@ import boto3
 import pytest
 
 from livestock import keys
+from livestock.dal.channels import ChannelRepository
 from livestock.dal.registry import RegistryRevision
 from livestock.events.models import StockChanged, StockFigures
 from livestock.logic.platform_sync import SyncSettings
+from livestock.logic.quota_move import QuotaMover
 from livestock.models.channels import ChannelRequest, QuotaMoveRequest
 from livestock.models.input import AllocationRequest, SetSkuRequest
 from livestock.models.sync_exceptions import BadPushSignature, SyncFailed
@@ -362,11 +364,26 @@ def test_a_lost_answer_on_a_delta_only_platform_is_read_back_not_resent(rig: Rig
     assert rig.state("kuaishou")["sent"] == 25
 
 
+MOVE_10 = QuotaMoveRequest(from_channel="douyin", to_channel="kuaishou", quantity=10, reference="mv-1")
+
+
+def mover_while_another_holds_the_gainers_lease(rig: Rig) -> tuple[QuotaMover, ChannelRepository]:
+    """A mover on a clock that its waits advance (1 s to acknowledge), with Kuaishou's lease held
+    by another invocation for a minute: the mover's rounds on it are no-ops."""
+    now = [0.0]
+
+    def wait(seconds: float) -> None:
+        now[0] += seconds
+
+    mover = dataclasses.replace(rig.sync_services.quota, clock=lambda: now[0], sleep=wait, ack_timeout_s=1.0)
+    channels = rig.sync_services.sync.channels
+    assert channels.take_lease("kuaishou", SKU, "another-invocation", time.time(), 60.0) is not None
+    return mover, channels
+
+
 def test_quota_move_lowers_the_loser_first_then_moves_then_raises(rig: Rig) -> None:
     rig.changed()
-    view = rig.sync_services.quota.move(
-        SKU, QuotaMoveRequest(from_channel="douyin", to_channel="kuaishou", quantity=10, reference="mv-1"), "op"
-    )
+    view = rig.sync_services.quota.move(SKU, MOVE_10, "op")
     assert {"lower", "drain", "move"} <= set(view.phases)
     rig.changed()
     assert rig.shown("douyin") == 20
@@ -380,29 +397,19 @@ def test_quota_move_lowers_the_loser_first_then_moves_then_raises(rig: Rig) -> N
 
 def test_the_gainer_is_raised_within_the_move(rig: Rig) -> None:
     rig.changed()
-    view = rig.sync_services.quota.move(
-        SKU, QuotaMoveRequest(from_channel="douyin", to_channel="kuaishou", quantity=10, reference="mv-1"), "op"
-    )
+    view = rig.sync_services.quota.move(SKU, MOVE_10, "op")
     assert {"lower", "drain", "move", "raise"} <= set(view.phases)
     assert rig.shown("kuaishou") == 30  # before any StockChanged of the move is handled
 
 
 def test_a_raise_the_lease_holder_has_not_sent_is_not_reported_done(rig: Rig) -> None:
     """While another invocation holds the gainer's lease, the mover's rounds are no-ops and the
-    gainer's state (no outbox, its withholding shown) looks in step: only its `sent` total says the
-    new figure was not sent. The move answers without the raise; the next StockChanged raises it."""
+    gainer's state (no outbox, its withholding shown) looks in step: only the move's mark, never
+    carried to `raise_shown`, says the new figure was not sent. The move answers without the raise;
+    the next StockChanged raises it."""
     rig.changed()
-    now = [0.0]
-
-    def wait(seconds: float) -> None:
-        now[0] += seconds
-
-    mover = dataclasses.replace(rig.sync_services.quota, clock=lambda: now[0], sleep=wait, ack_timeout_s=1.0)
-    channels = rig.sync_services.sync.channels
-    assert channels.take_lease("kuaishou", SKU, "another-invocation", time.time(), 60.0) is not None
-    view = mover.move(
-        SKU, QuotaMoveRequest(from_channel="douyin", to_channel="kuaishou", quantity=10, reference="mv-1"), "op"
-    )
+    mover, channels = mover_while_another_holds_the_gainers_lease(rig)
+    view = mover.move(SKU, MOVE_10, "op")
     assert {"lower", "drain", "move"} <= set(view.phases)
     assert "raise" not in view.phases
     assert rig.shown("kuaishou") == 20
@@ -416,18 +423,9 @@ def test_a_raise_is_proven_by_a_round_that_read_the_move_not_by_totals(rig: Rig)
     more than the 15 it has after the move. Its `sent` total is above the new target, yet no round
     has shown a figure read after the move, so the raise is not reported."""
     rig.changed()
-    now = [0.0]
-
-    def wait(seconds: float) -> None:
-        now[0] += seconds
-
-    mover = dataclasses.replace(rig.sync_services.quota, clock=lambda: now[0], sleep=wait, ack_timeout_s=1.0)
-    channels = rig.sync_services.sync.channels
-    assert channels.take_lease("kuaishou", SKU, "another-invocation", time.time(), 60.0) is not None
+    mover, channels = mover_while_another_holds_the_gainers_lease(rig)
     rig.world.stock.allocate(SKU, AllocationRequest(pools={"channel:douyin": 30, "channel:kuaishou": 5}), "op")
-    view = mover.move(
-        SKU, QuotaMoveRequest(from_channel="douyin", to_channel="kuaishou", quantity=10, reference="mv-1"), "op"
-    )
+    view = mover.move(SKU, MOVE_10, "op")
     assert "raise" not in view.phases
     assert rig.shown("kuaishou") == 20
     channels.drop_lease("kuaishou", SKU, "another-invocation")
@@ -438,9 +436,7 @@ def test_a_raise_is_proven_by_a_round_that_read_the_move_not_by_totals(rig: Rig)
 def test_a_gainer_down_during_the_raise_leaves_the_move_done_and_the_raise_to_the_events(rig: Rig) -> None:
     rig.changed()
     rig.fakes["kuaishou"].down = True
-    view = rig.sync_services.quota.move(
-        SKU, QuotaMoveRequest(from_channel="douyin", to_channel="kuaishou", quantity=10, reference="mv-1"), "op"
-    )
+    view = rig.sync_services.quota.move(SKU, MOVE_10, "op")
     assert {"lower", "drain", "move"} <= set(view.phases) and "raise" not in view.phases
     assert rig.world.stock.view(SKU).pools["channel:kuaishou"] == 30
     rig.fakes["kuaishou"].down = False
