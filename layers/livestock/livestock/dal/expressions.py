@@ -190,6 +190,10 @@ class Transaction:
         self._items.append((name, put_if_absent(self.table, item)))
         return self
 
+    def plus(self, name: str, update: Update) -> "Transaction":
+        """A copy of this transaction with one more update: this one is left as it was."""
+        return Transaction(self.table, [*self._items, (name, {"Update": update.request(self.table)})])
+
     @property
     def items(self) -> list[dict[str, Any]]:
         return [item for _, item in self._items]
@@ -254,6 +258,17 @@ class Store:
     def update_if(self, update: Update) -> bool:
         """One conditional UpdateItem; False (not an error) when its condition does not hold."""
         return self._update_unless_refused(update, "NONE") is not None
+
+    def update_or_stored(self, update: Update) -> dict[str, Any] | None:
+        """One conditional UpdateItem: None when it wrote, else the item as its condition found it
+        ({} where there is none), returned with the refusal at no extra read."""
+        try:
+            self.client.update_item(**update.request(self.table), ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return deserialize(dict(error.response.get("Item", {})))  # type: ignore[call-overload]
+            raise
+        return None
 
     def updated(self, update: Update) -> dict[str, Any] | None:
         """One conditional UpdateItem that answers the item as written (no read of its own);

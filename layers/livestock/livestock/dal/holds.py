@@ -89,8 +89,10 @@ class HoldStore(Store):
             )
         )
 
-    def reject_hold(self, hold: Hold) -> bool:
-        return self.update_if(
+    def reject_hold(self, hold: Hold, allowance: Update | None = None) -> bool:
+        """pending -> rejected, with the refusal a replay answers; `allowance` gives the buyer's
+        charge back in the same write (a refusal after the charge)."""
+        update = (
             Update(keys.hold_pk(hold.hold_id), keys.HOLD_SK)
             .set(
                 status=HoldStatus.REJECTED.value,
@@ -101,6 +103,9 @@ class HoldStore(Store):
             .remove(OPEN_PK, OPEN_SK)
             .when(_is(hold, HoldStatus.PENDING))
         )
+        if allowance is None:
+            return self.update_if(update)
+        return self._close(Transaction(self.table).update("hold", update), allowance)
 
     def redrive_hold(self, hold: Hold, now: float, settle_window_s: int) -> bool:
         """An abandoned hold (its first attempt crashed before the decrement) becomes pending again."""
@@ -145,8 +150,11 @@ class HoldStore(Store):
             .when(_is(hold, HoldStatus.PENDING, HoldStatus.ABANDONED))
         )
 
-    def transition_hold(self, hold: Hold, to: HoldStatus, actor: str, open_after: bool = False) -> bool:
-        """A status change with no stock movement (confirm, abandon); counters move if it counts."""
+    def transition_hold(
+        self, hold: Hold, to: HoldStatus, actor: str, open_after: bool = False, allowance: Update | None = None
+    ) -> bool:
+        """A status change with no stock movement (confirm, abandon, release of an abandoned hold);
+        counters move if it counts, and `allowance` gives the buyer's charge back with it."""
         update = (
             Update(keys.hold_pk(hold.hold_id), keys.HOLD_SK)
             .set(status=to.value, last_actor=actor, changed_at=time.time())
@@ -155,15 +163,26 @@ class HoldStore(Store):
         if not open_after:
             update.remove(OPEN_PK, OPEN_SK)
         counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, hold.status, to)
-        if counted is None:
+        if counted is None and allowance is None:
             return self.update_if(update)
-        return self.transact_if(Transaction(self.table).update("hold", update).update("counter", counted))
+        transaction = Transaction(self.table).update("hold", update)
+        if counted is not None:
+            transaction.update("counter", counted)
+        return self._close(transaction, allowance)
 
     def return_hold_units(
-        self, hold: Hold, to: HoldStatus, pool: str, shard: int, op: str, actor: str, paused: bool
+        self,
+        hold: Hold,
+        to: HoldStatus,
+        pool: str,
+        shard: int,
+        op: str,
+        actor: str,
+        paused: bool,
+        allowance: Update | None = None,
     ) -> bool:
-        """Atomically moves a hold to a closed status, gives its units back to a pool shard and
-        moves the counters."""
+        """Atomically moves a hold to a closed status, gives its units back to a pool shard, moves
+        the counters and (`allowance`) gives the buyer's charge back."""
         transaction = (
             Transaction(self.table)
             .update(
@@ -190,7 +209,24 @@ class HoldStore(Store):
         counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, hold.status, to)
         if counted is not None:
             transaction.update("counter", counted)
-        return self.transact_if(transaction)
+        return self._close(transaction, allowance)
+
+    def _close(self, transaction: Transaction, allowance: Update | None) -> bool:
+        """Runs a transaction that closes a hold, with the buyer's allowance given back inside it:
+        a crash can no longer close the hold and keep the charge. A charge that is not there (given
+        back already) refuses only its own item; the close then goes ahead without it, as a missing
+        charge must never keep a hold open."""
+        if allowance is None:
+            return self.transact_if(transaction)
+        try:
+            self.transact(transaction.plus("allowance", allowance))
+        except TransactionRefused as refused:
+            if refused.refused == {"allowance"}:
+                return self.transact_if(transaction)
+            if not refused.refused:
+                raise
+            return False
+        return True
 
     def compensate_decrement(
         self,

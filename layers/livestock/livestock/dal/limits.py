@@ -5,6 +5,7 @@ from boto3.dynamodb.conditions import Attr
 
 from livestock import keys
 from livestock.dal.expressions import Store, Update
+from livestock.models.domain import Hold
 
 
 def _counter_pk(sku_id: str, buyer_id: str, session_id: str | None) -> str:
@@ -17,24 +18,30 @@ class LimitStore(Store):
     def charge_buyer_limit(
         self, sku_id: str, buyer_id: str, hold_id: str, quantity: int, limit: int, session_id: str | None = None
     ) -> bool:
-        """Counts a hold against the buyer's allowance; per-hold attributes make it idempotent."""
+        """Counts a hold against the buyer's allowance, once: the hold's own attribute marks the
+        charge, so driving the hold again (a replay of an abandoned first attempt) finds it made
+        instead of counting its units a second time. The refusal's copy of the item (no read of
+        its own) tells a charge already made from an allowance used up."""
         hold_attr = keys.buyer_limit_hold_attr(hold_id)
-        return self.update_if(
+        stored = self.update_or_stored(
             Update(_counter_pk(sku_id, buyer_id, session_id), keys.LIMIT_SK)
             .set(**{hold_attr: quantity}, entity="limit")
             .add(units=quantity)
-            .when(Attr(hold_attr).exists() | Attr("units").not_exists() | Attr("units").lte(limit - quantity))
+            .when(Attr(hold_attr).not_exists() & (Attr("units").not_exists() | Attr("units").lte(limit - quantity)))
         )
+        return stored is None or hold_attr in stored
 
-    def refund_buyer_limit(
-        self, sku_id: str, buyer_id: str, hold_id: str, quantity: int, session_id: str | None = None
-    ) -> None:
-        """Gives a hold's units back to the buyer's allowance, once (a second call finds no charge)."""
-        hold_attr = keys.buyer_limit_hold_attr(hold_id)
-        self.update_if(
-            Update(_counter_pk(sku_id, buyer_id, session_id), keys.LIMIT_SK)
+    def allowance_refund(self, hold: Hold) -> Update | None:
+        """The write that gives a hold's units back to its buyer's allowance, for the transaction
+        that closes the hold (None: the hold counts against no allowance). It refuses where the
+        hold holds no charge, so it gives back once."""
+        if not hold.buyer_id or hold.buyer_limit is None:
+            return None
+        hold_attr = keys.buyer_limit_hold_attr(hold.hold_id)
+        return (
+            Update(_counter_pk(hold.sku_id, hold.buyer_id, hold.limit_session), keys.LIMIT_SK)
             .remove(hold_attr)
-            .add(units=-quantity)
+            .add(units=-hold.quantity)
             .when(Attr(hold_attr).exists())
         )
 

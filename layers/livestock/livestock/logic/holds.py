@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from botocore.exceptions import BotoCoreError, ClientError
 
 from livestock import keys
+from livestock.dal.expressions import Update
 from livestock.dal.holds import HoldStore
 from livestock.dal.limits import LimitStore
 from livestock.dal.refusals import RefusalStore
@@ -206,14 +207,10 @@ class HoldService:
                     {"per_buyer": limit, "requested": hold.quantity},
                 ),
             )
-        try:
-            return self._take(hold, meta)
-        except LiveStockError:
-            if hold.buyer_id and limit is not None:
-                self.limits.refund_buyer_limit(
-                    hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity, hold.limit_session
-                )
-            raise
+        # From here on a refusal gives the charge back in the write that stores it. An error that
+        # stores none leaves the hold pending under its charge, as a crash would: the sweeper
+        # abandons it, and a replay drives it again under the same charge or a cancel gives it back.
+        return self._take(hold, meta)
 
     def _take(self, hold: Hold, meta: SkuMeta) -> HoldView:
         taken = self._try_shards(hold, meta)
@@ -222,7 +219,11 @@ class HoldService:
         # Every shard refused. Look at the real totals before saying sold out.
         fresh = self.meta_cache.get(hold.sku_id, fresh=True) or meta
         if fresh.paused:
-            self._refuse(hold, Paused(f"sales of {hold.sku_id!r} are paused", {"sku_id": hold.sku_id}))
+            self._refuse(
+                hold,
+                Paused(f"sales of {hold.sku_id!r} are paused", {"sku_id": hold.sku_id}),
+                self.limits.allowance_refund(hold),
+            )
         for _ in range(3):
             shards = self.skus.read_shards(fresh)
             totals = layout.pool_totals(shards)
@@ -285,8 +286,9 @@ class HoldService:
         for seen in self.skus.read_shards(meta, consistent=False):
             self.shard_hints.saw(meta.sku_id, seen.pool, seen.shard, seen.available, seen.rev)
 
-    def _refuse(self, hold: Hold, refusal: LiveStockError) -> NoReturn:
-        """Stores the refusal on the hold, so a replay gets the same answer, then raises it."""
+    def _refuse(self, hold: Hold, refusal: LiveStockError, allowance: Update | None = None) -> NoReturn:
+        """Stores the refusal on the hold, so a replay gets the same answer, then raises it;
+        `allowance` gives a charge made for this order back in the same write."""
         stored = self.holds.reject_hold(
             hold.model_copy(
                 update={
@@ -294,7 +296,8 @@ class HoldService:
                     "refusal_message": refusal.message,
                     "refusal_details": refusal.details,
                 }
-            )
+            ),
+            allowance,
         )
         if stored:  # counted once: a replay answers the stored refusal without coming here
             self._count_refusal(hold, refusal)
@@ -314,7 +317,7 @@ class HoldService:
         """After the shards refused: if a decrement of this attempt landed after all (a retried
         write whose first try succeeded) and the stream already settled it, tell the truth."""
         try:
-            self._refuse(hold, refusal)
+            self._refuse(hold, refusal, self.limits.allowance_refund(hold))
         except LiveStockError:
             current = self._get(hold.hold_id)
             if current.attempt == hold.attempt and current.status in EVER_HELD:
@@ -361,11 +364,9 @@ class HoldService:
             elif hold.status == HoldStatus.ABANDONED:
                 # No decrement of it has been seen: nothing to give back now. If one shows up
                 # later, the stream consumer returns it, since the hold is no longer live.
-                done = self.holds.transition_hold(hold, HoldStatus.RELEASED, actor)
-                if done and hold.buyer_id:
-                    self.limits.refund_buyer_limit(
-                        hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity, hold.limit_session
-                    )
+                done = self.holds.transition_hold(
+                    hold, HoldStatus.RELEASED, actor, allowance=self.limits.allowance_refund(hold)
+                )
             else:
                 raise InvalidState(f"a {hold.status.value} hold cannot be cancelled", {"status": hold.status.value})
             if done:
@@ -377,9 +378,9 @@ class HoldService:
         meta = SkuNotFound.unless(self.meta_cache.get(hold.sku_id, fresh=True), hold.sku_id)
         pool = SHARED if to == HoldStatus.REFUNDED or hold.pool not in meta.shards else hold.pool
         shard = self.rng.randrange(meta.shards[pool])
-        if not self.holds.return_hold_units(hold, to, pool, shard, op, actor, meta.paused):
+        if not self.holds.return_hold_units(
+            hold, to, pool, shard, op, actor, meta.paused, self.limits.allowance_refund(hold)
+        ):
             return False
         self.shield.clear(hold.sku_id)
-        if hold.buyer_id:
-            self.limits.refund_buyer_limit(hold.sku_id, hold.buyer_id, hold.hold_id, hold.quantity, hold.limit_session)
         return True
