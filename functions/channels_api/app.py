@@ -22,7 +22,7 @@ def get_channel(channel_id: ChannelIdPath) -> Response[ChannelView]:
     return ok(sync_services().channels.get(channel_id))
 
 
-@app.post("/skus/<sku_id>/quota-moves", responses=answers(200, QuotaMoveView, 404, 409))
+@app.post("/skus/<sku_id>/quota-moves", responses=answers(200, QuotaMoveView, 404, 409, 502))
 def move_quota(sku_id: SkuId, request: Annotated[QuotaMoveRequest, Body()]) -> Response[QuotaMoveView]:
     return ok(sync_services().quota.move(sku_id, request, actor(app, "operator")))
 

@@ -126,9 +126,10 @@ def release_reserve(
     return ok(ReserveReleased.model_validate(result))
 
 
-@app.post(f"{ACTIONS}/quota/move", responses=answers(200, SkuView, *OPERATOR))
+@app.post(f"{ACTIONS}/quota/move", responses=answers(200, SkuView, *OPERATOR, 502))
 def move_quota(session_id: SessionId, sku_id: SkuId, request: Annotated[QuotaMoveRequest, Body()]) -> Response[SkuView]:
-    """Move unsold units between two platforms' quotas (or shared)."""
+    """Move unsold units between two platforms' quotas (or shared): a platform in quota mode that gives
+    units is lowered first and its in-flight orders drained (up to ~15 s), as POST /skus/{sku_id}/quota-moves."""
     return ok(console_services().actions.move_quota(bearer(), session_id, sku_id, request))
 
 

@@ -184,6 +184,15 @@ def live_refusals(api: Api, sku_id: str) -> list[tuple[str, str, Answer]]:
     move = {"from_channel": channel, "to_channel": broken, "quantity": 999, "reference": f"m-{sku_id}"}
     call("POST", f"/skus/{live}/quota-moves", {**move, "from_channel": f"{channel}-x"}, expect=404)
     call("POST", f"/skus/{live}/quota-moves", move)
+    # The losing platform cannot be reached to take its lower figure: 502, and nothing moves.
+    assert api.put(f"/skus/{live}/allocation", {"pools": {f"channel:{channel}": 2}}).status == 200
+    call("POST", f"/skus/{live}/quota-moves", {**move, "quantity": 1, "reference": f"m2-{sku_id}"}, expect=502)
+    path = f"/console/sessions/{session}/skus/{live}/quota/move"
+    host = {"authorization": f"Bearer {console(api, session, [live]).token}"}
+    answer = api.call("POST", path, json={"from_channel": channel, "to_channel": "shared", "quantity": 1}, headers=host)
+    assert answer.status == 502, answer
+    found.append(("POST", path, answer))
+    assert api.get(f"/skus/{live}").body["pools"][f"channel:{channel}"] == 2
     return found
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from livestock import wiring
 from livestock.dal.registry import RegistryRevision
+from livestock.logic.quota_move import QuotaMover
 from livestock.logic.sessions import SessionService
 from livestock.models.console import QuotaMoveRequest, TokenRequest
 from livestock.models.exceptions import ConsoleForbidden, ConsoleUnauthorized, NoStagedRelease, SessionNotFound
@@ -376,6 +377,9 @@ def test_the_console_functions_on_their_sample_events(functions: dict[str, Local
     assert paused["statusCode"] == 200 and json.loads(paused["body"])["paused"] is True
     moved = api.invoke(sample("console_api/move_quota.json", token))
     assert json.loads(moved["body"])["pools"]["channel:kuaishou"] == 100, moved
+    # The function moves through the quota mover, which lowers a giving quota platform first
+    # (tests/unit/test_platform_sync.py); with no channel registered here, the units move at once.
+    assert isinstance(wiring.console_services().actions.quota_mover, QuotaMover)
 
     allowed = functions["ConsoleAuthorizerFunction"].invoke(sample("console_authorizer/connect.json", token))
     assert allowed["policyDocument"]["Statement"][0]["Effect"] == "Allow"

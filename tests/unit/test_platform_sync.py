@@ -21,7 +21,7 @@ from livestock.logic.platform_sync import SyncSettings
 from livestock.logic.quota_move import QuotaMover
 from livestock.models.channels import ChannelRequest, QuotaMoveRequest
 from livestock.models.input import AllocationRequest, SetSkuRequest
-from livestock.models.sync_exceptions import BadPushSignature, SyncFailed
+from livestock.models.sync_exceptions import BadPushSignature, PlatformUnavailable, SyncFailed
 from livestock.platforms.adapters import PlatformCredentials, Transport, adapter_for, http_transport
 from livestock.platforms.credentials import ParameterCredentials
 from livestock.settings import EventSettings
@@ -442,6 +442,36 @@ def test_a_gainer_down_during_the_raise_leaves_the_move_done_and_the_raise_to_th
     rig.fakes["kuaishou"].down = False
     rig.changed()
     assert rig.shown("kuaishou") == 30
+
+
+def test_a_loser_down_during_the_lower_answers_platform_unavailable_and_moves_nothing(rig: Rig) -> None:
+    rig.changed()
+    rig.fakes["douyin"].down = True
+    with pytest.raises(PlatformUnavailable) as refused:
+        rig.sync_services.quota.move(SKU, MOVE_10, "op")
+    assert refused.value.status == 502 and refused.value.details["channel_id"] == "douyin"
+    pools = rig.world.stock.view(SKU).pools
+    assert pools["channel:douyin"] == 30 and pools["channel:kuaishou"] == 20
+    assert int(rig.state("douyin").get("withheld", 0)) == 0, "the withholding is undone"
+    rig.fakes["douyin"].down = False
+    rig.changed()
+    assert rig.shown("douyin") == 30
+
+
+def test_the_consoles_move_lowers_a_giving_quota_platform_first_and_raises_a_gaining_one(rig: Rig) -> None:
+    rig.changed()
+    quota = rig.sync_services.quota
+    phases = quota.move_pools(SKU, "douyin", "shared", 10, "console:host")
+    assert {"lower", "drain", "move"} <= set(phases) and "raise" not in phases, "shared is no platform's own"
+    history = [value for _, _, _, value in rig.fakes["douyin"].history]
+    assert history[-1] == 20 and max(history[history.index(20) :]) == 20, "lowered before the move, never raised"
+    phases = quota.move_pools(SKU, "shared", "kuaishou", 5, "console:host")
+    assert set(phases) == {"move", "raise"}, "no platform shows shared alone: nothing to lower"
+    assert rig.shown("kuaishou") == 25
+    # Taobao sells in shared mode: its pool is shown by no platform on its own.
+    assert set(quota.move_pools(SKU, "shared", "taobao", 5, "console:host")) == {"move"}
+    pools = rig.world.stock.view(SKU).pools
+    assert (pools["channel:douyin"], pools["channel:kuaishou"], pools["channel:taobao"]) == (20, 25, 5)
 
 
 def test_bad_signature_changes_nothing(rig: Rig) -> None:

@@ -259,7 +259,32 @@ def build_sync(
 ) -> SyncServices:
     repository = ChannelRepository(settings.events_table_name, client)
     credentials = credentials or ParameterCredentials(settings.credentials_max_age_s)
-    sync = PlatformSync(
+    sync = build_platform_sync(settings, core, repository, credentials, adapters, clock, sleep, snapshot_items, client)
+    return SyncServices(
+        channels=ChannelService(
+            repository,
+            RegistryRevision(settings.events_table_name, client),
+            EventSink(settings.event_bus_name, bus),
+            clock,
+        ),
+        sync=sync,
+        inbound=InboundOrders(repository, core.holds, credentials, clock),
+        quota=QuotaMover(repository, sync, core.stock, sleep=sleep),
+    )
+
+
+def build_platform_sync(
+    settings: EventSettings,
+    core: Services,
+    repository: ChannelRepository,
+    credentials: CredentialsSource,
+    adapters: AdapterFactory = adapter_for,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    snapshot_items: int = 100,
+    client: "DynamoDBClient | None" = None,
+) -> PlatformSync:
+    return PlatformSync(
         repository,
         SnapshotReader(core.stores.skus, client, snapshot_items),
         credentials,
@@ -272,17 +297,14 @@ def build_sync(
         clock=clock,
         sleep=sleep,
     )
-    return SyncServices(
-        channels=ChannelService(
-            repository,
-            RegistryRevision(settings.events_table_name, client),
-            EventSink(settings.event_bus_name, bus),
-            clock,
-        ),
-        sync=sync,
-        inbound=InboundOrders(repository, core.holds, credentials, clock),
-        quota=QuotaMover(repository, sync, core.stock, sleep=sleep),
-    )
+
+
+def build_quota_mover(settings: EventSettings, core: Services) -> QuotaMover:
+    """The quota mover alone, for the console's move (the function is given the channels and their
+    credentials, not the bus)."""
+    repository = ChannelRepository(settings.events_table_name)
+    sync = build_platform_sync(settings, core, repository, ParameterCredentials(settings.credentials_max_age_s))
+    return QuotaMover(repository, sync, core.stock)
 
 
 @lru_cache(maxsize=1)
@@ -336,6 +358,7 @@ def build_console(
     client: "DynamoDBClient | None" = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    quota_mover: QuotaMover | None = None,
 ) -> ConsoleServices:
     """The console's services: its own table, the sessions and stock it shows, the management API."""
     store = ConsoleStore(settings.console_table_name, client)
@@ -351,7 +374,9 @@ def build_console(
         ),
         fanout=ConsoleFanout(store, sessions, panels, poster, settings.console_push_interval_s, clock, sleep),
         # "Release the next stage now" releases stages only: no launcher, no state machine rights.
-        actions=ConsoleActions(tokens, sessions, services.stock, build_campaigns(services, None).release_next),
+        actions=ConsoleActions(
+            tokens, sessions, services.stock, build_campaigns(services, None).release_next, quota_mover
+        ),
     )
 
 
@@ -367,7 +392,8 @@ def journal_store() -> JournalStore:
 
 @lru_cache(maxsize=1)
 def console_services() -> ConsoleServices:
-    return build_console(get_console_settings(), services())
+    core = services()
+    return build_console(get_console_settings(), core, quota_mover=build_quota_mover(get_event_settings(), core))
 
 
 def reset() -> None:

@@ -114,6 +114,8 @@ REFUSALS: dict[int, str] = {
     422: "VALIDATION_ERROR: the request is not valid; details.errors lists each field (numbers must be "
     'JSON integers: 3750.0 and "3750" are refused)',
     429: "LIMIT_EXCEEDED (the buyer's per-SKU allowance) or THROTTLED (the usage plan)",
+    502: "PLATFORM_UNAVAILABLE: a platform failed to take the lower figure a quota move waits for; nothing "
+    "moved (retry after details.retry_after_s)",
 }
 # Every route can meet these: the gateway's key check and throttle, and request validation.
 ALWAYS = (403, 413, 422, 429)

@@ -22,6 +22,7 @@ from livestock import keys
 from livestock.dal.console import ConsoleStore
 from livestock.dal.registry import RegistryRevision
 from livestock.events.models import DETAIL_TYPES, AlertRaised
+from livestock.logic.quota_move import QuotaMover, pool_of
 from livestock.logic.registry_copy import RegistryCopy
 from livestock.logic.stock import StockService
 from livestock.models.console import (
@@ -402,12 +403,14 @@ class ConsoleActions:
         sessions: SessionReader,
         stock: StockService,
         release_next_stage: StageReleaser | None = None,
+        quota_mover: QuotaMover | None = None,
     ) -> None:
         self.tokens = tokens
         self.sessions = sessions
         self.stock = stock
         # The campaigns' "release the next stage now"; none in a build without staged releases.
         self.release_next_stage = release_next_stage
+        self.quota_mover = quota_mover
 
     def authorise(self, token: str | None, session_id: str, sku_id: str) -> str:
         """The actor the ledger records, once the token is found to cover this SKU of this session."""
@@ -430,12 +433,17 @@ class ConsoleActions:
         return self.stock.release_reserve(sku_id, quantity, self.authorise(token, session_id, sku_id))
 
     def move_quota(self, token: str | None, session_id: str, sku_id: str, request: QuotaMoveRequest) -> SkuView:
+        """A platform that gives units is lowered before they move (QuotaMover.move_pools), so it
+        never accepts an order for units that are no longer its own; without a mover (a build with
+        no platform sync) the units move in the ledger at once."""
         actor = self.authorise(token, session_id, sku_id)
-
-        def pool(name: str) -> str:
-            return name if name == "shared" else keys.channel_pool(name)
-
-        return self.stock.move(sku_id, pool(request.from_channel), pool(request.to_channel), request.quantity, actor)
+        if self.quota_mover is None:
+            self.stock.allocation.move(
+                sku_id, pool_of(request.from_channel), pool_of(request.to_channel), request.quantity, actor
+            )
+        else:
+            self.quota_mover.move_pools(sku_id, request.from_channel, request.to_channel, request.quantity, actor)
+        return self.stock.view(sku_id)
 
     def next_stage(self, token: str | None, session_id: str, sku_id: str) -> dict[str, Any]:
         actor = self.authorise(token, session_id, sku_id)

@@ -9,6 +9,10 @@ an order for units that are no longer its own:
    if orders took them meanwhile, the move is refused and the withholding undone);
 4. raise: the withholding ends and sync raises the gaining platform (within the call if it can, else
    by the move's StockChanged events).
+
+A losing platform that fails to take its lower figure ends the move before anything moved (502
+PLATFORM_UNAVAILABLE, the withholding undone). The console's move runs the same phases for each
+side that a platform in quota mode shows on its own; `shared` has no such platform.
 """
 
 import time
@@ -22,9 +26,15 @@ from livestock.dal.channels import ChannelRepository
 from livestock.logic.platform_sync import PlatformSync
 from livestock.logic.stock import StockService
 from livestock.models.channels import QuotaMoveRequest, QuotaMoveView
+from livestock.models.domain import SHARED
 from livestock.models.exceptions import Conflict, LiveStockError
-from livestock.models.sync_exceptions import ChannelNotFound, SyncFailed
+from livestock.models.sync_exceptions import ChannelNotFound, PlatformUnavailable, SyncFailed
 from livestock.observability import logger
+
+
+def pool_of(name: str) -> str:
+    """A move's end as a pool: `shared`, or the channel's ring-fenced quota."""
+    return name if name == SHARED else keys.channel_pool(name)
 
 
 @dataclass
@@ -38,43 +48,77 @@ class QuotaMover:
     ack_timeout_s: float = 12.0
 
     def move(self, sku_id: str, request: QuotaMoveRequest, actor: str) -> QuotaMoveView:
+        """The channels route's move: both ends are platforms that sell the SKU in quota mode."""
         loser = self._channel(request.from_channel, sku_id)
         gainer = self._channel(request.to_channel, sku_id)
-        started = self.clock()
-        phases: dict[str, float] = {}
-        withheld = int(self.channels.state(loser["channel_id"], sku_id).get("withheld", 0)) + request.quantity
-        self.channels.set_withheld(loser["channel_id"], sku_id, withheld)
-        try:
-            self._until_shown(loser, sku_id, withheld)
-            phases["lower"] = self.clock() - started
-            self.sleep(self.sync.settings.inflight_window_s)
-            phases["drain"] = self.clock() - started - phases["lower"]
-            mark = self.clock()
-            self.stock.allocation.move(
-                sku_id,
-                keys.channel_pool(loser["channel_id"]),
-                keys.channel_pool(gainer["channel_id"]),
-                request.quantity,
-                actor,
-                request.reference,
-            )
-            phases["move"] = self.clock() - mark
-        finally:
-            self.channels.set_withheld(loser["channel_id"], sku_id, withheld - request.quantity)
-        # Raising is safe at any pace (the units are the gainer's in the ledger already): wait for it
-        # within what is left of the call, and let the StockChanged events finish it otherwise.
-        mark = self.clock()
-        budget = max(0.5, self.ack_timeout_s - (mark - started))
-        if self._until_raised(gainer, sku_id, budget):
-            phases["raise"] = self.clock() - mark
+        phases = self._move(
+            sku_id, request.from_channel, request.to_channel, request.quantity, actor, request.reference, loser, gainer
+        )
         return QuotaMoveView(
             sku_id=sku_id,
             from_channel=request.from_channel,
             to_channel=request.to_channel,
             quantity=request.quantity,
             reference=request.reference,
-            phases={k: round(v, 3) for k, v in phases.items()},
+            phases=phases,
         )
+
+    def move_pools(
+        self, sku_id: str, from_channel: str, to_channel: str, quantity: int, actor: str
+    ) -> dict[str, float]:
+        """The console's move, between two platforms' quotas or `shared`: a platform that sells the
+        SKU in quota mode is lowered first when it gives units and raised when it gains them, as in
+        `move`; any other pool (shared, a channel no platform is synced for, a shared-mode one) is
+        shown by no platform on its own, so its side moves at once."""
+        loser, gainer = (self._quota_channel(name, sku_id) for name in (from_channel, to_channel))
+        return self._move(sku_id, from_channel, to_channel, quantity, actor, None, loser, gainer)
+
+    def _move(
+        self,
+        sku_id: str,
+        from_channel: str,
+        to_channel: str,
+        quantity: int,
+        actor: str,
+        reference: str | None,
+        loser: dict[str, Any] | None,
+        gainer: dict[str, Any] | None,
+    ) -> dict[str, float]:
+        started = self.clock()
+        phases: dict[str, float] = {}
+        withheld = 0
+        if loser is not None:
+            withheld = int(self.channels.state(loser["channel_id"], sku_id).get("withheld", 0)) + quantity
+            self.channels.set_withheld(loser["channel_id"], sku_id, withheld)
+        try:
+            if loser is not None:
+                self._until_shown(loser, sku_id, withheld)
+                phases["lower"] = self.clock() - started
+                self.sleep(self.sync.settings.inflight_window_s)
+                phases["drain"] = self.clock() - started - phases["lower"]
+            mark = self.clock()
+            self.stock.allocation.move(sku_id, pool_of(from_channel), pool_of(to_channel), quantity, actor, reference)
+            phases["move"] = self.clock() - mark
+        finally:
+            if loser is not None:
+                self.channels.set_withheld(loser["channel_id"], sku_id, withheld - quantity)
+        if gainer is not None:
+            # Raising is safe at any pace (the units are the gainer's in the ledger already): wait for
+            # it within what is left of the call, and let the StockChanged events finish it otherwise.
+            mark = self.clock()
+            budget = max(0.5, self.ack_timeout_s - (mark - started))
+            if self._until_raised(gainer, sku_id, budget):
+                phases["raise"] = self.clock() - mark
+        return {k: round(v, 3) for k, v in phases.items()}
+
+    def _quota_channel(self, name: str, sku_id: str) -> dict[str, Any] | None:
+        """The channel whose platform shows this pool of the SKU on its own (quota mode), if any."""
+        if name == SHARED:
+            return None
+        channel = self.channels.get_channel(name)
+        if channel is None or channel["mode"] != "quota" or sku_id not in channel["sku_map"]:
+            return None
+        return channel
 
     def _channel(self, channel_id: str, sku_id: str) -> dict[str, Any]:
         channel = self.channels.get_channel(channel_id)
@@ -92,8 +136,15 @@ class QuotaMover:
         def shown(state: dict[str, Any]) -> bool:
             return int(state.get("withheld_shown", -1)) == withheld
 
-        if not self._until(channel, sku_id, self.ack_timeout_s, shown):
-            channel_id = channel["channel_id"]
+        channel_id = channel["channel_id"]
+        try:
+            in_step = self._until(channel, sku_id, self.ack_timeout_s, shown)
+        except SyncFailed as failure:
+            raise PlatformUnavailable(
+                f"{channel_id} did not take its lower figure, so nothing was moved: {failure}",
+                {"channel_id": channel_id, "retry_after_s": 5},
+            ) from failure
+        if not in_step:
             raise QuotaMoveTimeout(
                 f"{channel_id} did not acknowledge its new display in {self.ack_timeout_s} s",
                 {"channel_id": channel_id},

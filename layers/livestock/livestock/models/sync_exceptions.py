@@ -11,6 +11,11 @@ class BadPushSignature(LiveStockError, status=401, code="BAD_SIGNATURE"):
     """A platform's order push whose signature does not verify with the channel's secret."""
 
 
+class PlatformUnavailable(LiveStockError, status=502, code="PLATFORM_UNAVAILABLE"):
+    """A platform failed to take a figure a request waits for (a quota move's lower figure):
+    nothing was moved; retry after details.retry_after_s."""
+
+
 class SyncFailed(Exception):
     """A platform still refused or failed after every in-function attempt: the invocation fails, so
     Lambda retries the event and finally hands it to the dead-letter queue (with an alert)."""
