@@ -56,6 +56,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     yield local
     local.stop()
     assert not dead_letters.exists(), f"stream records were dead-lettered: {dead_letters.read_text()[:2000]}"
+    denied = local.iam_denials
+    assert not denied.exists(), f"calls template.yaml's policies do not allow: {denied.read_text()[:2000]}"
 
 
 @pytest.fixture(scope="session")

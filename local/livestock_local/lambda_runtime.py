@@ -19,6 +19,7 @@ from multiprocessing import forkserver
 from types import ModuleType
 from typing import Any, Protocol
 
+from livestock_local import iam
 from livestock_local.template import Function
 
 
@@ -51,8 +52,10 @@ class LocalLambda:
     invocation at a time (Powertools' resolver keeps per-request state on its module-level app),
     and a new environment (a fresh copy of the handler module) is made when all are busy."""
 
-    def __init__(self, function: Function) -> None:
+    def __init__(self, function: Function, play_iam: bool = False) -> None:
         self.function = function
+        # In the stack's processes, each call the function makes is checked against its role.
+        self.play_iam = play_iam
         self._idle: list[ModuleType] = []
         self._lock = threading.Lock()
         self._created = 0
@@ -93,7 +96,9 @@ class LocalLambda:
         try:
             handler: Handler = getattr(environment, self.function.handler.rpartition(".")[2])
             context = LocalContext(self.function.logical_id, self.function.timeout_s, self.function.memory_mb)
-            return handler(event, context)
+            role = iam.acting_as(self.function.logical_id, self.function.grants)
+            with role if self.play_iam else contextlib.nullcontext():
+                return handler(event, context)
         finally:
             with self._lock:
                 self._idle.append(environment)
@@ -164,7 +169,7 @@ def _worker_start(functions: list[Function], pool: str, environment: dict[str, s
     name_process(f"ls-{pool}")
     _base_environment.update(os.environ)
     for function in functions:
-        _worker_functions[function.logical_id] = LocalLambda(function)
+        _worker_functions[function.logical_id] = LocalLambda(function, play_iam=True)
         os.environ.update(function.environment)
         _worker_functions[function.logical_id].prepare()
         os.environ.clear()

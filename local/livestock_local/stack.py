@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from livestock_local import eventbridge, fake_platforms, sources, stepfunctions, websocket
+from livestock_local import eventbridge, fake_platforms, iam, sources, stepfunctions, websocket
 from livestock_local.dynamodb_local import (
     LOOPBACK,
     Credentials,
@@ -143,6 +143,11 @@ class LocalStack:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def iam_denials(self) -> Path:
+        """Where the functions' calls that their roles do not allow are written (livestock_local.iam)."""
+        return self.state_dir / "iam-denials.jsonl"
+
+    @property
     def credentials(self) -> Credentials:
         if self.database is None:
             raise StackError("the stack is not started")
@@ -248,7 +253,10 @@ class LocalStack:
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             }
         )
+        # Calls the template's policies would refuse on AWS are refused and written here.
+        self.iam_denials.unlink(missing_ok=True)
         for function in self.functions.values():
+            function.environment[iam.DENIALS_VARIABLE] = str(self.iam_denials)
             if self.sweep_period_s:
                 # Sweeps every sweep_period_s, each partition of the sweeper's list walked at least
                 # every SWEEPS_PER_PASS sweeps: as many queries a second as 16 partitions walked on

@@ -372,7 +372,7 @@ def _run_in_process(mapping: StreamMapping, idle: "ctypes.c_bool", environment: 
         client(mapping.endpoint, mapping.credentials),
         client(mapping.endpoint, mapping.credentials, "dynamodbstreams"),
         mapping.table_name,
-        LocalLambda(mapping.function),
+        LocalLambda(mapping.function, play_iam=True),
         mapping.batch_size,
         mapping.parallelization,
         mapping.dead_letter_path,

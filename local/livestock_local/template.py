@@ -8,6 +8,8 @@ from urllib.parse import unquote
 
 import yaml
 
+from livestock_local import iam
+
 ROOT = Path(__file__).resolve().parents[2]
 PSEUDO_PARAMETERS = {
     "AWS::Region": "us-east-1",
@@ -107,6 +109,8 @@ class Function:
     timeout_s: float = 3.0
     memory_mb: int = 128
     events: list[FunctionEvent] = field(default_factory=list)
+    # What its role's policies allow (livestock_local.iam plays them in the stack's processes).
+    grants: frozenset[iam.Grant] = frozenset()
 
     @property
     def routes(self) -> list[Route]:
@@ -207,6 +211,7 @@ class Template:
                 # Lambda's own defaults when neither the function nor Globals says.
                 timeout_s=float(props.get("Timeout", 3)),
                 memory_mb=int(props.get("MemorySize", 128)),
+                grants=iam.grants_of(props.get("Policies", []), table_names),
             )
             for name, event in props.get("Events", {}).items():
                 function.events.append(FunctionEvent(logical_id, name, str(event["Type"]), event.get("Properties", {})))

@@ -5,6 +5,8 @@ documented refusal is driven here, but for the few that need a race or the usage
 import json
 import re
 import time
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -12,9 +14,11 @@ import pytest
 import requests
 
 from livestock.keys import hold_id_for
+from livestock_local.fake_platforms import FakePlatform
 from livestock_local.openapi import OPENAPI_FILE
 from livestock_local.stack import LocalStack
 from tests.integration.test_bad_input import bad_requests
+from tests.integration.test_platform_sync import channel
 from tests.support.api import Answer, Api
 from tests.support.console import console, plan
 
@@ -184,19 +188,67 @@ def live_refusals(api: Api, sku_id: str) -> list[tuple[str, str, Answer]]:
     move = {"from_channel": channel, "to_channel": broken, "quantity": 999, "reference": f"m-{sku_id}"}
     call("POST", f"/skus/{live}/quota-moves", {**move, "from_channel": f"{channel}-x"}, expect=404)
     call("POST", f"/skus/{live}/quota-moves", move)
-    # The losing platform cannot be reached to take its lower figure: 502, and nothing moves.
-    assert api.put(f"/skus/{live}/allocation", {"pools": {f"channel:{channel}": 2}}).status == 200
-    call("POST", f"/skus/{live}/quota-moves", {**move, "quantity": 1, "reference": f"m2-{sku_id}"}, expect=502)
-    path = f"/console/sessions/{session}/skus/{live}/quota/move"
-    host = {"authorization": f"Bearer {console(api, session, [live]).token}"}
-    answer = api.call("POST", path, json={"from_channel": channel, "to_channel": "shared", "quantity": 1}, headers=host)
-    assert answer.status == 502, answer
-    found.append(("POST", path, answer))
-    assert api.get(f"/skus/{live}").body["pools"][f"channel:{channel}"] == 2
     return found
 
 
-def test_every_documented_refusal_is_answered_as_documented(stack: LocalStack, api: Api, sku_id: str) -> None:
+@pytest.fixture(scope="session")
+def contract_platform(stack: LocalStack) -> Iterator[FakePlatform]:
+    """A platform for the quota moves' 502, kept up until the session's stack stops: a channel
+    whose platform is gone would fail every sync sweep after this test."""
+    fake = FakePlatform("douyin", qps=50, push_base=stack.url)
+    fake.serve()
+    secret = f"livestock/contract/{uuid.uuid4().hex[:8]}"
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name=secret, SecretString=fake.credentials.model_dump_json()
+    )
+    fake.secret_ref = f"secretsmanager:{secret}"  # type: ignore[attr-defined]
+    yield fake
+    fake.stop()
+
+
+def platform_down_refusals(
+    api: Api, stack: LocalStack, fake: FakePlatform, sku_id: str
+) -> list[tuple[str, str, Answer]]:
+    """A quota move whose losing platform is down: 502 on both routes, and nothing moves. Each
+    route moves another SKU's quota, so neither meets the other's sync of the platform."""
+    routes = ("api", "console")
+    skus = {route: f"{sku_id}-{route}" for route in routes}
+    down = {route: f"dn{n}-{sku_id[-10:]}".lower() for n, route in enumerate(routes)}
+    gainer = f"up-{sku_id[-10:]}".lower()
+    for n, route in enumerate(routes):
+        assert api.put(f"/skus/{skus[route]}", {"name": "Tee", "on_hand": 10}).status == 201
+        channel(api, fake, down[route], skus[route], (f"6{n}", f"6{n}1"))
+        assert api.put(f"/skus/{skus[route]}/allocation", {"pools": {f"channel:{down[route]}": 2}}).status == 200
+    channel(api, fake, gainer, skus["api"], ("69", "691"))
+    deadline = time.monotonic() + 60
+    while [fake.displayed(f"6{n}", f"6{n}1") for n in range(2)] != [2, 2]:
+        assert time.monotonic() < deadline, "the platform shows its quotas"
+        time.sleep(0.1)
+    session = plan(api, [skus["console"]], on_hand=None, channels=[down["console"]])
+    host = {"authorization": f"Bearer {console(api, session, [skus['console']]).token}"}
+    api_move = f"/skus/{skus['api']}/quota-moves"
+    console_move = f"/console/sessions/{session}/skus/{skus['console']}/quota/move"
+    to_gainer = {"from_channel": down["api"], "to_channel": gainer, "quantity": 1, "reference": f"m-{sku_id}"}
+    to_shared = {"from_channel": down["console"], "to_channel": "shared", "quantity": 1}
+    fake.down = True
+    try:
+        found = [
+            ("POST", api_move, api.post(api_move, to_gainer)),
+            ("POST", console_move, api.call("POST", console_move, json=to_shared, headers=host)),
+        ]
+    finally:
+        fake.down = False
+    assert [answer.status for _, _, answer in found] == [502, 502], found
+    for route in routes:
+        assert api.get(f"/skus/{skus[route]}").body["pools"][f"channel:{down[route]}"] == 2, "nothing moved"
+    # The sync events it failed are retried by their rule and end now that it is back.
+    stack.wait_for_streams(120)
+    return found
+
+
+def test_every_documented_refusal_is_answered_as_documented(
+    stack: LocalStack, api: Api, sku_id: str, contract_platform: FakePlatform
+) -> None:
     driven: set[tuple[str, str, int]] = set()
     base = f"/skus/{sku_id}"
     assert api.put(base, {"name": "Tee", "on_hand": 2}).status == 201
@@ -253,7 +305,12 @@ def test_every_documented_refusal_is_answered_as_documented(stack: LocalStack, a
             response = requests.request(method.upper(), stack.url + template, timeout=10)
             assert response.status_code == 403
             driven.add((method, template, 403))
-    for method, path, answer in console_refusals(api, sku_id) + live_refusals(api, sku_id):
+    refusals = (
+        console_refusals(api, sku_id)
+        + live_refusals(api, sku_id)
+        + platform_down_refusals(api, stack, contract_platform, sku_id)
+    )
+    for method, path, answer in refusals:
         if answer.status >= 400:
             check(method, path, answer, driven)
     documented = {

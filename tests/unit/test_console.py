@@ -331,7 +331,7 @@ def functions(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
     tables = {"InventoryTable": INVENTORY, "LedgerTable": LEDGER, "EventsTable": EVENTS, "ConsoleTable": CONSOLE}
     loaded = {f.logical_id: f for f in Template().functions(tables) if f.logical_id.startswith("Console")}
     monkeypatch.setenv("CONSOLE_MANAGEMENT_ENDPOINT", "https://w1x2y3z4.execute-api.us-east-1.amazonaws.com/live")
-    yield {name: LocalLambda(f) for name, f in loaded.items()}
+    yield {name: LocalLambda(f, play_iam=True) for name, f in loaded.items()}
     wiring.reset()
 
 

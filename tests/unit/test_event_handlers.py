@@ -41,7 +41,7 @@ def functions(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
             "ConsoleTable": "livestock-ConsoleTable",
         }
     )
-    yield {f.logical_id: LocalLambda(f) for f in loaded}
+    yield {f.logical_id: LocalLambda(f, play_iam=True) for f in loaded}
     wiring.reset()
 
 

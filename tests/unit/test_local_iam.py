@@ -1,0 +1,73 @@
+"""The local stack plays IAM: a function's call that its template policy does not allow is refused
+as AWS refuses it, and written down for the test session to find."""
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from livestock_local import iam
+from livestock_local.template import Template
+
+KEY = {"pk": {"S": "a"}, "sk": {"S": "b"}}
+
+
+def test_a_call_outside_the_role_is_refused_and_written_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    denials = tmp_path / "denials.jsonl"
+    monkeypatch.setenv(iam.DENIALS_VARIABLE, str(denials))
+    grants = frozenset({iam.Grant("dynamodb:GetItem", "table/t"), iam.Grant("events:PutEvents")})
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        with iam.acting_as("SomeFunction", grants):
+            assert "Item" not in client.get_item(TableName="t", Key=KEY)
+            with pytest.raises(ClientError) as refused:
+                client.put_item(TableName="t", Item=KEY)
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert "Item" not in client.get_item(TableName="t", Key=KEY), "the refused write was not made"
+        client.put_item(TableName="t", Item=KEY)  # outside an invocation: the stack's own call
+    written = [json.loads(line) for line in denials.read_text().splitlines()]
+    assert written == [{"function": "SomeFunction", "action": "dynamodb:PutItem", "resource": "table/t"}]
+
+
+def test_calls_need_what_iam_authorises_them_by() -> None:
+    transaction = {
+        "TransactItems": [
+            {"Put": {"TableName": "inv", "Item": KEY}},
+            {"Update": {"TableName": "inv", "Key": KEY, "UpdateExpression": "SET a = :a"}},
+            {"ConditionCheck": {"TableName": "led", "Key": KEY, "ConditionExpression": "x"}},
+        ]
+    }
+    assert iam.needed("dynamodb", "TransactWriteItems", transaction) == [
+        iam.Grant("dynamodb:PutItem", "table/inv"),
+        iam.Grant("dynamodb:UpdateItem", "table/inv"),
+        iam.Grant("dynamodb:ConditionCheckItem", "table/led"),
+    ]
+    assert iam.needed("dynamodb", "TransactGetItems", {"TransactItems": [{"Get": {"TableName": "inv"}}]}) == [
+        iam.Grant("dynamodb:GetItem", "table/inv")
+    ]
+    assert iam.needed("dynamodb", "Query", {"TableName": "inv", "IndexName": "ByDue"}) == [
+        iam.Grant("dynamodb:Query", "table/inv/index/ByDue")
+    ]
+    assert iam.needed("execute-api", "PostToConnection", {}) == [iam.Grant("execute-api:ManageConnections")]
+
+
+def test_the_templates_policies_are_read_per_table() -> None:
+    template = Template()
+    names = {table: f"livestock-{table}" for table in template.tables()}
+    functions = {function.logical_id: function for function in template.functions(names)}
+    holds = functions["HoldsApiFunction"].grants
+    assert iam.allows(holds, iam.Grant("dynamodb:UpdateItem", "table/livestock-InventoryTable"))
+    assert not iam.allows(holds, iam.Grant("dynamodb:UpdateItem", "table/livestock-LedgerTable"))
+    sweeper = functions["HoldSweeperFunction"].grants
+    assert iam.allows(sweeper, iam.Grant("dynamodb:Query", "table/livestock-InventoryTable/index/OpenHoldsByDue"))
+    sync = functions["PlatformSyncFunction"].grants
+    assert iam.allows(sync, iam.Grant("dynamodb:BatchWriteItem", "table/livestock-EventsTable")), "its sync log"
