@@ -6,7 +6,8 @@ records, say), every refusal is also written to a file the test session checks i
 
 What is checked: the action of every call (as IAM names it: a transaction needs PutItem, UpdateItem,
 DeleteItem or ConditionCheckItem per item, TransactGetItems GetItem, a WebSocket post
-execute-api:ManageConnections), and for DynamoDB the table or index it acts on. Other services'
+execute-api:ManageConnections), and for DynamoDB the table or index it acts on and, where a
+statement has a `dynamodb:LeadingKeys` condition, the item's partition key. Other services'
 resources are not matched (the template scopes them by ARN patterns that the local stack's own
 names would not follow). The event source mapping's stream reads are Lambda's, not the function's,
 and are not checked.
@@ -51,10 +52,17 @@ _NOT_THE_FUNCTIONS = {("dynamodb", "DescribeTable")}
 @dataclass(frozen=True)
 class Grant:
     """One action on one resource: `table/<name>` or `table/<name>/index/<pattern>` for DynamoDB,
-    `*` for anything else."""
+    `*` for anything else. `leading_keys`: a grant's `dynamodb:LeadingKeys` condition (None: any
+    key), or the partition key a call acts on (None: not known, as for a Query)."""
 
     action: str
     resource: str = ANY
+    leading_keys: frozenset[str] | None = None
+
+
+# The one DynamoDB condition key this play evaluates; a DynamoDB statement with another condition
+# stops the stack at load rather than being taken as unconditional.
+_LEADING_KEYS = "dynamodb:LeadingKeys"
 
 
 def grants_of(policies: list[Any], table_names: dict[str, str]) -> frozenset[Grant]:
@@ -67,11 +75,26 @@ def grants_of(policies: list[Any], table_names: dict[str, str]) -> frozenset[Gra
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             for action in actions:
+                # Like their resources, other services' conditions (s3:prefix...) are not played.
+                scoped = action.startswith("dynamodb:")
+                leading_keys = _leading_keys(statement.get("Condition")) if scoped else None
                 for resource in resources:
-                    found.add(
-                        Grant(str(action), _resource(resource, table_names) if action.startswith("dynamodb:") else ANY)
-                    )
+                    where = _resource(resource, table_names) if scoped else ANY
+                    found.add(Grant(str(action), where, leading_keys))
     return frozenset(found)
+
+
+def _leading_keys(condition: dict[str, Any] | None) -> frozenset[str] | None:
+    if not condition:
+        return None
+    keys: frozenset[str] | None = None
+    for operator, tests in condition.items():
+        for name, allowed in tests.items():
+            if name == _LEADING_KEYS and operator in ("ForAllValues:StringEquals", "StringEquals"):
+                keys = frozenset(allowed if isinstance(allowed, list) else [allowed])
+            else:
+                raise ValueError(f"the local stack cannot evaluate the policy condition {operator} {name}")
+    return keys
 
 
 def _resource(value: Any, table_names: dict[str, str]) -> str:
@@ -95,7 +118,7 @@ def needed(prefix: str, operation: str, params: dict[str, Any]) -> list[Grant]:
         return [Grant(_ACTIONS.get((prefix, operation), f"{prefix}:{operation}"))]
     if operation in ("TransactWriteItems", "TransactGetItems"):
         return [
-            Grant(f"dynamodb:{_TRANSACT_ITEM_ACTIONS[kind]}", f"table/{body['TableName']}")
+            Grant(f"dynamodb:{_TRANSACT_ITEM_ACTIONS[kind]}", f"table/{body['TableName']}", _partition_key(body))
             for item in params.get("TransactItems", [])
             for kind, body in item.items()
         ]
@@ -104,11 +127,23 @@ def needed(prefix: str, operation: str, params: dict[str, Any]) -> list[Grant]:
     table = f"table/{params.get('TableName', '')}"
     if params.get("IndexName"):
         table += f"/index/{params['IndexName']}"
-    return [Grant(f"dynamodb:{operation}", table)]
+    return [Grant(f"dynamodb:{operation}", table, _partition_key(params))]
+
+
+def _partition_key(request: dict[str, Any]) -> frozenset[str] | None:
+    """The partition key (`pk`) an item call acts on."""
+    item = request.get("Key") or request.get("Item") or {}
+    key = item.get("pk", {}).get("S")
+    return None if key is None else frozenset({key})
 
 
 def allows(grants: frozenset[Grant], need: Grant) -> bool:
-    return any(g.action == need.action and fnmatch.fnmatchcase(need.resource, g.resource) for g in grants)
+    return any(
+        g.action == need.action
+        and fnmatch.fnmatchcase(need.resource, g.resource)
+        and (g.leading_keys is None or (need.leading_keys is not None and need.leading_keys <= g.leading_keys))
+        for g in grants
+    )
 
 
 @dataclass

@@ -12,6 +12,7 @@ from moto import mock_aws
 from livestock import wiring
 from livestock.dal.stream import change_of, parse
 from livestock.settings import Settings
+from livestock_local import iam
 from livestock_local.template import Template
 
 INVENTORY = "livestock-InventoryTable"
@@ -114,6 +115,17 @@ class World:
             ),
             self.services.settlement,
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def iam_denials(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The functions run on their sample events play IAM (livestock_local.iam): a refusal the code
+    caught and logged is still found here."""
+    denials = tmp_path_factory.mktemp("iam") / "denials.jsonl"
+    os.environ[iam.DENIALS_VARIABLE] = str(denials)
+    yield
+    del os.environ[iam.DENIALS_VARIABLE]
+    assert not denials.exists(), f"calls template.yaml's policies do not allow: {denials.read_text()[:2000]}"
 
 
 @pytest.fixture

@@ -46,14 +46,15 @@ def test_calls_need_what_iam_authorises_them_by() -> None:
             {"ConditionCheck": {"TableName": "led", "Key": KEY, "ConditionExpression": "x"}},
         ]
     }
+    keyed = frozenset({"a"})
     assert iam.needed("dynamodb", "TransactWriteItems", transaction) == [
-        iam.Grant("dynamodb:PutItem", "table/inv"),
-        iam.Grant("dynamodb:UpdateItem", "table/inv"),
-        iam.Grant("dynamodb:ConditionCheckItem", "table/led"),
+        iam.Grant("dynamodb:PutItem", "table/inv", keyed),
+        iam.Grant("dynamodb:UpdateItem", "table/inv", keyed),
+        iam.Grant("dynamodb:ConditionCheckItem", "table/led", keyed),
     ]
-    assert iam.needed("dynamodb", "TransactGetItems", {"TransactItems": [{"Get": {"TableName": "inv"}}]}) == [
-        iam.Grant("dynamodb:GetItem", "table/inv")
-    ]
+    assert iam.needed(
+        "dynamodb", "TransactGetItems", {"TransactItems": [{"Get": {"TableName": "inv", "Key": KEY}}]}
+    ) == [iam.Grant("dynamodb:GetItem", "table/inv", keyed)]
     assert iam.needed("dynamodb", "Query", {"TableName": "inv", "IndexName": "ByDue"}) == [
         iam.Grant("dynamodb:Query", "table/inv/index/ByDue")
     ]
@@ -71,3 +72,9 @@ def test_the_templates_policies_are_read_per_table() -> None:
     assert iam.allows(sweeper, iam.Grant("dynamodb:Query", "table/livestock-InventoryTable/index/OpenHoldsByDue"))
     sync = functions["PlatformSyncFunction"].grants
     assert iam.allows(sync, iam.Grant("dynamodb:BatchWriteItem", "table/livestock-EventsTable")), "its sync log"
+    # The console's socket may bump the registry revision and write no other item of that table.
+    socket = functions["ConsoleSocketFunction"].grants
+    registry = {"TableName": "livestock-EventsTable", "Key": {"pk": {"S": "REGISTRY"}, "sk": {"S": "REVISION"}}}
+    other = {"TableName": "livestock-EventsTable", "Key": {"pk": {"S": "CHANNEL#x"}, "sk": {"S": "META"}}}
+    assert all(iam.allows(socket, need) for need in iam.needed("dynamodb", "UpdateItem", registry))
+    assert not any(iam.allows(socket, need) for need in iam.needed("dynamodb", "UpdateItem", other))

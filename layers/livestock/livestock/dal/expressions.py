@@ -261,14 +261,21 @@ class Store:
 
     def update_or_stored(self, update: Update) -> dict[str, Any] | None:
         """One conditional UpdateItem: None when it wrote, else the item as its condition found it
-        ({} where there is none), returned with the refusal at no extra read."""
-        try:
-            self.client.update_item(**update.request(self.table), ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return deserialize(dict(error.response.get("Item", {})))  # type: ignore[call-overload]
-            raise
-        return None
+        ({} where there is none), returned with the refusal at no extra read. An item that
+        transactions also write answers TransactionConflict while one is in flight (botocore does
+        not retry it): tried again, briefly, as `transact` does."""
+        for pause_s in (*CONFLICT_PAUSES_S, None):
+            try:
+                self.client.update_item(**update.request(self.table), ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            except ClientError as error:
+                if is_conditional_failure(error):
+                    return deserialize(dict(error.response.get("Item", {})))  # type: ignore[call-overload]
+                if error.response["Error"]["Code"] != "TransactionConflictException" or pause_s is None:
+                    raise
+                time.sleep(random.uniform(0, pause_s))
+            else:
+                return None
+        raise AssertionError("unreachable: the last pause re-raises")
 
     def updated(self, update: Update) -> dict[str, Any] | None:
         """One conditional UpdateItem that answers the item as written (no read of its own);

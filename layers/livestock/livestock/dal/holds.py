@@ -211,6 +211,16 @@ class HoldStore(Store):
             transaction.update("counter", counted)
         return self._close(transaction, allowance)
 
+    def give_back_allowance(self, hold: Hold, allowance: Update) -> bool:
+        """Gives the buyer's charge back while the hold is still pending at this attempt: an
+        attempt that failed without storing a refusal (the hold stays pending; a replay charges
+        again). Not once the hold moved on (settled, or driven again by a replay)."""
+        return self.transact_if(
+            Transaction(self.table)
+            .check("hold", keys.hold_pk(hold.hold_id), keys.HOLD_SK, _is(hold, HoldStatus.PENDING))
+            .update("allowance", allowance)
+        )
+
     def _close(self, transaction: Transaction, allowance: Update | None) -> bool:
         """Runs a transaction that closes a hold, with the buyer's allowance given back inside it:
         a crash can no longer close the hold and keep the charge. A charge that is not there (given

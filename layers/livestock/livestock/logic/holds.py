@@ -191,7 +191,9 @@ class HoldService:
 
     def _drive(self, hold: Hold, meta: SkuMeta) -> HoldView:
         if meta.paused:
-            self._refuse(hold, Paused(f"sales of {hold.sku_id!r} are paused", {"sku_id": hold.sku_id}))
+            # A replay driving an abandoned hold again was charged by its first attempt.
+            charged = self.limits.allowance_refund(hold) if hold.attempt > 1 else None
+            self._refuse(hold, Paused(f"sales of {hold.sku_id!r} are paused", {"sku_id": hold.sku_id}), charged)
         limit = hold.buyer_limit
         if (
             hold.buyer_id
@@ -208,9 +210,15 @@ class HoldService:
                 ),
             )
         # From here on a refusal gives the charge back in the write that stores it. An error that
-        # stores none leaves the hold pending under its charge, as a crash would: the sweeper
-        # abandons it, and a replay drives it again under the same charge or a cancel gives it back.
-        return self._take(hold, meta)
+        # stores none (a consolidation that met a change too fast, say) leaves the hold pending, so
+        # the charge goes back while it still is: the platform may never retry the order.
+        try:
+            return self._take(hold, meta)
+        except LiveStockError as error:
+            allowance = self.limits.allowance_refund(hold)
+            if allowance is not None and not error.on_hold:
+                self.holds.give_back_allowance(hold, allowance)
+            raise
 
     def _take(self, hold: Hold, meta: SkuMeta) -> HoldView:
         taken = self._try_shards(hold, meta)
@@ -301,6 +309,7 @@ class HoldService:
         )
         if stored:  # counted once: a replay answers the stored refusal without coming here
             self._count_refusal(hold, refusal)
+        refusal.on_hold = True
         raise refusal
 
     def _count_refusal(self, hold: Hold, refusal: LiveStockError) -> None:

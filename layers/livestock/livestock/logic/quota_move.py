@@ -11,8 +11,8 @@ an order for units that are no longer its own:
    by the move's StockChanged events).
 
 A losing platform that fails to take its lower figure ends the move before anything moved (502
-PLATFORM_UNAVAILABLE, the withholding undone). The console's move runs the same phases for each
-side that a platform in quota mode shows on its own; `shared` has no such platform.
+PLATFORM_UNAVAILABLE, the withholding undone). The console's move lowers a giving platform in
+quota mode the same way (`shared` has no such platform) and leaves the raise to the events.
 """
 
 import time
@@ -67,11 +67,13 @@ class QuotaMover:
         self, sku_id: str, from_channel: str, to_channel: str, quantity: int, actor: str
     ) -> dict[str, float]:
         """The console's move, between two platforms' quotas or `shared`: a platform that sells the
-        SKU in quota mode is lowered first when it gives units and raised when it gains them, as in
-        `move`; any other pool (shared, a channel no platform is synced for, a shared-mode one) is
-        shown by no platform on its own, so its side moves at once."""
-        loser, gainer = (self._quota_channel(name, sku_id) for name in (from_channel, to_channel))
-        return self._move(sku_id, from_channel, to_channel, quantity, actor, None, loser, gainer)
+        SKU in quota mode is lowered first when it gives units, as in `move`; any other pool
+        (shared, a channel no platform is synced for, a shared-mode one) is shown by no platform on
+        its own, so it gives at once. The gainer is raised by the move's StockChanged events, not
+        within the call: a console request carries no reference to replay, so it must not outlast
+        its deadline after the units moved (a host's retry would move them again)."""
+        loser = self._quota_channel(from_channel, sku_id)
+        return self._move(sku_id, from_channel, to_channel, quantity, actor, None, loser, None)
 
     def _move(
         self,

@@ -19,6 +19,8 @@ class LiveStockError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details or {}
+        # Set once an order's hold holds its refusal (or had moved on): not pending at that attempt.
+        self.on_hold = False
 
 
 class NotFound(LiveStockError, status=404):
