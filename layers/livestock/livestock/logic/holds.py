@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from botocore.exceptions import BotoCoreError, ClientError
 
 from livestock import keys
-from livestock.dal.expressions import Update
+from livestock.dal.expressions import TransactionRefused, Update
 from livestock.dal.holds import HoldStore
 from livestock.dal.limits import LimitStore
 from livestock.dal.refusals import RefusalStore
@@ -217,7 +217,11 @@ class HoldService:
         except LiveStockError as error:
             allowance = self.limits.allowance_refund(hold)
             if allowance is not None and not error.on_hold:
-                self.holds.give_back_allowance(hold, allowance)
+                try:
+                    self.holds.give_back_allowance(hold, allowance)
+                except (ClientError, BotoCoreError, TransactionRefused):
+                    # The order's own answer goes out; the charge stays, as after a crash.
+                    logger.warning("could not give a charge back", hold_id=hold.hold_id, exc_info=True)
             raise
 
     def _take(self, hold: Hold, meta: SkuMeta) -> HoldView:
