@@ -15,9 +15,10 @@ PLATFORM_UNAVAILABLE, the withholding undone). The console's move lowers a givin
 quota mode the same way (`shared` has no such platform) and leaves the raise to the events.
 """
 
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,22 +89,10 @@ class QuotaMover:
     ) -> dict[str, float]:
         started = self.clock()
         phases: dict[str, float] = {}
-        withheld = 0
-        if loser is not None:
-            withheld = int(self.channels.state(loser["channel_id"], sku_id).get("withheld", 0)) + quantity
-            self.channels.set_withheld(loser["channel_id"], sku_id, withheld)
-        try:
-            if loser is not None:
-                self._until_shown(loser, sku_id, withheld)
-                phases["lower"] = self.clock() - started
-                self.sleep(self.sync.settings.inflight_window_s)
-                phases["drain"] = self.clock() - started - phases["lower"]
+        with self._lowered(loser, sku_id, quantity, phases):
             mark = self.clock()
             self.stock.allocation.move(sku_id, pool_of(from_channel), pool_of(to_channel), quantity, actor, reference)
             phases["move"] = self.clock() - mark
-        finally:
-            if loser is not None:
-                self.channels.set_withheld(loser["channel_id"], sku_id, withheld - quantity)
         if gainer is not None:
             # Raising is safe at any pace (the units are the gainer's in the ledger already): wait for
             # it within what is left of the call, and let the StockChanged events finish it otherwise.
@@ -112,6 +101,28 @@ class QuotaMover:
             if self._until_raised(gainer, sku_id, budget):
                 phases["raise"] = self.clock() - mark
         return {k: round(v, 3) for k, v in phases.items()}
+
+    @contextlib.contextmanager
+    def _lowered(
+        self, loser: dict[str, Any] | None, sku_id: str, quantity: int, phases: dict[str, float]
+    ) -> Iterator[None]:
+        """The losing platform (None: no platform shows the pool alone) withholds the units, shows
+        it, and its in-flight window drains, for as long as the block runs; then it withholds them
+        no more (they are the gainer's by then, or the move was refused)."""
+        if loser is None:
+            yield
+            return
+        started = self.clock()
+        withheld = int(self.channels.state(loser["channel_id"], sku_id).get("withheld", 0)) + quantity
+        self.channels.set_withheld(loser["channel_id"], sku_id, withheld)
+        try:
+            self._until_shown(loser, sku_id, withheld)
+            phases["lower"] = self.clock() - started
+            self.sleep(self.sync.settings.inflight_window_s)
+            phases["drain"] = self.clock() - started - phases["lower"]
+            yield
+        finally:
+            self.channels.set_withheld(loser["channel_id"], sku_id, withheld - quantity)
 
     def _quota_channel(self, name: str, sku_id: str) -> dict[str, Any] | None:
         """The channel whose platform shows this pool of the SKU on its own (quota mode), if any."""
