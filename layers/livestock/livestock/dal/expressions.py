@@ -264,18 +264,23 @@ class Store:
         ({} where there is none), returned with the refusal at no extra read. An item that
         transactions also write answers TransactionConflict while one is in flight (botocore does
         not retry it): tried again, briefly, as `transact` does."""
-        for pause_s in (*CONFLICT_PAUSES_S, None):
+        for pause_s in CONFLICT_PAUSES_S:
             try:
-                self.client.update_item(**update.request(self.table), ReturnValuesOnConditionCheckFailure="ALL_OLD")
+                return self._update_or_stored_once(update)
             except ClientError as error:
-                if is_conditional_failure(error):
-                    return deserialize(dict(error.response.get("Item", {})))  # type: ignore[call-overload]
-                if error.response["Error"]["Code"] != "TransactionConflictException" or pause_s is None:
+                if error.response["Error"]["Code"] != "TransactionConflictException":
                     raise
                 time.sleep(random.uniform(0, pause_s))
-            else:
-                return None
-        raise AssertionError("unreachable: the last pause re-raises")
+        return self._update_or_stored_once(update)
+
+    def _update_or_stored_once(self, update: Update) -> dict[str, Any] | None:
+        try:
+            self.client.update_item(**update.request(self.table), ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return deserialize(dict(error.response.get("Item", {})))  # type: ignore[call-overload]
+            raise
+        return None
 
     def updated(self, update: Update) -> dict[str, Any] | None:
         """One conditional UpdateItem that answers the item as written (no read of its own);
