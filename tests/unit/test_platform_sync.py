@@ -5,9 +5,11 @@ pushes (bad signature, replay). Concurrency is the integration tests' and the be
 
 import dataclasses
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -442,6 +444,51 @@ def test_a_gainer_down_during_the_raise_leaves_the_move_done_and_the_raise_to_th
     rig.fakes["kuaishou"].down = False
     rig.changed()
     assert rig.shown("kuaishou") == 30
+
+
+def test_two_moves_from_one_platform_at_once_each_withhold_their_own_units(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two operators move units away from Douyin at the same moment (the channels route and the
+    console). Each move's first look at the sync state waits for the other's, so both have
+    withheld before either proves its lower figure: a withholding read and written back as a
+    figure would lose one of them (the platform shown too much, that move timed out)."""
+    rig.changed()
+    mover = dataclasses.replace(rig.sync_services.quota, ack_timeout_s=3.0)
+    channels = mover.channels
+    both_looked = threading.Barrier(2)
+    looked: set[int] = set()
+    read_state = channels.state
+
+    def state(channel_id: str, sku_id: str) -> dict[str, Any]:
+        found = read_state(channel_id, sku_id)
+        if threading.get_ident() not in looked:
+            looked.add(threading.get_ident())
+            both_looked.wait(timeout=5)
+        return found
+
+    monkeypatch.setattr(channels, "state", state)
+    # moto does not serialise two transactions on one item as DynamoDB does: the ledger moves
+    # take turns here (their concurrency is the integration tests').
+    one_at_a_time = threading.Lock()
+    move_in_ledger = mover.stock.allocation.move
+
+    def move(*args: Any) -> None:
+        with one_at_a_time:
+            move_in_ledger(*args)
+
+    monkeypatch.setattr(mover.stock.allocation, "move", move)
+    with ThreadPoolExecutor(2) as operators:
+        to_kuaishou = operators.submit(mover.move, SKU, MOVE_10, "op")
+        to_shared = operators.submit(mover.move_pools, SKU, "douyin", "shared", 5, "console:host")
+        assert {"lower", "drain", "move"} <= set(to_kuaishou.result(timeout=30).phases)
+        assert {"lower", "drain", "move"} == set(to_shared.result(timeout=30))
+    monkeypatch.undo()
+    assert int(rig.state("douyin").get("withheld", 0)) == 0, "both withholdings ended"
+    pools = rig.world.stock.view(SKU).pools
+    assert (pools["channel:douyin"], pools["channel:kuaishou"], pools["shared"]) == (15, 30, 55)
+    history = [value for _, _, _, value in rig.fakes["douyin"].history]
+    assert history[-1] == 15 and max(history[history.index(15) :]) == 15, "lowered for both, never raised again"
 
 
 def test_a_loser_down_during_the_lower_answers_platform_unavailable_and_moves_nothing(rig: Rig) -> None:

@@ -78,7 +78,7 @@ class ChannelRepository(Store):
                 acknowledged_at=now,
                 lag_s=lag_s,
                 last_error=None,
-                withheld_shown=int(outbox.get("withheld", 0)),
+                withheld_shown_rev=int(outbox.get("withhold_rev", 0)),
                 raise_shown=outbox.get("raise_marker"),
             )
             .when(Attr("lease_owner").eq(owner) & Attr("outbox.op_id").eq(outbox["op_id"]))
@@ -130,8 +130,15 @@ class ChannelRepository(Store):
     def count(self, channel_id: str, sku_id: str, **amounts: int) -> None:
         self.update_if(Update(*keys.sync_state_key(channel_id, sku_id)).add(**amounts).set(entity="sync"))
 
-    def set_withheld(self, channel_id: str, sku_id: str, units: int) -> None:
-        self.update_if(Update(*keys.sync_state_key(channel_id, sku_id)).set(entity="sync", withheld=units))
+    def withhold(self, channel_id: str, sku_id: str, units: int) -> int:
+        """Adds units to what the channel's platform holds back from its display (a quota move's
+        lower phase; negative gives them back), as one ADD so that moves running at once each count
+        their own. Answers the withholding's revision, which only grows: a round that shows a figure
+        computed with this revision or a later one carries it to `withheld_shown_rev`."""
+        written = self.written(
+            Update(*keys.sync_state_key(channel_id, sku_id)).set(entity="sync").add(withheld=units, withhold_rev=1)
+        )
+        return int(written["withhold_rev"])
 
     def mark_raise(self, channel_id: str, sku_id: str, marker: str) -> None:
         """Marks the state after a quota move into the channel: `raise_shown` carries the marker

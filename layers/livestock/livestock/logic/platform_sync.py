@@ -356,7 +356,7 @@ class PlatformSync:
                 shown=shown,
                 sequence=sequence,
                 last_error=None,
-                withheld_shown=withheld,
+                withheld_shown_rev=int(state.get("withhold_rev", 0)),
                 raise_shown=state.get("raise_marker"),
                 **every_write,
             )
@@ -372,6 +372,8 @@ class PlatformSync:
             # The change waited from `since` to here: its event's delivery, then the round before.
             "round_started": started,
             "withheld": withheld,
+            # Proves a quota move's lower phase once acknowledged (QuotaMover._until_shown).
+            "withhold_rev": int(state.get("withhold_rev", 0)),
             # A quota move's mark on the gainer, read with this round's state: the snapshot, read
             # after it, has the move's units (QuotaMover._until_raised).
             "raise_marker": state.get("raise_marker"),

@@ -113,16 +113,15 @@ class QuotaMover:
             yield
             return
         started = self.clock()
-        withheld = int(self.channels.state(loser["channel_id"], sku_id).get("withheld", 0)) + quantity
-        self.channels.set_withheld(loser["channel_id"], sku_id, withheld)
+        revision = self.channels.withhold(loser["channel_id"], sku_id, quantity)
         try:
-            self._until_shown(loser, sku_id, withheld)
+            self._until_shown(loser, sku_id, revision)
             phases["lower"] = self.clock() - started
             self.sleep(self.sync.settings.inflight_window_s)
             phases["drain"] = self.clock() - started - phases["lower"]
             yield
         finally:
-            self.channels.set_withheld(loser["channel_id"], sku_id, withheld - quantity)
+            self.channels.withhold(loser["channel_id"], sku_id, -quantity)
 
     def _quota_channel(self, name: str, sku_id: str) -> dict[str, Any] | None:
         """The channel whose platform shows this pool of the SKU on its own (quota mode), if any."""
@@ -141,13 +140,15 @@ class QuotaMover:
             raise Conflict(f"channel {channel_id!r} does not sell {sku_id!r} in quota mode", {"channel_id": channel_id})
         return channel
 
-    def _until_shown(self, channel: dict[str, Any], sku_id: str, withheld: int) -> None:
-        """Runs sync rounds until the platform acknowledged a value computed with this withholding."""
+    def _until_shown(self, channel: dict[str, Any], sku_id: str, revision: int) -> None:
+        """Runs sync rounds until the platform acknowledged a value computed with this withholding
+        (its revision or a later one: another move's units added or given back since still count
+        this move's, which is not given back before the lower phase ends)."""
 
-        # withheld_shown is written only with an acknowledgement or by a round that found the
+        # withheld_shown_rev is written only with an acknowledgement or by a round that found the
         # platform already in step, so it never runs ahead of what the platform shows.
         def shown(state: dict[str, Any]) -> bool:
-            return int(state.get("withheld_shown", -1)) == withheld
+            return int(state.get("withheld_shown_rev", 0)) >= revision
 
         channel_id = channel["channel_id"]
         try:
@@ -165,7 +166,7 @@ class QuotaMover:
 
     def _until_raised(self, channel: dict[str, Any], sku_id: str, timeout_s: float) -> bool:
         """Runs sync rounds until the platform acknowledged a figure read after the move (or was
-        found showing it). The gainer's withholding did not change, so `withheld_shown` proves
+        found showing it). The gainer's withholding did not change, so `withheld_shown_rev` proves
         nothing here: a fresh mark on its state does, as a round that read the mark read its
         snapshot after it. A platform failing now does not undo the move: the StockChanged events
         and the minute's sweep finish the raise."""
