@@ -110,6 +110,16 @@ def test_confirm_against_cancel_of_one_hold(stack: LocalStack, api: Api, sku_id:
     assert reconciliation["conservation"]["in_pools"] == stock, (endings, reconciliation)
 
 
+def settled_status(api: Api, hold_id: str, timeout_s: float = 60) -> str:
+    """The status of a hold past its payment window once settled and confirmed or swept (held
+    between the settling and the recorded confirm). The bound only catches a stopped consumer."""
+    deadline = time.monotonic() + timeout_s
+    while (status := api.get(f"/holds/{hold_id}").body["status"]) in ("pending", "abandoned", "held"):
+        assert time.monotonic() < deadline, f"hold {hold_id} still {status}"
+        time.sleep(0.1)
+    return str(status)
+
+
 def test_confirm_after_the_payment_window_against_the_sweeper(stack: LocalStack, api: Api, sku_id: str) -> None:
     stock = EXPIRY_RACES * 2
     assert api.put(f"/skus/{sku_id}", {"name": "Tee", "on_hand": stock}).status == 201
@@ -122,7 +132,13 @@ def test_confirm_after_the_payment_window_against_the_sweeper(stack: LocalStack,
         time.sleep(0.05 * (number % 10))
         confirm = api.call_patiently("POST", f"/holds/{hold_id}/confirm")
         final = api.get(f"/holds/{hold_id}").body["status"]
-        if confirm.status == 200:
+        if confirm.status == 202:
+            # The stream was behind (beside another worker's stack): the confirm was recorded and
+            # applies when the hold settles, unless the sweeper expires it first.
+            final = settled_status(api, hold_id)
+            assert final in ("confirmed", "expired"), (confirm.body, final)
+            sold += 2 if final == "confirmed" else 0
+        elif confirm.status == 200:
             assert final == "confirmed", (confirm.body, final)
             sold += 2
         else:
