@@ -366,6 +366,41 @@ def test_a_lost_answer_on_a_delta_only_platform_is_read_back_not_resent(rig: Rig
     assert rig.state("kuaishou")["sent"] == 25
 
 
+def test_an_order_counted_while_a_full_set_is_read_back_is_read_again(rig: Rig) -> None:
+    """Douyin's decrease is a full set, so sync reads the platform back once the in-flight window
+    has passed and takes sent = displayed + received. A buyer bought 2 on Douyin before that read,
+    and the order's message is counted just before the write: the display already lacks the 2 that
+    `received` read a moment earlier did not have. Taking the two together would leave `sent` 2 short,
+    and the next round would show Douyin 2 more units than its pool has left."""
+    rig.changed()
+    rig.world.stock.allocate(SKU, AllocationRequest(pools={"channel:douyin": 25, "channel:kuaishou": 20}), "op")
+    rig.changed()
+    assert rig.shown("douyin") == 25 and rig.state("douyin").get("reconcile_after") is not None
+    order = rig.fakes["douyin"].place_order(*IDS["douyin"], 2)
+    assert order is not None
+    client = rig.sync_services.sync.channels.client
+    counted: list[dict[str, str]] = []
+
+    def message_arrives_before_the_write(params: dict[str, Any], **_: Any) -> None:
+        names = set(params.get("ExpressionAttributeNames", {}).values())
+        if not counted and {"sent", "reconcile_after"} <= names:
+            counted.append(rig.push("douyin", order, "created"))
+
+    client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", message_arrives_before_the_write)
+    try:
+        time.sleep(0.06)  # the in-flight window (0.05 s here)
+        rig.changed()
+    finally:
+        client.meta.events.unregister("before-parameter-build.dynamodb.UpdateItem", message_arrives_before_the_write)
+    assert counted, "the read-back ran"
+    rig.world.drain()
+    rig.changed()
+    assert rig.world.stock.view(SKU).pools["channel:douyin"] == 23
+    assert rig.shown("douyin") == 23
+    state = rig.state("douyin")
+    assert state["sent"] - state["received"] == 23 and state.get("reconcile_after") is None
+
+
 MOVE_10 = QuotaMoveRequest(from_channel="douyin", to_channel="kuaishou", quantity=10, reference="mv-1")
 
 

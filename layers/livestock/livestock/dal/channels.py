@@ -3,7 +3,7 @@
 
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 
 from livestock import keys
 from livestock.dal.codec import deserialize
@@ -126,6 +126,22 @@ class ChannelRepository(Store):
         if add:
             update.add(**add)
         return self.updated(update)
+
+    def reconciled(
+        self, channel_id: str, sku_id: str, owner: str, received: int, displayed: int
+    ) -> dict[str, Any] | None:
+        """Takes sent = displayed + received (what the platform shows plus what it sold), if this
+        owner still holds the lease and no order message was counted since `received` was read:
+        such an order may have been sold before the display was read, or after. None when
+        written; else the state as the refusal found it (no read of its own)."""
+        unchanged: ConditionBase = Attr("received").eq(received)
+        if received == 0:
+            unchanged = unchanged | Attr("received").not_exists()
+        return self.update_or_stored(
+            Update(*keys.sync_state_key(channel_id, sku_id))
+            .set(sent=displayed + received, reconcile_after=None)
+            .when(Attr("lease_owner").eq(owner) & unchanged)
+        )
 
     def count(self, channel_id: str, sku_id: str, **amounts: int) -> None:
         self.update_if(Update(*keys.sync_state_key(channel_id, sku_id)).add(**amounts).set(entity="sync"))

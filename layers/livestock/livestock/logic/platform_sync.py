@@ -499,12 +499,12 @@ class PlatformSync:
             except PlatformReadFailed:
                 self.sleep(self.settings.backoff_s)
                 continue
-            if int(self.channels.state(channel_id, sku_id).get("received", 0)) == received:
-                return (
-                    self.channels.save(channel_id, sku_id, owner, sent=displayed + received, reconcile_after=None)
-                    is not None
-                )
-            self.sleep(self.settings.backoff_s)
+            refused = self.channels.reconciled(channel_id, sku_id, owner, received, displayed)
+            if refused is None:
+                return True
+            if refused.get("lease_owner") != owner:
+                return False
+            self.sleep(self.settings.backoff_s)  # an order message was counted meanwhile: look again
         return False
 
     def _read_back(
