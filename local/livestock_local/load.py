@@ -8,6 +8,7 @@ arrive) or a flood (`rate` 0: every client orders again as soon as it is answere
 
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -69,20 +70,44 @@ class Client:
         return response.text
 
 
-def burst(order: Callable[[int], Any], count: int, clients: int, rate: float) -> list[Any]:
+def burst(
+    order: Callable[[int], Any], count: int, clients: int, rate: float, progress_every_s: float = 10.0
+) -> list[Any]:
     """`order(n)` for n in range(count) on `clients` threads; paced at `rate` starts a second when
-    `rate` > 0 (an order late for its slot starts at once: the pace is a ceiling, not a quota)."""
+    `rate` > 0 (an order late for its slot starts at once: the pace is a ceiling, not a quota).
+    Says how far it got every `progress_every_s` on stderr (the benchmarks print JSON on stdout)."""
     started = time.monotonic()
+    answered = [0]
+    lock = threading.Lock()
+    done = threading.Event()
 
     def paced(n: int) -> Any:
         if rate > 0:
             delay = started + n / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        return order(n)
+        try:
+            return order(n)
+        finally:
+            with lock:
+                answered[0] += 1
 
-    with ThreadPoolExecutor(clients) as pool:
-        return list(pool.map(paced, range(count)))
+    def report() -> None:
+        while not done.wait(progress_every_s):
+            elapsed = time.monotonic() - started
+            print(
+                f"  {answered[0]:,}/{count:,} orders answered in {elapsed:.0f} s ({answered[0] / elapsed:.0f}/s)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    reporter = threading.Thread(target=report, name="burst-progress", daemon=True)
+    reporter.start()
+    try:
+        with ThreadPoolExecutor(clients) as pool:
+            return list(pool.map(paced, range(count)))
+    finally:
+        done.set()
 
 
 def pace_text(rate: float) -> str:
