@@ -598,6 +598,70 @@ def test_paid_and_cancelled_messages_confirm_and_release(rig: Rig) -> None:
     assert rig.world.stock.view(SKU).pools["channel:douyin"] == 28
 
 
+def test_an_order_message_whose_count_failed_is_counted_on_redelivery(rig: Rig) -> None:
+    """The first delivery of a created message fails at the write that counts it towards
+    `received` (the function timed out, DynamoDB throttled); the platform delivers it again. The
+    count is in the line's own transaction, so the redelivery, finding no line, counts it once:
+    a line written without its count would make every redelivery skip it for good."""
+    rig.changed()
+    order = rig.fakes["douyin"].place_order(*IDS["douyin"], 2)
+    assert order is not None
+    client = rig.sync_services.inbound.channels.client
+    state_pk = json.dumps(keys.sync_state_key("douyin", SKU)[0])
+    failed: list[str] = []
+
+    def the_count_fails_once(params: dict[str, Any], **_: Any) -> None:
+        if not failed and state_pk in json.dumps(params, default=str):
+            failed.append("count")
+            raise ConnectionError("the write that counts the order did not get through")
+
+    events = ("before-parameter-build.dynamodb.UpdateItem", "before-parameter-build.dynamodb.TransactWriteItems")
+    for event in events:
+        client.meta.events.register(event, the_count_fails_once)
+    try:
+        with pytest.raises(ConnectionError):
+            rig.push("douyin", order, "created")
+    finally:
+        for event in events:
+            client.meta.events.unregister(event, the_count_fails_once)
+    assert failed == ["count"]
+    assert list(rig.push("douyin", order, "created").values()) == ["held"]
+    rig.world.drain()
+    assert rig.state("douyin")["received"] == 2
+
+
+def test_a_cancel_that_meets_the_paid_message_still_takes_its_units_off_received(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The platform sends paid and cancelled for one order at once: the cancel reads the line as
+    created, the paid message moves it to paid, and the cancel's move from created is refused.
+    It reads the line again and moves it from paid: received comes back to 0, not 2 for good
+    (which would show Douyin 2 units short after the next read-back, or 2 too many in shared mode)."""
+    rig.changed()
+    order = rig.order("douyin", 2)
+    assert rig.state("douyin")["received"] == 2
+    channels = rig.sync_services.inbound.channels
+    read_line = channels.order_line
+    paid: list[dict[str, str]] = []
+
+    def paid_lands_after_the_read(channel_id: str, order_id: str, sku_id: str) -> dict[str, Any] | None:
+        line = read_line(channel_id, order_id, sku_id)
+        if not paid:
+            paid.append(rig.push("douyin", order, "paid"))
+        return line
+
+    monkeypatch.setattr(channels, "order_line", paid_lands_after_the_read)
+    assert list(rig.push("douyin", order, "cancelled").values()) == ["cancelled"]
+    monkeypatch.undo()
+    assert [list(outcome.values()) for outcome in paid] == [["confirmed"]]
+    line = channels.order_line("douyin", order.order_id, SKU)
+    assert line is not None and line["status"] == "cancelled"
+    rig.world.drain()
+    assert rig.state("douyin")["received"] == 0
+    view = rig.world.stock.view(SKU)
+    assert (view.held, view.sold, view.pools["shared"]) == (0, 0, 52), "confirmed, then refunded to shared"
+
+
 def test_credentials_are_read_from_secrets_manager_with_powertools(world: World) -> None:
     creds = PlatformCredentials(app_key="k", app_secret="s" * 32, access_token="t")
     boto3.client("secretsmanager", region_name="us-east-1").create_secret(

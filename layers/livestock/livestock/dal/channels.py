@@ -7,7 +7,7 @@ from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 
 from livestock import keys
 from livestock.dal.codec import deserialize
-from livestock.dal.expressions import Store, Update, key_query
+from livestock.dal.expressions import Store, Transaction, Update, key_query
 
 SYNC_LOG_TTL_S = 7 * 24 * 3600
 
@@ -144,7 +144,11 @@ class ChannelRepository(Store):
         )
 
     def count(self, channel_id: str, sku_id: str, **amounts: int) -> None:
-        self.update_if(Update(*keys.sync_state_key(channel_id, sku_id)).add(**amounts).set(entity="sync"))
+        self.update_if(self._counting(channel_id, sku_id, **amounts))
+
+    @staticmethod
+    def _counting(channel_id: str, sku_id: str, **amounts: int) -> Update:
+        return Update(*keys.sync_state_key(channel_id, sku_id)).add(**amounts).set(entity="sync")
 
     def withhold(self, channel_id: str, sku_id: str, units: int) -> int:
         """Adds units to what the channel's platform holds back from its display (a quota move's
@@ -186,21 +190,44 @@ class ChannelRepository(Store):
     # --- inbound order lines ---------------------------------------------------------------
 
     def open_order(self, channel_id: str, order_id: str, sku_id: str, quantity: int, msg_id: str, now: float) -> bool:
-        """The first created-message of an order line: True once; a replay (any message id) False."""
-        return self.update_if(
+        """The first created-message of an order line, counted towards the sync state's `received`
+        in the same transaction (a crash between the two would lose the count for good, as a
+        replay finds the line): True once; a replay (any message id) False."""
+        line = (
             Update(*keys.inbound_order_key(channel_id, order_id, sku_id))
             .set(entity="inbound", status="created", quantity=quantity, first_msg=msg_id, created_at=now)
             .when(Attr("pk").not_exists())
+        )
+        return self.transact_if(
+            Transaction(self.table)
+            .update("line", line)
+            .update("state", self._counting(channel_id, sku_id, received=quantity, orders=1))
         )
 
     def order_line(self, channel_id: str, order_id: str, sku_id: str) -> dict[str, Any] | None:
         return self.get(*keys.inbound_order_key(channel_id, order_id, sku_id))
 
-    def move_order(self, channel_id: str, order_id: str, sku_id: str, from_status: str, to: str, **fields: Any) -> bool:
-        return self.update_if(
+    def move_order(
+        self,
+        channel_id: str,
+        order_id: str,
+        sku_id: str,
+        from_status: str,
+        to: str,
+        counts: dict[str, int] | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Moves an order line from one status to another, and adds `counts` to the sync state's
+        counters in the same transaction: True once; False if the line is not in `from_status`."""
+        line = (
             Update(*keys.inbound_order_key(channel_id, order_id, sku_id))
             .set(status=to, **fields)
             .when(Attr("status").eq(from_status))
+        )
+        if not counts:
+            return self.update_if(line)
+        return self.transact_if(
+            Transaction(self.table).update("line", line).update("state", self._counting(channel_id, sku_id, **counts))
         )
 
     def order_lines(self, channel_id: str) -> list[dict[str, Any]]:

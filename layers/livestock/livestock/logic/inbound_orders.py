@@ -187,10 +187,9 @@ class InboundOrders:
     def _apply(self, channel_id: str, sku_id: str, message: OrderMessage) -> str:
         hold_id = keys.hold_id_for(channel_id, message.order_id, sku_id)
         if message.kind == "created":
-            if self.channels.open_order(
+            self.channels.open_order(
                 channel_id, message.order_id, sku_id, message.quantity, message.msg_id, self.clock()
-            ):
-                self.channels.count(channel_id, sku_id, received=message.quantity, orders=1)
+            )
             try:
                 self.holds.place(
                     HoldRequest(channel=channel_id, order_id=message.order_id, sku_id=sku_id, quantity=message.quantity)
@@ -199,10 +198,15 @@ class InboundOrders:
                 raise
             except LiveStockError as refusal:
                 # Platform-side oversell: the platform accepted an order LiveStock cannot grant.
-                if self.channels.move_order(
-                    channel_id, message.order_id, sku_id, "created", "refused", refusal=refusal.code
-                ):
-                    self.channels.count(channel_id, sku_id, orders_refused=1, units_refused=message.quantity)
+                self.channels.move_order(
+                    channel_id,
+                    message.order_id,
+                    sku_id,
+                    "created",
+                    "refused",
+                    counts={"orders_refused": 1, "units_refused": message.quantity},
+                    refusal=refusal.code,
+                )
                 return f"refused:{refusal.code}"
             return "held"
         if message.kind == "paid":
@@ -215,11 +219,16 @@ class InboundOrders:
         line = self.channels.order_line(channel_id, message.order_id, sku_id)
         if line is None:
             return "unknown-order"
-        status = str(line["status"])
-        if status != "cancelled" and self.channels.move_order(
-            channel_id, message.order_id, sku_id, status, "cancelled"
-        ):
-            self.channels.count(channel_id, sku_id, received=-int(line["quantity"]))
+        # A paid or refused message may move the line between the read and the write: read it
+        # again, so that its units leave `received` once (created, paid or refused, cancelled).
+        for _ in range(3):
+            status = str(line["status"])
+            quantity = int(line["quantity"])
+            if status == "cancelled" or self.channels.move_order(
+                channel_id, message.order_id, sku_id, status, "cancelled", counts={"received": -quantity}
+            ):
+                break
+            line = self.channels.order_line(channel_id, message.order_id, sku_id) or line
         try:
             self.holds.cancel(hold_id, keys.channel_actor(channel_id))
         except (HoldNotFound, InvalidState):
