@@ -9,7 +9,14 @@ import pytest
 from livestock import keys, wiring
 from livestock.logic.alert_settings import AlertSettings
 from livestock.logic.sweeper import Sweeper
-from livestock.models.exceptions import InvalidState, LimitExceeded, SessionNotFound, SkuInAnotherSession, SkuNotFound
+from livestock.models.exceptions import (
+    Conflict,
+    InvalidState,
+    LimitExceeded,
+    SessionNotFound,
+    SkuInAnotherSession,
+    SkuNotFound,
+)
 from livestock.models.input import HoldRequest, SetSkuRequest
 from livestock.models.sessions import SessionRequest
 from tests.unit.conftest import World
@@ -143,6 +150,37 @@ def test_a_sku_is_in_one_live_session_at_a_time(ew: EventWorld) -> None:
     service.end("s1", "host")
     assert service.start("s2", "host").status == "live"
     assert world.stock.meta("tee").session_per_buyer_limit == 5
+
+
+def test_two_sessions_starting_at_once_do_not_both_go_live_with_one_sku(
+    ew: EventWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """s1 has claimed its SKUs but is not live yet when s2 starts and takes `tee` over (a SKU left
+    naming a session that is not live is free: a start that failed midway). s1's start must then
+    not go live as if it still had `tee`: it is refused, its other claims undone, and its retry
+    finds `tee` in live s2."""
+    world = ew.world
+    world.stock.set_sku("tee", SetSkuRequest(name="Tee", on_hand=100), "erp")
+    world.stock.set_sku("cap", SetSkuRequest(name="Cap", on_hand=100), "erp")
+    service = sessions(ew)
+    service.put("s1", plan({"sku_id": "cap", "per_buyer_limit": 1}, {"sku_id": "tee", "per_buyer_limit": 1}), "op")
+    service.put("s2", plan({"sku_id": "tee", "per_buyer_limit": 5}), "op")
+    go_live = service.sessions.transition
+
+    def s2_starts_first(session: Any, *args: Any) -> bool:
+        if session.session_id == "s1":
+            monkeypatch.setattr(service.sessions, "transition", go_live)
+            assert service.start("s2", "host").status == "live"
+        return bool(go_live(session, *args))
+
+    monkeypatch.setattr(service.sessions, "transition", s2_starts_first)
+    with pytest.raises(Conflict):
+        service.start("s1", "host")
+    assert service.view("s1").status == "planned" and service.view("s2").status == "live"
+    assert world.stock.meta("tee").session_id == "s2" and world.stock.meta("tee").session_per_buyer_limit == 5
+    assert world.stock.meta("cap").session_id is None, "the refused start leaves no SKU claimed"
+    with pytest.raises(SkuInAnotherSession):
+        service.start("s1", "host")
 
 
 def test_session_events_come_out_of_the_stream_once(ew: EventWorld) -> None:

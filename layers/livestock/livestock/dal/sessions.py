@@ -66,6 +66,17 @@ class SessionStore(Store):
             return Session.model_validate(deserialize(stored)) if stored else self.get_session(session.session_id)
         return None
 
+    def taken_over(self, session_id: str) -> Update:
+        """A SKU's claim taken from a session that is not live (a start in flight, or one that
+        failed midway): the session's version moves on, so that its start, which goes live from
+        the version it read, is refused; refused itself once the session is live. A guard of the
+        claiming change, so that exactly one of the two writes wins."""
+        return (
+            Update(keys.session_pk(session_id), keys.SESSION_SK)
+            .add(version=1)
+            .when(Attr("pk").exists() & Attr("status").ne(SessionStatus.LIVE.value))
+        )
+
     def transition(self, session: Session, to: SessionStatus, at: float, actor: str) -> bool:
         """planned -> live (started_at) or live -> ended (ended_at), from the version read."""
         stamp = {"started_at": at} if to == SessionStatus.LIVE else {"ended_at": at}

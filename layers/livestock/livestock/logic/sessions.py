@@ -111,6 +111,10 @@ class SessionService:
         if not self.sessions.transition(session, SessionStatus.LIVE, self.clock(), actor):
             current = self.session(session_id)
             if current.status != SessionStatus.LIVE:
+                # Replanned, or a SKU taken over by another session's start: what this start
+                # claimed goes back, so that no SKU stays in a session that is not live.
+                for item in session.lineup:
+                    self._release(session_id, item.sku_id, actor)
                 raise Conflict("the session changed while it was starting; try again", {"session_id": session_id})
             return SessionView.of(current)
         return self.view(session_id)
@@ -141,7 +145,12 @@ class SessionService:
             patch = SkuPatch(session_id=session_id, session_per_buyer_limit=item.per_buyer_limit)
             if patch.changes_nothing_of(meta):
                 return None
-            return StockChange.of(meta, "session-start", actor, reference=session_id, patch=patch)
+            guards = (
+                []
+                if meta.session_id in (None, session_id)
+                else [("session", self.sessions.taken_over(meta.session_id))]
+            )
+            return StockChange.of(meta, "session-start", actor, reference=session_id, patch=patch, guards=guards)
 
         self.runner.run(item.sku_id, plan)
 
