@@ -110,6 +110,32 @@ def test_a_receiver_down_for_every_attempt_fails_the_invocation_for_lambda_to_re
     assert len(script.calls) == 8
 
 
+def test_an_invocation_that_outlived_its_lease_leaves_the_delivery_to_the_one_that_claimed_it(world: World) -> None:
+    """The first invocation's call hangs past its lease; Lambda's retry claims the delivery and
+    delivers. The late answer (a 500) must not overwrite that delivery as `retrying`, nor the
+    first invocation post the event again: the event would reach the receiver twice."""
+    calls: list[dict[str, str]] = []
+    svc: WebhookService
+
+    def poster(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
+        calls.append(headers)
+        if len(calls) == 1:
+            world.clock.now += 3600  # far past the lease
+            assert svc.deliver(event()) == {"w1": "delivered"}
+            return 500
+        return 200
+
+    svc = service(world, Script([]), [])
+    svc.poster = poster
+    register(svc)
+    assert svc.deliver(event()) == {"w1": "skipped"}
+    assert len(calls) == 2, "posted by each invocation once, not again by the first"
+    [delivery] = svc.deliveries("w1").deliveries
+    assert delivery.status == "delivered"
+    assert [a.status_code for a in delivery.attempts] == [200]
+    assert svc.deliver(event()) == {"w1": "skipped"}
+
+
 def test_only_subscribers_get_an_event_and_secrets_never_leave(world: World, caplog: pytest.LogCaptureFixture) -> None:
     script = Script([])
     svc = service(world, script, [])

@@ -1,5 +1,6 @@
 """Data access for webhooks and their deliveries (the events table)."""
 
+import uuid
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -60,10 +61,14 @@ class WebhookRepository(Store):
 
     # --- deliveries ------------------------------------------------------------------------
 
-    def claim_delivery(self, webhook_id: str, event_id: str, detail_type: str, now: float, lease_s: float) -> bool:
-        """Takes the delivery of one event to one webhook: False if it was delivered already, or
-        rejected by the receiver, or another invocation is delivering it right now."""
-        return self.update_if(
+    def claim_delivery(
+        self, webhook_id: str, event_id: str, detail_type: str, now: float, lease_s: float
+    ) -> str | None:
+        """Takes the delivery of one event to one webhook and answers the claim's token; None if
+        it was delivered already, or rejected by the receiver, or another invocation is
+        delivering it right now."""
+        claim = uuid.uuid4().hex
+        taken = self.update_if(
             Update(*keys.delivery_key(webhook_id, event_id))
             .set(
                 entity="delivery",
@@ -71,6 +76,7 @@ class WebhookRepository(Store):
                 detail_type=detail_type,
                 status="delivering",
                 lease_until=now + lease_s,
+                claim=claim,
                 expires_at=int(now) + DELIVERY_TTL_S,
             )
             .set_default(created_at=now, attempts=[])
@@ -80,12 +86,21 @@ class WebhookRepository(Store):
                 | (Attr("status").eq("delivering") & Attr("lease_until").lt(now))
             )
         )
+        return claim if taken else None
 
-    def record_attempt(self, webhook_id: str, event_id: str, attempt: dict[str, Any], status: str) -> None:
-        update = Update(*keys.delivery_key(webhook_id, event_id)).append(attempts=[attempt]).set(status=status)
+    def record_attempt(self, webhook_id: str, event_id: str, claim: str, attempt: dict[str, Any], status: str) -> bool:
+        """Records an attempt under the claim that made it: False (nothing written) once another
+        invocation has claimed the delivery since (this one outlived its lease), so that a late
+        answer never overwrites what that one recorded, a delivery above all."""
+        update = (
+            Update(*keys.delivery_key(webhook_id, event_id))
+            .append(attempts=[attempt])
+            .set(status=status)
+            .when(Attr("claim").eq(claim))
+        )
         if status == "delivered":
             update.set(delivered_at=attempt["at"])
-        self.update_if(update)
+        return self.update_if(update)
 
     def deliveries(self, webhook_id: str, limit: int = 100) -> list[dict[str, Any]]:
         found = self._partition(keys.delivery_pk(webhook_id))

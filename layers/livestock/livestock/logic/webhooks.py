@@ -126,10 +126,11 @@ class WebhookService:
         webhooks = self._webhooks.get(None, event["detail"].get("registry_revision"))
         for webhook in (w for w in webhooks if detail_type in w.event_types):
             lease_s = self.settings.webhook_attempts * (self.settings.webhook_timeout_s + 1) + self._backoff_total()
-            if not self.repository.claim_delivery(webhook.webhook_id, event_id, detail_type, self.clock(), lease_s):
+            claim = self.repository.claim_delivery(webhook.webhook_id, event_id, detail_type, self.clock(), lease_s)
+            if claim is None:
                 outcomes[webhook.webhook_id] = "skipped"
                 continue
-            outcomes[webhook.webhook_id] = self._deliver_one(webhook, event_id, body)
+            outcomes[webhook.webhook_id] = self._deliver_one(webhook, event_id, claim, body)
         failing = sorted(w for w, outcome in outcomes.items() if outcome == "retrying")
         if failing:
             raise WebhookDeliveryFailed(f"event {event_id} not delivered to {', '.join(failing)}")
@@ -139,8 +140,8 @@ class WebhookService:
         return float(sum(self.settings.webhook_backoff_s * 2**n for n in range(self.settings.webhook_attempts - 1)))
 
     def _deliver_one(
-        self, webhook: Webhook, event_id: str, body: bytes
-    ) -> Literal["delivered", "rejected", "retrying"]:
+        self, webhook: Webhook, event_id: str, claim: str, body: bytes
+    ) -> Literal["delivered", "rejected", "retrying", "skipped"]:
         attempts = self.settings.webhook_attempts
         for attempt in range(attempts):
             started = self.clock()
@@ -163,9 +164,10 @@ class WebhookService:
                 outcome = "rejected"
             else:
                 outcome = "retrying" if attempt + 1 == attempts else "delivering"
-            self.repository.record_attempt(
+            recorded = self.repository.record_attempt(
                 webhook.webhook_id,
                 event_id,
+                claim,
                 {"at": started, "status_code": status_code, "error": error, "duration_ms": duration_ms},
                 outcome,
             )
@@ -178,6 +180,10 @@ class WebhookService:
                 error=error,
                 outcome=outcome,
             )
+            if not recorded:
+                # This invocation outlived its lease and another claimed the delivery: it is theirs.
+                logger.warning("webhook delivery claimed by another invocation", webhook_id=webhook.webhook_id)
+                return "skipped"
             if outcome != "delivering":
                 return outcome
             self.sleep(self.settings.webhook_backoff_s * 2**attempt)
