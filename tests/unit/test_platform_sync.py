@@ -481,6 +481,20 @@ def test_a_gainer_down_during_the_raise_leaves_the_move_done_and_the_raise_to_th
     assert rig.shown("kuaishou") == 30
 
 
+def moto_calls_take_turns(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto is not thread-safe (a read while another thread writes the item fails; two transactions
+    on one item interleave), so its calls take turns, each whole as DynamoDB makes a write to an
+    item. The interleavings under test come from the tests' barriers, between calls."""
+    one_at_a_time = threading.Lock()
+    call = client._make_api_call
+
+    def in_turn(*args: Any) -> Any:
+        with one_at_a_time:
+            return call(*args)
+
+    monkeypatch.setattr(client, "_make_api_call", in_turn)
+
+
 def test_two_moves_from_one_platform_at_once_each_withhold_their_own_units(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -503,16 +517,7 @@ def test_two_moves_from_one_platform_at_once_each_withhold_their_own_units(
         return found
 
     monkeypatch.setattr(channels, "state", state)
-    # moto does not serialise two transactions on one item as DynamoDB does: the ledger moves
-    # take turns here (their concurrency is the integration tests').
-    one_at_a_time = threading.Lock()
-    move_in_ledger = mover.stock.allocation.move
-
-    def move(*args: Any) -> None:
-        with one_at_a_time:
-            move_in_ledger(*args)
-
-    monkeypatch.setattr(mover.stock.allocation, "move", move)
+    moto_calls_take_turns(rig.world.client, monkeypatch)
     with ThreadPoolExecutor(2) as operators:
         to_kuaishou = operators.submit(mover.move, SKU, MOVE_10, "op")
         to_shared = operators.submit(mover.move_pools, SKU, "douyin", "shared", 5, "console:host")
@@ -524,6 +529,31 @@ def test_two_moves_from_one_platform_at_once_each_withhold_their_own_units(
     assert (pools["channel:douyin"], pools["channel:kuaishou"], pools["shared"]) == (15, 30, 55)
     history = [value for _, _, _, value in rig.fakes["douyin"].history]
     assert history[-1] == 15 and max(history[history.index(15) :]) == 15, "lowered for both, never raised again"
+
+
+def test_two_moves_into_one_platform_at_once_each_see_it_raised(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Douyin and WeChat each give Kuaishou units at the same moment; both marks are on Kuaishou's
+    state before either move waits for its raise. A round that read the later mark read both moves:
+    each move reports the raise, rather than one waiting out its budget for a mark overwritten."""
+    add_wechat(rig)
+    rig.changed()
+    mover = dataclasses.replace(rig.sync_services.quota, ack_timeout_s=3.0)
+    both_marked = threading.Barrier(2)
+    mark_raise = mover.channels.mark_raise
+
+    def marked(*args: Any) -> Any:
+        mark = mark_raise(*args)
+        both_marked.wait(timeout=5)
+        return mark
+
+    monkeypatch.setattr(mover.channels, "mark_raise", marked)
+    moto_calls_take_turns(rig.world.client, monkeypatch)
+    from_wechat = QuotaMoveRequest(from_channel="wechat", to_channel="kuaishou", quantity=5, reference="mv-2")
+    with ThreadPoolExecutor(2) as operators:
+        moves = [operators.submit(mover.move, SKU, request, "op") for request in (MOVE_10, from_wechat)]
+        assert all("raise" in done.result(timeout=30).phases for done in moves)
+    monkeypatch.undo()
+    assert rig.shown("kuaishou") == 35 and rig.world.stock.view(SKU).pools["channel:kuaishou"] == 35
 
 
 def test_a_loser_down_during_the_lower_answers_platform_unavailable_and_moves_nothing(rig: Rig) -> None:

@@ -79,7 +79,7 @@ class ChannelRepository(Store):
                 lag_s=lag_s,
                 last_error=None,
                 withheld_shown_rev=int(outbox.get("withhold_rev", 0)),
-                raise_shown=outbox.get("raise_marker"),
+                raise_shown_rev=int(outbox.get("raise_rev", 0)),
             )
             .when(Attr("lease_owner").eq(owner) & Attr("outbox.op_id").eq(outbox["op_id"]))
         )
@@ -160,10 +160,13 @@ class ChannelRepository(Store):
         )
         return int(written["withhold_rev"])
 
-    def mark_raise(self, channel_id: str, sku_id: str, marker: str) -> None:
-        """Marks the state after a quota move into the channel: `raise_shown` carries the marker
-        once a round that read it (and so the move) was acknowledged or found the platform in step."""
-        self.update_if(Update(*keys.sync_state_key(channel_id, sku_id)).set(entity="sync", raise_marker=marker))
+    def mark_raise(self, channel_id: str, sku_id: str) -> int:
+        """Marks the state after a quota move into the channel and answers the mark, a revision
+        that only grows (two moves into one channel at once each get their own): `raise_shown_rev`
+        reaches it once a round that read it (and so the move) was acknowledged or found the
+        platform in step."""
+        written = self.written(Update(*keys.sync_state_key(channel_id, sku_id)).set(entity="sync").add(raise_rev=1))
+        return int(written["raise_rev"])
 
     def log(self, entries: list[tuple[str, str, str, dict[str, Any]]]) -> None:
         """Records acknowledged calls (channel, SKU, op id, record with its time `at`), in batches."""

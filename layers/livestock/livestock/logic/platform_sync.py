@@ -357,7 +357,7 @@ class PlatformSync:
                 sequence=sequence,
                 last_error=None,
                 withheld_shown_rev=int(state.get("withhold_rev", 0)),
-                raise_shown=state.get("raise_marker"),
+                raise_shown_rev=int(state.get("raise_rev", 0)),
                 **every_write,
             )
             return "unchanged", uncovered(saved), saved
@@ -376,7 +376,7 @@ class PlatformSync:
             "withhold_rev": int(state.get("withhold_rev", 0)),
             # A quota move's mark on the gainer, read with this round's state: the snapshot, read
             # after it, has the move's units (QuotaMover._until_raised).
-            "raise_marker": state.get("raise_marker"),
+            "raise_rev": int(state.get("raise_rev", 0)),
         }
         # The platform's client and the slot of the app quota come first, so that the outbox's
         # write is also the lease's renewal and the mark that the change may be sent (as `renew`

@@ -17,7 +17,6 @@ quota mode the same way (`shared` has no such platform) and leaves the raise to 
 
 import contextlib
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -168,12 +167,11 @@ class QuotaMover:
         """Runs sync rounds until the platform acknowledged a figure read after the move (or was
         found showing it). The gainer's withholding did not change, so `withheld_shown_rev` proves
         nothing here: a fresh mark on its state does, as a round that read the mark read its
-        snapshot after it. A platform failing now does not undo the move: the StockChanged events
-        and the minute's sweep finish the raise."""
-        marker = uuid.uuid4().hex
-        self.channels.mark_raise(channel["channel_id"], sku_id, marker)
+        snapshot after it (a later mark, another move's, proves it too). A platform failing now
+        does not undo the move: the StockChanged events and the minute's sweep finish the raise."""
+        mark = self.channels.mark_raise(channel["channel_id"], sku_id)
         try:
-            return self._until(channel, sku_id, timeout_s, lambda state: state.get("raise_shown") == marker)
+            return self._until(channel, sku_id, timeout_s, lambda state: int(state.get("raise_shown_rev", 0)) >= mark)
         except SyncFailed as failure:
             logger.warning("raise left to the sync events", channel_id=channel["channel_id"], reason=str(failure))
             return False
