@@ -22,6 +22,7 @@ from livestock.events.models import StockChanged, StockFigures
 from livestock.logic.platform_sync import SyncSettings
 from livestock.logic.quota_move import QuotaMover
 from livestock.models.channels import ChannelRequest, QuotaMoveRequest
+from livestock.models.exceptions import RequestInProgress
 from livestock.models.input import AllocationRequest, SetSkuRequest
 from livestock.models.sync_exceptions import BadPushSignature, PlatformUnavailable, SyncFailed
 from livestock.platforms.adapters import PlatformCredentials, Transport, adapter_for, http_transport
@@ -690,6 +691,54 @@ def test_a_cancel_that_meets_the_paid_message_still_takes_its_units_off_received
     assert rig.state("douyin")["received"] == 0
     view = rig.world.stock.view(SKU)
     assert (view.held, view.sold, view.pools["shared"]) == (0, 0, 52), "confirmed, then refunded to shared"
+
+
+def test_a_cancel_that_overtakes_the_created_message_keeps_it_from_placing_a_hold(rig: Rig) -> None:
+    """Platforms do not promise order: the buyer's cancel reaches us before the order's created
+    message. The cancel leaves a cancelled line; the created message then places no hold (one would
+    keep 2 units from every other buyer until its payment window ran out) and counts nothing."""
+    rig.changed()
+    order = rig.fakes["douyin"].place_order(*IDS["douyin"], 2)
+    assert order is not None
+    rig.fakes["douyin"].cancel_order(order)
+    assert list(rig.push("douyin", order, "cancelled").values()) == ["cancelled:before-created"]
+    assert list(rig.push("douyin", order, "created").values()) == ["cancelled:no-hold"]
+    rig.world.drain()
+    view = rig.world.stock.view(SKU)
+    assert (view.held, view.pools["channel:douyin"]) == (0, 30)
+    assert int(rig.state("douyin").get("received", 0)) == 0
+    rig.changed()
+    assert rig.shown("douyin") == 30
+
+
+def test_a_cancel_that_comes_while_the_hold_is_placed_releases_it(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cancel is handled between the created message's line and its hold: it finds no hold to
+    release. The created message sees the line cancelled once its hold is placed and releases it,
+    once the hold has settled: here the stream has not run yet, so the push is answered with an
+    error and the platform delivers it again."""
+    rig.changed()
+    order = rig.fakes["douyin"].place_order(*IDS["douyin"], 2)
+    assert order is not None
+    holds = rig.sync_services.inbound.holds
+    place = holds.place
+    cancels: list[dict[str, str]] = []
+
+    def cancel_first(request: Any) -> Any:
+        cancels.append(rig.push("douyin", order, "cancelled"))
+        return place(request)
+
+    monkeypatch.setattr(holds, "place", cancel_first)
+    with pytest.raises(RequestInProgress):
+        rig.push("douyin", order, "created")
+    monkeypatch.undo()
+    assert rig.world.stock.view(SKU).pools["channel:douyin"] == 28, "the hold took its units"
+    rig.world.drain()
+    assert list(rig.push("douyin", order, "created").values()) == ["cancelled"]
+    assert [list(outcome.values()) for outcome in cancels] == [["cancelled:no-hold"]]
+    rig.world.drain()
+    view = rig.world.stock.view(SKU)
+    assert (view.held, view.pools["channel:douyin"]) == (0, 30)
+    assert rig.state("douyin")["received"] == 0
 
 
 def test_credentials_are_read_from_secrets_manager_with_powertools(world: World) -> None:

@@ -207,6 +207,18 @@ class ChannelRepository(Store):
             .update("state", self._counting(channel_id, sku_id, received=quantity, orders=1))
         )
 
+    def open_cancelled(
+        self, channel_id: str, order_id: str, sku_id: str, quantity: int, msg_id: str, now: float
+    ) -> bool:
+        """A cancel that overtook the order's created message: the line is written cancelled (and
+        never counted), so that the created message, when it comes, places no hold. False if the
+        created message wrote the line first."""
+        return self.update_if(
+            Update(*keys.inbound_order_key(channel_id, order_id, sku_id))
+            .set(entity="inbound", status="cancelled", quantity=quantity, first_msg=msg_id, created_at=now)
+            .when(Attr("pk").not_exists())
+        )
+
     def order_line(self, channel_id: str, order_id: str, sku_id: str) -> dict[str, Any] | None:
         return self.get(*keys.inbound_order_key(channel_id, order_id, sku_id))
 

@@ -187,9 +187,11 @@ class InboundOrders:
     def _apply(self, channel_id: str, sku_id: str, message: OrderMessage) -> str:
         hold_id = keys.hold_id_for(channel_id, message.order_id, sku_id)
         if message.kind == "created":
-            self.channels.open_order(
+            if not self.channels.open_order(
                 channel_id, message.order_id, sku_id, message.quantity, message.msg_id, self.clock()
-            )
+            ) and self._cancelled(channel_id, message.order_id, sku_id):
+                # The cancel came first, or this is a redelivery after it: any hold goes.
+                return self._cancel_hold(hold_id, channel_id)
             try:
                 self.holds.place(
                     HoldRequest(channel=channel_id, order_id=message.order_id, sku_id=sku_id, quantity=message.quantity)
@@ -208,6 +210,9 @@ class InboundOrders:
                     refusal=refusal.code,
                 )
                 return f"refused:{refusal.code}"
+            if self._cancelled(channel_id, message.order_id, sku_id):
+                # The cancel came while the hold was being placed and found none: it goes now.
+                return self._cancel_hold(hold_id, channel_id)
             return "held"
         if message.kind == "paid":
             try:
@@ -218,7 +223,13 @@ class InboundOrders:
             return "confirmed"
         line = self.channels.order_line(channel_id, message.order_id, sku_id)
         if line is None:
-            return "unknown-order"
+            if self.channels.open_cancelled(
+                channel_id, message.order_id, sku_id, message.quantity, message.msg_id, self.clock()
+            ):
+                return "cancelled:before-created"
+            line = self.channels.order_line(channel_id, message.order_id, sku_id)
+            if line is None:  # for the type: the created message wrote it between the two writes
+                return "unknown-order"
         # A paid or refused message may move the line between the read and the write: read it
         # again, so that its units leave `received` once (created, paid or refused, cancelled).
         for _ in range(3):
@@ -229,6 +240,13 @@ class InboundOrders:
             ):
                 break
             line = self.channels.order_line(channel_id, message.order_id, sku_id) or line
+        return self._cancel_hold(hold_id, channel_id)
+
+    def _cancelled(self, channel_id: str, order_id: str, sku_id: str) -> bool:
+        line = self.channels.order_line(channel_id, order_id, sku_id)
+        return line is not None and line["status"] == "cancelled"
+
+    def _cancel_hold(self, hold_id: str, channel_id: str) -> str:
         try:
             self.holds.cancel(hold_id, keys.channel_actor(channel_id))
         except (HoldNotFound, InvalidState):
