@@ -25,10 +25,11 @@ class RecordingEvents:
         self.client = client
         self.calls: list[list[dict[str, Any]]] = []
         self.refuse_once: set[int] = set()  # positions (in the whole call sequence) to refuse
+        self.throttled = False  # every entry refused, as long as it is set
 
     def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.calls.append(list(Entries))
-        refused = {n for n in range(len(Entries)) if (len(self.calls), n) in self.refused_positions()}
+        refused = {n for n in range(len(Entries)) if self.throttled or (len(self.calls), n) in self.refused_positions()}
         passed = [e for n, e in enumerate(Entries) if n not in refused]
         results = iter(self.client.put_events(Entries=passed)["Entries"] if passed else [])
         out = [

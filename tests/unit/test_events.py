@@ -59,6 +59,48 @@ def test_a_replayed_batch_publishes_nothing_twice(ew: EventWorld) -> None:
     assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences)
 
 
+def sell_out_with_put_events_throttled(ew: EventWorld) -> list[Any]:
+    """The batch that sells `tee` out, whose publication fails: PutEvents refuses every entry."""
+    world = ew.world
+    world.stock.set_sku("tee", SetSkuRequest(name="Tee", on_hand=3), "erp")
+    ew.publisher.publish_batch(ew.next_batch())
+    for n in range(3):
+        hold(world, f"o{n}")
+    batch = ew.next_batch()
+    ew.recorder.throttled = True
+    with pytest.raises(PublishFailed):
+        ew.publisher.publish_batch(batch)
+    ew.recorder.throttled = False
+    return batch
+
+
+def test_a_batch_retried_after_put_events_failed_sends_the_events_its_figures_raised(ew: EventWorld) -> None:
+    """The failed attempt wrote the SKU's new figures with their events in the outbox. Lambda's
+    retry finds the figures written and raises nothing new: it must still send those events, at
+    once (a sold-out SKU's figures may never change again to carry them later)."""
+    batch = sell_out_with_put_events_throttled(ew)
+    before = len(ew.recorder.calls)
+    assert ew.publisher.publish_batch(batch) > 0
+    assert "SoldOut" in types([e for call in ew.recorder.calls[before:] for e in call])
+    assert ew.states.get("tee")[2] == {}, "nothing left in the outbox"
+    assert ew.publisher.publish_batch(batch) == 0, "and nothing twice"
+
+
+def test_events_a_dead_publisher_left_are_sent_by_the_next_after_a_wait(ew: EventWorld) -> None:
+    """A publisher that died between writing the figures and PutEvents (a timeout, a crash: it
+    could not mark its events as left) leaves young outbox entries. The retry waits for their
+    publisher to confirm them, then sends them itself."""
+    ew.states.release = lambda sku_id, pending: None  # type: ignore[method-assign]
+    batch = sell_out_with_put_events_throttled(ew)
+    waits: list[float] = []
+    ew.publisher.sleep = waits.append
+    before = len(ew.recorder.calls)
+    assert ew.publisher.publish_batch(batch) > 0
+    assert "SoldOut" in types([e for call in ew.recorder.calls[before:] for e in call])
+    assert ew.states.get("tee")[2] == {}
+    assert sum(waits) == pytest.approx(3.0), "after waiting for a live publisher to confirm them"
+
+
 def test_a_put_events_partial_failure_retries_only_the_failed_entries(ew: EventWorld) -> None:
     sink = EventSink("livestock-events", lambda: ew.recorder, sleep=lambda _: None)  # type: ignore[arg-type, return-value]
     entries = [sink.entry("Restocked", {"event_id": f"e{n}", "n": n}) for n in range(23)]

@@ -67,6 +67,19 @@ class EventStateRepository:
             update.when(Attr("pk").not_exists() if expected_rev == 0 else Attr("rev").eq(expected_rev))
         )
 
+    def release(self, sku_id: str, pending: dict[str, PendingEvent]) -> None:
+        """Marks events still unconfirmed as left (written at 0), so that the next publisher of the
+        SKU sends them at once: what a publisher whose PutEvents failed does before its batch is
+        retried. An entry confirmed meanwhile stays off the outbox."""
+        for event_id, event in pending.items():
+            attribute = keys.outbox_attr(event_id)
+            left = event.model_copy(update={"written_at": 0.0}).model_dump_json()
+            self.store.update_if(
+                Update(keys.event_state_pk(sku_id), keys.STATE_SK)
+                .set(**{attribute: left})
+                .when(Attr(attribute).exists())
+            )
+
     def confirm(self, sku_id: str, event_ids: list[str]) -> None:
         """Published: off the outbox. Unconditional, so it commutes with any state write."""
         for start in range(0, len(event_ids), CONFIRM_CHUNK):

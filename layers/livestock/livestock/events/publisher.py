@@ -60,6 +60,11 @@ PUT_EVENTS_MAX = 10
 # An outbox entry this old was left by a publisher that failed after writing the state (its
 # invocation has ended: the function's timeout is shorter), so the next publisher sends it.
 ORPHAN_AFTER_S = 60
+# A younger entry of another publisher is waited for this long before it is sent anyway: a live
+# publisher confirms within its PutEvents attempts (about 1.5 s of backoff at most), and a retried
+# batch that finds its own figures written must not succeed with their events still unsent.
+LEFT_ENTRY_WAIT_S = 3.0
+LEFT_ENTRY_POLL_S = 0.02
 MAX_STATE_ATTEMPTS = 20
 
 
@@ -260,6 +265,7 @@ class StreamPublisher:
     window_s: int
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
 
     def publish_batch(self, changes: Sequence[Change]) -> int:
         """Publishes what the batch means; returns how many events went out. Raises if any
@@ -301,13 +307,41 @@ class StreamPublisher:
                 for e in events
             }
             if events and not self.states.replace(new_state, rev, outbox):
-                time.sleep(min(0.05, 0.002 * 2**attempt) * self.rng.random())
+                self.sleep(min(0.05, 0.002 * 2**attempt) * self.rng.random())
                 continue
             orphans = {i: p for i, p in pending.items() if now - p.written_at >= ORPHAN_AFTER_S}
             to_send = {**orphans, **outbox}
-            if not to_send:
-                return 0, registry
-            self.sink.publish([self.sink.entry(p.detail_type, p.detail) for p in to_send.values()])
-            self.states.confirm(sku_id, list(to_send))
-            return len(to_send), registry
+            self._send(sku_id, to_send)
+            others = set(pending) - set(orphans)
+            return len(to_send) + (self._send_what_is_left(sku_id, others) if others else 0), registry
         raise PublishFailed(f"the event state of {sku_id} kept changing under us")
+
+    def _send(self, sku_id: str, entries: dict[str, PendingEvent]) -> None:
+        """Publishes outbox entries, then takes them off. If PutEvents fails, they are marked left
+        before the batch fails: its retry finds the figures written and raises no event of its own,
+        so it must find these to send."""
+        if not entries:
+            return
+        try:
+            self.sink.publish([self.sink.entry(p.detail_type, p.detail) for p in entries.values()])
+        except Exception:
+            try:
+                self.states.release(sku_id, entries)
+            except Exception:  # noqa: BLE001 - the publish failure is the one to raise
+                logger.exception("could not mark unsent events as left", sku_id=sku_id)
+            raise
+        self.states.confirm(sku_id, list(entries))
+
+    def _send_what_is_left(self, sku_id: str, event_ids: set[str]) -> int:
+        """Waits for another publisher's unconfirmed entries to be confirmed; sends those still
+        there after LEFT_ENTRY_WAIT_S (their publisher failed or died: a consumer dedupes a copy
+        by its event id)."""
+        left: dict[str, PendingEvent] = {}
+        for _ in range(round(LEFT_ENTRY_WAIT_S / LEFT_ENTRY_POLL_S)):
+            left = {i: p for i, p in self.states.get(sku_id)[2].items() if i in event_ids}
+            if not left:
+                return 0
+            self.sleep(LEFT_ENTRY_POLL_S)
+        logger.warning("sending events another publisher left unconfirmed", sku_id=sku_id, events=len(left))
+        self._send(sku_id, left)
+        return len(left)
