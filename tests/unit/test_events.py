@@ -101,6 +101,33 @@ def test_events_a_dead_publisher_left_are_sent_by_the_next_after_a_wait(ew: Even
     assert sum(waits) == pytest.approx(3.0), "after waiting for a live publisher to confirm them"
 
 
+def test_a_record_event_published_again_after_a_crash_keeps_its_time(
+    ew: EventWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attempt crashed after PutEvents took a Restocked and before it was marked published;
+    the retry, a minute later, publishes it again under the same id. It must be the same event,
+    time included: the session journal and the console feed key events by time and id, so a new
+    time would list the restock twice in the review."""
+    world = ew.world
+    world.stock.set_sku("tee", SetSkuRequest(name="Tee", on_hand=10), "erp")
+    ew.publisher.publish_batch(ew.next_batch())
+    world.stock.receive("tee", 5, "po-1", "erp")
+    batch = ew.next_batch()
+
+    def crash(event_ids: list[str]) -> None:
+        raise ConnectionError("the invocation died")
+
+    monkeypatch.setattr(ew.states, "mark_published", crash)
+    with pytest.raises(ConnectionError):
+        ew.publisher.publish_batch(batch)
+    monkeypatch.undo()
+    world.clock.now += 60
+    ew.publisher.publish_batch(batch)
+    restocks = [e for e in ew.delivered() if e["detail-type"] == "Restocked"]
+    assert len(restocks) == 2, "published twice (a consumer dedupes by id)"
+    assert restocks[0]["detail"] == restocks[1]["detail"]
+
+
 def test_a_put_events_partial_failure_retries_only_the_failed_entries(ew: EventWorld) -> None:
     sink = EventSink("livestock-events", lambda: ew.recorder, sleep=lambda _: None)  # type: ignore[arg-type, return-value]
     entries = [sink.entry("Restocked", {"event_id": f"e{n}", "n": n}) for n in range(23)]

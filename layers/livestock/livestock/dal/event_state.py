@@ -88,21 +88,22 @@ class EventStateRepository:
                 Update(keys.event_state_pk(sku_id), keys.STATE_SK).remove(*map(keys.outbox_attr, chunk))
             )
 
-    def claim(self, event_id: str, now: float | None = None) -> Literal["new", "retry", "published"]:
-        """Claims the publication of a record-derived event. The same stream record is never
+    def claim(self, event_id: str, now: float | None = None) -> tuple[Literal["new", "retry", "published"], float]:
+        """Claims the publication of a record-derived event, and answers when it was first claimed:
+        the event's time on every attempt, so that a republished copy is the same event (the
+        journal and the console feed key events by time and id). The same stream record is never
         processed by two invocations at once (Lambda retries a batch only after the attempt has
         ended), so a claim found unconfirmed was left by an attempt that failed: "retry"."""
         now = time.time() if now is None else now
-        pk = keys.event_claim_pk(event_id)
-        created = self.store.update_if(
-            Update(pk, keys.CLAIM_SK)
+        stored = self.store.update_or_stored(
+            Update(keys.event_claim_pk(event_id), keys.CLAIM_SK)
             .set(entity="claim", status="claimed", claimed_at=now, expires_at=int(now) + CLAIM_TTL_S)
             .when(Attr("pk").not_exists())
         )
-        if created:
-            return "new"
-        item = self.store.get(pk, keys.CLAIM_SK) or {}
-        return "published" if item.get("status") == "published" else "retry"
+        if stored is None:
+            return "new", now
+        first = float(stored.get("claimed_at", now))
+        return ("published" if stored.get("status") == "published" else "retry"), first
 
     def mark_published(self, event_ids: list[str]) -> None:
         for event_id in event_ids:

@@ -277,9 +277,11 @@ class StreamPublisher:
             sent += published
         claimed: list[DomainEvent] = []
         for change in changes:
-            for event in record_events(change, self.clock()):
-                if self.states.claim(event.event_id) != "published":
-                    claimed.append(event)
+            now = self.clock()
+            for event in record_events(change, now):
+                status, first_claimed = self.states.claim(event.event_id, now)
+                if status != "published":
+                    claimed.append(event.model_copy(update={"occurred_at": first_claimed}))
         if claimed:
             # Read after the records' changes, as the SKUs' (see dal/registry.py).
             registry = self.states.registry.current() if registry is None else registry
