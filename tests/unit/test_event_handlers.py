@@ -1,6 +1,7 @@
 """The event functions, invoked with their sample events from events/ on moto."""
 
 import json
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -145,6 +146,11 @@ def test_the_review_sample_events(
     assert built["session_id"] == "s-1111-warmup" and len(built["digest"]) == 64
     again = functions["ReviewBuilderFunction"].invoke(sample("review_builder/SessionEnded.json"))
     assert again == built, "a second delivery rebuilds the same review"
+    # A refusal counted after the review was built (an order answered late): a build from the
+    # state now would differ.
+    world.stores.refusals.count("s-1111-warmup", "tee-black-m", "douyin", "SOLD_OUT", random.Random(1))
+    late = functions["ReviewBuilderFunction"].invoke(sample("review_builder/SessionEnded.json"))
+    assert late == built, "a delivery after the state moved on announces the review built, not another"
     answer = reviews.invoke(sample("reviews_api/get_review.json"))
     assert answer["statusCode"] == 200 and answer["multiValueHeaders"]["Content-Type"][0].startswith("text/csv")
     assert answer["body"].splitlines()[1].startswith("s-1111-warmup,tee-black-m,")

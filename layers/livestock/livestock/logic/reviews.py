@@ -62,6 +62,9 @@ class ReviewService:
     # --- building ------------------------------------------------------------------------------
 
     def build(self, session_id: str) -> Review:
+        """Builds the session's review once: a second SessionEnded, or Lambda's retry of a build
+        that failed after the review was stored, announces the stored review again (the same
+        ReviewReady, by its id) rather than build another from the state as it is by then."""
         session = self._session(session_id)
         if session.status != SessionStatus.ENDED or session.started_at is None or session.ended_at is None:
             raise InvalidState(
@@ -73,9 +76,14 @@ class ReviewService:
             started_at=session.started_at,
             ended_at=session.ended_at,
         )
-        skus = [self._inputs(facts, item.sku_id, item.forecast_units) for item in session.lineup]
-        review = compose(facts, skus, self._sync(facts))
-        self._keep(review, facts)
+        stored = self.objects.get(session_id, "json")
+        if stored is not None:
+            review = Review.model_validate_json(stored)
+        else:
+            skus = [self._inputs(facts, item.sku_id, item.forecast_units) for item in session.lineup]
+            review = compose(facts, skus, self._sync(facts))
+            self._store(review)
+        self._announce(review, facts)
         return review
 
     def _inputs(self, session: SessionFacts, sku_id: str, forecast: int | None) -> SkuInputs:
@@ -142,11 +150,16 @@ class ReviewService:
                 return reconciliation
             self.sleep(0.5)
 
-    def _keep(self, review: Review, session: SessionFacts) -> None:
-        # JSON last: once it can be read, so can the other two (a reader polls for the JSON).
+    def _store(self, review: Review) -> None:
+        # JSON last: once it can be read, so can the other two (a reader polls for the JSON, and
+        # a build that finds it announces it instead of building again).
         self.objects.put(review.session_id, "csv", review_render.to_csv(review), review.digest)
         self.objects.put(review.session_id, "html", review_render.to_html(review), review.digest)
         self.objects.put(review.session_id, "json", review.model_dump_json(indent=2), review.digest)
+
+    def _announce(self, review: Review, session: SessionFacts) -> None:
+        """Each SKU's history entry, then ReviewReady: both keyed by the review, so doing it again
+        (a retry after either failed) writes and publishes the same."""
         for sku in review.skus:
             self.history.put(
                 sku.sku_id,
