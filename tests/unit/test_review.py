@@ -5,6 +5,7 @@ import csv
 import io
 import random
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from livestock.models.domain import Hold, HoldStatus
 from livestock.models.input import HoldRequest, SetSkuRequest
 from livestock.models.output import Reconciliation
 from livestock.models.review import JournalEntry
-from livestock.models.sessions import LineupEntry
+from livestock.models.sessions import LineupEntry, Session, SessionStatus
 from tests.unit.conftest import World
 from tests.unit.events_support import EVENTS, EventWorld
 
@@ -309,6 +310,65 @@ def test_the_platform_sync_section_reads_the_session_window_of_each_channel_mapp
     page = review_render.to_html(review)
     assert page.count('data-channel="') == 2 and 'data-table="sync"' in page
     assert compose(facts(), [inputs(live_sale())]).digest != review.digest
+
+
+def test_a_build_waits_once_for_the_whole_lineup_to_reconcile_not_once_a_sku() -> None:
+    """Six SKUs still selling after the end never reconcile while the build waits: it waits its
+    20 s once for all of them, then reports them as they stand, within the function's 120 s (a
+    wait a SKU would time the build out on every retry, and the session would get no review)."""
+    lineup = [LineupEntry(sku_id=f"sku-{n}") for n in range(6)]
+    session = Session(
+        session_id=SESSION,
+        title="Friday live",
+        channels=["douyin"],
+        starts_at=START,
+        ends_at=START + 600,
+        lineup=lineup,
+        status=SessionStatus.ENDED,
+        started_at=START,
+        ended_at=START + 600,
+        created_at=START - 3600,
+        updated_at=START + 600,
+    )
+    now = [START + 700]
+
+    def unreconciled(sku_id: str) -> Reconciliation:
+        gap = {"held": 1}
+        return Reconciliation(
+            sku_id=sku_id,
+            consistent=False,
+            expected=gap,
+            actual={},
+            differences=gap,
+            conservation={},
+            unattributed={},
+        )
+
+    def wait(seconds: float) -> None:
+        now[0] += seconds
+
+    service = ReviewService.__new__(ReviewService)
+    service.sessions = SimpleNamespace(get_session=lambda session_id: session)  # type: ignore[assignment]
+    service.skus = SimpleNamespace(  # type: ignore[assignment]
+        get_meta=lambda sku_id, consistent: SimpleNamespace(name=sku_id, auto_release_reserve=True)
+    )
+    service.reconciler = SimpleNamespace(reconcile=unreconciled)  # type: ignore[assignment]
+    service.ledger = SimpleNamespace(all_movements=lambda sku_id: [])  # type: ignore[assignment]
+    service.holds = SimpleNamespace(get_holds=lambda hold_ids: {})  # type: ignore[assignment]
+    service.journal = SimpleNamespace(entries=lambda sku_id, since, until: [])  # type: ignore[assignment]
+    service.refusals = SimpleNamespace(totals=lambda session_id, sku_id: Counter())  # type: ignore[assignment]
+    stored: dict[str, str] = {}
+    service.objects = SimpleNamespace(  # type: ignore[assignment]
+        get=lambda session_id, extension: stored.get(extension),
+        put=lambda session_id, extension, body, digest: stored.__setitem__(extension, body),
+    )
+    service.history = SimpleNamespace(put=lambda sku_id, ended_at, entry: None)  # type: ignore[assignment]
+    service.sink, service.channels, service.settle_wait_s = None, None, 20.0
+    service.clock, service.sleep = lambda: now[0], wait
+    review = service.build(SESSION)
+    assert now[0] - (START + 700) == pytest.approx(20.0, abs=0.5)
+    assert [sku.sku_id for sku in review.skus] == [item.sku_id for item in lineup]
+    assert not review.totals.reconciled and set(stored) == {"json", "csv", "html"}
 
 
 def test_oversold_replays_each_shard_in_its_stream_order_not_by_its_writers_clocks() -> None:

@@ -4,7 +4,8 @@
 lineup SKU's ledger has caught up with its counters (the stream consumer runs a moment behind), reads
 the ledger, the session's holds, the journal and the refusal counters, composes the review
 (logic/review.py), stores JSON, CSV and HTML, writes each SKU's history line and publishes
-ReviewReady. Everything it writes is keyed by the session, so building twice leaves one review.
+ReviewReady. Everything it writes is keyed by the session, and a build that finds the review
+stored announces it again instead of building another, so there is one review a session.
 """
 
 import time
@@ -53,8 +54,8 @@ class ReviewService:
     sink: EventSink | None
     # The platforms' sync state and log (None: a build without platform sync).
     channels: ChannelRepository | None = None
-    # How long a build waits for the ledger to catch up with the counters before it reports the
-    # SKU unreconciled as it stands.
+    # How long a build waits (once, for the whole lineup) for the ledger to catch up with the
+    # counters before it reports the SKUs still unreconciled as they stand.
     settle_wait_s: float = 20.0
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
@@ -80,15 +81,17 @@ class ReviewService:
         if stored is not None:
             review = Review.model_validate_json(stored)
         else:
-            skus = [self._inputs(facts, item.sku_id, item.forecast_units) for item in session.lineup]
+            # One wait for the whole lineup, not one a SKU: the build must end within its timeout.
+            settle_by = self.clock() + self.settle_wait_s
+            skus = [self._inputs(facts, item.sku_id, item.forecast_units, settle_by) for item in session.lineup]
             review = compose(facts, skus, self._sync(facts))
             self._store(review)
         self._announce(review, facts)
         return review
 
-    def _inputs(self, session: SessionFacts, sku_id: str, forecast: int | None) -> SkuInputs:
+    def _inputs(self, session: SessionFacts, sku_id: str, forecast: int | None, settle_by: float) -> SkuInputs:
         meta = SkuNotFound.unless(self.skus.get_meta(sku_id, consistent=True), sku_id)
-        reconciliation = self._settled(sku_id)
+        reconciliation = self._settled(sku_id, settle_by)
         movements = self.ledger.all_movements(sku_id)
         hold_ids = {str(m["reference"]) for m in movements if m["bucket"] in ("held", "sold") and m.get("reference")}
         holds = self.holds.get_holds(sorted(hold_ids))
@@ -140,8 +143,7 @@ class ReviewService:
                 )
         return rows
 
-    def _settled(self, sku_id: str) -> Reconciliation:
-        deadline = self.clock() + self.settle_wait_s
+    def _settled(self, sku_id: str, deadline: float) -> Reconciliation:
         while True:
             reconciliation = self.reconciler.reconcile(sku_id)
             if reconciliation.consistent or self.clock() >= deadline:
