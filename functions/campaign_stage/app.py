@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from livestock.models.campaigns import CAMPAIGN_ID_PATTERN, MAX_STAGES
-from livestock.observability import logger, metrics, tracer
+from livestock.observability import count_metric, logger, metrics, tracer
 from livestock.wiring import stage_service
 
 ACTOR = "system:campaign"
@@ -32,5 +32,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = stage_service().run_stage(task.campaign_id, task.stage, ACTOR)
     logger.info("stage task", extra=result)
     if result["outcome"] == "released":
-        metrics.add_metric(name="StagesReleased", unit="Count", value=1)
+        count_metric("StagesReleased", 1)
     return result

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from livestock.dal.stream import Change, change_of, parse
-from livestock.observability import logger, metrics, tracer
+from livestock.observability import count_metric, logger, metrics, tracer
 from livestock.wiring import event_services
 
 
@@ -32,5 +32,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records", [])
     changes = [change for raw in records if (change := _change(raw)) is not None]
     sent = event_services().publisher.publish_batch(changes)
-    metrics.add_metric(name="EventsPublished", unit="Count", value=sent)
+    count_metric("EventsPublished", sent)
     return {"records": len(records), "published": sent}

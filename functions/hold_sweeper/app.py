@@ -3,10 +3,9 @@
 from dataclasses import asdict
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from livestock.observability import logger, metrics, tracer
+from livestock.observability import count_metric, logger, metrics, tracer
 from livestock.wiring import services
 
 
@@ -15,7 +14,7 @@ from livestock.wiring import services
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     result = services().sweeper.sweep()
-    metrics.add_metric(name="HoldsExpired", unit=MetricUnit.Count, value=result.expired)
-    metrics.add_metric(name="HoldsAbandoned", unit=MetricUnit.Count, value=result.abandoned)
+    count_metric("HoldsExpired", result.expired)
+    count_metric("HoldsAbandoned", result.abandoned)
     logger.info("sweep finished", **asdict(result))
     return asdict(result)
