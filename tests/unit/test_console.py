@@ -12,7 +12,7 @@ from livestock import wiring
 from livestock.dal.registry import RegistryRevision
 from livestock.logic.quota_move import QuotaMover
 from livestock.logic.sessions import SessionService
-from livestock.models.console import QuotaMoveRequest, TokenRequest
+from livestock.models.console import FeedItem, QuotaMoveRequest, TokenRequest
 from livestock.models.exceptions import ConsoleForbidden, ConsoleUnauthorized, NoStagedRelease, SessionNotFound
 from livestock.models.input import AllocationRequest, HoldRequest, SetSkuRequest
 from livestock.models.sessions import SessionRequest
@@ -279,6 +279,37 @@ def test_alerts_set_the_tier_and_feed_and_a_stage_release_its_countdown(console:
     console.connect("late", console.token("s1"))
     assert console.subscribe("late")
     assert [a["event_id"] for a in console.poster.sent["late"][0]["alerts"]] == [alert["event_id"], "st-1"]
+
+
+def test_alerts_taken_for_a_push_that_failed_go_out_with_the_next(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another event's alert waits in the session's marks (its call lost the slot). This event's
+    push takes both and fails (the management API throttled). Lambda retries this event only; the
+    other alert must still reach the console, not stay taken by the push that failed."""
+    console.session("s1", ["a"])
+    console.connect("c", console.token("s1"))
+    assert console.subscribe("c")
+    now = console.world.clock.now
+    waiting = FeedItem(
+        event_id="low-a", detail_type="StockLow", severity="warn", message="a is low", sku_id="a", occurred_at=now
+    )
+    console.services.store.mark_pending("s1", {"a"}, [waiting])
+    alert = json.loads((ROOT / "events/console_fanout/AlertRaised.json").read_text())["detail"]
+    alert = {**alert, "sku_id": "a", "occurred_at": now}
+    post = console.poster.post
+
+    def throttled(connection_id: str, data: bytes) -> bool:
+        raise ConnectionError("the management API throttled the post")
+
+    monkeypatch.setattr(console.poster, "post", throttled)
+    with pytest.raises(ConnectionError):
+        console.services.fanout.handle("AlertRaised", alert)
+    monkeypatch.setattr(console.poster, "post", post)
+    console.world.clock.now += 1
+    console.services.fanout.handle("AlertRaised", alert)  # Lambda's retry of this event
+    pushed = [a["event_id"] for m in console.poster.sent["c"][1:] for a in m["alerts"]]
+    assert sorted(pushed) == sorted(["low-a", alert["event_id"]])
 
 
 def test_a_stage_release_without_a_model_is_still_validated(console: Console) -> None:

@@ -375,6 +375,15 @@ class ConsoleFanout:
         dirty, alerts = self.store.take_pending(session_id)
         if not dirty and not alerts:
             return 0, set()
+        try:
+            return self._push(session_id, slot, dirty, alerts)
+        except Exception:
+            # Taken from the marks, not sent: back for the next push (this event's retry, or the
+            # next event's), or other events' alerts would never reach the open consoles.
+            self.store.mark_pending(session_id, dirty, alerts)
+            raise
+
+    def _push(self, session_id: str, slot: int, dirty: set[str], alerts: list[FeedItem]) -> tuple[int, set[str]]:
         session = self.sessions(session_id)
         if session is None:
             return 0, set()
