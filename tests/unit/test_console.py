@@ -346,6 +346,26 @@ def test_operator_actions_need_an_operate_token_for_the_skus_session(console: Co
         actions.next_stage(operate, "s1", "a")
 
 
+def test_a_token_acts_only_on_its_own_live_not_after_it_nor_on_a_sku_another_live_has(console: Console) -> None:
+    """Tokens last hours. Session s1 ends; s2 goes live with the same SKU: s1's operate token must
+    not pause it, and s2's planned rival s3 may not act on it either."""
+    console.session("s1", ["a"])
+    console.session("s2", ["a"])
+    console.session("s3", ["a"])
+    actions = console.services.actions
+    first, second, third = console.token("s1"), console.token("s2"), console.token("s3")
+    console.sessions.start("s1", "host")
+    assert actions.set_paused(first, "s1", "a", True).paused
+    assert not actions.set_paused(first, "s1", "a", False).paused
+    console.sessions.end("s1", "host")
+    with pytest.raises(ConsoleForbidden, match="ended"):
+        actions.set_paused(first, "s1", "a", True)
+    console.sessions.start("s2", "host")
+    with pytest.raises(ConsoleForbidden, match="another session"):
+        actions.release_reserve(third, "s3", "a", 1)
+    assert actions.set_paused(second, "s2", "a", True).paused
+
+
 # --- the functions on their sample events ------------------------------------------------------
 
 

@@ -49,7 +49,7 @@ from livestock.models.exceptions import (
     SkuNotFound,
 )
 from livestock.models.output import SkuView
-from livestock.models.sessions import Session, iso
+from livestock.models.sessions import Session, SessionStatus, iso
 from livestock.observability import logger
 
 # What the fan-out rule routes here (template.yaml, ConsoleFanoutFunction).
@@ -433,6 +433,13 @@ class ConsoleActions:
             raise SessionNotFound(f"no session {session_id}", {"session_id": session_id})
         if sku_id not in session.sku_ids:
             raise ConsoleForbidden("the SKU is not in the session's lineup", {"sku_id": sku_id})
+        # A token outlives its live (hours): once the session ended, or while another session has
+        # the SKU, it must not act on a live that is not its own.
+        if session.status == SessionStatus.ENDED:
+            raise ConsoleForbidden("the session has ended: its console only observes", {"session_id": session_id})
+        claimed_by = self.stock.meta(sku_id).session_id
+        if claimed_by not in (None, session_id):
+            raise ConsoleForbidden("the SKU is in another session", {"sku_id": sku_id, "session_id": claimed_by})
         return f"console:{stored.actor}"
 
     def set_paused(self, token: str | None, session_id: str, sku_id: str, paused: bool) -> SkuView:
