@@ -1,6 +1,7 @@
 """Campaigns on moto: funding, stage releases and cancels as guarded transactions (once each, in any
 order), the launcher's choice of execution or one-time schedule, and their events out of the stream."""
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -145,3 +146,14 @@ def test_stage_and_cancel_events_come_out_of_the_stream_once(ew: EventWorld) -> 
     released, cancelled = (e["detail"] for e in found)
     assert (released["stage"], released["quantity"], released["pending_units"]) == (1, 300, 700)
     assert (cancelled["returned_units"], cancelled["stages_released"], cancelled["stages_cancelled"]) == (700, 1, 2)
+
+
+def test_a_campaign_id_of_any_allowed_length_names_a_schedule_scheduler_takes() -> None:
+    """Scheduler names are at most 64 characters of [0-9a-zA-Z-_.]; a campaign id may have 64 of
+    its own. Two long ids that share their start still name two schedules."""
+    short, long_a, long_b = "flash-tee", "a" * 50 + "-first-wave", "a" * 50 + "-other-wave"
+    assert CampaignLauncher.schedule_name(short) == "livestock-campaign-flash-tee"
+    names = [CampaignLauncher.schedule_name(i) for i in (long_a, long_b, "x" * 64)]
+    assert all(len(n) <= 64 and re.fullmatch(r"[0-9a-zA-Z\-_.]+", n) for n in names), names
+    assert len(set(names)) == 3
+    assert CampaignLauncher.schedule_name(long_a) == names[0], "the same id, the same name (a retried start)"

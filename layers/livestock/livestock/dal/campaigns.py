@@ -6,6 +6,7 @@ A campaign's record is written only inside the stock change that moves its units
 that transaction), so a stage release and a cancel can never both take the same units.
 """
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 ENTITY = "campaign"
 # EventBridge Scheduler's universal target for Step Functions StartExecution.
 START_EXECUTION_TARGET = "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
+SCHEDULE_PREFIX = "livestock-campaign-"
+SCHEDULE_NAME_MAX = 64
 
 
 class CampaignStore(Store):
@@ -115,7 +118,13 @@ class CampaignLauncher:
 
     @staticmethod
     def schedule_name(campaign_id: str) -> str:
-        return f"livestock-campaign-{campaign_id}"
+        """The campaign's schedule: Scheduler takes at most 64 characters, and an id may have 64 of
+        its own, so a long one is cut and told apart by a digest of the whole."""
+        name = f"{SCHEDULE_PREFIX}{campaign_id}"
+        if len(name) <= SCHEDULE_NAME_MAX:
+            return name
+        digest = hashlib.sha256(campaign_id.encode()).hexdigest()[:16]
+        return f"{SCHEDULE_PREFIX}{campaign_id[: SCHEDULE_NAME_MAX - len(SCHEDULE_PREFIX) - 17]}-{digest}"
 
     def start(self, campaign: Campaign, now: float) -> Started:
         payload = json.dumps(execution_input(campaign), separators=(",", ":"))
