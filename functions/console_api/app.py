@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from livestock.api.http import (
     REFUSALS,
+    IdempotencyKey,
     SessionId,
     SkuId,
     actor,
@@ -120,23 +121,36 @@ def resume(session_id: SessionId, sku_id: SkuId) -> Response[SkuView]:
 
 @app.post(f"{ACTIONS}/reserve/release", responses=answers(200, ReserveReleased, *OPERATOR))
 def release_reserve(
-    session_id: SessionId, sku_id: SkuId, request: Annotated[ConsoleReserveRequest, Body()]
+    session_id: SessionId,
+    sku_id: SkuId,
+    request: Annotated[ConsoleReserveRequest, Body()],
+    idempotency_key: IdempotencyKey = None,
 ) -> Response[ReserveReleased]:
-    result = console_services().actions.release_reserve(bearer(), session_id, sku_id, request.quantity)
+    """With an `Idempotency-Key` (the page sends one per confirmed action), a retry releases nothing more."""
+    result = console_services().actions.release_reserve(bearer(), session_id, sku_id, request.quantity, idempotency_key)
     return ok(ReserveReleased.model_validate(result))
 
 
 @app.post(f"{ACTIONS}/quota/move", responses=answers(200, SkuView, *OPERATOR, 502))
-def move_quota(session_id: SessionId, sku_id: SkuId, request: Annotated[QuotaMoveRequest, Body()]) -> Response[SkuView]:
+def move_quota(
+    session_id: SessionId,
+    sku_id: SkuId,
+    request: Annotated[QuotaMoveRequest, Body()],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[SkuView]:
     """Move unsold units between two platforms' quotas (or shared): a platform in quota mode that gives
-    units is lowered first and its in-flight orders drained (up to ~15 s), as POST /skus/{sku_id}/quota-moves."""
-    return ok(console_services().actions.move_quota(bearer(), session_id, sku_id, request))
+    units is lowered first and its in-flight orders drained (up to ~15 s), as POST /skus/{sku_id}/quota-moves.
+    With an `Idempotency-Key`, a retry moves nothing more."""
+    return ok(console_services().actions.move_quota(bearer(), session_id, sku_id, request, idempotency_key))
 
 
 @app.post(f"{ACTIONS}/stages/release-next", responses=answers(200, None, *OPERATOR))
-def release_next_stage(session_id: SessionId, sku_id: SkuId) -> Response[dict[str, Any]]:
-    """Release the SKU's next flash-sale stage now (409 NO_STAGED_RELEASE when none is planned)."""
-    return ok(console_services().actions.next_stage(bearer(), session_id, sku_id))
+def release_next_stage(
+    session_id: SessionId, sku_id: SkuId, idempotency_key: IdempotencyKey = None
+) -> Response[dict[str, Any]]:
+    """Release the SKU's next flash-sale stage now (409 NO_STAGED_RELEASE when none is planned). With an
+    `Idempotency-Key`, a retry answers the stage that key released instead of releasing the one after."""
+    return ok(console_services().actions.next_stage(bearer(), session_id, sku_id, idempotency_key))
 
 
 handler = rest_handler(app)

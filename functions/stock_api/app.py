@@ -4,9 +4,19 @@ limits, and the read side (stock view, ledger, reconciliation)."""
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from livestock.api.http import SkuId, actor, answers, build_resolver, json_response, ok, rest_handler, upserted
+from livestock.api.http import (
+    IdempotencyKey,
+    SkuId,
+    actor,
+    answers,
+    build_resolver,
+    json_response,
+    ok,
+    rest_handler,
+    upserted,
+)
 from livestock.models.domain import SkuPatch
 from livestock.models.input import (
     AdjustmentRequest,
@@ -28,7 +38,6 @@ from livestock.models.output import (
 from livestock.wiring import services
 
 app = build_resolver()
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
 
 
 @app.put("/skus/<sku_id>", responses=answers(200, SkuView, 409, also=(201,)))

@@ -187,6 +187,27 @@ def test_the_console_page_shows_stock_reflects_a_burst_and_pauses_the_sku(
         page.click(f'{card} button[data-action="reserve"]')
         page.wait_for_selector(f'{card} output.answer.error:has-text("INSUFFICIENT_FREE_STOCK")', timeout=30_000)
 
+        # The answer of a release is lost on its way back (the server did it); the host presses
+        # again: the page sends the same idempotency key, and the units are released once.
+        keys: list[str | None] = []
+
+        def lose_the_first_answer(route: Any) -> None:
+            keys.append(route.request.headers.get("idempotency-key"))
+            if len(keys) == 1:
+                route.fetch()  # it reaches the API
+                route.abort()  # its answer never reaches the page
+            else:
+                route.continue_()
+
+        page.route("**/reserve/release", lose_the_first_answer)
+        page.fill(f'{card} [data-input="reserve-qty"]', "5")
+        page.click(f'{card} button[data-action="reserve"]')
+        page.wait_for_selector(f'{card} output.answer.error:has-text("request failed")', timeout=30_000)
+        page.click(f'{card} button[data-action="reserve"]')
+        page.wait_for_selector(f'{card} output.answer.ok:has-text("released 5 units")', timeout=30_000)
+        assert len(keys) == 2 and keys[0] and keys[0] == keys[1], keys
+        assert api.get(f"/skus/{sku_id}").body["pools"]["reserve"] == 15, "released once"
+
         screenshot = tmp_path / "console.png"
         page.screenshot(path=str(screenshot), full_page=True)
         assert screenshot.stat().st_size > 10_000

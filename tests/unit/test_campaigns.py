@@ -122,6 +122,21 @@ def test_the_hosts_next_stage_now_releases_the_earliest_pending_stage_of_the_ses
         campaigns.release_next("s1", "tee", "host")
 
 
+def test_the_hosts_next_stage_sent_again_with_its_key_releases_nothing_more(world: World) -> None:
+    """The host's press released stage 1, but the answer was lost; the page sends the same press
+    again (same idempotency key): it answers stage 1's campaign and stage 2 stays for its time. A
+    new press (a new key) releases stage 2."""
+    campaigns, _ = service(world)
+    campaigns.create("s1", request(quantities=(100, 200)), "host")
+    first = campaigns.release_next("s1", "tee", "host", key="press-1")
+    again = campaigns.release_next("s1", "tee", "host", key="press-1")
+    assert [s["status"] for s in first["stages"]] == [s["status"] for s in again["stages"]] == ["released", "pending"]
+    assert world.stock.view("tee").sellable == 700 + 100
+    second = campaigns.release_next("s1", "tee", "host", key="press-2")
+    assert [s["status"] for s in second["stages"]] == ["released", "released"]
+    assert world.stock.view("tee").sellable == 1000
+
+
 def test_a_campaign_needs_free_shared_stock_and_allocation_leaves_its_pool_alone(world: World) -> None:
     campaigns, _ = service(world)
     with pytest.raises(InsufficientFreeStock):

@@ -366,6 +366,22 @@ def test_a_token_acts_only_on_its_own_live_not_after_it_nor_on_a_sku_another_liv
     assert actions.set_paused(second, "s2", "a", True).paused
 
 
+def test_a_consoles_moving_action_sent_again_with_its_key_moves_once(console: Console) -> None:
+    """A press whose answer was lost is sent again by the page with the same idempotency key."""
+    console.session("s1", ["a"])
+    console.world.stock.allocate("a", AllocationRequest(pools={"channel:douyin": 40, "reserve": 10}), "test")
+    actions, operate = console.services.actions, console.token("s1")
+    move = QuotaMoveRequest(from_channel="douyin", to_channel="kuaishou", quantity=15)
+    for _ in range(2):
+        moved = actions.move_quota(operate, "s1", "a", move, key="press-1")
+        assert (moved.pools["channel:douyin"], moved.pools["channel:kuaishou"]) == (25, 15)
+        released = actions.release_reserve(operate, "s1", "a", 4, key="press-2")
+        assert released["released"] == 4
+    assert console.world.stock.view("a").pools["reserve"] == 6
+    assert actions.release_reserve(operate, "s1", "a", 4, key="press-3")["released"] == 4, "a new press"
+    assert console.world.stock.view("a").pools["reserve"] == 2
+
+
 # --- the functions on their sample events ------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from livestock.events.models import StockChanged, StockFigures
 from livestock.logic.platform_sync import SyncSettings
 from livestock.logic.quota_move import QuotaMover
 from livestock.models.channels import ChannelRequest, QuotaMoveRequest
-from livestock.models.exceptions import RequestInProgress
+from livestock.models.exceptions import IdempotencyMismatch, RequestInProgress
 from livestock.models.input import AllocationRequest, SetSkuRequest
 from livestock.models.sync_exceptions import BadPushSignature, PlatformUnavailable, SyncFailed
 from livestock.platforms.adapters import PlatformCredentials, Transport, adapter_for, http_transport
@@ -431,6 +431,22 @@ def test_quota_move_lowers_the_loser_first_then_moves_then_raises(rig: Rig) -> N
     assert max(history[history.index(20) :]) == 20  # lowered first, never raised again
     pools = rig.world.stock.view(SKU).pools
     assert pools["channel:douyin"] == 20 and pools["channel:kuaishou"] == 30
+
+
+def test_a_quota_move_retried_with_its_reference_moves_once(rig: Rig) -> None:
+    """The client's answer was lost (the move can take ~15 s behind API Gateway's 29 s) and it sends
+    the move again with the same reference: nothing more moves, the loser is not lowered again,
+    and the reference used for another move is refused."""
+    rig.changed()
+    first = rig.sync_services.quota.move(SKU, MOVE_10, "op")
+    calls = rig.fakes["douyin"].stats.calls
+    again = rig.sync_services.quota.move(SKU, MOVE_10, "op")
+    assert {"lower", "drain", "move"} <= set(first.phases) and again.phases == {}
+    assert rig.fakes["douyin"].stats.calls == calls, "no second lower phase"
+    pools = rig.world.stock.view(SKU).pools
+    assert (pools["channel:douyin"], pools["channel:kuaishou"]) == (20, 30)
+    with pytest.raises(IdempotencyMismatch):
+        rig.sync_services.quota.move(SKU, MOVE_10.model_copy(update={"quantity": 5}), "op")
 
 
 def test_the_gainer_is_raised_within_the_move(rig: Rig) -> None:

@@ -203,31 +203,48 @@
       },
       stage: () => [`Release the next stage of ${skuId} now?`, "stages/release-next", null],
     };
+    // One idempotency key per confirmed action, kept until the action gets an answer: pressing
+    // again after "request failed" (the answer was lost, the action may have been done) sends the
+    // same key, so the server does it at most once; an answered action's next press is a new one.
+    const unanswered = new Map();
     element.addEventListener("click", async (click) => {
       const action = click.target.dataset && click.target.dataset.action;
-      if (!action) return;
+      if (!action || click.target.disabled) return;
       const [question, path, body] = actions[action]();
       if (!window.confirm(question)) return;
+      const intent = `${path} ${JSON.stringify(body ?? {})}`;
+      const key = unanswered.get(intent) ?? newKey();
+      unanswered.set(intent, key);
       const answer = $(element, '[data-field="answer"]');
+      const buttons = [...element.querySelectorAll("[data-action]")];
       answer.className = "answer";
       answer.textContent = "…";
+      for (const button of buttons) button.disabled = true;  // one action of a SKU at a time
       try {
         const url = new URL(`console/sessions/${encodeURIComponent(state.session.session_id)}` +
           `/skus/${encodeURIComponent(skuId)}/${path}`, location.href);
         const response = await fetch(url, {
           method: "POST",
-          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "idempotency-key": key },
           body: JSON.stringify(body ?? {}),
         });
+        unanswered.delete(intent);
         const payload = await response.json().catch(() => ({}));
         answer.classList.add(response.ok ? "ok" : "error");
         answer.textContent = response.ok ? `${response.status} ${describe(action, payload)}`
           : `${response.status} ${payload.code || "ERROR"}: ${payload.message || response.statusText}`;
       } catch (error) {
         answer.classList.add("error");
-        answer.textContent = `request failed: ${error}`;
+        answer.textContent = `request failed: ${error} (pressing again is safe: it is sent as a retry)`;
+      } finally {
+        for (const button of buttons) button.disabled = false;
       }
     });
+  }
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return `k${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`;
   }
 
   function describe(action, payload) {

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -33,6 +33,8 @@ SessionId = Annotated[str, Path(pattern=SESSION_ID_PATTERN)]
 CampaignId = Annotated[str, Path(pattern=CAMPAIGN_ID_PATTERN)]
 StageNumber = Annotated[str, Path(pattern=STAGE_PATTERN, description="1-based stage number")]
 ChannelIdPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_\-]{1,31}$")]
+# A client's key for a write that must happen once however often it is retried.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
 
 
 MAX_BODY_BYTES = 16 * 1024

@@ -3,6 +3,7 @@ settings that decide who may take them (pause, limits, auto-release)."""
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from livestock.dal.skus import ShardDelta, SkuStore, StockChange
 from livestock.keys import is_campaign_pool
@@ -13,6 +14,13 @@ from livestock.models.domain import RESERVE, SHARED, ShardStock, SkuMeta, SkuPat
 from livestock.models.exceptions import InsufficientFreeStock
 from livestock.models.input import AllocationRequest
 from livestock.models.output import ReserveReleased
+
+# The operation record of a quota move made with a reference (REST, the console with a key).
+MOVE_KIND = "quota-move"
+
+
+def move_body(from_pool: str, to_pool: str, quantity: int) -> dict[str, Any]:
+    return {"from": from_pool, "to": to_pool, "quantity": quantity}
 
 
 @dataclass
@@ -71,7 +79,9 @@ class Allocation:
         self, sku_id: str, from_pool: str, to_pool: str, quantity: int, actor: str, reference: str | None = None
     ) -> None:
         """Moves units from one pool to another, relative to what each holds now (a quota move
-        mid-live: the pools keep selling while it runs, so absolute targets would be stale)."""
+        mid-live: the pools keep selling while it runs, so absolute targets would be stale). With
+        a reference, at most once: a retry after a lost answer moves nothing more."""
+        body = move_body(from_pool, to_pool, quantity)
 
         def plan(meta: SkuMeta) -> StockChange | None:
             shards = self.skus.read_shards(meta)
@@ -85,9 +95,17 @@ class Allocation:
                 shard_deltas=self._take(shards, from_pool, quantity)
                 + layout.plan_add(to_pool, counts[to_pool], quantity, self.rng),
                 patch=SkuPatch(shards=counts),
+                operation=operation(MOVE_KIND, reference, body, body) if reference else None,
             )
 
-        self.runner.run(sku_id, plan)
+        if reference is None:
+            self.runner.run(sku_id, plan)
+        else:
+            self.runner.run_once(sku_id, MOVE_KIND, reference, body, plan, unchanged=body)
+
+    def moved(self, sku_id: str, from_pool: str, to_pool: str, quantity: int, reference: str) -> bool:
+        """Whether the move of this reference was made (IDEMPOTENCY_MISMATCH for another move)."""
+        return self.runner.recorded(sku_id, MOVE_KIND, reference, move_body(from_pool, to_pool, quantity)) is not None
 
     @staticmethod
     def _take(shards: list[ShardStock], pool: str, quantity: int) -> list[ShardDelta]:

@@ -17,9 +17,9 @@ from typing import Any
 from livestock import keys
 from livestock.dal.campaigns import CampaignLauncher, CampaignStore
 from livestock.dal.sessions import SessionStore
-from livestock.dal.skus import ShardDelta, SkuStore, StockChange
+from livestock.dal.skus import ChangeRefused, OperationRecord, ShardDelta, SkuStore, StockChange
 from livestock.logic import layout
-from livestock.logic.changes import ChangeRunner
+from livestock.logic.changes import ChangeRunner, operation
 from livestock.logic.requests import fingerprint
 from livestock.models.campaigns import (
     Campaign,
@@ -39,6 +39,9 @@ from livestock.models.exceptions import (
     SessionNotFound,
 )
 from livestock.models.sessions import SessionStatus
+
+# The record of a console "release the next stage" made with the page's idempotency key.
+NEXT_STAGE_KIND = "stage-release-next"
 
 
 @dataclass
@@ -131,9 +134,12 @@ class CampaignService:
 
     # --- release and cancel ---------------------------------------------------------------------
 
-    def release_stage(self, campaign_id: str, n: int, actor: str) -> CampaignView:
+    def release_stage(
+        self, campaign_id: str, n: int, actor: str, record: OperationRecord | None = None
+    ) -> CampaignView:
         """Moves stage n's units into the target pool, once: a second release of it (the state
-        machine's retried task, the host pressing twice) changes nothing and answers the campaign."""
+        machine's retried task, the host pressing twice) changes nothing and answers the campaign.
+        `record` is written with the release (a console request's idempotency key)."""
         campaign = self.campaign(campaign_id)
         if campaign.stage(n) is None:
             raise InvalidState(
@@ -163,14 +169,20 @@ class CampaignService:
                 shard_deltas=moves,
                 bump_version=False,
                 guards=[("campaign", self.campaigns.release_update(current, n, self.clock(), actor))],
+                operation=record,
             )
 
         self.runner.run(campaign.sku_id, release)
         return self.view(campaign_id)
 
-    def release_next(self, session_id: str, sku_id: str, actor: str) -> dict[str, Any]:
+    def release_next(self, session_id: str, sku_id: str, actor: str, key: str | None = None) -> dict[str, Any]:
         """The host's "release the next stage now": the earliest unreleased stage of the session's
-        active campaigns on this SKU (found through the SKU's campaign pools), released once."""
+        active campaigns on this SKU (found through the SKU's campaign pools), released once. With
+        the page's idempotency key, a retry after a lost answer releases nothing more (the next
+        stage would otherwise go too): it answers the campaign of the stage the key released."""
+        body = {"session_id": session_id}
+        if key is not None and (done := self.runner.recorded(sku_id, NEXT_STAGE_KIND, key, body)) is not None:
+            return self.view(str(done["campaign_id"])).model_dump(mode="json")
         meta = self.skus.get_meta(sku_id, consistent=True)
         pending: list[tuple[float, str, int]] = []
         for pool in meta.shards if meta is not None else {}:
@@ -183,7 +195,15 @@ class CampaignService:
         if not pending:
             raise NoStagedRelease("no staged release is planned for this SKU", {"sku_id": sku_id})
         _, campaign_id, n = min(pending)
-        return self.release_stage(campaign_id, n, actor).model_dump(mode="json")
+        record = operation(NEXT_STAGE_KIND, key, body, {"campaign_id": campaign_id, "stage": n}) if key else None
+        try:
+            return self.release_stage(campaign_id, n, actor, record).model_dump(mode="json")
+        except ChangeRefused:
+            # The same key's other call released it meanwhile: answer as its replay.
+            done = self.runner.recorded(sku_id, NEXT_STAGE_KIND, key, body) if key else None
+            if done is None:
+                raise
+            return self.view(str(done["campaign_id"])).model_dump(mode="json")
 
     def run_stage(self, campaign_id: str, n: int, actor: str) -> dict[str, str | int]:
         """The state machine's task: release stage n at its time. A stage the host released early

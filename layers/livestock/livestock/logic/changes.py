@@ -87,8 +87,16 @@ class ChangeRunner:
                 return dict(record.response) if record else dict(unchanged)
         if stored is None:
             raise Conflict("the operation could not be recorded; try again", {"reference": reference})
-        if stored.request_hash != fingerprint(body):
-            raise IdempotencyMismatch(
-                f"reference {reference!r} was used for a different {kind}", {"reference": reference}
-            )
-        return dict(stored.response)
+        return _replayed(stored, kind, reference, body)
+
+    def recorded(self, sku_id: str, kind: str, reference: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The response recorded with the change this reference made, if it made one: a caller
+        with slow work before the change (a quota move's lower phase) skips it on a replay."""
+        stored = self.skus.get_operation(sku_id, kind, reference)
+        return None if stored is None else _replayed(stored, kind, reference, body)
+
+
+def _replayed(stored: OperationRecord, kind: str, reference: str, body: dict[str, Any]) -> dict[str, Any]:
+    if stored.request_hash != fingerprint(body):
+        raise IdempotencyMismatch(f"reference {reference!r} was used for a different {kind}", {"reference": reference})
+    return dict(stored.response)

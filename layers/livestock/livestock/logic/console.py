@@ -70,7 +70,8 @@ class Poster(Protocol):
 
 
 SessionReader = Callable[[str], Session | None]
-StageReleaser = Callable[[str, str, str], dict[str, Any]]
+# (session, SKU, actor, the page's idempotency key or None) -> the released stage's campaign.
+StageReleaser = Callable[[str, str, str, str | None], dict[str, Any]]
 
 
 class ConsoleTokens:
@@ -445,24 +446,31 @@ class ConsoleActions:
     def set_paused(self, token: str | None, session_id: str, sku_id: str, paused: bool) -> SkuView:
         return self.stock.set_paused(sku_id, paused, self.authorise(token, session_id, sku_id))
 
-    def release_reserve(self, token: str | None, session_id: str, sku_id: str, quantity: int | None) -> dict[str, Any]:
-        return self.stock.release_reserve(sku_id, quantity, self.authorise(token, session_id, sku_id))
+    # The moving actions take the page's idempotency key (one per confirmed action, kept until it
+    # gets an answer): a retry after a lost answer moves nothing more.
 
-    def move_quota(self, token: str | None, session_id: str, sku_id: str, request: QuotaMoveRequest) -> SkuView:
+    def release_reserve(
+        self, token: str | None, session_id: str, sku_id: str, quantity: int | None, key: str | None = None
+    ) -> dict[str, Any]:
+        return self.stock.release_reserve(sku_id, quantity, self.authorise(token, session_id, sku_id), key)
+
+    def move_quota(
+        self, token: str | None, session_id: str, sku_id: str, request: QuotaMoveRequest, key: str | None = None
+    ) -> SkuView:
         """A platform that gives units is lowered before they move (QuotaMover.move_pools), so it
         never accepts an order for units that are no longer its own; without a mover (a build with
         no platform sync) the units move in the ledger at once."""
         actor = self.authorise(token, session_id, sku_id)
         if self.quota_mover is None:
             self.stock.allocation.move(
-                sku_id, pool_of(request.from_channel), pool_of(request.to_channel), request.quantity, actor
+                sku_id, pool_of(request.from_channel), pool_of(request.to_channel), request.quantity, actor, key
             )
         else:
-            self.quota_mover.move_pools(sku_id, request.from_channel, request.to_channel, request.quantity, actor)
+            self.quota_mover.move_pools(sku_id, request.from_channel, request.to_channel, request.quantity, actor, key)
         return self.stock.view(sku_id)
 
-    def next_stage(self, token: str | None, session_id: str, sku_id: str) -> dict[str, Any]:
+    def next_stage(self, token: str | None, session_id: str, sku_id: str, key: str | None = None) -> dict[str, Any]:
         actor = self.authorise(token, session_id, sku_id)
         if self.release_next_stage is None:
             raise NoStagedRelease("no staged release is planned for this SKU", {"sku_id": sku_id})
-        return self.release_next_stage(session_id, sku_id, actor)
+        return self.release_next_stage(session_id, sku_id, actor, key)

@@ -51,9 +51,18 @@ class QuotaMover:
         """The channels route's move: both ends are platforms that sell the SKU in quota mode."""
         loser = self._channel(request.from_channel, sku_id)
         gainer = self._channel(request.to_channel, sku_id)
-        phases = self._move(
-            sku_id, request.from_channel, request.to_channel, request.quantity, actor, request.reference, loser, gainer
-        )
+        phases: dict[str, float] = {}
+        if not self._replayed(sku_id, request.from_channel, request.to_channel, request.quantity, request.reference):
+            phases = self._move(
+                sku_id,
+                request.from_channel,
+                request.to_channel,
+                request.quantity,
+                actor,
+                request.reference,
+                loser,
+                gainer,
+            )
         return QuotaMoveView(
             sku_id=sku_id,
             from_channel=request.from_channel,
@@ -64,16 +73,25 @@ class QuotaMover:
         )
 
     def move_pools(
-        self, sku_id: str, from_channel: str, to_channel: str, quantity: int, actor: str
+        self, sku_id: str, from_channel: str, to_channel: str, quantity: int, actor: str, reference: str | None = None
     ) -> dict[str, float]:
         """The console's move, between two platforms' quotas or `shared`: a platform that sells the
         SKU in quota mode is lowered first when it gives units, as in `move`; any other pool
         (shared, a channel no platform is synced for, a shared-mode one) is shown by no platform on
         its own, so it gives at once. The gainer is raised by the move's StockChanged events, not
-        within the call: a console request carries no reference to replay, so it must not outlast
-        its deadline after the units moved (a host's retry would move them again)."""
+        within the call, which keeps the answer quick. With the page's idempotency key as
+        `reference`, a host's retry after a lost answer moves nothing more."""
+        if self._replayed(sku_id, from_channel, to_channel, quantity, reference):
+            return {}
         loser = self._quota_channel(from_channel, sku_id)
-        return self._move(sku_id, from_channel, to_channel, quantity, actor, None, loser, None)
+        return self._move(sku_id, from_channel, to_channel, quantity, actor, reference, loser, None)
+
+    def _replayed(self, sku_id: str, from_channel: str, to_channel: str, quantity: int, reference: str | None) -> bool:
+        """A move whose reference already moved the units: a retry after a lost answer, which must
+        neither lower the loser again nor move more (the ledger's move is once per reference too)."""
+        return reference is not None and self.stock.allocation.moved(
+            sku_id, pool_of(from_channel), pool_of(to_channel), quantity, reference
+        )
 
     def _move(
         self,
