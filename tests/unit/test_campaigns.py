@@ -38,6 +38,15 @@ def ew(world: World) -> EventWorld:
     return EventWorld(world)
 
 
+PLAN = {
+    "title": "Live",
+    "channels": ["douyin"],
+    "starts_at": "2027-01-15T12:00:00Z",
+    "ends_at": "2027-01-15T14:00:00Z",
+    "lineup": [{"sku_id": "tee"}],
+}
+
+
 def service(world: World) -> tuple[Any, FakeLauncher]:
     launcher = FakeLauncher(
         CampaignSettings(
@@ -50,19 +59,7 @@ def service(world: World) -> tuple[Any, FakeLauncher]:
     )
     world.stock.set_sku("tee", SetSkuRequest(name="Tee", on_hand=1000), "erp")
     sessions = SessionService(world.stores.sessions, world.services.stock.runner, lambda *_: None, world.clock)
-    sessions.put(
-        "s1",
-        SessionRequest.model_validate(
-            {
-                "title": "Live",
-                "channels": ["douyin"],
-                "starts_at": "2027-01-15T12:00:00Z",
-                "ends_at": "2027-01-15T14:00:00Z",
-                "lineup": [{"sku_id": "tee"}],
-            }
-        ),
-        "op",
-    )
+    sessions.put("s1", SessionRequest.model_validate(PLAN), "op")
     return wiring.build_campaigns(world.services, launcher, world.clock), launcher
 
 
@@ -135,6 +132,37 @@ def test_the_hosts_next_stage_sent_again_with_its_key_releases_nothing_more(worl
     second = campaigns.release_next("s1", "tee", "host", key="press-2")
     assert [s["status"] for s in second["stages"]] == ["released", "released"]
     assert world.stock.view("tee").sellable == 1000
+
+
+def test_ending_the_live_cancels_its_campaigns_and_a_stage_after_the_end_releases_nothing(world: World) -> None:
+    """The live ends with stages still to come: ending it cancels its campaigns (the held-back
+    units back to shared, the releases stopped), so no flash-sale stage goes on sale after the live.
+    A stage of a campaign the end missed (one ended by a build without campaigns) returns its
+    units at its time instead of releasing them."""
+    campaigns, launcher = service(world)
+    ending = SessionService(
+        world.stores.sessions, world.services.stock.runner, lambda *_: None, world.clock, campaigns.cancel_for_session
+    )
+    ending.start("s1", "host")
+    campaigns.create("s1", request(quantities=(100, 200)), "host")
+    assert campaigns.run_stage("c1", 1, "system:campaign")["outcome"] == "released"
+    ending.end("s1", "host")
+    assert campaigns.view("c1").status == "cancelled" and launcher.stopped == ["c1"]
+    assert campaigns.run_stage("c1", 2, "system:campaign")["outcome"] == "cancelled"
+    assert world.stock.view("tee").pools["campaign:c1"] == 0 and world.stock.view("tee").sellable == 1000
+
+    blind = SessionService(world.stores.sessions, world.services.stock.runner, lambda *_: None, world.clock)
+    blind.put("s2", SessionRequest.model_validate({**PLAN, "lineup": [{"sku_id": "tee"}]}), "op")
+    blind.start("s2", "host")
+    campaigns.create("s2", request("c2", quantities=(100, 200)), "host")
+    blind.end("s2", "host")
+    assert campaigns.run_stage("c2", 1, "system:campaign")["outcome"] == "session-ended"
+    assert campaigns.view("c2").status == "cancelled"
+    assert campaigns.run_stage("c2", 2, "system:campaign")["outcome"] == "cancelled"
+    view = world.stock.view("tee")
+    assert view.pools["campaign:c2"] == 0 and view.sellable == 1000
+    world.drain()
+    assert world.services.reconciler.reconcile("tee").consistent
 
 
 def test_a_campaign_needs_free_shared_stock_and_allocation_leaves_its_pool_alone(world: World) -> None:

@@ -31,6 +31,10 @@ def functions(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
         "LEDGER_TABLE_NAME": LEDGER,
         "EVENTS_TABLE_NAME": EVENTS_TABLE,
         "EVENT_BUS_NAME": BUS,
+        # The sessions function's campaign settings, as the stack resolves them (ending a session
+        # cancels its campaigns); the campaign test makes a state machine of its own.
+        "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:CampaignStateMachine",
+        "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/CampaignSchedulerRole",
     }.items():
         monkeypatch.setenv(name, value)
     wiring.reset()

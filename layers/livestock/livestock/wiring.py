@@ -46,7 +46,7 @@ from livestock.logic.platform_sync import AdapterFactory, CredentialsSource, Pla
 from livestock.logic.quota_move import QuotaMover
 from livestock.logic.reconciliation import Reconciler
 from livestock.logic.reviews import ReviewService
-from livestock.logic.sessions import SessionService
+from livestock.logic.sessions import CampaignCanceller, SessionService
 from livestock.logic.settlement import Settlement
 from livestock.logic.shard_hints import ShardHints
 from livestock.logic.sharding import Sharding
@@ -204,19 +204,30 @@ def event_services() -> EventServices:
     return build_events(get_event_settings(), services().stores.skus)
 
 
-def build_sessions(services: Services, alerts: AlertSettings, clock: Callable[[], float] = time.time) -> SessionService:
+def build_sessions(
+    services: Services,
+    alerts: AlertSettings,
+    clock: Callable[[], float] = time.time,
+    cancel_campaigns: CampaignCanceller | None = None,
+) -> SessionService:
     """Sessions use the stock's change loop and the alert settings: only a function given both
-    tables (the sessions API) builds them."""
+    tables (the sessions API) builds them. Ending one cancels its campaigns, where given."""
 
     def set_alerts(sku_id: str, tiers_pct: list[int]) -> object:
         return alerts.set(sku_id, AlertsRequest(tiers_pct=tiers_pct, baseline="opening"))
 
-    return SessionService(services.stores.sessions, services.stock.runner, set_alerts, clock)
+    return SessionService(services.stores.sessions, services.stock.runner, set_alerts, clock, cancel_campaigns)
+
+
+def _cancel_campaigns(session_id: str, sku_ids: list[str], actor: str) -> list[str]:
+    # The campaign service (its launcher's settings) is made when a session first ends, not at
+    # the sessions function's cold start.
+    return campaign_service().cancel_for_session(session_id, sku_ids, actor)
 
 
 @lru_cache(maxsize=1)
 def session_service() -> SessionService:
-    return build_sessions(services(), event_services().alerts)
+    return build_sessions(services(), event_services().alerts, cancel_campaigns=_cancel_campaigns)
 
 
 def build_campaigns(

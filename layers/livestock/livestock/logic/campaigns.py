@@ -42,6 +42,8 @@ from livestock.models.sessions import SessionStatus
 
 # The record of a console "release the next stage" made with the page's idempotency key.
 NEXT_STAGE_KIND = "stage-release-next"
+# Who cancels a campaign whose session ended (the ledger's actor).
+SESSION_ENDED_ACTOR = "system:session-ended"
 
 
 @dataclass
@@ -183,15 +185,12 @@ class CampaignService:
         body = {"session_id": session_id}
         if key is not None and (done := self.runner.recorded(sku_id, NEXT_STAGE_KIND, key, body)) is not None:
             return self.view(str(done["campaign_id"])).model_dump(mode="json")
-        meta = self.skus.get_meta(sku_id, consistent=True)
-        pending: list[tuple[float, str, int]] = []
-        for pool in meta.shards if meta is not None else {}:
-            if not keys.is_campaign_pool(pool):
-                continue
-            campaign = self.campaigns.get_campaign(keys.campaign_pool.strip(pool))
-            if campaign is None or campaign.session_id != session_id or campaign.status != CampaignStatus.ACTIVE:
-                continue
-            pending += [(s.at, campaign.campaign_id, s.n) for s in campaign.stages if s.released_at is None]
+        pending = [
+            (stage.at, campaign.campaign_id, stage.n)
+            for campaign in self._active_campaigns(session_id, [sku_id])
+            for stage in campaign.stages
+            if stage.released_at is None
+        ]
         if not pending:
             raise NoStagedRelease("no staged release is planned for this SKU", {"sku_id": sku_id})
         _, campaign_id, n = min(pending)
@@ -216,6 +215,12 @@ class CampaignService:
             outcome = "cancelled"
         elif stage.released_at is not None:
             outcome = "already-released"
+        elif self._session_ended(before.session_id):
+            # The live ended before this stage's time (ending it cancels its campaigns; this is
+            # the stage of one that end missed): its units go back to shared, not on sale after
+            # the live, and the execution's later stages find the campaign cancelled.
+            self._return_pending(campaign_id, SESSION_ENDED_ACTOR)
+            outcome = "session-ended"
         else:
             after = self.release_stage(campaign_id, n, actor)
             released = after.stages[n - 1]
@@ -225,6 +230,47 @@ class CampaignService:
     def cancel(self, campaign_id: str, actor: str) -> CampaignView:
         """Returns every unreleased unit to shared, once, and stops the releases. A cancel racing a
         stage release is ordered by the campaign's record: it returns what that release left."""
+        cancelled = self._return_pending(campaign_id, actor)
+        if cancelled.status == CampaignStatus.COMPLETED:
+            raise InvalidState(
+                "every stage was released already; nothing is left to cancel",
+                {"campaign_id": campaign_id, "status": "completed"},
+            )
+        self._launcher().stop(cancelled)
+        return CampaignView.of(cancelled)
+
+    def cancel_for_session(self, session_id: str, sku_ids: list[str], actor: str) -> list[str]:
+        """The session ended: its active campaigns on these SKUs are cancelled (their held-back
+        units back to shared, their releases stopped). Returns the campaigns cancelled."""
+        cancelled = []
+        for campaign in self._active_campaigns(session_id, sku_ids):
+            self.cancel(campaign.campaign_id, actor)
+            cancelled.append(campaign.campaign_id)
+        return cancelled
+
+    def _active_campaigns(self, session_id: str, sku_ids: list[str]) -> list[Campaign]:
+        """The session's active campaigns on these SKUs, found through the SKUs' campaign pools."""
+        found = []
+        for sku_id in sku_ids:
+            meta = self.skus.get_meta(sku_id, consistent=True)
+            for pool in meta.shards if meta is not None else {}:
+                if not keys.is_campaign_pool(pool):
+                    continue
+                campaign = self.campaigns.get_campaign(keys.campaign_pool.strip(pool))
+                if (
+                    campaign is not None
+                    and campaign.session_id == session_id
+                    and campaign.status == CampaignStatus.ACTIVE
+                ):
+                    found.append(campaign)
+        return found
+
+    def _session_ended(self, session_id: str) -> bool:
+        session = self.sessions.get_session(session_id)
+        return session is not None and session.status == SessionStatus.ENDED
+
+    def _return_pending(self, campaign_id: str, actor: str) -> Campaign:
+        """The cancel in the ledger: every unreleased unit back to shared, once."""
         campaign = self.campaign(campaign_id)
 
         def cancel(meta: SkuMeta) -> StockChange | None:
@@ -251,11 +297,4 @@ class CampaignService:
             )
 
         self.runner.run(campaign.sku_id, cancel)
-        cancelled = self.campaign(campaign_id)
-        if cancelled.status == CampaignStatus.COMPLETED:
-            raise InvalidState(
-                "every stage was released already; nothing is left to cancel",
-                {"campaign_id": campaign_id, "status": "completed"},
-            )
-        self._launcher().stop(cancelled)
-        return CampaignView.of(cancelled)
+        return self.campaign(campaign_id)

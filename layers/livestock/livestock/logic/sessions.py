@@ -4,7 +4,8 @@ Starting a session puts its lineup's SKUs under it: each SKU's settings name the
 per-buyer limit (one change of the SKU, under its version, so two sessions cannot both claim a SKU),
 and the lineup's alert tiers are set. A hold placed while the SKU is in a session is counted against
 the buyer's allowance of that session only (dal/limits.py), across every platform. Ending takes the
-SKUs out again. The session's status changes are single conditional writes whose stream records
+SKUs out again and cancels the session's campaigns (stages still to come would put flash-sale
+units on sale after the live). The session's status changes are single conditional writes whose stream records
 become SessionStarted / SessionEnded (events/publisher.py).
 """
 
@@ -27,6 +28,8 @@ from livestock.models.sessions import LineupEntry, Session, SessionRequest, Sess
 
 # Sets a SKU's alert tiers (percent of its sellable units when set): AlertSettings, in the wiring.
 AlertSetter = Callable[[str, list[int]], object]
+# Cancels a session's active campaigns on its lineup (session, SKUs, actor): CampaignService.
+CampaignCanceller = Callable[[str, list[str], str], object]
 
 
 @dataclass
@@ -35,6 +38,8 @@ class SessionService:
     runner: ChangeRunner
     set_alerts: AlertSetter
     clock: Callable[[], float] = time.time
+    # None in a build without staged releases.
+    cancel_campaigns: CampaignCanceller | None = None
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -125,6 +130,9 @@ class SessionService:
         session = self.session(session_id)
         if session.status == SessionStatus.PLANNED:
             raise InvalidState("a session that has not started cannot end", {"session_id": session_id})
+        if self.cancel_campaigns is not None:
+            # Stages still to come would put flash-sale units on sale after the live.
+            self.cancel_campaigns(session_id, session.sku_ids, actor)
         for sku_id in session.sku_ids:
             self._release(session_id, sku_id, actor)
         if session.status == SessionStatus.LIVE and not self.sessions.transition(
