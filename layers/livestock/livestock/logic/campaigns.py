@@ -244,8 +244,10 @@ class CampaignService:
         units back to shared, their releases stopped). Returns the campaigns cancelled."""
         cancelled = []
         for campaign in self._active_campaigns(session_id, sku_ids):
-            self.cancel(campaign.campaign_id, actor)
-            cancelled.append(campaign.campaign_id)
+            if self._return_pending(campaign.campaign_id, actor).status == CampaignStatus.CANCELLED:
+                self._launcher().stop(campaign)
+                cancelled.append(campaign.campaign_id)
+            # else its last stage was released meanwhile: nothing is left to cancel.
         return cancelled
 
     def _active_campaigns(self, session_id: str, sku_ids: list[str]) -> list[Campaign]:
