@@ -165,6 +165,16 @@ def test_ending_the_live_cancels_its_campaigns_and_a_stage_after_the_end_release
     assert world.services.reconciler.reconcile("tee").consistent
 
 
+def test_a_campaign_sells_a_sku_of_its_sessions_lineup_only(world: World) -> None:
+    """A campaign takes shared units out of sale: for a SKU outside the lineup it would take them
+    from whatever live sells that SKU."""
+    campaigns, launcher = service(world)
+    world.stock.set_sku("mug", SetSkuRequest(name="Mug", on_hand=500), "erp")
+    with pytest.raises(InvalidState, match="lineup"):
+        campaigns.create("s1", request().model_copy(update={"sku_id": "mug"}), "host")
+    assert world.stock.view("mug").sellable == 500 and launcher.started == []
+
+
 def test_a_campaign_needs_free_shared_stock_and_allocation_leaves_its_pool_alone(world: World) -> None:
     campaigns, _ = service(world)
     with pytest.raises(InsufficientFreeStock):

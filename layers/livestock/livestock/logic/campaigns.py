@@ -38,7 +38,7 @@ from livestock.models.exceptions import (
     NoStagedRelease,
     SessionNotFound,
 )
-from livestock.models.sessions import SessionStatus
+from livestock.models.sessions import Session, SessionStatus
 
 # The record of a console "release the next stage" made with the page's idempotency key.
 NEXT_STAGE_KIND = "stage-release-next"
@@ -80,6 +80,8 @@ class CampaignService:
             raise InvalidState("an ended session takes no campaign", {"session_id": session_id})
         body = {"session_id": session_id, **request.model_dump(mode="json")}
         now = self.clock()
+        if self.campaigns.get_campaign(request.campaign_id) is None:  # a replay answers as it was made
+            self._check_plan(session, request)
         planned = Campaign(
             campaign_id=request.campaign_id,
             session_id=session_id,
@@ -135,6 +137,15 @@ class CampaignService:
         return CampaignView.of(campaign), created
 
     # --- release and cancel ---------------------------------------------------------------------
+
+    def _check_plan(self, session: Session, request: CampaignRequest) -> None:
+        """What the request's model cannot know: a campaign sells a SKU of its session's lineup
+        (another live may be selling any other)."""
+        if request.sku_id not in session.sku_ids:
+            raise InvalidState(
+                f"{request.sku_id!r} is not in the session's lineup",
+                {"session_id": session.session_id, "sku_id": request.sku_id},
+            )
 
     def release_stage(
         self, campaign_id: str, n: int, actor: str, record: OperationRecord | None = None
