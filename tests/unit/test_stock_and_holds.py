@@ -157,6 +157,20 @@ def test_buyer_limits_count_across_channels_and_come_back_on_cancel(world: World
     consistent(world)
 
 
+def test_a_buyers_first_order_above_the_limit_is_refused_and_charges_nothing(world: World) -> None:
+    """The buyer has no allowance counted yet: an order for more than the whole limit must still be
+    refused (a scalper's single order of 500 against a limit of 2), and count nothing."""
+    create(world, on_hand=20)
+    world.stock.set_settings("tee", SkuPatch(per_buyer_limit=2), "limits", "op")
+    with pytest.raises(LimitExceeded):
+        hold(world, "a", 3, buyer_id="ann")
+    assert world.repository.buyer_units("tee", "ann") == 0
+    hold(world, "b", 2, buyer_id="ann")
+    world.drain()
+    assert world.stock.view("tee").held == 2
+    consistent(world)
+
+
 def test_unpaid_holds_expire_and_give_units_and_allowance_back(world: World) -> None:
     create(world, on_hand=2)
     world.stock.set_settings("tee", SkuPatch(per_buyer_limit=2), "limits", "op")

@@ -21,7 +21,11 @@ class LimitStore(Store):
         """Counts a hold against the buyer's allowance, once: the hold's own attribute marks the
         charge, so driving the hold again (a replay of an abandoned first attempt) finds it made
         instead of counting its units a second time. The refusal's copy of the item (no read of
-        its own) tells a charge already made from an allowance used up."""
+        its own) tells a charge already made from an allowance used up. An order larger than the
+        whole allowance is refused without a write (the condition alone would let it through
+        while the buyer has no counter yet)."""
+        if quantity > limit:
+            return False
         hold_attr = keys.buyer_limit_hold_attr(hold_id)
         stored = self.update_or_stored(
             Update(_counter_pk(sku_id, buyer_id, session_id), keys.LIMIT_SK)
