@@ -223,6 +223,21 @@ def test_reserve_is_released_automatically_when_main_stock_runs_out(world: World
     consistent(world)
 
 
+def test_reserve_is_released_when_main_stock_runs_out_even_if_no_order_finds_it_out(world: World) -> None:
+    """The last main units sell exactly: no order is left over to find no stock (every platform
+    now shows 0, the reserve is never shown), so the stream releases the reserve when the decrement
+    that emptied main stock settles, and the platforms are shown it."""
+    create(world, on_hand=10)
+    world.stock.allocate("tee", AllocationRequest(pools={"reserve": 4}), "op")
+    for n in range(6):
+        hold(world, f"o{n}")
+    assert world.stock.view("tee").pools == {"shared": 0, "reserve": 4}
+    world.drain()
+    view = world.stock.view("tee")
+    assert (view.pools, view.sellable) == ({"shared": 4, "reserve": 0}, 4)
+    consistent(world)
+
+
 def test_reserve_stays_when_auto_release_is_off(world: World) -> None:
     create(world, on_hand=3)
     world.stock.allocate("tee", AllocationRequest(pools={"reserve": 2}), "op")

@@ -19,7 +19,7 @@ from livestock.dal.ledger import LedgerStore
 from livestock.dal.stream import Change, CounterMoved, HoldTransitioned, Recorded, ShardChanged
 from livestock.logic.meta_cache import MetaCache
 from livestock.logic.stock import StockService
-from livestock.models.domain import HOLD_TRANSITIONS, HoldStatus
+from livestock.models.domain import HOLD_TRANSITIONS, RESERVE, HoldStatus
 from livestock.models.exceptions import LiveStockError
 from livestock.observability import logger
 
@@ -140,6 +140,8 @@ class Settlement:
             self._settle_decrement(change, *taken_by)
             if change.after < LEVEL_BELOW:
                 self._level(change.sku_id, change.pool)
+            if change.after == 0 and change.pool != RESERVE:
+                self._release_reserve_if_sold_out(change.sku_id)
 
     def _confirm_if_requested(self, hold_id: str) -> None:
         """A confirm that came while the hold was settling was recorded on it (HoldService.confirm);
@@ -163,6 +165,24 @@ class Settlement:
             self.stock.level(sku_id, pool, "system:leveller")
         except LiveStockError as error:  # a busy SKU: the next low shard tries again
             logger.info("levelling skipped", sku_id=sku_id, pool=pool, reason=error.code)
+
+    def _release_reserve_if_sold_out(self, sku_id: str) -> None:
+        """Main stock ran out with this decrement: the reserve goes to shared now. The order that
+        finds no stock releases it too (HoldService), but no platform shows the reserve, so once
+        every platform shows 0 their buyers send no such order and the reserve would stay unsold.
+        Read after a shard emptied only; releasing all of it is a no-op once it is released."""
+        meta = self.meta_cache.get(sku_id, fresh=True)
+        if meta is None or not meta.auto_release_reserve or RESERVE not in meta.shards:
+            return
+        view = self.stock.view(sku_id)
+        if view.sellable or not view.pools.get(RESERVE):
+            return
+        try:
+            released = self.stock.release_reserve(sku_id, None, "system:auto-release")
+        except LiveStockError as error:  # a busy SKU: the next order that finds no stock releases it
+            logger.info("reserve release skipped", sku_id=sku_id, reason=error.code)
+            return
+        logger.info("main stock ran out: reserve released", sku_id=sku_id, units=released["released"])
 
     def _settle_decrement(self, shard: ShardChanged, hold_id: str, attempt: int) -> None:
         quantity = shard.before - shard.after
