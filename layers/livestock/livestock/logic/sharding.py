@@ -33,7 +33,11 @@ class Sharding:
             patch = SkuPatch(shards=meta.shards | {pool: count})
             if count < current:
                 patch = SkuPatch(shards=patch.shards, retiring=meta.retiring | {pool: meta.stored_shards(pool)})
-            return StockChange.of(meta, "reshard", actor, patch=patch)
+                return StockChange.of(meta, "reshard", actor, patch=patch)
+            # A shard item retired by an earlier shrink keeps the paused flag it had then: the
+            # shards that come back take the SKU's own, or a resumed SKU would refuse their units.
+            grown = [(pool, n) for n in range(current, count)]
+            return StockChange.of(meta, "reshard", actor, patch=patch, pause_shards=grown, paused_to=meta.paused)
 
         meta = self.runner.run(sku_id, start).meta
         for _ in range(MAX_DRAIN_STEPS):
