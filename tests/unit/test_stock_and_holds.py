@@ -280,6 +280,43 @@ def test_resharding_grows_and_shrinks_without_losing_a_unit(world: World) -> Non
     consistent(world)
 
 
+def test_shards_that_come_back_after_a_shrink_take_the_skus_pause_flag(world: World) -> None:
+    """Shrunk while paused, resumed, grown again: the shard items that come back were retired
+    paused; they must sell like the others, not refuse their units as paused."""
+    create(world, on_hand=8)
+    world.stock.allocate("tee", AllocationRequest(pools={}, shards={"shared": 4}), "op")
+    world.stock.set_paused("tee", True, "op")
+    world.stock.allocate("tee", AllocationRequest(pools={}, shards={"shared": 2}), "op")
+    world.stock.set_paused("tee", False, "op")
+    world.stock.allocate("tee", AllocationRequest(pools={}, shards={"shared": 4}), "op")
+    for n in range(8):
+        hold(world, f"o{n}")
+    assert world.stock.view("tee").pools == {"shared": 0}, "every unit sold, from every shard"
+    consistent(world)
+
+
+def test_a_retried_adjustment_that_planned_before_its_first_committed_answers_as_the_first(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ERP retried a write-off while its first request was committing: the retry's look for a
+    record came too early, and its plan finds the units the first request took gone. It must answer
+    as the first request (applied), not 409 INSUFFICIENT_FREE_STOCK for a change that was made."""
+    create(world, on_hand=10)
+    first = world.stock.adjust("tee", -8, "damaged", "wo-1", "erp")
+    look = world.stores.skus.get_operation
+    looks = [0]
+
+    def too_early(*args: Any) -> Any:
+        looks[0] += 1
+        return None if looks[0] == 1 else look(*args)
+
+    monkeypatch.setattr(world.stores.skus, "get_operation", too_early)
+    assert world.stock.adjust("tee", -8, "damaged", "wo-1", "erp") == first
+    monkeypatch.undo()
+    assert world.stock.view("tee").on_hand == 2
+    consistent(world)
+
+
 def test_a_hold_abandoned_before_the_stream_caught_up_is_revived_or_cancelled(world: World) -> None:
     """The sweeper may abandon a pending hold whose decrement the stream has not shown yet."""
     create(world, on_hand=5)

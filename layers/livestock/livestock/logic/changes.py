@@ -10,7 +10,7 @@ from typing import Any
 from livestock.dal.skus import ChangeRefused, OperationRecord, SkuStore, StockChange
 from livestock.logic.requests import fingerprint
 from livestock.models.domain import SkuMeta
-from livestock.models.exceptions import Conflict, IdempotencyMismatch, SkuNotFound, VersionConflict
+from livestock.models.exceptions import Conflict, IdempotencyMismatch, LiveStockError, SkuNotFound, VersionConflict
 
 MAX_ATTEMPTS = 20
 
@@ -82,6 +82,12 @@ class ChangeRunner:
                 applied = self.run(sku_id, plan)
             except ChangeRefused:
                 stored = self.skus.get_operation(sku_id, kind, reference)
+            except LiveStockError:
+                # A retry that planned while its first request was committing finds the units
+                # that request took gone: it answers as that request if it was recorded.
+                stored = self.skus.get_operation(sku_id, kind, reference)
+                if stored is None:
+                    raise
             else:
                 record = applied.change.operation if applied.change else None
                 return dict(record.response) if record else dict(unchanged)
