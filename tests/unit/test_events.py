@@ -8,7 +8,7 @@ import pytest
 from livestock import keys
 from livestock.dal.expressions import Update
 from livestock.events.models import StockFigures
-from livestock.events.publisher import EventSink, PublishFailed
+from livestock.events.publisher import LEFT_ENTRY_WAIT_S, EventSink, PublishFailed
 from livestock.logic import alerts
 from livestock.logic.alert_settings import AlertSettings
 from livestock.models.event_io import AlertsRequest
@@ -86,11 +86,13 @@ def test_a_batch_retried_after_put_events_failed_sends_the_events_its_figures_ra
     assert ew.publisher.publish_batch(batch) == 0, "and nothing twice"
 
 
-def test_events_a_dead_publisher_left_are_sent_by_the_next_after_a_wait(ew: EventWorld) -> None:
+def test_events_a_dead_publisher_left_are_sent_by_the_next_after_a_wait(
+    ew: EventWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A publisher that died between writing the figures and PutEvents (a timeout, a crash: it
     could not mark its events as left) leaves young outbox entries. The retry waits for their
     publisher to confirm them, then sends them itself."""
-    ew.states.release = lambda sku_id, pending: None  # type: ignore[method-assign]
+    monkeypatch.setattr(ew.states, "mark_left", lambda sku_id, pending: None)
     batch = sell_out_with_put_events_throttled(ew)
     waits: list[float] = []
     ew.publisher.sleep = waits.append
@@ -98,7 +100,7 @@ def test_events_a_dead_publisher_left_are_sent_by_the_next_after_a_wait(ew: Even
     assert ew.publisher.publish_batch(batch) > 0
     assert "SoldOut" in types([e for call in ew.recorder.calls[before:] for e in call])
     assert ew.states.get("tee")[2] == {}
-    assert sum(waits) == pytest.approx(3.0), "after waiting for a live publisher to confirm them"
+    assert sum(waits) == pytest.approx(LEFT_ENTRY_WAIT_S), "after waiting for a live publisher to confirm them"
 
 
 def test_a_record_event_published_again_after_a_crash_keeps_its_time(

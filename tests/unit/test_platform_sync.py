@@ -459,7 +459,7 @@ def test_the_gainer_is_raised_within_the_move(rig: Rig) -> None:
 def test_a_raise_the_lease_holder_has_not_sent_is_not_reported_done(rig: Rig) -> None:
     """While another invocation holds the gainer's lease, the mover's rounds are no-ops and the
     gainer's state (no outbox, its withholding shown) looks in step: only the move's mark, never
-    carried to `raise_shown`, says the new figure was not sent. The move answers without the raise;
+    carried to `raise_shown_rev`, says the new figure was not sent. The move answers without the raise;
     the next StockChanged raises it."""
     rig.changed()
     mover, channels = mover_while_another_holds_the_gainers_lease(rig)

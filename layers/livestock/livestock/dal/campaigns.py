@@ -30,6 +30,7 @@ ENTITY = "campaign"
 START_EXECUTION_TARGET = "arn:aws:scheduler:::aws-sdk:sfn:startExecution"
 SCHEDULE_PREFIX = "livestock-campaign-"
 SCHEDULE_NAME_MAX = 64
+SCHEDULE_DIGEST_CHARS = 16
 
 
 class CampaignStore(Store):
@@ -123,8 +124,9 @@ class CampaignLauncher:
         name = f"{SCHEDULE_PREFIX}{campaign_id}"
         if len(name) <= SCHEDULE_NAME_MAX:
             return name
-        digest = hashlib.sha256(campaign_id.encode()).hexdigest()[:16]
-        return f"{SCHEDULE_PREFIX}{campaign_id[: SCHEDULE_NAME_MAX - len(SCHEDULE_PREFIX) - 17]}-{digest}"
+        digest = hashlib.sha256(campaign_id.encode()).hexdigest()[:SCHEDULE_DIGEST_CHARS]
+        kept = SCHEDULE_NAME_MAX - len(SCHEDULE_PREFIX) - len("-") - SCHEDULE_DIGEST_CHARS
+        return f"{SCHEDULE_PREFIX}{campaign_id[:kept]}-{digest}"
 
     def start(self, campaign: Campaign, now: float) -> Started:
         payload = json.dumps(execution_input(campaign), separators=(",", ":"))

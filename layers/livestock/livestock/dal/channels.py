@@ -127,7 +127,7 @@ class ChannelRepository(Store):
             update.add(**add)
         return self.updated(update)
 
-    def reconciled(
+    def save_read_back(
         self, channel_id: str, sku_id: str, owner: str, received: int, displayed: int
     ) -> dict[str, Any] | None:
         """Takes sent = displayed + received (what the platform shows plus what it sold), if this
@@ -196,11 +196,7 @@ class ChannelRepository(Store):
         """The first created-message of an order line, counted towards the sync state's `received`
         in the same transaction (a crash between the two would lose the count for good, as a
         replay finds the line): True once; a replay (any message id) False."""
-        line = (
-            Update(*keys.inbound_order_key(channel_id, order_id, sku_id))
-            .set(entity="inbound", status="created", quantity=quantity, first_msg=msg_id, created_at=now)
-            .when(Attr("pk").not_exists())
-        )
+        line = _new_line(channel_id, order_id, sku_id, "created", quantity, msg_id, now)
         return self.transact_if(
             Transaction(self.table)
             .update("line", line)
@@ -213,11 +209,7 @@ class ChannelRepository(Store):
         """A cancel that overtook the order's created message: the line is written cancelled (and
         never counted), so that the created message, when it comes, places no hold. False if the
         created message wrote the line first."""
-        return self.update_if(
-            Update(*keys.inbound_order_key(channel_id, order_id, sku_id))
-            .set(entity="inbound", status="cancelled", quantity=quantity, first_msg=msg_id, created_at=now)
-            .when(Attr("pk").not_exists())
-        )
+        return self.update_if(_new_line(channel_id, order_id, sku_id, "cancelled", quantity, msg_id, now))
 
     def order_line(self, channel_id: str, order_id: str, sku_id: str) -> dict[str, Any] | None:
         return self.get(*keys.inbound_order_key(channel_id, order_id, sku_id))
@@ -247,3 +239,14 @@ class ChannelRepository(Store):
 
     def order_lines(self, channel_id: str) -> list[dict[str, Any]]:
         return self._partition(keys.inbound_order_pk(channel_id), consistent=False)
+
+
+def _new_line(
+    channel_id: str, order_id: str, sku_id: str, status: str, quantity: int, msg_id: str, now: float
+) -> Update:
+    """An order line written by its first message, whichever kind came first."""
+    return (
+        Update(*keys.inbound_order_key(channel_id, order_id, sku_id))
+        .set(entity="inbound", status=status, quantity=quantity, first_msg=msg_id, created_at=now)
+        .when(Attr("pk").not_exists())
+    )

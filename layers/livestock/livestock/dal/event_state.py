@@ -67,7 +67,7 @@ class EventStateRepository:
             update.when(Attr("pk").not_exists() if expected_rev == 0 else Attr("rev").eq(expected_rev))
         )
 
-    def release(self, sku_id: str, pending: dict[str, PendingEvent]) -> None:
+    def mark_left(self, sku_id: str, pending: dict[str, PendingEvent]) -> None:
         """Marks events still unconfirmed as left (written at 0), so that the next publisher of the
         SKU sends them at once: what a publisher whose PutEvents failed does before its batch is
         retried. An entry confirmed meanwhile stays off the outbox."""

@@ -328,7 +328,7 @@ class StreamPublisher:
             self.sink.publish([self.sink.entry(p.detail_type, p.detail) for p in entries.values()])
         except Exception:
             try:
-                self.states.release(sku_id, entries)
+                self.states.mark_left(sku_id, entries)
             except Exception:  # noqa: BLE001 - the publish failure is the one to raise
                 logger.exception("could not mark unsent events as left", sku_id=sku_id)
             raise

@@ -17,6 +17,8 @@ from livestock.models.output import ReserveReleased
 
 # The operation record of a quota move made with a reference (REST, the console with a key).
 MOVE_KIND = "quota-move"
+# The ledger's actor of the reserve released because main stock ran out.
+AUTO_RELEASE_ACTOR = "system:auto-release"
 
 
 def move_body(from_pool: str, to_pool: str, quantity: int) -> dict[str, Any]:

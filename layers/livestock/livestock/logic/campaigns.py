@@ -42,7 +42,8 @@ from livestock.models.sessions import Session, SessionStatus
 
 # The record of a console "release the next stage" made with the page's idempotency key.
 NEXT_STAGE_KIND = "stage-release-next"
-# Who cancels a campaign whose session ended (the ledger's actor).
+# The ledger's actor when a stage task finds its session ended and gives the units back (ending
+# the session cancels its campaigns as the operator who ended it).
 SESSION_ENDED_ACTOR = "system:session-ended"
 
 
@@ -194,8 +195,8 @@ class CampaignService:
         the page's idempotency key, a retry after a lost answer releases nothing more (the next
         stage would otherwise go too): it answers the campaign of the stage the key released."""
         body = {"session_id": session_id}
-        if key is not None and (done := self.runner.recorded(sku_id, NEXT_STAGE_KIND, key, body)) is not None:
-            return self.view(str(done["campaign_id"])).model_dump(mode="json")
+        if (replayed := self._replayed_next(sku_id, key, body)) is not None:
+            return replayed
         pending = [
             (stage.at, campaign.campaign_id, stage.n)
             for campaign in self._active_campaigns(session_id, [sku_id])
@@ -205,15 +206,21 @@ class CampaignService:
         if not pending:
             raise NoStagedRelease("no staged release is planned for this SKU", {"sku_id": sku_id})
         _, campaign_id, n = min(pending)
-        record = operation(NEXT_STAGE_KIND, key, body, {"campaign_id": campaign_id, "stage": n}) if key else None
+        record = None
+        if key is not None:
+            record = operation(NEXT_STAGE_KIND, key, body, {"campaign_id": campaign_id, "stage": n})
         try:
             return self.release_stage(campaign_id, n, actor, record).model_dump(mode="json")
         except ChangeRefused:
             # The same key's other call released it meanwhile: answer as its replay.
-            done = self.runner.recorded(sku_id, NEXT_STAGE_KIND, key, body) if key else None
-            if done is None:
+            if (replayed := self._replayed_next(sku_id, key, body)) is None:
                 raise
-            return self.view(str(done["campaign_id"])).model_dump(mode="json")
+            return replayed
+
+    def _replayed_next(self, sku_id: str, key: str | None, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The campaign of the stage this key released, if it released one."""
+        done = None if key is None else self.runner.recorded(sku_id, NEXT_STAGE_KIND, key, body)
+        return None if done is None else self.view(str(done["campaign_id"])).model_dump(mode="json")
 
     def run_stage(self, campaign_id: str, n: int, actor: str) -> dict[str, str | int]:
         """The state machine's task: release stage n at its time. A stage the host released early

@@ -24,6 +24,7 @@ from livestock.dal.limits import LimitStore
 from livestock.dal.refusals import RefusalStore
 from livestock.dal.skus import SkuStore
 from livestock.logic import layout
+from livestock.logic.allocation import AUTO_RELEASE_ACTOR
 from livestock.logic.meta_cache import MetaCache
 from livestock.logic.requests import fingerprint
 from livestock.logic.shard_hints import ShardHints
@@ -249,7 +250,7 @@ class HoldService:
                 for pool in fragmented:
                     self.stock.consolidate(hold.sku_id, pool, actor="system:consolidate")
             elif fresh.auto_release_reserve and totals.get(RESERVE, 0) > 0:
-                self.stock.release_reserve(hold.sku_id, None, actor="system:auto-release")
+                self.stock.release_reserve(hold.sku_id, None, actor=AUTO_RELEASE_ACTOR)
             else:
                 break
             fresh = self.meta_cache.get(hold.sku_id, fresh=True) or fresh

@@ -21,7 +21,7 @@ from livestock import keys
 from livestock.dal.channels import ChannelRepository
 from livestock.logic.holds import HoldService
 from livestock.logic.platform_sync import CredentialsSource
-from livestock.models.exceptions import HoldNotFound, InvalidState, LiveStockError, RequestInProgress
+from livestock.models.exceptions import Conflict, HoldNotFound, InvalidState, LiveStockError, RequestInProgress
 from livestock.models.input import HoldRequest
 from livestock.models.sync_exceptions import BadPushSignature, ChannelNotFound
 from livestock.observability import logger
@@ -94,6 +94,10 @@ class MessageFields:
             quantity=int(order[self.quantity]),
         )
 
+
+# An order line moves at most twice (created, then paid or refused, then cancelled): a cancel that
+# loses a race reads it again at most this often.
+LINE_MOVES = 3
 
 MESSAGE_FIELDS = {
     "douyin": MessageFields(DOUYIN_TAGS, "tag", "msg_id", "p_id", "product_id", "sku_id", "num"),
@@ -228,11 +232,11 @@ class InboundOrders:
             ):
                 return "cancelled:before-created"
             line = self.channels.order_line(channel_id, message.order_id, sku_id)
-            if line is None:  # for the type: the created message wrote it between the two writes
+            if line is None:  # cannot be: open_cancelled was refused because the line exists (narrows the type)
                 return "unknown-order"
         # A paid or refused message may move the line between the read and the write: read it
         # again, so that its units leave `received` once (created, paid or refused, cancelled).
-        for _ in range(3):
+        for _ in range(LINE_MOVES):
             status = str(line["status"])
             quantity = int(line["quantity"])
             if status == "cancelled" or self.channels.move_order(
@@ -240,6 +244,9 @@ class InboundOrders:
             ):
                 break
             line = self.channels.order_line(channel_id, message.order_id, sku_id) or line
+        else:
+            # Unreachable by the statuses' order; if it happens, the push is retried, not dropped.
+            raise Conflict("the order line kept changing; retry", {"order_id": message.order_id})
         return self._cancel_hold(hold_id, channel_id)
 
     def _cancelled(self, channel_id: str, order_id: str, sku_id: str) -> bool:

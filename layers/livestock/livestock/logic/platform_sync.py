@@ -340,6 +340,9 @@ class PlatformSync:
             saved = self.channels.save(channel_id, sku_id, owner, sequence=int(state.get("wanted", 0)), **every_write)
             return "no-sku", uncovered(saved), saved
         withheld = int(state.get("withheld", 0))
+        # Quota moves' marks, read with this state (QuotaMover): a round that shows a figure, or
+        # finds it shown, carries them to withheld_shown_rev and raise_shown_rev.
+        withhold_rev, raise_rev = int(state.get("withhold_rev", 0)), int(state.get("raise_rev", 0))
         shown = shown_for(channel, snapshot, withheld)
         # A platform cannot show less than 0: once it accepted orders we refused (shared mode), it
         # is told at most to show nothing, not a negative figure it would refuse.
@@ -356,8 +359,8 @@ class PlatformSync:
                 shown=shown,
                 sequence=sequence,
                 last_error=None,
-                withheld_shown_rev=int(state.get("withhold_rev", 0)),
-                raise_shown_rev=int(state.get("raise_rev", 0)),
+                withheld_shown_rev=withhold_rev,
+                raise_shown_rev=raise_rev,
                 **every_write,
             )
             return "unchanged", uncovered(saved), saved
@@ -372,11 +375,10 @@ class PlatformSync:
             # The change waited from `since` to here: its event's delivery, then the round before.
             "round_started": started,
             "withheld": withheld,
-            # Proves a quota move's lower phase once acknowledged (QuotaMover._until_shown).
-            "withhold_rev": int(state.get("withhold_rev", 0)),
-            # A quota move's mark on the gainer, read with this round's state: the snapshot, read
-            # after it, has the move's units (QuotaMover._until_raised).
-            "raise_rev": int(state.get("raise_rev", 0)),
+            # Prove a quota move's lower phase and raise once acknowledged: the snapshot, read
+            # after the state, has the moves they mark (QuotaMover._until_shown, _until_raised).
+            "withhold_rev": withhold_rev,
+            "raise_rev": raise_rev,
         }
         # The platform's client and the slot of the app quota come first, so that the outbox's
         # write is also the lease's renewal and the mark that the change may be sent (as `renew`
@@ -499,7 +501,7 @@ class PlatformSync:
             except PlatformReadFailed:
                 self.sleep(self.settings.backoff_s)
                 continue
-            refused = self.channels.reconciled(channel_id, sku_id, owner, received, displayed)
+            refused = self.channels.save_read_back(channel_id, sku_id, owner, received, displayed)
             if refused is None:
                 return True
             if refused.get("lease_owner") != owner:

@@ -17,6 +17,7 @@ from livestock import keys
 from livestock.dal.holds import HoldStore
 from livestock.dal.ledger import LedgerStore
 from livestock.dal.stream import Change, CounterMoved, HoldTransitioned, Recorded, ShardChanged
+from livestock.logic.allocation import AUTO_RELEASE_ACTOR
 from livestock.logic.meta_cache import MetaCache
 from livestock.logic.stock import StockService
 from livestock.models.domain import HOLD_TRANSITIONS, RESERVE, HoldStatus
@@ -178,7 +179,7 @@ class Settlement:
         if view.sellable or not view.pools.get(RESERVE):
             return
         try:
-            released = self.stock.release_reserve(sku_id, None, "system:auto-release")
+            released = self.stock.release_reserve(sku_id, None, AUTO_RELEASE_ACTOR)
         except LiveStockError as error:  # a busy SKU: the next order that finds no stock releases it
             logger.info("reserve release skipped", sku_id=sku_id, reason=error.code)
             return
