@@ -172,11 +172,11 @@ class Settlement:
         finds no stock releases it too (HoldService), but no platform shows the reserve, so once
         every platform shows 0 their buyers send no such order and the reserve would stay unsold.
         Read after a shard emptied only; releasing all of it is a no-op once it is released."""
-        meta = self.meta_cache.get(sku_id, fresh=True)
+        meta = self.meta_cache.get(sku_id)  # the cached copy filters; the view below reads afresh
         if meta is None or not meta.auto_release_reserve or RESERVE not in meta.shards:
             return
         view = self.stock.view(sku_id)
-        if view.sellable or not view.pools.get(RESERVE):
+        if not view.auto_release_reserve or view.sellable or not view.pools.get(RESERVE):
             return
         try:
             released = self.stock.release_reserve(sku_id, None, AUTO_RELEASE_ACTOR)
