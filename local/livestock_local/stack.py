@@ -366,6 +366,23 @@ class LocalStack:
         """Waits until every event source has delivered what it had and stayed quiet for a moment."""
         wait_until_quiet(self.idle, timeout_s, quiet_s, "the stream consumer did not catch up")
 
+    def wait_for_stream_mappings(self, function: str, timeout_s: float = 60.0, quiet_s: float = 0.3) -> None:
+        """Waits until the DynamoDB stream mappings of one function (its logical id) have delivered
+        what they had and stayed quiet for a moment; the rest of the stack (events, platform sync,
+        the console) may still be working."""
+        workers = [
+            worker
+            for source in self.sources
+            if isinstance(source, sources.DynamoDBStreamSource)
+            for worker in source.workers
+            if worker.mapping.function.logical_id == function
+        ]
+        if not workers:
+            raise StackError(f"{function} reads no DynamoDB stream")
+        wait_until_quiet(
+            lambda: all(worker.idle() for worker in workers), timeout_s, quiet_s, f"{function} did not catch up"
+        )
+
     def stop(self) -> None:
         """Stops every source, the functions and the database, each within a bounded time."""
         if self.fake_platforms is not None:
