@@ -2,11 +2,13 @@
 they can run offline (kwaixiaodian's MD5 signer, wechatpy's WeChatCrypto); a tampered request or
 push fails its check."""
 
+import base64
 import hashlib
 import hmac
 import json
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from livestock.platforms import signing
 
@@ -116,6 +118,31 @@ def test_wechat_msg_signature_and_crypto_match_wechatpy() -> None:
         signing.verify_wechat_push("tok", key, app_id, {**query, "nonce": "nonce2"}, body)
     with pytest.raises(signing.PushRejected):
         signing.verify_wechat_push("tok", key, "wxother", query, body)
+
+
+def test_a_wechat_push_that_is_stale_or_frames_nothing_is_refused() -> None:
+    """A captured push sent again later fails its timestamp; a signed Encrypt that decrypts to less
+    than the 20-byte frame, or to bytes with a false padding, is refused, not a crash."""
+    key, app_id = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wx0123456789abcdef"
+    encrypt = signing.wechat_encrypt(b'{"Event":"x"}', key, app_id, random16=b"0" * 16)
+
+    def signed(encrypt: str, timestamp: str = "1700000000") -> tuple[dict[str, str], bytes]:
+        signature = signing.wechat_msg_signature("tok", timestamp, "n", encrypt)
+        return {"timestamp": timestamp, "nonce": "n", "msg_signature": signature}, json.dumps(
+            {"Encrypt": encrypt}
+        ).encode()
+
+    query, body = signed(encrypt)
+    assert signing.verify_wechat_push("tok", key, app_id, query, body, now=1700000000 + 299) == {"Event": "x"}
+    with pytest.raises(signing.PushRejected, match="too old"):
+        signing.verify_wechat_push("tok", key, app_id, query, body, now=1700000000 + 301)
+    aes_key = base64.b64decode(key + "=")
+    # 16 random bytes then padding only (no length, no app id); a last byte no padding agrees with.
+    for plain in (b"0" * 16 + bytes([16]) * 16, b"0" * 30 + bytes([1, 2])):
+        encryptor = Cipher(algorithms.AES(aes_key), modes.CBC(aes_key[:16])).encryptor()
+        query, body = signed(base64.b64encode(encryptor.update(plain) + encryptor.finalize()).decode())
+        with pytest.raises(signing.PushRejected):
+            signing.verify_wechat_push("tok", key, app_id, query, body)
 
 
 def test_webhook_signature_fixed_vector() -> None:

@@ -22,7 +22,7 @@ from livestock.events.models import StockChanged, StockFigures
 from livestock.logic.platform_sync import SyncSettings
 from livestock.logic.quota_move import QuotaMover
 from livestock.models.channels import ChannelRequest, QuotaMoveRequest
-from livestock.models.exceptions import IdempotencyMismatch, RequestInProgress
+from livestock.models.exceptions import CredentialsUnavailable, IdempotencyMismatch, RequestInProgress
 from livestock.models.input import AllocationRequest, SetSkuRequest
 from livestock.models.sync_exceptions import BadPushSignature, PlatformUnavailable, SyncFailed
 from livestock.platforms.adapters import PlatformCredentials, Transport, adapter_for, http_transport
@@ -619,6 +619,40 @@ def test_bad_signature_changes_nothing(rig: Rig) -> None:
     assert rig.world.holds.holds.get_hold(hold_id) is None
     assert rig.state("douyin").get("received") is None
     assert rig.world.stock.view(SKU).pools["channel:douyin"] == 30
+
+
+@pytest.mark.parametrize("quantity", [0, 20_000])
+def test_a_verified_order_livestock_cannot_hold_is_refused_and_acknowledged(rig: Rig, quantity: int) -> None:
+    """A platform that sold 0 units, or more than one order may take, sent a message that verifies:
+    it is acknowledged (no redelivery loop, never a 500) and recorded as a refused order line, a
+    platform-side oversell; no hold is placed and the pool keeps its units."""
+    rig.changed()
+    order = rig.fakes["douyin"].place_order(*IDS["douyin"], 1)
+    assert order is not None
+    odd = dataclasses.replace(order, quantity=quantity)
+    assert list(rig.push("douyin", odd, "created").values()) == ["refused:VALIDATION_ERROR"]
+    assert rig.world.holds.holds.get_hold(keys.hold_id_for("douyin", order.order_id, SKU)) is None
+    line = rig.sync_services.inbound.channels.order_line("douyin", order.order_id, SKU)
+    assert line is not None and line["status"] == "refused"
+    assert rig.state("douyin")["orders_refused"] == 1
+    rig.world.drain()
+    assert rig.world.stock.view(SKU).pools["channel:douyin"] == 30
+
+
+@pytest.mark.parametrize("name", ["douyin", "kuaishou", "taobao"])
+def test_a_channel_whose_secret_lacks_its_keys_verifies_no_push(
+    rig: Rig, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty key would verify a push signed with an empty key: a forgery. Such a channel answers
+    CREDENTIALS_UNAVAILABLE (the platform retries once the secret is fixed) and changes nothing."""
+    rig.changed()
+    order = rig.fakes[name].place_order(*IDS[name], 1)
+    assert order is not None
+    monkeypatch.setattr(rig.sync_services.inbound.credentials, "get", lambda ref: PlatformCredentials())
+    with pytest.raises(CredentialsUnavailable):
+        rig.push(name, order, "created")
+    assert rig.world.holds.holds.get_hold(keys.hold_id_for(name, order.order_id, SKU)) is None
+    assert rig.state(name).get("received") is None
 
 
 @pytest.mark.parametrize("name", list(IDS))

@@ -9,21 +9,29 @@ the platform took those units off its display when it accepted the order, and gi
 when it cancels it (the cancel message takes them off `received`). Sync's read-back reasons with it.
 """
 
+import hmac
 import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints, ValidationError
 
 from livestock import keys
 from livestock.dal.channels import ChannelRepository
 from livestock.logic.holds import HoldService
 from livestock.logic.platform_sync import CredentialsSource
-from livestock.models.exceptions import Conflict, HoldNotFound, InvalidState, LiveStockError, RequestInProgress
+from livestock.models.exceptions import (
+    Conflict,
+    CredentialsUnavailable,
+    HoldNotFound,
+    InvalidState,
+    LiveStockError,
+    RequestInProgress,
+)
 from livestock.models.input import HoldRequest
-from livestock.models.sync_exceptions import BadPushSignature, ChannelNotFound
+from livestock.models.sync_exceptions import BadPushSignature, ChannelNotFound, UnacceptableOrder
 from livestock.observability import logger
 from livestock.platforms import signing
 from livestock.platforms.adapters import PlatformCredentials
@@ -62,12 +70,16 @@ WEBHOOK_TYPES: dict[str, Kind] = {
 }
 
 
+# A platform's identifiers are short; anything longer is not a message we know (and would not fit a key).
+PlatformId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
 class OrderMessage(BaseModel):
     kind: Kind
-    msg_id: str
-    order_id: str
-    product_id: str
-    platform_sku_id: str
+    msg_id: PlatformId
+    order_id: PlatformId
+    product_id: PlatformId
+    platform_sku_id: PlatformId
     quantity: int
 
 
@@ -112,6 +124,16 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
 
+# The credentials a platform's push is verified with: an empty one would verify a forgery.
+PUSH_KEYS: dict[str, tuple[str, ...]] = {
+    "douyin": ("app_key", "app_secret"),
+    "kuaishou": ("message_secret",),
+    "taobao": ("app_key", "app_secret"),
+    "wechat": ("token", "encoding_aes_key", "app_id"),
+    "webhook": ("secret",),
+}
+
+
 def parse_push(
     platform: str,
     credentials: PlatformCredentials,
@@ -120,9 +142,13 @@ def parse_push(
     body: bytes,
     now: float,
 ) -> list[OrderMessage]:
-    """Verifies a push by its platform's scheme and reads its order messages. PushRejected: refused."""
+    """Verifies a push by its platform's scheme and reads its order messages. PushRejected: refused.
+    CredentialsUnavailable: the channel's secret lacks a key the scheme needs (nothing is verified)."""
     headers = _lower(headers)
     fields = MESSAGE_FIELDS.get(platform, MESSAGE_FIELDS["webhook"])
+    missing = [name for name in PUSH_KEYS.get(platform, PUSH_KEYS["webhook"]) if not getattr(credentials, name)]
+    if missing:
+        raise CredentialsUnavailable("the channel's credentials cannot verify its pushes", {"missing": missing})
     try:
         if platform == "douyin":
             signing.verify_douyin_push(credentials.app_key, credentials.app_secret, headers, body)
@@ -136,12 +162,14 @@ def parse_push(
         if platform == "taobao":
             envelope = {str(k): str(v) for k, v in json.loads(body).items()}
             expected = signing.taobao_sign(envelope, credentials.app_secret)
-            if envelope.get("app_key") != credentials.app_key or envelope.get("sign") != expected:
+            if envelope.get("app_key") != credentials.app_key or not hmac.compare_digest(
+                envelope.get("sign", ""), expected
+            ):
                 raise signing.PushRejected("TMC message sign does not match")
             return [fields.read(envelope, json.loads(envelope["content"]))]
         if platform == "wechat":
             message = signing.verify_wechat_push(
-                credentials.token, credentials.encoding_aes_key, credentials.app_id, query, body
+                credentials.token, credentials.encoding_aes_key, credentials.app_id, query, body, now
             )
             return [fields.read(message, message["order_info"])]
         signing.verify_webhook(credentials.secret, headers.get("x-livestock-signature", ""), body, now)
@@ -197,9 +225,7 @@ class InboundOrders:
                 # The cancel came first, or this is a redelivery after it: any hold goes.
                 return self._cancel_hold(hold_id, channel_id)
             try:
-                self.holds.place(
-                    HoldRequest(channel=channel_id, order_id=message.order_id, sku_id=sku_id, quantity=message.quantity)
-                )
+                self.holds.place(self._hold_request(channel_id, sku_id, message))
             except RequestInProgress:
                 raise
             except LiveStockError as refusal:
@@ -248,6 +274,19 @@ class InboundOrders:
             # Unreachable by the statuses' order; if it happens, the push is retried, not dropped.
             raise Conflict("the order line kept changing; retry", {"order_id": message.order_id})
         return self._cancel_hold(hold_id, channel_id)
+
+    @staticmethod
+    def _hold_request(channel_id: str, sku_id: str, message: OrderMessage) -> HoldRequest:
+        """The hold a created message asks for. An order LiveStock cannot take as asked (0 units, more
+        than one order may take, an order id no key holds) is refused like a sold-out one: the
+        platform accepted it, so it is a platform-side oversell, recorded and acknowledged."""
+        try:
+            return HoldRequest(channel=channel_id, order_id=message.order_id, sku_id=sku_id, quantity=message.quantity)
+        except ValidationError as invalid:
+            fields = sorted({".".join(str(part) for part in error["loc"]) for error in invalid.errors()})
+            raise UnacceptableOrder(
+                f"order {message.order_id!r} is not one LiveStock can hold", {"fields": fields}
+            ) from None
 
     def _cancelled(self, channel_id: str, order_id: str, sku_id: str) -> bool:
         line = self.channels.order_line(channel_id, order_id, sku_id)

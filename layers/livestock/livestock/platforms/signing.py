@@ -126,20 +126,36 @@ def wechat_decrypt(encrypt: str, encoding_aes_key: str, app_id: str) -> bytes:
     except ValueError as failure:
         raise PushRejected("Encrypt is not valid base64 AES-CBC") from failure
     pad = plain[-1] if plain else 0
-    if not 1 <= pad <= 32:
+    if not 1 <= pad <= 32 or plain[-pad:] != bytes([pad]) * pad:
         raise PushRejected("bad padding")
     plain = plain[:-pad]
+    # 16 random bytes, the message's length, the message, the app id: anything shorter is not a message.
+    if len(plain) < 20:
+        raise PushRejected("the decrypted message is too short")
     (length,) = struct.unpack(">I", plain[16:20])
     message, tail = plain[20 : 20 + length], plain[20 + length :]
-    if tail.decode(errors="replace") != app_id:
+    if len(message) != length or tail.decode(errors="replace") != app_id:
         raise PushRejected("the message is for another app id")
     return message
 
 
+# How far a WeChat push's signed timestamp may be from now (its webhooks' own tolerance is the same).
+WECHAT_PUSH_AGE_S = 300
+
+
+def _fresh(timestamp: str, now: float, tolerance_s: float) -> bool:
+    try:
+        return abs(now - int(timestamp)) <= tolerance_s
+    except ValueError:
+        return False
+
+
 def verify_wechat_push(
-    token: str, encoding_aes_key: str, app_id: str, query: Mapping[str, str], body: bytes
+    token: str, encoding_aes_key: str, app_id: str, query: Mapping[str, str], body: bytes, now: float | None = None
 ) -> dict[str, Any]:
-    """Checks msg_signature over (token, timestamp, nonce, Encrypt), then decrypts the message."""
+    """Checks msg_signature over (token, timestamp, nonce, Encrypt), then decrypts the message.
+    With `now`, a signed timestamp more than WECHAT_PUSH_AGE_S away is refused: a captured push
+    cannot be sent again later."""
     try:
         encrypt = str(json.loads(body)["Encrypt"])
     except (ValueError, KeyError, TypeError) as failure:
@@ -147,6 +163,8 @@ def verify_wechat_push(
     expected = wechat_msg_signature(token, query.get("timestamp", ""), query.get("nonce", ""), encrypt)
     if not hmac.compare_digest(query.get("msg_signature", ""), expected):
         raise PushRejected("msg_signature does not match")
+    if now is not None and not _fresh(query.get("timestamp", ""), now, WECHAT_PUSH_AGE_S):
+        raise PushRejected("the signed timestamp is too old or in the future")
     message = json.loads(wechat_decrypt(encrypt, encoding_aes_key, app_id))
     if not isinstance(message, dict):
         raise PushRejected("the decrypted message is not an object")
