@@ -20,6 +20,8 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "livestock")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LiveStock")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+# The fake platforms and webhook receivers of the tests listen on 127.0.0.1 (platforms/endpoints.py).
+os.environ.setdefault("ALLOW_LOOPBACK_ENDPOINTS", "true")
 # The test stacks live minutes, not hours: DynamoDB Local's JVM without its optimising compiler
 # (C2) takes about half the CPU for the same burst on 2 cores (README, "The test suite").
 os.environ.setdefault("LIVESTOCK_JVM_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")

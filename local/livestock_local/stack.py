@@ -251,6 +251,8 @@ class LocalStack:
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+                # The fake platforms and the webhook receivers listen on this machine.
+                "ALLOW_LOOPBACK_ENDPOINTS": "true",
             }
         )
         # Calls the template's policies would refuse on AWS are refused and written here.

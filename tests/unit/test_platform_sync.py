@@ -27,6 +27,7 @@ from livestock.models.input import AllocationRequest, SetSkuRequest
 from livestock.models.sync_exceptions import BadPushSignature, PlatformUnavailable, SyncFailed
 from livestock.platforms.adapters import PlatformCredentials, Transport, adapter_for, http_transport
 from livestock.platforms.credentials import ParameterCredentials
+from livestock.platforms.endpoints import OFFICIAL_HOSTS, EndpointRefused
 from livestock.settings import EventSettings
 from livestock.wiring import SyncServices, build_sync
 from livestock_local.fake_platforms import FakePlatform, max_in_window
@@ -619,6 +620,51 @@ def test_bad_signature_changes_nothing(rig: Rig) -> None:
     assert rig.world.holds.holds.get_hold(hold_id) is None
     assert rig.state("douyin").get("received") is None
     assert rig.world.stock.view(SKU).pools["channel:douyin"] == 30
+
+
+@pytest.mark.parametrize(
+    ("platform", "endpoint"),
+    [
+        ("douyin", "https://attacker.example"),  # would be sent the shop's access token
+        ("douyin", "http://openapi-fxg.jinritemai.com"),  # the platform's host, in clear
+        ("wechat", "https://api.weixin.qq.com.attacker.example"),
+        ("taobao", "https://user@eco.taobao.com"),
+        ("webhook", "https://169.254.169.254"),  # the merchant's own shop: public hosts only
+        ("webhook", f"http://127.0.0.1:{9001}"),
+    ],
+)
+def test_a_channel_endpoint_off_its_platforms_api_is_refused(
+    rig: Rig, platform: str, endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever holds the API key sets both a channel's endpoint and its credentials reference: an
+    endpoint of their choosing would be sent the shop's platform credentials. Outside the local
+    stack a marketplace channel calls its platform's API host only, over HTTPS."""
+    channels = rig.sync_services.channels
+    monkeypatch.setattr(channels, "allow_loopback_endpoints", False)
+    body = {
+        "platform": platform,
+        "mode": "quota",
+        "endpoint": endpoint,
+        "credentials_ref": "secretsmanager:livestock/fake/douyin",
+        "sku_map": {SKU: {"product_id": "1", "sku_id": "2"}},
+    }
+    with pytest.raises(EndpointRefused) as refused:
+        channels.put("evil", ChannelRequest.model_validate(body))
+    assert refused.value.details["errors"][0]["location"] == ["body", "endpoint"]
+    assert channels.repository.get_channel("evil") is None
+    host = "shop.example.com" if platform == "webhook" else sorted(OFFICIAL_HOSTS[platform])[0]
+    assert channels.put("fine", ChannelRequest.model_validate({**body, "endpoint": f"https://{host}/"}))[1]
+
+
+def test_a_channel_stored_with_an_endpoint_the_api_would_refuse_is_sent_nothing(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A channel written before endpoints were checked, or around the API: the sync does not send
+    its credentials there either (here the fake platforms' loopback endpoints, as on AWS)."""
+    monkeypatch.setattr(rig.sync_services.sync, "allow_loopback_endpoints", False)
+    with pytest.raises(EndpointRefused):
+        rig.changed()
+    assert all(fake.stats.calls == 0 for fake in rig.fakes.values())
 
 
 @pytest.mark.parametrize("quantity", [0, 20_000])

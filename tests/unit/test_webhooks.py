@@ -9,11 +9,12 @@ import logging
 import pytest
 
 from livestock.dal.registry import RegistryRevision
-from livestock.dal.webhooks import WebhookRepository
+from livestock.dal.webhooks import Webhook, WebhookRepository
 from livestock.logic.webhooks import WebhookService, signature, verify
 from livestock.models.event_exceptions import WebhookDeliveryFailed, WebhookNotFound
 from livestock.models.event_io import WebhookRequest
 from livestock.observability import logger
+from livestock.platforms.endpoints import EndpointRefused
 from livestock.settings import EventSettings
 from livestock_local.template import Template
 from tests.unit.conftest import World
@@ -169,3 +170,37 @@ def test_the_signature_scheme() -> None:
     assert verify("s3cret", header, body, now=1_800_000_100)
     assert not verify("s3cret", header, body + b" ", now=1_800_000_100)
     assert not verify("s3cret", header, body, now=1_800_001_000), "too old: a replay"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.example/x",  # not https: the signed body would travel in clear
+        "https://169.254.169.254/latest/meta-data",  # the instance metadata service
+        "https://127.0.0.1:9001/2018-06-01/runtime/invocation/next",  # the Lambda runtime API
+        "https://10.0.0.7/hook",
+        "https://[::1]/hook",
+        "https://localhost/hook",
+        "https://intranet/hook",
+        "https://user:pass@hooks.example/x",
+    ],
+)
+def test_a_webhook_url_off_the_public_internet_is_refused_and_never_called(
+    world: World, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script, sleeps = Script([]), list[float]()
+    svc = service(world, script, sleeps)
+    monkeypatch.setattr(svc, "settings", svc.settings.model_copy(update={"allow_loopback_endpoints": False}))
+    with pytest.raises(EndpointRefused) as refused:
+        svc.put("w1", WebhookRequest.model_validate({"url": url, "secret": SECRET, "event_types": ["SoldOut"]}))
+    assert refused.value.code == "VALIDATION_ERROR"
+    assert refused.value.details["errors"][0]["location"] == ["body", "url"]
+    assert svc.repository.get_webhook("w1") is None
+    # One stored before URLs were checked is not called either: its delivery is rejected at once.
+    svc.repository.put(
+        Webhook(webhook_id="w1", url=url, secret=SECRET, event_types=["SoldOut"], created_at=1.0, updated_at=1.0)
+    )
+    svc.registry.bump()
+    assert svc.deliver(event()) == {"w1": "rejected"}
+    assert script.calls == []
+    assert svc.deliveries("w1").deliveries[0].attempts[0].error == "EndpointRefused"

@@ -54,6 +54,9 @@ class EventSettings(BaseSettings):
     sync_inflight_window_s: float = Field(default=1.0, ge=0)
     # How long a function instance trusts its cached copy of a channel's credentials.
     credentials_max_age_s: int = Field(default=300, ge=0)
+    # Channel endpoints and webhook URLs on 127.0.0.1 / localhost (the local stack's fake platforms
+    # and receivers); off on AWS, where only the platforms' hosts and public HTTPS hosts are called.
+    allow_loopback_endpoints: bool = False
 
 
 class CampaignSettings(BaseSettings):

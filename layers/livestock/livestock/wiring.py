@@ -277,6 +277,7 @@ def build_sync(
             RegistryRevision(settings.events_table_name, client),
             EventSink(settings.event_bus_name, bus),
             clock,
+            settings.allow_loopback_endpoints,
         ),
         sync=sync,
         inbound=InboundOrders(repository, core.holds, credentials, clock),
@@ -307,6 +308,7 @@ def build_platform_sync(
         ),
         clock=clock,
         sleep=sleep,
+        allow_loopback_endpoints=settings.allow_loopback_endpoints,
     )
 
 

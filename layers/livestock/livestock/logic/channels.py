@@ -13,6 +13,7 @@ from livestock.events.models import ChannelChanged
 from livestock.events.publisher import EventSink
 from livestock.models.channels import ChannelRequest, ChannelView, PlatformSkuIds, SkuSyncView
 from livestock.models.sync_exceptions import ChannelNotFound
+from livestock.platforms import endpoints
 
 
 def percentile(ordered: list[float], pct: float) -> float | None:
@@ -27,8 +28,11 @@ class ChannelService:
     registry: RegistryRevision
     sink: EventSink | None = None
     clock: Callable[[], float] = time.time
+    allow_loopback_endpoints: bool = False
 
     def put(self, channel_id: str, request: ChannelRequest) -> tuple[ChannelView, bool]:
+        """Saves the channel (its endpoint must be its platform's API host: platforms/endpoints.py)."""
+        endpoints.check(request.endpoint, "endpoint", request.platform, self.allow_loopback_endpoints)
         settings = request.model_dump(mode="json")
         now = self.clock()
         stored, created = self.repository.put_channel(channel_id, settings, now)

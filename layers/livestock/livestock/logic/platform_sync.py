@@ -46,6 +46,7 @@ from livestock.events.models import ChannelChanged, StockChanged
 from livestock.models.channels import PlatformSkuIds
 from livestock.models.sync_exceptions import SyncFailed
 from livestock.observability import logger
+from livestock.platforms import endpoints
 from livestock.platforms.adapters import Adapter, Outcome, PlatformCredentials, PlatformIds, PlatformReadFailed
 
 SyncResult = Literal["applied", "unchanged", "coalesced", "no-sku"]
@@ -139,6 +140,8 @@ class PlatformSync:
     settings: SyncSettings = field(default_factory=SyncSettings)
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    # Channel endpoints on loopback (the local stack's fake platforms): platforms/endpoints.py.
+    allow_loopback_endpoints: bool = False
     # When the channels were read (monotonic), the registry revision they hold at least, and them.
     _cache: tuple[float, int, list[dict[str, Any]]] | None = None
     # The app quota's theoretical arrival time per channel, as this instance last wrote it.
@@ -405,6 +408,9 @@ class PlatformSync:
     # --- delivery --------------------------------------------------------------------------------
 
     def _adapter(self, channel: dict[str, Any]) -> Adapter:
+        # A channel saved before its endpoint was checked (or written around the API) is not sent
+        # its credentials either.
+        endpoints.check(channel["endpoint"], "endpoint", channel["platform"], self.allow_loopback_endpoints)
         return self.adapter_for(
             channel["platform"], channel["endpoint"], self.credentials.get(channel["credentials_ref"])
         )

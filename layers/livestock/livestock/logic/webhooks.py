@@ -23,6 +23,7 @@ from livestock.logic.registry_copy import RegistryCopy
 from livestock.models.event_exceptions import WebhookDeliveryFailed, WebhookNotFound
 from livestock.models.event_io import DeliveriesPage, DeliveryView, WebhookRequest, WebhookView
 from livestock.observability import logger
+from livestock.platforms import endpoints
 from livestock.platforms.signing import PushRejected, verify_webhook, webhook_signature
 from livestock.settings import EventSettings
 
@@ -82,6 +83,7 @@ class WebhookService:
     # --- the API ---------------------------------------------------------------------------
 
     def put(self, webhook_id: str, request: WebhookRequest) -> tuple[WebhookView, bool]:
+        endpoints.check(str(request.url), "url", None, self.settings.allow_loopback_endpoints)
         now = self.clock()
         stored = self.repository.put(
             Webhook(
@@ -143,6 +145,13 @@ class WebhookService:
         self, webhook: Webhook, event_id: str, claim: str, body: bytes
     ) -> Literal["delivered", "rejected", "retrying", "skipped"]:
         attempts = self.settings.webhook_attempts
+        refused = endpoints.refusal(webhook.url, None, self.settings.allow_loopback_endpoints)
+        if refused is not None:
+            # Registered before URLs were checked (or written around the API): never called.
+            logger.warning("webhook URL refused", webhook_id=webhook.webhook_id, reason=refused)
+            attempt_record = {"at": self.clock(), "status_code": None, "error": "EndpointRefused", "duration_ms": 0}
+            self.repository.record_attempt(webhook.webhook_id, event_id, claim, attempt_record, "rejected")
+            return "rejected"
         for attempt in range(attempts):
             started = self.clock()
             headers = {
