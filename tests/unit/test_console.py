@@ -346,6 +346,22 @@ def test_operator_actions_need_an_operate_token_for_the_skus_session(console: Co
         actions.next_stage(operate, "s1", "a")
 
 
+def test_a_consoles_quota_move_stays_within_its_lives_platforms(console: Console) -> None:
+    """A Douyin and Kuaishou live's console moves units between those two and shared, not out of
+    (or into) the quota of a platform the live does not sell on."""
+    console.session("s1", ["a"])
+    console.world.stock.allocate("a", AllocationRequest(pools={"channel:taobao": 30}), "test")
+    actions, operate = console.services.actions, console.token("s1")
+    for giver, taker in (("taobao", "douyin"), ("shared", "wechat")):
+        with pytest.raises(ConsoleForbidden, match="does not sell"):
+            actions.move_quota(operate, "s1", "a", QuotaMoveRequest(from_channel=giver, to_channel=taker, quantity=5))
+    assert console.world.stock.view("a").pools["channel:taobao"] == 30
+    moved = actions.move_quota(
+        operate, "s1", "a", QuotaMoveRequest(from_channel="shared", to_channel="douyin", quantity=5)
+    )
+    assert moved.pools["channel:douyin"] == 5
+
+
 def test_a_token_acts_only_on_its_own_live_not_after_it_nor_on_a_sku_another_live_has(console: Console) -> None:
     """Tokens last hours. Session s1 ends; s2 goes live with the same SKU: s1's operate token must
     not pause it, and s2's planned rival s3 may not act on it either."""

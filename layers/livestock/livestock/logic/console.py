@@ -41,6 +41,7 @@ from livestock.models.console import (
     TokenIssued,
     TokenRequest,
 )
+from livestock.models.domain import SHARED
 from livestock.models.exceptions import (
     ConsoleForbidden,
     ConsoleUnauthorized,
@@ -424,6 +425,9 @@ class ConsoleActions:
 
     def authorise(self, token: str | None, session_id: str, sku_id: str) -> str:
         """The actor the ledger records, once the token is found to cover this SKU of this session."""
+        return self._authorised(token, session_id, sku_id)[0]
+
+    def _authorised(self, token: str | None, session_id: str, sku_id: str) -> tuple[str, Session]:
         stored = self.tokens.verify(token)
         if stored.session_id != session_id:
             raise ConsoleForbidden("the console token is for another session", {"session_id": session_id})
@@ -441,7 +445,7 @@ class ConsoleActions:
         claimed_by = self.stock.meta(sku_id).session_id
         if claimed_by not in (None, session_id):
             raise ConsoleForbidden("the SKU is in another session", {"sku_id": sku_id, "session_id": claimed_by})
-        return f"console:{stored.actor}"
+        return f"console:{stored.actor}", session
 
     def set_paused(self, token: str | None, session_id: str, sku_id: str, paused: bool) -> SkuView:
         return self.stock.set_paused(sku_id, paused, self.authorise(token, session_id, sku_id))
@@ -459,8 +463,14 @@ class ConsoleActions:
     ) -> SkuView:
         """A platform that gives units is lowered before they move (QuotaMover.move_pools), so it
         never accepts an order for units that are no longer its own; without a mover (a build with
-        no platform sync) the units move in the ledger at once."""
-        actor = self.authorise(token, session_id, sku_id)
+        no platform sync) the units move in the ledger at once. Only the live's own platforms (and
+        shared) give or take: a console for a Douyin live does not drain a platform it does not sell on."""
+        actor, session = self._authorised(token, session_id, sku_id)
+        outside = sorted({request.from_channel, request.to_channel} - {SHARED, *session.channels})
+        if outside:
+            raise ConsoleForbidden(
+                "the live does not sell on that platform", {"channels": outside, "session_channels": session.channels}
+            )
         if self.quota_mover is None:
             self.stock.allocation.move(
                 sku_id, pool_of(request.from_channel), pool_of(request.to_channel), request.quantity, actor, key
