@@ -158,6 +158,22 @@ def test_subscribe_sends_the_sessions_skus_and_refuses_another_session(console: 
     assert console.poster.sent["conn-1"][-1]["code"] == "VALIDATION_ERROR"
 
 
+def test_an_open_console_hears_its_session_only_until_its_token_expires(console: Console) -> None:
+    """The authorizer checks the token at $connect only: a page kept open (or one sending subscribe
+    again to renew its place) must not go on receiving the live after its token expired."""
+    console.session("s1", ["a"])
+    console.connect("short", console.token("s1", ttl_s=60))
+    console.connect("long", console.token("s1", ttl_s=3600))
+    assert console.subscribe("short") and console.subscribe("long")
+    console.world.clock.now += 61
+    console.poster.sent.clear()
+    assert console.stock_changed("a", 1) == 1
+    assert set(console.poster.sent) == {"long"}
+    assert not console.subscribe("short")
+    assert console.poster.sent["short"][-1]["code"] == "UNAUTHORIZED"
+    assert console.services.socket.store.get_connection("short") is None
+
+
 def test_a_burst_of_events_makes_one_message_per_slot_and_only_for_the_sessions_watching(console: Console) -> None:
     console.session("s1", ["a", "b"])
     console.session("s2", ["c"])

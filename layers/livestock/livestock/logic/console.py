@@ -201,6 +201,10 @@ class ConsoleSocket:
             return self._refuse(connection_id, "VALIDATION_ERROR", f"not a subscribe message: {error.errors()[:3]}")
         if message.session_id is not None and message.session_id != connection.session_id:
             return self._refuse(connection_id, "FORBIDDEN", "the token is for another session")
+        now = self.clock()
+        if connection.token_expires_at <= now:
+            self.store.drop_connection(connection_id)
+            return self._refuse(connection_id, "UNAUTHORIZED", "the console token has expired; open a new console link")
         session = self.sessions(connection.session_id)
         if session is None:
             return self._refuse(connection_id, "SESSION_NOT_FOUND", f"no session {connection.session_id}")
@@ -208,7 +212,8 @@ class ConsoleSocket:
         wanted = lineup if message.sku_ids is None else [sku for sku in message.sku_ids if sku in lineup]
         if message.sku_ids is not None and len(wanted) != len(set(message.sku_ids)):
             return self._refuse(connection_id, "FORBIDDEN", "only SKUs of the session's lineup can be watched")
-        self.store.subscribe(connection, wanted, self.clock() + CONNECTION_TTL_S)
+        # The connection hears its session until its token expires, however often it subscribes again.
+        self.store.subscribe(connection, wanted, min(now + CONNECTION_TTL_S, connection.token_expires_at))
         # Before the snapshot is read: a change it misses publishes the new revision, whose
         # fan-out reads the new watches (dal/registry.py).
         self.registry.bump()
