@@ -499,6 +499,30 @@ def test_a_gainer_down_during_the_raise_leaves_the_move_done_and_the_raise_to_th
     assert rig.shown("kuaishou") == 30
 
 
+def test_a_gainer_whose_credentials_cannot_be_read_leaves_the_move_answered_as_made(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The units are the gainer's once the ledger moved them: a gainer whose secret cannot be read
+    now does not turn the answer into an error for a move that was made (a retry would find it
+    done and answer 200 anyway); the sync events raise the platform once the secret is readable."""
+    rig.changed()
+    source = rig.sync_services.inbound.credentials
+    readable = source.get
+
+    def kuaishou_unreadable(ref: str) -> PlatformCredentials:
+        if ref.endswith("/kuaishou"):
+            raise CredentialsUnavailable("the channel's credentials cannot be read", {"credentials_ref": ref})
+        return readable(ref)
+
+    monkeypatch.setattr(source, "get", kuaishou_unreadable)
+    view = rig.sync_services.quota.move(SKU, MOVE_10, "op")
+    assert {"lower", "drain", "move"} <= set(view.phases) and "raise" not in view.phases
+    assert rig.world.stock.view(SKU).pools["channel:kuaishou"] == 30
+    monkeypatch.setattr(source, "get", readable)
+    rig.changed()
+    assert rig.shown("kuaishou") == 30
+
+
 def moto_calls_take_turns(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """moto is not thread-safe (a read while another thread writes the item fails; two transactions
     on one item interleave), so its calls take turns, each whole as DynamoDB makes a write to an

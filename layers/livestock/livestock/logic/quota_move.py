@@ -177,8 +177,8 @@ class QuotaMover:
             ) from failure
         if not in_step:
             raise QuotaMoveTimeout(
-                f"{channel_id} did not acknowledge its new display in {self.ack_timeout_s} s",
-                {"channel_id": channel_id},
+                f"{channel_id} did not acknowledge its new display in {self.ack_timeout_s} s, so nothing was moved",
+                {"channel_id": channel_id, "retry_after_s": 5},
             )
 
     def _until_raised(self, channel: dict[str, Any], sku_id: str, timeout_s: float) -> bool:
@@ -186,11 +186,12 @@ class QuotaMover:
         found showing it). The gainer's withholding did not change, so `withheld_shown_rev` proves
         nothing here: a fresh mark on its state does, as a round that read the mark read its
         snapshot after it (a later mark, another move's, proves it too). A platform failing now
-        does not undo the move: the StockChanged events and the minute's sweep finish the raise."""
+        does not undo the move: the StockChanged events and the minute's sweep finish the raise.
+        Nor does a gainer whose credentials cannot be read now: the move is answered as made."""
         mark = self.channels.mark_raise(channel["channel_id"], sku_id)
         try:
             return self._until(channel, sku_id, timeout_s, lambda state: int(state.get("raise_shown_rev", 0)) >= mark)
-        except SyncFailed as failure:
+        except (SyncFailed, LiveStockError) as failure:
             logger.warning("raise left to the sync events", channel_id=channel["channel_id"], reason=str(failure))
             return False
 
