@@ -12,7 +12,13 @@ from livestock import wiring
 from livestock.dal.campaigns import CampaignLauncher, Started
 from livestock.logic.sessions import SessionService
 from livestock.models.campaigns import Campaign, CampaignRequest
-from livestock.models.exceptions import IdempotencyMismatch, InsufficientFreeStock, InvalidState, NoStagedRelease
+from livestock.models.exceptions import (
+    FieldRefused,
+    IdempotencyMismatch,
+    InsufficientFreeStock,
+    InvalidState,
+    NoStagedRelease,
+)
 from livestock.models.input import AllocationRequest, SetSkuRequest
 from livestock.models.sessions import SessionRequest
 from livestock.settings import CampaignSettings
@@ -173,6 +179,20 @@ def test_a_campaign_sells_a_sku_of_its_sessions_lineup_only(world: World) -> Non
     with pytest.raises(InvalidState, match="lineup"):
         campaigns.create("s1", request().model_copy(update={"sku_id": "mug"}), "host")
     assert world.stock.view("mug").sellable == 500 and launcher.started == []
+
+
+def test_a_stage_far_outside_its_sessions_window_is_refused_and_takes_nothing(world: World) -> None:
+    """A mistyped year (or day) would make every stage due at once, or never during the live."""
+    campaigns, launcher = service(world)
+    good = request()
+    year_off = good.stages[1].model_copy(update={"at": good.stages[1].at.replace(year=2026)})
+    typo = good.model_copy(update={"stages": [good.stages[0], year_off, good.stages[2]]})
+    with pytest.raises(FieldRefused) as refused:
+        campaigns.create("s1", typo, "host")
+    assert refused.value.code == "VALIDATION_ERROR" and refused.value.status == 422
+    assert [e["location"] for e in refused.value.details["errors"]] == [["body", "stages", "1", "at"]]
+    assert world.stock.view("tee").pools == {"shared": 1000} and launcher.started == []
+    campaigns.create("s1", good, "host")  # 4 h before the planned start: a live may start early
 
 
 def test_a_campaign_needs_free_shared_stock_and_allocation_leaves_its_pool_alone(world: World) -> None:

@@ -32,16 +32,19 @@ from livestock.models.campaigns import (
 from livestock.models.domain import SHARED, SkuMeta, SkuPatch
 from livestock.models.exceptions import (
     CampaignNotFound,
+    FieldRefused,
     IdempotencyMismatch,
     InsufficientFreeStock,
     InvalidState,
     NoStagedRelease,
     SessionNotFound,
 )
-from livestock.models.sessions import Session, SessionStatus
+from livestock.models.sessions import Session, SessionStatus, iso
 
 # The record of a console "release the next stage" made with the page's idempotency key.
 NEXT_STAGE_KIND = "stage-release-next"
+# How far before its session's planned start, or after its planned end, a stage may be due.
+STAGE_WINDOW_MARGIN_S = 6 * 3600
 # The ledger's actor when a stage task finds its session ended and gives the units back (ending
 # the session cancels its campaigns as the operator who ended it).
 SESSION_ENDED_ACTOR = "system:session-ended"
@@ -141,12 +144,23 @@ class CampaignService:
 
     def _check_plan(self, session: Session, request: CampaignRequest) -> None:
         """What the request's model cannot know: a campaign sells a SKU of its session's lineup
-        (another live may be selling any other)."""
+        (another live may be selling any other), and its stages fall in the session's planned
+        window, give or take STAGE_WINDOW_MARGIN_S (a live starts late or runs over): a mistyped
+        day, month or year would otherwise release every stage at once, or never in the live."""
         if request.sku_id not in session.sku_ids:
             raise InvalidState(
                 f"{request.sku_id!r} is not in the session's lineup",
                 {"session_id": session.session_id, "sku_id": request.sku_id},
             )
+        earliest, latest = session.starts_at - STAGE_WINDOW_MARGIN_S, session.ends_at + STAGE_WINDOW_MARGIN_S
+        outside: dict[tuple[str | int, ...], str] = {
+            ("stages", n, "at"): f"not within {STAGE_WINDOW_MARGIN_S // 3600} h of the session's planned "
+            f"{iso(session.starts_at)} to {iso(session.ends_at)}"
+            for n, stage in enumerate(request.stages)
+            if not earliest <= stage.at.timestamp() <= latest
+        }
+        if outside:
+            raise FieldRefused.at("stage_outside_session", outside)
 
     def release_stage(
         self, campaign_id: str, n: int, actor: str, record: OperationRecord | None = None

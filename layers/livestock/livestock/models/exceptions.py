@@ -1,6 +1,6 @@
 """Typed domain errors. Each carries its HTTP status and machine-readable code; one handler maps them."""
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 
 class LiveStockError(Exception):
@@ -88,6 +88,19 @@ class RequestInProgress(LiveStockError, status=409, code="REQUEST_IN_PROGRESS"):
 
 class Conflict(LiveStockError, status=409, code="CONFLICT"):
     """The thing changed while this request was applied to it: try again."""
+
+
+class FieldRefused(LiveStockError, status=422, code="VALIDATION_ERROR"):
+    """A request well-formed on its own that what is stored refuses, field by field: details.errors
+    as a request validation's (location, message, type), so a client reads both the same way."""
+
+    @classmethod
+    def at(cls, kind: str, fields: dict[tuple[str | int, ...], str]) -> Self:
+        errors = [
+            {"location": [str(part) for part in ("body", *location)], "message": why, "type": kind}
+            for location, why in fields.items()
+        ]
+        return cls("the request is not valid", {"errors": errors})
 
 
 class BadCursor(LiveStockError, status=422, code="VALIDATION_ERROR"):

@@ -15,7 +15,7 @@ resolve it), which matters only inside a VPC; these functions run outside one.
 import ipaddress
 from urllib.parse import urlsplit
 
-from livestock.models.exceptions import LiveStockError
+from livestock.models.exceptions import FieldRefused
 
 # The platforms' open API hosts (their docs' gateway addresses).
 OFFICIAL_HOSTS: dict[str, frozenset[str]] = {
@@ -26,7 +26,7 @@ OFFICIAL_HOSTS: dict[str, frozenset[str]] = {
 }
 
 
-class EndpointRefused(LiveStockError, status=422, code="VALIDATION_ERROR"):
+class EndpointRefused(FieldRefused):
     """An endpoint LiveStock will not send a secret or stock figures to."""
 
 
@@ -70,7 +70,4 @@ def check(url: str, field: str, platform: str | None, allow_loopback: bool) -> N
     """Raises EndpointRefused (422 VALIDATION_ERROR, details.errors as a request's) for a URL `refusal` refuses."""
     reason = refusal(url, platform, allow_loopback)
     if reason is not None:
-        raise EndpointRefused(
-            "the request is not valid",
-            {"errors": [{"location": ["body", field], "message": reason, "type": "endpoint_refused"}]},
-        )
+        raise EndpointRefused.at("endpoint_refused", {(field,): reason})
