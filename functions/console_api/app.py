@@ -82,7 +82,9 @@ def page_url() -> str:
 
 @app.post("/console/tokens", responses=answers(201, TokenIssued, 404))
 def mint_token(request: Annotated[TokenRequest, Body()]) -> Response[TokenIssued]:
-    """A console token for one session (API key required). Give the page its `console_url`."""
+    """Mint a console token for one session (API key required); give the host its `console_url`.
+
+    `operate` tokens may also use the page's controls. 404 `SESSION_NOT_FOUND`."""
     issued = console_services().tokens.mint(
         request, actor(app, "operator"), page_url(), get_console_settings().console_websocket_url
     )
@@ -97,11 +99,13 @@ def console_page() -> Response[str]:
 
 @app.get("/console/app.js", responses=page_doc("text/javascript"))
 def console_script() -> Response[str]:
+    """The console page's script."""
     return page_response("app.js")
 
 
 @app.get("/console/app.css", responses=page_doc("text/css"))
 def console_style() -> Response[str]:
+    """The console page's style sheet."""
     return page_response("app.css")
 
 
@@ -110,12 +114,17 @@ OPERATOR = (401, 403, 409)
 
 @app.post(f"{ACTIONS}/pause", responses=answers(200, SkuView, *OPERATOR))
 def pause(session_id: SessionId, sku_id: SkuId) -> Response[SkuView]:
-    """Pause the SKU on every platform (console token with `operate`, as `Authorization: Bearer`)."""
+    """Pause the SKU on every platform, from the console.
+
+    Every console action takes an `operate` token for the SKU's session as `Authorization: Bearer`.
+    401 `UNAUTHORIZED`: no token, an unknown or an expired one. 403 `FORBIDDEN`: a token of another session
+    or without `operate`, a SKU outside the lineup, an ended session, or a SKU another session has."""
     return ok(console_services().actions.set_paused(bearer(), session_id, sku_id, True))
 
 
 @app.post(f"{ACTIONS}/resume", responses=answers(200, SkuView, *OPERATOR))
 def resume(session_id: SessionId, sku_id: SkuId) -> Response[SkuView]:
+    """Resume the SKU's sales, from the console (the same token checks as pause)."""
     return ok(console_services().actions.set_paused(bearer(), session_id, sku_id, False))
 
 
@@ -126,7 +135,11 @@ def release_reserve(
     request: Annotated[ConsoleReserveRequest, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[ReserveReleased]:
-    """With an `Idempotency-Key` (the page sends one per confirmed action), a retry releases nothing more."""
+    """Release the reserve (all, or `quantity`) into shared, from the console.
+
+    With an `Idempotency-Key` (the page sends one per confirmed action), a retry releases nothing more.
+    409 `INSUFFICIENT_FREE_STOCK`: more than the reserve holds; `IDEMPOTENCY_MISMATCH`: the key was used for
+    another quantity."""
     result = console_services().actions.release_reserve(bearer(), session_id, sku_id, request.quantity, idempotency_key)
     return ok(ReserveReleased.model_validate(result))
 
@@ -138,9 +151,13 @@ def move_quota(
     request: Annotated[QuotaMoveRequest, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[SkuView]:
-    """Move unsold units between two platforms' quotas (or shared): a platform in quota mode that gives
-    units is lowered first and its in-flight orders drained (up to ~15 s), as POST /skus/{sku_id}/quota-moves.
-    With an `Idempotency-Key`, a retry moves nothing more."""
+    """Move unsold units between the live's platforms' quotas or shared, from the console.
+
+    A quota-mode platform that gives units is lowered first and its in-flight orders drained (up to
+    ~15 s), as `POST /skus/{sku_id}/quota-moves`; the taker is raised by the events that follow. With an
+    `Idempotency-Key`, a retry moves nothing more. 403 `FORBIDDEN` also for a platform the live does not
+    sell on. 409 `INSUFFICIENT_FREE_STOCK`, `IDEMPOTENCY_MISMATCH`, `REQUEST_IN_PROGRESS` (the giver did not
+    acknowledge its lower figure in time: nothing moved). 502 `PLATFORM_UNAVAILABLE`: nothing moved."""
     return ok(console_services().actions.move_quota(bearer(), session_id, sku_id, request, idempotency_key))
 
 
@@ -148,8 +165,10 @@ def move_quota(
 def release_next_stage(
     session_id: SessionId, sku_id: SkuId, idempotency_key: IdempotencyKey = None
 ) -> Response[dict[str, Any]]:
-    """Release the SKU's next flash-sale stage now (409 NO_STAGED_RELEASE when none is planned). With an
-    `Idempotency-Key`, a retry answers the stage that key released instead of releasing the one after."""
+    """Release the SKU's next flash-sale stage now, from the console.
+
+    With an `Idempotency-Key`, a retry answers the stage that key released instead of releasing the
+    one after. 409 `NO_STAGED_RELEASE`: no active campaign of this session has a stage left for the SKU."""
     return ok(console_services().actions.next_stage(bearer(), session_id, sku_id, idempotency_key))
 
 

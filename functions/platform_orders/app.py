@@ -14,6 +14,13 @@ app = build_resolver()
 
 @app.post("/platforms/<channel_id>/orders", responses=answers(200, None, 401, 404, 409))
 def receive(channel_id: ChannelIdPath) -> Response[Any]:
+    """A platform's signed order push (created, paid, cancelled): a hold, its confirmation, its release.
+
+    No API key: each platform's own signature is verified first. Answers the platform's acknowledgement,
+    also when LiveStock refuses the order (recorded as platform-side oversell). 401 `BAD_SIGNATURE`: the
+    signature or decryption does not verify, nothing changed. 404 `CHANNEL_NOT_FOUND`. 409
+    `CREDENTIALS_UNAVAILABLE`: the channel's secret cannot be read, or lacks a key its scheme needs;
+    `REQUEST_IN_PROGRESS`: the order's hold is still being placed (the platform redelivers)."""
     event = app.current_event
     raw = event.body or ""
     body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode()

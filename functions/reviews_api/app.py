@@ -36,6 +36,10 @@ def get_review(
     session_id: SessionId,
     format: Annotated[ReviewFormat, Query(description="json, csv or html")] = ReviewFormat.JSON,
 ) -> Response[str]:
+    """The session's post-live review: JSON, CSV (a row per SKU and platform) or an HTML page.
+
+    404 `SESSION_NOT_FOUND`. 409 `REVIEW_NOT_READY`: the session has not ended, or its review is being
+    built (retry after `details.retry_after_s`)."""
     body = review_service().read(session_id, format.value)
     return Response(status_code=200, content_type=CONTENT_TYPES[format.value], body=body)
 
@@ -44,6 +48,9 @@ def get_review(
 def sku_history(
     sku_id: SkuId, limit: Annotated[int, Query(ge=1, le=100, description="Sessions, newest first")] = 20
 ) -> Response[SkuHistory]:
+    """The SKU's reviewed sessions, newest first: sold, time to sell-out, forecast miss.
+
+    404 `SKU_NOT_FOUND`."""
     return ok(review_service().history_of(sku_id, limit))
 
 

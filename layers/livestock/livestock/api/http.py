@@ -1,5 +1,6 @@
 """Small pieces every HTTP handler shares: the resolver, the actor header, JSON answers."""
 
+import inspect
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -10,6 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.shared.types import AnyCallableT
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
@@ -96,6 +98,38 @@ class LiveStockResolver(APIGatewayRestResolver):
         ):
             return _refusal(401, "UNAUTHORIZED", "send the console token as `Authorization: Bearer <token>`")
         return super().resolve(event, context)
+
+    def route(
+        self,
+        rule: str,
+        method: str | list[str] | tuple[str],
+        cors: bool | None = None,
+        compress: bool = False,
+        cache_control: str | None = None,
+        summary: str | None = None,
+        description: str | None = None,
+        *rest: Any,
+        **named: Any,
+    ) -> Callable[[AnyCallableT], AnyCallableT]:
+        """A route's docstring documents it in openapi.json: its first paragraph is the operation's
+        summary, the rest (what each refusal means on this route) its description."""
+        register = super().route
+
+        def documented(func: AnyCallableT) -> AnyCallableT:
+            first, _, more = (inspect.getdoc(func) or "").partition("\n\n")
+            return register(
+                rule,
+                method,
+                cors,
+                compress,
+                cache_control,
+                summary or " ".join(first.split()) or None,
+                description or more.strip() or None,
+                *rest,
+                **named,
+            )(func)
+
+        return documented
 
 
 # What each refusal status means on this API; every route lists the ones it can answer.
