@@ -128,3 +128,19 @@ def test_no_function_puts_its_answers_in_traces() -> None:
     assert {
         f.logical_id for f in functions if f.environment.get("POWERTOOLS_TRACER_CAPTURE_RESPONSE") != "false"
     } == set()
+
+
+def test_every_operation_is_documented_by_its_routes_docstring() -> None:
+    """openapi.json's summary is the route's first docstring paragraph (Powertools' default is
+    "METHOD /path"); where a route refuses with codes of its own, its description names them."""
+    document = json.loads(OPENAPI_FILE.read_text())
+    undocumented = [
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if operation["summary"] == f"{method.upper()} {path}"
+    ]
+    assert undocumented == []
+    start = document["paths"]["/sessions/{session_id}/start"]["post"]
+    assert start["summary"] == "Start the live: claim the lineup's SKUs, apply their limits and alert tiers, go live."
+    assert "SKU_IN_ANOTHER_SESSION" in start["description"]
