@@ -7,10 +7,11 @@ records, say), every refusal is also written to a file the test session checks i
 What is checked: the action of every call (as IAM names it: a transaction needs PutItem, UpdateItem,
 DeleteItem or ConditionCheckItem per item, TransactGetItems GetItem, a WebSocket post
 execute-api:ManageConnections), and for DynamoDB the table or index it acts on and, where a
-statement has a `dynamodb:LeadingKeys` condition, the item's partition key. Other services'
-resources are not matched (the template scopes them by ARN patterns that the local stack's own
-names would not follow). The event source mapping's stream reads are Lambda's, not the function's,
-and are not checked.
+statement has a `dynamodb:LeadingKeys` condition, the item's partition key; and, as S3 answers, a
+GetObject or HeadObject of a key that does not exist is AccessDenied to a role without
+s3:ListBucket (moto answers 404 to anyone). Other services' resources are not matched (the
+template scopes them by ARN patterns that the local stack's own names would not follow). The event
+source mapping's stream reads are Lambda's, not the function's, and are not checked.
 """
 
 import contextlib
@@ -176,7 +177,12 @@ class _ProcessRole:
             # The stream's records are read by Lambda's event source mapping, not by the function.
             if acting is not None and model.service_name != "dynamodbstreams":
                 _check(acting, model.signing_name, operation, params)
-            return original(client, operation, params)
+            try:
+                return original(client, operation, params)
+            except ClientError as error:
+                if acting is not None and _hidden_missing_key(acting, model.signing_name, operation, error):
+                    raise _denied(acting, Grant("s3:ListBucket"), operation) from None
+                raise
 
         botocore.client.BaseClient._make_api_call = checked  # type: ignore[attr-defined]
 
@@ -204,17 +210,33 @@ def _check(acting: _Acting, prefix: str, operation: str, params: dict[str, Any])
     if (prefix, operation) in _NOT_THE_FUNCTIONS:
         return
     for need in needed(prefix, operation, params):
-        if allows(acting.grants, need):
-            continue
-        message = (
-            f"{acting.function} is not authorized to perform: {need.action} on resource: {need.resource} "
-            "(template.yaml gives its role no such statement)"
-        )
-        if path := os.environ.get(DENIALS_VARIABLE):
-            denial = {"function": acting.function, "action": need.action, "resource": need.resource}
-            with Path(path).open("a") as denials:
-                denials.write(json.dumps(denial) + "\n")
-        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, operation)
+        if not allows(acting.grants, need):
+            raise _denied(acting, need, operation)
+
+
+def _hidden_missing_key(acting: _Acting, prefix: str, operation: str, error: ClientError) -> bool:
+    """S3 tells a caller that an object does not exist (404) only if it may list the bucket; to one
+    that may not, it answers 403 AccessDenied (moto answers 404 to anyone)."""
+    missing = error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404")
+    return (
+        prefix == "s3"
+        and operation in ("GetObject", "HeadObject")
+        and missing
+        and not allows(acting.grants, Grant("s3:ListBucket"))
+    )
+
+
+def _denied(acting: _Acting, need: Grant, operation: str) -> ClientError:
+    """The refusal AWS answers, written down for the test session to find."""
+    message = (
+        f"{acting.function} is not authorized to perform: {need.action} on resource: {need.resource} "
+        "(template.yaml gives its role no such statement)"
+    )
+    if path := os.environ.get(DENIALS_VARIABLE):
+        denial = {"function": acting.function, "action": need.action, "resource": need.resource}
+        with Path(path).open("a") as denials:
+            denials.write(json.dumps(denial) + "\n")
+    return ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, operation)
 
 
 def acting_as(function: str, grants: frozenset[Grant]) -> contextlib.AbstractContextManager[None]:

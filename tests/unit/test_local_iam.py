@@ -78,3 +78,24 @@ def test_the_templates_policies_are_read_per_table() -> None:
     other = {"TableName": "livestock-EventsTable", "Key": {"pk": {"S": "CHANNEL#x"}, "sk": {"S": "META"}}}
     assert all(iam.allows(socket, need) for need in iam.needed("dynamodb", "UpdateItem", registry))
     assert not any(iam.allows(socket, need) for need in iam.needed("dynamodb", "UpdateItem", other))
+
+
+def test_a_missing_object_is_a_403_to_a_role_that_may_not_list_its_bucket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As S3 answers: 404 NoSuchKey only to a caller with s3:ListBucket, AccessDenied to any other
+    (moto answers 404 to anyone, which hid a review builder that failed its first build on AWS)."""
+    denials = tmp_path / "denials.jsonl"
+    monkeypatch.setenv(iam.DENIALS_VARIABLE, str(denials))
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="reviews")
+        for grants, code in (
+            (frozenset({iam.Grant("s3:GetObject")}), "AccessDeniedException"),
+            (frozenset({iam.Grant("s3:GetObject"), iam.Grant("s3:ListBucket")}), "NoSuchKey"),
+        ):
+            with iam.acting_as("Reader", grants), pytest.raises(ClientError) as refused:
+                s3.get_object(Bucket="reviews", Key="reviews/none.json")
+            assert refused.value.response["Error"]["Code"] == code
+    written = [json.loads(line) for line in denials.read_text().splitlines()]
+    assert written == [{"function": "Reader", "action": "s3:ListBucket", "resource": "*"}]

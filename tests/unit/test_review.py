@@ -21,7 +21,9 @@ from livestock.models.input import HoldRequest, SetSkuRequest
 from livestock.models.output import Reconciliation
 from livestock.models.review import JournalEntry
 from livestock.models.sessions import LineupEntry, Session, SessionStatus
-from tests.unit.conftest import World
+from livestock_local import iam
+from livestock_local.template import Template
+from tests.unit.conftest import INVENTORY, LEDGER, World
 from tests.unit.events_support import EVENTS, EventWorld
 
 START = 1_800_000_000.0
@@ -310,6 +312,23 @@ def test_the_platform_sync_section_reads_the_session_window_of_each_channel_mapp
     page = review_render.to_html(review)
     assert page.count('data-channel="') == 2 and 'data-table="sync"' in page
     assert compose(facts(), [inputs(live_sale())]).digest != review.digest
+
+
+def test_the_builders_role_allows_the_reads_of_the_sync_section(ew: EventWorld) -> None:
+    """The platform sync section reads each mapped SKU's sync state (a GetItem on the events table):
+    played against ReviewBuilderFunction's policy in template.yaml, as on AWS, where a missing grant
+    failed every build of a live that sold on a synced platform."""
+    tables = {"InventoryTable": INVENTORY, "LedgerTable": LEDGER, "EventsTable": EVENTS, "ConsoleTable": "console"}
+    (builder,) = [f for f in Template().functions(tables) if f.logical_id == "ReviewBuilderFunction"]
+    channels = ChannelRepository(EVENTS, ew.world.client)
+    sku_map = {"tee": {"product_id": "1", "sku_id": "2"}}
+    channels.put_channel("dy", {"platform": "douyin", "mode": "quota", "sku_map": sku_map}, START)
+    channels.count("dy", "tee", rate_limited=2)
+    service = ReviewService.__new__(ReviewService)
+    service.channels = channels
+    with iam.acting_as(builder.logical_id, builder.grants):
+        rows = service._sync(facts())
+    assert [(r.channel_id, r.rate_limited_total) for r in rows] == [("dy", 2)]
 
 
 def test_a_build_waits_once_for_the_whole_lineup_to_reconcile_not_once_a_sku() -> None:
