@@ -16,5 +16,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     result = services().sweeper.sweep()
     count_metric("HoldsExpired", result.expired)
     count_metric("HoldsAbandoned", result.abandoned)
+    count_metric("HoldsNotClosed", result.failed)
     logger.info("sweep finished", **asdict(result))
     return asdict(result)

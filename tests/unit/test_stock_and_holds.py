@@ -4,11 +4,12 @@ concurrency tests run on DynamoDB Local)."""
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from livestock import keys
 from livestock.dal.expressions import TransactionRefused, Update
 from livestock.logic.sweeper import Sweeper
-from livestock.models.domain import SkuPatch
+from livestock.models.domain import Hold, HoldStatus, SkuPatch
 from livestock.models.exceptions import (
     IdempotencyMismatch,
     InsufficientFreeStock,
@@ -210,6 +211,47 @@ def test_a_sweeper_walking_part_of_its_list_each_sweep_still_expires_every_hold_
     assert sweeper.sweep().expired == 0, "and none twice"
     assert world.stock.view("tee").pools == {"shared": 12}
     consistent(world)
+
+
+def test_a_flow_of_due_holds_larger_than_a_sweeps_budget_reaches_every_partition(world: World) -> None:
+    """More unpaid holds fall due every minute than one sweep closes (a big drop): each sweep goes
+    on where the last stopped, so the holds of the last partitions are not left held (their units
+    off sale, their buyers' allowances charged) for as long as the flow lasts."""
+    create(world, on_hand=200)
+    sweeper = Sweeper(world.stores.holds, world.holds, 30, world.clock, limit=2)
+    placed: dict[str, int] = {}
+    for wave in range(10):  # 4 due a sweep against a budget of 2, for 10 sweeps
+        placed |= {hold(world, f"w{wave}-{n}", pay_within_s=1): wave for n in range(4)}
+        world.drain()
+        world.clock.now += 2
+        sweeper.sweep()
+    first_wave = [h for h, wave in placed.items() if wave == 0]
+    still_held = [h for h in first_wave if world.holds.get(h).status == HoldStatus.HELD]
+    assert still_held == [], "the first wave's holds, whatever their partition, expired while the flow went on"
+
+
+def test_a_hold_the_sweeper_cannot_close_does_not_stop_the_others(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create(world, on_hand=4)
+    placed = [hold(world, f"o{n}", pay_within_s=1) for n in range(4)]
+    world.drain()
+    world.clock.now += 2
+    return_units = world.holds.return_units
+
+    def throttled_once(held: Hold, *args: object) -> bool:
+        if held.hold_id == placed[0] and not throttled:
+            throttled.append(held.hold_id)
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "TransactWriteItems")
+        return return_units(held, *args)  # type: ignore[arg-type]
+
+    throttled: list[str] = []
+    monkeypatch.setattr(world.holds, "return_units", throttled_once)
+    sweeper = Sweeper(world.stores.holds, world.holds, 30, world.clock)
+    first = sweeper.sweep()
+    assert (first.expired, first.failed) == (3, 1)
+    assert sweeper.sweep().expired == 1, "the next sweep closes it"
+    assert world.stock.view("tee").pools == {"shared": 4}
 
 
 def test_reserve_is_released_automatically_when_main_stock_runs_out(world: World) -> None:

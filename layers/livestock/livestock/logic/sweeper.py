@@ -11,16 +11,26 @@ second stay spread / pass_s however often the schedule fires, and no hold waits 
 (plus one sweep) past its deadline. A sweeper that has not walked yet (a new instance, or a clock
 that moved by `pass_s`) walks every partition. Skipping a partition only delays its holds: nothing
 is released twice, as every release is conditional on the status it leaves.
+
+A sweep that runs out of its budget (`limit` holds) resumes where it stopped at the next sweep,
+not at the first partition: under a flow of due holds larger than the budget, always starting at
+partition 0 left the last partitions' holds held, and their buyers' allowances charged, for as long
+as the flow lasted. One hold that cannot be closed (a throttle, a conflict that outlived its
+retries) is counted and logged, and the sweep goes on with the others; it stays listed for the next.
 """
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from livestock import keys
 from livestock.dal.holds import HoldStore
 from livestock.logic.holds import HoldService
 from livestock.models.domain import Hold, HoldStatus
+from livestock.models.exceptions import LiveStockError
+from livestock.observability import logger
 
 # Holds handled per sweep at most; the partitions not reached are walked by the next sweep.
 SWEEP_LIMIT = 500
@@ -31,6 +41,7 @@ class SweepResult:
     expired: int = 0
     abandoned: int = 0
     skipped: int = 0
+    failed: int = 0
 
 
 @dataclass
@@ -40,10 +51,13 @@ class Sweeper:
     settle_window_s: int
     clock: Callable[[], float] = time.time
     pass_s: float = 0.0
+    limit: int = SWEEP_LIMIT
     # How many partitions the last sweep walked (a Query each).
     walked_last_sweep: int = field(default=0, init=False)
     # When each partition was last walked to its end, by this instance's clock.
     _walked_at: dict[str, float] = field(default_factory=dict, init=False)
+    # The partition (its number) where the last sweep ran out of budget: the next one starts there.
+    _resume_at: int = field(default=0, init=False)
 
     def _due_partitions(self, now: float) -> list[str]:
         partitions = keys.open_holds_partitions()
@@ -55,23 +69,37 @@ class Sweeper:
         now = self.clock()
         result = SweepResult()
         first_pass = not self._walked_at
-        partitions = self._due_partitions(now)
-        budget = SWEEP_LIMIT
+        numbers = {partition: n for n, partition in enumerate(keys.open_holds_partitions())}
+        due = self._due_partitions(now)
+        start = next((n for n, partition in enumerate(due) if numbers[partition] >= self._resume_at), 0)
+        partitions = due[start:] + due[:start]
+        budget = self.limit
         self.walked_last_sweep = 0
+        self._resume_at = 0
         for position, partition in enumerate(partitions):
             if budget <= 0:
+                self._resume_at = numbers[partition]
                 break
             holds, complete = self.store.due_open_holds(partition, now, budget)
             budget -= len(holds)
             self.walked_last_sweep += 1
             for hold in holds:
-                self._close_if_due(hold, now, result)
-            if complete:
-                # After a first full pass the partitions fall due again one after another, not all
-                # in the same sweep: marking one as walked earlier only brings its next walk forward.
-                stagger = self.pass_s * position / len(partitions) if first_pass else 0.0
-                self._walked_at[partition] = now - stagger
+                self._close_safely(hold, now, result)
+            if not complete:
+                self._resume_at = numbers[partition]
+                break
+            # After a first full pass the partitions fall due again one after another, not all
+            # in the same sweep: marking one as walked earlier only brings its next walk forward.
+            stagger = self.pass_s * position / len(partitions) if first_pass else 0.0
+            self._walked_at[partition] = now - stagger
         return result
+
+    def _close_safely(self, hold: Hold, now: float, result: SweepResult) -> None:
+        try:
+            self._close_if_due(hold, now, result)
+        except (ClientError, BotoCoreError, LiveStockError) as failure:
+            result.failed += 1
+            logger.exception("hold not closed; the next sweep tries again", hold_id=hold.hold_id, error=str(failure))
 
     def _close_if_due(self, hold: Hold, now: float, result: SweepResult) -> None:
         if hold.status == HoldStatus.HELD and hold.expires_at is not None and hold.expires_at <= now:
