@@ -22,6 +22,7 @@ from livestock.events.models import StockChanged, StockFigures
 from livestock.logic.platform_sync import SyncSettings
 from livestock.logic.quota_move import QuotaMover
 from livestock.models.channels import ChannelRequest, QuotaMoveRequest
+from livestock.models.domain import HoldStatus
 from livestock.models.exceptions import CredentialsUnavailable, IdempotencyMismatch, RequestInProgress
 from livestock.models.input import AllocationRequest, SetSkuRequest
 from livestock.models.sync_exceptions import BadPushSignature, PlatformUnavailable, SyncFailed
@@ -829,6 +830,38 @@ def test_a_cancel_that_overtakes_the_created_message_keeps_it_from_placing_a_hol
     assert int(rig.state("douyin").get("received", 0)) == 0
     rig.changed()
     assert rig.shown("douyin") == 30
+
+
+def test_a_paid_message_that_overtakes_the_created_message_is_held_and_sold(rig: Rig) -> None:
+    """The payment reaches us before the order's created message. Acknowledged and dropped, the hold
+    the created message then placed would expire unpaid and its units be sold again while the
+    platform ships the paid order: the paid message places the hold and confirms it."""
+    rig.changed()
+    order = rig.fakes["douyin"].place_order(*IDS["douyin"], 2)
+    assert order is not None
+    assert list(rig.push("douyin", order, "paid").values()) == ["confirmed"]
+    rig.world.drain()
+    assert list(rig.push("douyin", order, "created").values()) == ["held"]  # the same hold, once
+    rig.world.drain()
+    view = rig.world.stock.view(SKU)
+    assert (view.sold, view.held, view.pools["channel:douyin"]) == (2, 0, 28)
+    assert rig.state("douyin")["received"] == 2 and rig.state("douyin")["orders"] == 1
+    line = rig.sync_services.inbound.channels.order_line("douyin", order.order_id, SKU)
+    assert line is not None and line["status"] == "paid"
+
+
+def test_a_payment_for_a_hold_that_expired_first_is_counted_as_platform_side_oversell(rig: Rig) -> None:
+    """The platform took the payment after LiveStock let the hold expire (its units may be sold
+    again): the merchant must see it, as a refused order the platform accepted."""
+    rig.changed()
+    order = rig.order("douyin", 1)
+    hold = rig.world.holds.holds.get_hold(keys.hold_id_for("douyin", order.order_id, SKU))
+    assert hold is not None
+    assert rig.world.holds.return_units(hold, HoldStatus.EXPIRED, "expire", "system:sweeper")
+    assert list(rig.push("douyin", order, "paid").values()) == ["not-confirmed:INVALID_STATE"]
+    assert list(rig.push("douyin", order, "paid").values()) == ["not-confirmed:INVALID_STATE"]  # counted once
+    state = rig.state("douyin")
+    assert (state["orders_refused"], state["units_refused"]) == (1, 1)
 
 
 def test_a_cancel_that_comes_while_the_hold_is_placed_releases_it(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -219,38 +219,68 @@ class InboundOrders:
     def _apply(self, channel_id: str, sku_id: str, message: OrderMessage) -> str:
         hold_id = keys.hold_id_for(channel_id, message.order_id, sku_id)
         if message.kind == "created":
-            if not self.channels.open_order(
-                channel_id, message.order_id, sku_id, message.quantity, message.msg_id, self.clock()
-            ) and self._cancelled(channel_id, message.order_id, sku_id):
-                # The cancel came first, or this is a redelivery after it: any hold goes.
-                return self._cancel_hold(hold_id, channel_id)
-            try:
-                self.holds.place(self._hold_request(channel_id, sku_id, message))
-            except RequestInProgress:
-                raise
-            except LiveStockError as refusal:
-                # Platform-side oversell: the platform accepted an order LiveStock cannot grant.
-                self.channels.move_order(
-                    channel_id,
-                    message.order_id,
-                    sku_id,
-                    "created",
-                    "refused",
-                    counts={"orders_refused": 1, "units_refused": message.quantity},
-                    refusal=refusal.code,
-                )
-                return f"refused:{refusal.code}"
-            if self._cancelled(channel_id, message.order_id, sku_id):
-                # The cancel came while the hold was being placed and found none: it goes now.
-                return self._cancel_hold(hold_id, channel_id)
-            return "held"
+            return self._created(channel_id, sku_id, hold_id, message)
         if message.kind == "paid":
-            try:
-                self.holds.confirm(hold_id, keys.channel_actor(channel_id))
-            except (HoldNotFound, InvalidState) as refusal:
-                return f"not-confirmed:{refusal.code}"
-            self.channels.move_order(channel_id, message.order_id, sku_id, "created", "paid")
-            return "confirmed"
+            return self._paid(channel_id, sku_id, hold_id, message)
+        return self._cancelled_message(channel_id, sku_id, hold_id, message)
+
+    def _created(self, channel_id: str, sku_id: str, hold_id: str, message: OrderMessage) -> str:
+        if not self.channels.open_order(
+            channel_id, message.order_id, sku_id, message.quantity, message.msg_id, self.clock()
+        ) and self._cancelled(channel_id, message.order_id, sku_id):
+            # The cancel came first, or this is a redelivery after it: any hold goes.
+            return self._cancel_hold(hold_id, channel_id)
+        try:
+            self.holds.place(self._hold_request(channel_id, sku_id, message))
+        except RequestInProgress:
+            raise
+        except LiveStockError as refusal:
+            # Platform-side oversell: the platform accepted an order LiveStock cannot grant.
+            self.channels.move_order(
+                channel_id,
+                message.order_id,
+                sku_id,
+                "created",
+                "refused",
+                counts={"orders_refused": 1, "units_refused": message.quantity},
+                refusal=refusal.code,
+            )
+            return f"refused:{refusal.code}"
+        if self._cancelled(channel_id, message.order_id, sku_id):
+            # The cancel came while the hold was being placed and found none: it goes now.
+            return self._cancel_hold(hold_id, channel_id)
+        return "held"
+
+    def _paid(self, channel_id: str, sku_id: str, hold_id: str, message: OrderMessage) -> str:
+        """Confirms the order's hold. A paid message that overtook its created message (platforms do
+        not promise order) places the hold as the created message would, then confirms it: dropped,
+        the hold placed later would expire unpaid and its units be sold again while the platform
+        ships the paid order. A hold that expired before the payment came is an order the platform
+        sold and LiveStock no longer holds: counted as platform-side oversell, for the merchant."""
+        actor = keys.channel_actor(channel_id)
+        try:
+            self.holds.confirm(hold_id, actor)
+        except HoldNotFound:
+            placed = self._created(channel_id, sku_id, hold_id, message)
+            if placed != "held":
+                return placed
+            self.holds.confirm(hold_id, actor)
+        except InvalidState as refusal:
+            if self.channels.move_order(
+                channel_id,
+                message.order_id,
+                sku_id,
+                "created",
+                "refused",
+                counts={"orders_refused": 1, "units_refused": message.quantity},
+                refusal="PAID_AFTER_RELEASE",
+            ):
+                logger.warning("a paid order's hold was released first", channel=channel_id, order=message.order_id)
+            return f"not-confirmed:{refusal.code}"
+        self.channels.move_order(channel_id, message.order_id, sku_id, "created", "paid")
+        return "confirmed"
+
+    def _cancelled_message(self, channel_id: str, sku_id: str, hold_id: str, message: OrderMessage) -> str:
         line = self.channels.order_line(channel_id, message.order_id, sku_id)
         if line is None:
             if self.channels.open_cancelled(
