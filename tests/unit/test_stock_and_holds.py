@@ -254,6 +254,30 @@ def test_a_hold_the_sweeper_cannot_close_does_not_stop_the_others(
     assert world.stock.view("tee").pools == {"shared": 4}
 
 
+def test_a_payment_recorded_while_the_hold_settled_is_not_expired_by_a_sweep_before_it_applies(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stream lagged past the payment window: the confirm was recorded on the pending hold
+    (202 confirming), the hold settled as held after its deadline, and a sweep came between that
+    settle and the confirm it triggers. The paid order's units must not go back on sale."""
+    create(world, on_hand=2)
+    hold_id = hold(world, "paid", 2, pay_within_s=1)
+    pending = world.stores.holds.get_hold(hold_id)
+    assert pending is not None and pending.status == HoldStatus.PENDING
+    assert world.stores.holds.request_confirm(pending, "payments")
+    settlement = world.services.settlement
+    confirm_later = settlement._confirm_if_requested
+    monkeypatch.setattr(settlement, "_confirm_if_requested", lambda hold_id: None)
+    world.drain()
+    world.clock.now += 5
+    assert Sweeper(world.stores.holds, world.holds, 30, world.clock).sweep().expired == 0
+    confirm_later(hold_id)
+    assert world.holds.get(hold_id).status == HoldStatus.CONFIRMED
+    world.drain()
+    assert world.stock.view("tee").sold == 2
+    consistent(world)
+
+
 def test_reserve_is_released_automatically_when_main_stock_runs_out(world: World) -> None:
     create(world, on_hand=10)
     world.stock.allocate("tee", AllocationRequest(pools={"reserve": 4}), "op")

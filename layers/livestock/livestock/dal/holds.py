@@ -182,7 +182,12 @@ class HoldStore(Store):
         allowance: Update | None = None,
     ) -> bool:
         """Atomically moves a hold to a closed status, gives its units back to a pool shard, moves
-        the counters and (`allowance`) gives the buyer's charge back."""
+        the counters and (`allowance`) gives the buyer's charge back. Never expires a hold whose
+        payment was recorded while it settled: the settlement confirms it next (a lagging stream
+        may settle it after its deadline, and the sweeper must not resell a paid order's units)."""
+        closes = _is(hold, hold.status)
+        if to == HoldStatus.EXPIRED:
+            closes = closes & Attr("confirm_requested_by").not_exists()
         transaction = (
             Transaction(self.table)
             .update(
@@ -190,7 +195,7 @@ class HoldStore(Store):
                 Update(keys.hold_pk(hold.hold_id), keys.HOLD_SK)
                 .set(status=to.value, last_actor=actor, changed_at=time.time())
                 .remove(OPEN_PK, OPEN_SK)
-                .when(_is(hold, hold.status)),
+                .when(closes),
             )
             .update(
                 "shard",
