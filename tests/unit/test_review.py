@@ -14,7 +14,7 @@ from livestock import keys
 from livestock.dal.channels import ChannelRepository
 from livestock.dal.journal import JournalStore
 from livestock.logic import review_render
-from livestock.logic.review import SessionFacts, SkuInputs, compose, iso, oversold_units
+from livestock.logic.review import SessionFacts, SkuInputs, compose, iso, oversold_units, sku_summary
 from livestock.logic.reviews import ReviewService
 from livestock.models.domain import Hold, HoldStatus
 from livestock.models.input import HoldRequest, SetSkuRequest
@@ -158,7 +158,7 @@ def test_every_figure_of_a_live_with_holds_expiries_refunds_reserve_stage_and_qu
     assert sku.still_held_units == 25 and sku.cancelled_units == 0, "h-before belongs to another session"
     assert sku.unpaid_rate == 0.0286
     assert (sku.refused_sold_out, sku.refused_over_limit) == (4, 2)
-    assert sku.made_available == 100 and sku.sell_through == 0.77
+    assert sku.made_available == 100 and sku.sell_through == 0.75, "(77 sold - 2 refunded) / 100"
     assert sku.reserve_used == 10 and [r.at for r in sku.reserve_releases] == [iso(START + 130)]
     assert sku.staged_units == 20 and sku.stages[0].from_pools == ["campaign:flash"]
     assert sku.stages[0].to_pools == ["shared"] and sku.stages[0].at == iso(START + 120)
@@ -184,10 +184,37 @@ def test_every_figure_of_a_live_with_holds_expiries_refunds_reserve_stage_and_qu
     assert platforms["taobao"].time_to_sell_out_s == 150
     assert platforms["douyin"].opening_sellable == 70 and platforms["taobao"].opening_sellable == 40
     assert review.summary[0] == (
-        "T-shirt sold out in 6 min 50 s on all platforms: 77 of 100 units sold (77% sell-through); "
+        "T-shirt sold out in 6 min 50 s on all platforms: 77 of 100 units sold, 2 refunded (75% sell-through); "
         "50% above forecast (75 vs 50); 3% of held units were never paid (3 units)."
     )
     assert review.totals.oversold == 0 and review.totals.reconciled
+
+
+def test_a_refund_sold_again_a_cancelled_campaign_and_a_moved_quota_count_as_what_they_are() -> None:
+    """A refunded unit goes back on sale: sold again, it counts once in sell-through (20 sold, 10 of
+    them refunded, of 30 made available is a third, not two thirds). A campaign cancelled mid-live
+    gives supply, not a stage; a move between two pools (quota moves, the console) is a quota move."""
+    ledger = Ledger()
+    ledger.move(-100, "receive", "pool:shared", 30)
+    ledger.move(-90, "campaign-fund", "pool:shared", -20, "flash")
+    ledger.move(-90, "campaign-fund", "pool:campaign:flash", 20, "flash")
+    ledger.hold("h1", "douyin", 10, 10, "shared")
+    ledger.confirm("h1", 20)
+    ledger.give_back("h1", "refund", 30, "shared")
+    ledger.hold("h2", "douyin", 10, 40, "shared")
+    ledger.confirm("h2", 50)
+    ledger.move(60, "stage-release", "pool:campaign:flash", -5, "flash#1")
+    ledger.move(60, "stage-release", "pool:shared", 5, "flash#1")
+    ledger.move(70, "move", "pool:shared", -2, "mv-1")
+    ledger.move(70, "move", "pool:channel:kuaishou", 2, "mv-1")
+    ledger.move(300, "campaign-cancel", "pool:campaign:flash", -15, "flash")
+    ledger.move(300, "campaign-cancel", "pool:shared", 15, "flash")
+    sku = compose(facts(), [inputs(ledger)]).skus[0]
+    assert (sku.sold_units, sku.refunded_units, sku.made_available) == (20, 10, 30)
+    assert sku.sell_through == 0.3333
+    assert sku.staged_units == 5 and [s.units for s in sku.stages] == [5]
+    assert [(q.from_pools, q.to_pools, q.units) for q in sku.quota_moves] == [(["shared"], ["channel:kuaishou"], 2)]
+    assert "20 of 30 units sold, 10 refunded (33% sell-through)" in sku_summary(sku)
 
 
 def test_a_pool_that_went_below_zero_is_reported_oversold() -> None:
@@ -205,6 +232,13 @@ def test_the_csv_has_a_row_per_sku_and_platform_and_sums_to_the_totals() -> None
     for column in review_render.CSV_ADDITIVE:
         assert sum(int(r[column]) for r in rows) == getattr(review.totals, column), column
     assert {r["sku_stages_released_at"] for r in rows} == {iso(START + 120)}
+
+
+def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text() -> None:
+    review = compose(facts(), [inputs(live_sale(), name='=HYPERLINK("http://x","c")')])
+    rows = list(csv.DictReader(io.StringIO(review_render.to_csv(review))))
+    assert {row["sku_name"] for row in rows} == {'\'=HYPERLINK("http://x","c")'}
+    assert {row["sku_forecast_miss_units"] for row in rows} == {"25"}
 
 
 def test_the_page_is_self_contained_has_every_chart_and_renders_the_same_twice() -> None:

@@ -22,6 +22,7 @@ from livestock.logic import layout
 from livestock.logic.changes import ChangeRunner, operation
 from livestock.logic.requests import fingerprint
 from livestock.models.campaigns import (
+    STAGE_RELEASE_OP,
     Campaign,
     CampaignRequest,
     CampaignStatus,
@@ -191,7 +192,7 @@ class CampaignService:
             ]
             return StockChange.of(
                 meta,
-                "stage-release",
+                STAGE_RELEASE_OP,
                 actor,
                 reference=f"{campaign_id}#{n}",
                 shard_deltas=moves,

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from livestock import keys
+from livestock.models.campaigns import STAGE_RELEASE_OP
 from livestock.models.domain import RESERVE, SHARED, Hold
 from livestock.models.output import Reconciliation
 from livestock.models.review import (
@@ -50,6 +51,8 @@ from livestock.models.sessions import LineupEntry
 
 # Operations of orders: they move units between pools and holds, not into or out of sale.
 ORDER_OPS = frozenset({"hold", "cancel", "expire", "refund", "compensate"})
+# A new allocation, or a move between two pools (the quota-moves route, the console).
+QUOTA_MOVE_OPS = frozenset({"allocate", "move"})
 # Movements of one operation land within this many seconds of each other (one transaction).
 GROUP_WITHIN_S = 1.0
 # Journal entries (alerts) published this long after the end still belong to the live: the
@@ -284,11 +287,13 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
     quota_moves: list[Release] = []
     for group in _group_moves(supply_in_live):
         release = _release(group)
-        if any(keys.is_campaign_pool(p) for p in release.from_pools):
+        if release.op == STAGE_RELEASE_OP:
             stages.append(release)
+        elif any(keys.is_campaign_pool(p) for p in release.from_pools):
+            pass  # a campaign cancelled mid-live: its units are supply, not a stage
         elif RESERVE in release.from_pools:
             reserve_releases.append(release)
-        elif release.op == "allocate" and release.from_pools and release.to_pools:
+        elif release.op in QUOTA_MOVE_OPS and release.from_pools and release.to_pools:
             quota_moves.append(release)
     made_available = opening_sellable + sum(
         int(m["delta"]) for m in supply_in_live if is_sellable(keys.pool_bucket.strip(str(m["bucket"])))
@@ -309,7 +314,7 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
                 channel=channel,
                 opening_sellable=opening_channels.get(channel, 0),
                 made_available=available,
-                sell_through=_ratio(figures.units["sold"], available),
+                sell_through=_ratio(figures.units["sold"] - figures.units["refunded"], available),
                 sold_out_at=out_at,
                 time_to_sell_out_s=None if out_at is None else round(epoch(out_at) - session.started_at, 3),
                 peak_units_per_min=max(figures.held_by_minute.values(), default=0),
@@ -339,7 +344,7 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
         opening_reserve=opening.get(RESERVE, 0),
         opening_campaign=sum(v for p, v in opening.items() if keys.is_campaign_pool(p)),
         made_available=made_available,
-        sell_through=_ratio(total.units["sold"], made_available),
+        sell_through=_ratio(actual, made_available),
         sold_out_at=sold_out_at,
         time_to_sell_out_s=None if sold_out_at is None else round(epoch(sold_out_at) - session.started_at, 3),
         sell_outs=sell_outs,
@@ -401,6 +406,8 @@ def sku_summary(sku: SkuReview) -> str:
                 + ")"
             )
     parts = [head + f": {sku.sold_units} of {sku.made_available} units sold"]
+    if sku.refunded_units:
+        parts[0] += f", {sku.refunded_units} refunded"
     if sku.sell_through is not None:
         parts[0] += f" ({_pct(sku.sell_through)} sell-through)"
     if sku.forecast_units is not None:

@@ -55,11 +55,17 @@ CSV_COLUMNS = (
 )
 
 
+# A text cell a spreadsheet would run as a formula (a SKU's name is the merchant's free text).
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
+        return "'" + value  # read as text; numbers (a negative forecast miss) are not strings here
     return str(value)
 
 

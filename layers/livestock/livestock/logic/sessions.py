@@ -125,14 +125,12 @@ class SessionService:
         return self.view(session_id)
 
     def end(self, session_id: str, actor: str) -> SessionView:
-        """Takes the lineup's SKUs out of the session (its limits stop applying), then the session is
-        ended. Ending an ended session finishes any SKU a failed end left, and answers its view."""
+        """Takes the lineup's SKUs out of the session (its limits stop applying), ends the session,
+        then cancels its active campaigns. Ending an ended session finishes any SKU or campaign a
+        failed end left, and answers its view."""
         session = self.session(session_id)
         if session.status == SessionStatus.PLANNED:
             raise InvalidState("a session that has not started cannot end", {"session_id": session_id})
-        if self.cancel_campaigns is not None:
-            # Stages still to come would put flash-sale units on sale after the live.
-            self.cancel_campaigns(session_id, session.sku_ids, actor)
         for sku_id in session.sku_ids:
             self._release(session_id, sku_id, actor)
         if session.status == SessionStatus.LIVE and not self.sessions.transition(
@@ -141,6 +139,11 @@ class SessionService:
             current = self.session(session_id)
             if current.status != SessionStatus.ENDED:
                 raise Conflict("the session changed while it was ending; try again", {"session_id": session_id})
+        if self.cancel_campaigns is not None:
+            # Stages still to come would put flash-sale units on sale after the live. After the
+            # end: the units they give back were never on sale in it (the review counts supply
+            # within the live), and a stage due meanwhile gives its units back itself (run_stage).
+            self.cancel_campaigns(session_id, session.sku_ids, actor)
         return self.view(session_id)
 
     def _claim(self, session_id: str, item: LineupEntry, actor: str) -> None:

@@ -45,6 +45,10 @@ class CampaignRequest(StrictModel):
         return value
 
 
+# The ledger operation of a stage's release (a campaign's fund and cancel are others).
+STAGE_RELEASE_OP = "stage-release"
+
+
 def stage_second(epoch: float) -> float:
     """A stage fires on a whole second (Step Functions Wait has second precision): never before its time."""
     return float(math.ceil(epoch))

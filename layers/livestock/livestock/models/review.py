@@ -29,7 +29,9 @@ class PlatformReview(OrderFigures):
     channel: str
     opening_sellable: int = Field(description="What the platform could sell at the start: its quota plus shared")
     made_available: int = Field(description="Opening sellable plus units moved into its quota or shared in the live")
-    sell_through: float | None = Field(description="sold_units / made_available")
+    sell_through: float | None = Field(
+        description="(sold_units - refunded_units) / made_available: a refunded unit sold again counts once"
+    )
     sold_out_at: str | None = Field(description="When the platform first had nothing left to sell")
     time_to_sell_out_s: float | None = Field(description="From the session's start to sold_out_at")
     peak_units_per_min: int = Field(description="The most units held in one minute of the session")
@@ -79,7 +81,9 @@ class SkuReview(OrderFigures):
     made_available: int = Field(
         description="opening_sellable plus units moved into sale during the live (reserve, stages, receipts)"
     )
-    sell_through: float | None = Field(description="sold_units / made_available")
+    sell_through: float | None = Field(
+        description="(sold_units - refunded_units) / made_available: a refunded unit sold again counts once"
+    )
     sold_out_at: str | None = Field(description="When every platform first had nothing left to sell")
     time_to_sell_out_s: float | None
     sell_outs: list[str] = Field(description="Every moment sellable stock reached 0 during the live")
