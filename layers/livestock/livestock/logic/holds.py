@@ -129,8 +129,10 @@ class HoldService:
         if verdict == Verdict.PROBE and self._still_sold_out(hold, meta):
             verdict = Verdict.SOLD_OUT
         if verdict == Verdict.SOLD_OUT:
-            # A read, not a write: a replay of an order that was held must still get its answer.
-            seen = self.holds.get_hold(hold.hold_id, consistent=False)
+            # A read, not a write: a replay of an order that was held must still get its answer, also
+            # a second after it was held (an eventually consistent read could miss it: SOLD_OUT for a
+            # held order, whose units then stay locked until its payment window ends).
+            seen = self.holds.get_hold(hold.hold_id, consistent=True)
             if seen is None:
                 refusal = self._sold_out(hold)
                 self._count_refusal(hold, refusal)
