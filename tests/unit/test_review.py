@@ -188,6 +188,9 @@ def test_every_figure_of_a_live_with_holds_expiries_refunds_reserve_stage_and_qu
         "50% above forecast (75 vs 50); 3% of held units were never paid (3 units)."
     )
     assert review.totals.oversold == 0 and review.totals.reconciled
+    assert "Still awaiting payment when this review was built (held, not counted as sold): T-shirt 25 units." in (
+        review.summary
+    )
 
 
 def test_a_refund_sold_again_a_cancelled_campaign_and_a_moved_quota_count_as_what_they_are() -> None:

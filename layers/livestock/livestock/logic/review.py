@@ -437,6 +437,14 @@ def session_summary(skus: list[SkuReview], totals: SessionTotals) -> list[str]:
         lines.append(", ".join(refusals).capitalize() + ".")
     if totals.refunded_units:
         lines.append(f"{totals.refunded_units} paid units were refunded.")
+    awaiting = [f"{sku.name} {sku.still_held_units}" for sku in skus if sku.still_held_units]
+    if awaiting:
+        # Built when the live ends, while payment windows may still be open: those may yet sell.
+        lines.append(
+            "Still awaiting payment when this review was built (held, not counted as sold): "
+            + ", ".join(awaiting)
+            + " units."
+        )
     lines.append(
         f"Oversold: {totals.oversold} units. Reconciliation with the ledger: "
         + ("every SKU consistent." if totals.reconciled else "INCONSISTENT, see the SKUs below.")
