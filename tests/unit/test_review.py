@@ -220,6 +220,34 @@ def test_a_refund_sold_again_a_cancelled_campaign_and_a_moved_quota_count_as_wha
     assert "20 of 30 units sold, 10 refunded (33% sell-through)" in sku_summary(sku)
 
 
+def test_a_reserve_release_whose_legs_are_stamped_apart_is_not_a_sell_out() -> None:
+    """The automatic reserve release's legs (out of reserve, into shared) are written a millisecond
+    apart: between them the SKU is not sold out, and its time to sell-out is not that moment."""
+    ledger = Ledger()
+    ledger.move(-100, "receive", "pool:shared", 12)
+    ledger.move(-90, "allocate", "pool:shared", -2)
+    ledger.move(-90, "allocate", "pool:reserve", 2)
+    ledger.hold("h1", "douyin", 10, 30, "shared")
+    ledger.move(31.000, "release-reserve", "pool:reserve", -2)
+    ledger.move(31.001, "release-reserve", "pool:shared", 2)
+    sku = compose(facts(), [inputs(ledger)]).skus[0]
+    assert (sku.sold_out_at, sku.sell_outs) == (None, [])
+    ledger.hold("h2", "douyin", 2, 40, "shared")
+    sku = compose(facts(), [inputs(ledger)]).skus[0]
+    assert sku.sold_out_at == iso(START + 40)
+
+
+def test_a_platform_with_nothing_to_sell_in_the_live_did_not_sell_out() -> None:
+    ledger = Ledger()
+    ledger.move(-100, "receive", "pool:shared", 10)
+    ledger.move(-90, "allocate", "pool:shared", -10)
+    ledger.move(-90, "allocate", "pool:channel:douyin", 10)  # kuaishou has no quota and shared is empty
+    ledger.hold("h1", "douyin", 4, 30, "channel:douyin")
+    review = compose(facts(), [inputs(ledger, refusals=Counter({("kuaishou", "SOLD_OUT"): 3}))])
+    platforms = {p.channel: p for p in review.skus[0].platforms}
+    assert platforms["kuaishou"].sold_out_at is None and platforms["douyin"].sold_out_at is None
+
+
 def test_a_pool_that_went_below_zero_is_reported_oversold() -> None:
     ledger = live_sale()
     ledger.move(500, "unattributed", "pool:shared", -4)

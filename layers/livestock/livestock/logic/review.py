@@ -252,17 +252,19 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
     sold_out_at: str | None = None
     sell_outs: list[str] = []
     channel_sold_out: dict[str, str] = {}
+    stocked = set()  # platforms that had units to sell at some moment of the live
     started = False
     index = 0
     while index < len(movements):
         at = str(movements[index]["at"])
-        batch = []
-        while index < len(movements) and str(movements[index]["at"]) == at:
+        batch: list[dict[str, Any]] = []
+        while index < len(movements) and _same_change(movements[index], batch):
             batch.append(movements[index])
             index += 1
         moment = epoch(at)
         if not started and moment >= session.started_at:
             opening, opening_channels = dict(pools.totals), {c: pools.for_channel(c) for c in channels}
+            stocked = {c for c, units in opening_channels.items() if units > 0}
             started = True
         was_out = _sold_out(pools, sku.auto_release_reserve) if started else False
         for movement in batch:
@@ -275,7 +277,11 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
             sold_out_at = sold_out_at or at
         reserve = pools.totals.get(RESERVE, 0) if sku.auto_release_reserve else 0
         for channel in channels:
-            if channel not in channel_sold_out and pools.for_channel(channel) + reserve <= 0:
+            left = pools.for_channel(channel) + reserve
+            if left > 0:
+                stocked.add(channel)
+            # A platform that had nothing to sell in the live did not sell out.
+            elif channel not in channel_sold_out and channel in stocked:
                 channel_sold_out[channel] = at
     if not started:  # nothing moved since the start: the figures then are the figures now
         opening, opening_channels = dict(pools.totals), {c: pools.for_channel(c) for c in channels}
@@ -369,6 +375,23 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
         platforms=platforms,
         minutes=minutes,
         **total.figures(),
+    )
+
+
+def _same_change(movement: dict[str, Any], batch: list[dict[str, Any]]) -> bool:
+    """Whether a movement belongs with the batch replayed as one moment: the same time, or the next
+    leg of the same stock change (a reserve release's legs out of `reserve` and into shared may be
+    stamped a millisecond apart: replayed one at a time, the SKU looked sold out between them)."""
+    if not batch:
+        return True
+    first = batch[0]
+    if movement["at"] == first["at"]:
+        return True
+    return (
+        str(movement["op"]) == str(first["op"])
+        and str(movement["op"]) not in ORDER_OPS
+        and movement.get("reference") == first.get("reference")
+        and epoch(str(movement["at"])) - epoch(str(first["at"])) <= GROUP_WITHIN_S
     )
 
 
