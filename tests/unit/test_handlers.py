@@ -147,6 +147,7 @@ def test_the_sweeper_runs_on_its_schedule_event(functions: dict[str, LocalLambda
         "expired": 0,
         "abandoned": 0,
         "skipped": 0,
+        "failed": 0,
     }
 
 

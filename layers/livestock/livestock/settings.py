@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     # Threads the stream consumer settles a batch's holds on (api/batch.py): a hot shard's
     # decrements settle at once, not one round trip after another.
     settle_workers: int = Field(default=8, ge=1, le=64)
+    # Threads the sweeper closes due holds on (logic/sweeper.py).
+    sweep_workers: int = Field(default=8, ge=1, le=64)
 
 
 class EventSettings(BaseSettings):

@@ -154,7 +154,9 @@ def build(
         stock=stock,
         holds=holds,
         settlement=Settlement(store.holds, store.ledger, stock, meta_cache, settings.settle_window_s, monotonic),
-        sweeper=Sweeper(store.holds, holds, settings.settle_window_s, clock, settings.sweep_pass_s),
+        sweeper=Sweeper(
+            store.holds, holds, settings.settle_window_s, clock, settings.sweep_pass_s, workers=settings.sweep_workers
+        ),
         ledger=LedgerService(runner, store.ledger),
         reconciler=Reconciler(runner, store.skus, store.holds, store.ledger),
     )
