@@ -227,7 +227,7 @@ def _hidden_missing_key(acting: _Acting, prefix: str, operation: str, error: Cli
 
 
 def _denied(acting: _Acting, need: Grant, operation: str) -> ClientError:
-    """The refusal AWS answers, written down for the test session to find."""
+    """The refusal AWS answers (S3 names it AccessDenied), written down for the test session to find."""
     message = (
         f"{acting.function} is not authorized to perform: {need.action} on resource: {need.resource} "
         "(template.yaml gives its role no such statement)"
@@ -236,7 +236,8 @@ def _denied(acting: _Acting, need: Grant, operation: str) -> ClientError:
         denial = {"function": acting.function, "action": need.action, "resource": need.resource}
         with Path(path).open("a") as denials:
             denials.write(json.dumps(denial) + "\n")
-    return ClientError({"Error": {"Code": "AccessDeniedException", "Message": message}}, operation)
+    code = "AccessDenied" if need.action.startswith("s3:") else "AccessDeniedException"
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
 
 
 def acting_as(function: str, grants: frozenset[Grant]) -> contextlib.AbstractContextManager[None]:

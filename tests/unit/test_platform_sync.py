@@ -656,6 +656,10 @@ def test_bad_signature_changes_nothing(rig: Rig) -> None:
         ("taobao", "https://user@eco.taobao.com"),
         ("webhook", "https://169.254.169.254"),  # the merchant's own shop: public hosts only
         ("webhook", f"http://127.0.0.1:{9001}"),
+        ("webhook", "https://127.1/"),  # 127.0.0.1 to a resolver
+        ("webhook", "https://localhost./"),
+        ("douyin", "https://openapi-fxg.jinritemai.com\\@attacker.example"),  # urllib's host: attacker.example
+        ("douyin", "https://openapi-fxg.jinritemai.com:8443"),
     ],
 )
 def test_a_channel_endpoint_off_its_platforms_api_is_refused(
@@ -687,8 +691,9 @@ def test_a_channel_stored_with_an_endpoint_the_api_would_refuse_is_sent_nothing(
     """A channel written before endpoints were checked, or around the API: the sync does not send
     its credentials there either (here the fake platforms' loopback endpoints, as on AWS)."""
     monkeypatch.setattr(rig.sync_services.sync, "allow_loopback_endpoints", False)
-    with pytest.raises(EndpointRefused):
+    with pytest.raises(SyncFailed, match="endpoint refused") as failed:
         rig.changed()
+    assert all(name in str(failed.value) for name in IDS), "each channel's round failed on its own"
     assert all(fake.stats.calls == 0 for fake in rig.fakes.values())
 
 

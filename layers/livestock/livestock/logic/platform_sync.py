@@ -409,8 +409,10 @@ class PlatformSync:
 
     def _adapter(self, channel: dict[str, Any]) -> Adapter:
         # A channel saved before its endpoint was checked (or written around the API) is not sent
-        # its credentials either.
-        endpoints.check(channel["endpoint"], "endpoint", channel["platform"], self.allow_loopback_endpoints)
+        # its credentials either: that channel's round fails, the other channels' go on.
+        refused = endpoints.refusal(channel["endpoint"], channel["platform"], self.allow_loopback_endpoints)
+        if refused is not None:
+            raise SyncFailed(f"{channel['channel_id']}: endpoint refused: {refused}")
         return self.adapter_for(
             channel["platform"], channel["endpoint"], self.credentials.get(channel["credentials_ref"])
         )

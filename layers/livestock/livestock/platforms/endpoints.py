@@ -15,6 +15,8 @@ resolve it), which matters only inside a VPC; these functions run outside one.
 import ipaddress
 from urllib.parse import urlsplit
 
+from pydantic import AnyHttpUrl, ValidationError
+
 from livestock.models.exceptions import FieldRefused
 
 # The platforms' open API hosts (their docs' gateway addresses).
@@ -49,17 +51,29 @@ def _public(host: str) -> bool:
 
 
 def refusal(url: str, platform: str | None, allow_loopback: bool) -> str | None:
-    """Why `url` may not be called for `platform` (None: an alert webhook), or None if it may."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    """Why `url` may not be called for `platform` (None: an alert webhook), or None if it may. The
+    URL is read as the HTTP client reads it (pydantic's URL parser, as WHATWG): `127.1`, `0x7f.1` and
+    `0177.0.0.1` are 127.0.0.1 to a resolver, and a host's trailing dot names the same host."""
+    try:
+        parsed = AnyHttpUrl(url)
+    except ValidationError:
+        return "not an http(s) URL"
+    host = (parsed.host or "").lower().rstrip(".").strip("[]")
     if not host:
         return "the URL has no host"
-    if parts.username is not None or parts.password is not None:
+    # The clients split the URL as urllib does: a URL the two parsers read as two hosts
+    # (`https://official\\@evil`) is refused rather than guessed at.
+    raw = urlsplit(url)
+    if (raw.hostname or "").rstrip(".") != host:
+        return "the URL's host is ambiguous"
+    if parsed.username or parsed.password or raw.username is not None or raw.password is not None:
         return "the URL may not carry a user or password"
     if allow_loopback and _loopback(host):
         return None
-    if parts.scheme != "https":
+    if parsed.scheme != "https":
         return "the URL must be https"
+    if parsed.port not in (None, 443):
+        return "the URL must use the HTTPS port (443)"
     official = OFFICIAL_HOSTS.get(platform or "")
     if official is not None:
         return None if host in official else f"a {platform} channel calls {', '.join(sorted(official))} only"
