@@ -22,7 +22,9 @@ def set_alerts(sku_id: SkuId, request: Annotated[AlertsRequest, Body()]) -> Resp
 
 @app.get("/skus/<sku_id>/alerts", responses=answers(200, AlertsView, 404))
 def get_alerts(sku_id: SkuId) -> Response[AlertsView]:
-    """The SKU's alert tiers and which have fired. 404 `ALERTS_NOT_SET`: none are set."""
+    """The SKU's alert tiers and which have fired.
+
+    404 `ALERTS_NOT_SET`: none are set."""
     return ok(event_services().alerts.get(sku_id))
 
 
@@ -37,20 +39,26 @@ def put_webhook(webhook_id: WebhookId, request: Annotated[WebhookRequest, Body()
 
 @app.get("/webhooks/<webhook_id>", responses=answers(200, WebhookView, 404))
 def get_webhook(webhook_id: WebhookId) -> Response[WebhookView]:
-    """The webhook, without its secret. 404 `WEBHOOK_NOT_FOUND`."""
+    """The webhook, without its secret.
+
+    404 `WEBHOOK_NOT_FOUND`."""
     return ok(event_services().webhooks.get(webhook_id))
 
 
 @app.delete("/webhooks/<webhook_id>", responses=answers(204, None, 404))
 def delete_webhook(webhook_id: WebhookId) -> Response[str]:
-    """Delete the webhook: no event is delivered to it after. 404 `WEBHOOK_NOT_FOUND`."""
+    """Delete the webhook: no event is delivered to it after.
+
+    404 `WEBHOOK_NOT_FOUND`."""
     event_services().webhooks.delete(webhook_id)
     return Response(status_code=204, body="")
 
 
 @app.get("/webhooks/<webhook_id>/deliveries", responses=answers(200, DeliveriesPage, 404))
 def deliveries(webhook_id: WebhookId) -> Response[DeliveriesPage]:
-    """The webhook's deliveries: each event's status and every attempt. 404 `WEBHOOK_NOT_FOUND`."""
+    """The webhook's deliveries: each event's status and every attempt.
+
+    404 `WEBHOOK_NOT_FOUND`."""
     return ok(event_services().webhooks.deliveries(webhook_id))
 
 

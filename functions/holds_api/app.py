@@ -31,7 +31,7 @@ def place_hold(request: Annotated[HoldRequest, Body()]) -> Response[HoldView]:
 
 @app.get("/holds/<hold_id>", responses=answers(200, HoldView, 404))
 def get_hold(hold_id: HoldId) -> Response[HoldView]:
-    """The hold and its status (held, confirmed, released, expired, refunded, rejected).
+    """The hold and its status: pending, held, confirmed, released, expired, refunded, rejected, abandoned.
 
     404 `HOLD_NOT_FOUND`."""
     return ok(services().holds.get(hold_id))
@@ -43,7 +43,7 @@ def confirm_hold(hold_id: HoldId) -> Response[HoldView]:
 
     Idempotent. 202 `confirming` while the hold is still settling: the confirmation is recorded and
     applied when it settles. 404 `HOLD_NOT_FOUND`. 409 `INVALID_STATE`: the hold was released, expired,
-    refunded or rejected."""
+    refunded or rejected; `REQUEST_IN_PROGRESS`: it kept changing while confirmed (retry shortly)."""
     view = services().holds.confirm(hold_id, actor(app, "payments"))
     return json_response(202 if view.status == CONFIRMING else 200, view)
 

@@ -18,7 +18,8 @@ def receive(channel_id: ChannelIdPath) -> Response[Any]:
 
     No API key: each platform's own signature is verified first. Answers the platform's acknowledgement,
     also when LiveStock refuses the order (recorded as platform-side oversell). 401 `BAD_SIGNATURE`: the
-    signature or decryption does not verify, nothing changed. 404 `CHANNEL_NOT_FOUND`. 409
+    signature or decryption does not verify, or the verified body is not the shape the platform's
+    messages have; nothing changed. 404 `CHANNEL_NOT_FOUND`. 409
     `CREDENTIALS_UNAVAILABLE`: the channel's secret cannot be read, or lacks a key its scheme needs;
     `REQUEST_IN_PROGRESS`: the order's hold is still being placed (the platform redelivers)."""
     event = app.current_event

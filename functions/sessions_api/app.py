@@ -36,7 +36,9 @@ def put_session(session_id: SessionId, request: Annotated[SessionRequest, Body()
 
 @app.get("/sessions/<session_id>", responses=answers(200, SessionView, 404))
 def get_session(session_id: SessionId) -> Response[SessionView]:
-    """The session: its plan and status. 404 `SESSION_NOT_FOUND`."""
+    """The session: its plan and status.
+
+    404 `SESSION_NOT_FOUND`."""
     return ok(session_service().view(session_id))
 
 
@@ -52,9 +54,10 @@ def start_session(session_id: SessionId) -> Response[SessionView]:
 
 @app.post("/sessions/<session_id>/end", responses=answers(200, SessionView, 404, 409))
 def end_session(session_id: SessionId) -> Response[SessionView]:
-    """End the live: cancel its active campaigns, free its SKUs, build its review.
+    """End the live: free its SKUs, end it (its review is built), then cancel its active campaigns.
 
-    404 `SESSION_NOT_FOUND`. 409 `INVALID_STATE`: the session was never started."""
+    Idempotent: ending an ended session finishes what a failed end left. 404 `SESSION_NOT_FOUND`.
+    409 `INVALID_STATE`: the session was never started; `CONFLICT`: it changed while ending (retry)."""
     return ok(session_service().end(session_id, actor(app, "operator")))
 
 
@@ -73,7 +76,9 @@ def create_campaign(session_id: SessionId, request: Annotated[CampaignRequest, B
 
 @app.get("/campaigns/<campaign_id>", responses=answers(200, CampaignView, 404))
 def get_campaign(campaign_id: CampaignId) -> Response[CampaignView]:
-    """The campaign and its stages (pending, released, cancelled). 404 `CAMPAIGN_NOT_FOUND`."""
+    """The campaign and its stages (pending, released, cancelled).
+
+    404 `CAMPAIGN_NOT_FOUND`."""
     return ok(campaign_service().view(campaign_id))
 
 

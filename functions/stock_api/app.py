@@ -114,7 +114,9 @@ def pause(sku_id: SkuId) -> Response[SkuView]:
 
 @app.post("/skus/<sku_id>/resume", responses=answers(200, SkuView, 404, 409))
 def resume(sku_id: SkuId) -> Response[SkuView]:
-    """Resume sales of a paused SKU. 404 `SKU_NOT_FOUND`."""
+    """Resume sales of a paused SKU.
+
+    404 `SKU_NOT_FOUND`."""
     return ok(services().stock.set_paused(sku_id, False, actor(app, "operator")))
 
 

@@ -715,6 +715,20 @@ def test_a_verified_order_livestock_cannot_hold_is_refused_and_acknowledged(rig:
     assert rig.world.stock.view(SKU).pools["channel:douyin"] == 30
 
 
+def test_a_verified_message_whose_ids_no_key_can_hold_is_acknowledged_not_refused_as_a_bad_signature(
+    rig: Rig,
+) -> None:
+    """An order id longer than any platform's: the push verifies, so a 401 would only make the
+    platform send it again for ever (and, in Douyin's batches, drop the batch's other orders)."""
+    rig.changed()
+    order = rig.fakes["douyin"].place_order(*IDS["douyin"], 1)
+    assert order is not None
+    odd = dataclasses.replace(order, order_id="9" * 300)
+    assert rig.push("douyin", odd, "created") == {}
+    assert rig.sync_services.inbound.channels.order_line("douyin", odd.order_id, SKU) is None
+    assert rig.state("douyin").get("received") is None
+
+
 @pytest.mark.parametrize("name", ["douyin", "kuaishou", "taobao"])
 def test_a_channel_whose_secret_lacks_its_keys_verifies_no_push(
     rig: Rig, name: str, monkeypatch: pytest.MonkeyPatch

@@ -32,7 +32,7 @@ from livestock.models.exceptions import (
 )
 from livestock.models.input import HoldRequest
 from livestock.models.sync_exceptions import BadPushSignature, ChannelNotFound, UnacceptableOrder
-from livestock.observability import logger
+from livestock.observability import count_metric, logger
 from livestock.platforms import signing
 from livestock.platforms.adapters import PlatformCredentials
 
@@ -96,15 +96,23 @@ class MessageFields:
     sku_id: str
     quantity: str
 
-    def read(self, envelope: Mapping[str, Any], order: Mapping[str, Any]) -> OrderMessage:
-        return OrderMessage(
-            kind=self.kinds.get(str(envelope[self.event]), "other"),
-            msg_id=str(envelope[self.msg_id]),
-            order_id=str(order[self.order_id]),
-            product_id=str(order[self.product_id]),
-            platform_sku_id=str(order[self.sku_id]),
-            quantity=int(order[self.quantity]),
-        )
+    def read(self, envelope: Mapping[str, Any], order: Mapping[str, Any]) -> OrderMessage | None:
+        """The message, or None for one whose ids no key can hold (empty, or longer than a platform's
+        ids are): logged and counted, and acknowledged with the push, since every redelivery would
+        carry the same ids (the push verified, so the platform sent it)."""
+        try:
+            return OrderMessage(
+                kind=self.kinds.get(str(envelope[self.event]), "other"),
+                msg_id=str(envelope[self.msg_id]),
+                order_id=str(order[self.order_id]),
+                product_id=str(order[self.product_id]),
+                platform_sku_id=str(order[self.sku_id]),
+                quantity=int(order[self.quantity]),
+            )
+        except ValidationError as invalid:
+            logger.error("a verified order message LiveStock cannot read", errors=invalid.errors(include_input=False))
+            count_metric("PlatformMessagesUnreadable", 1)
+            return None
 
 
 # An order line moves at most twice (created, then paid or refused, then cancelled): a cancel that
@@ -152,29 +160,31 @@ def parse_push(
     try:
         if platform == "douyin":
             signing.verify_douyin_push(credentials.app_key, credentials.app_secret, headers, body)
-            return [fields.read(m, json.loads(m["data"])) for m in json.loads(body)]
-        if platform == "kuaishou":
+            read = [fields.read(m, json.loads(m["data"])) for m in json.loads(body)]
+        elif platform == "kuaishou":
             text = body.strip()
             if text.startswith(b'"'):
                 text = str(json.loads(text)).encode()
             message = signing.kuaishou_decrypt(text, credentials.message_secret)
-            return [fields.read(message, json.loads(message["info"]))]
-        if platform == "taobao":
+            read = [fields.read(message, json.loads(message["info"]))]
+        elif platform == "taobao":
             envelope = {str(k): str(v) for k, v in json.loads(body).items()}
             expected = signing.taobao_sign(envelope, credentials.app_secret)
             if envelope.get("app_key") != credentials.app_key or not hmac.compare_digest(
                 envelope.get("sign", ""), expected
             ):
                 raise signing.PushRejected("TMC message sign does not match")
-            return [fields.read(envelope, json.loads(envelope["content"]))]
-        if platform == "wechat":
+            read = [fields.read(envelope, json.loads(envelope["content"]))]
+        elif platform == "wechat":
             message = signing.verify_wechat_push(
                 credentials.token, credentials.encoding_aes_key, credentials.app_id, query, body, now
             )
-            return [fields.read(message, message["order_info"])]
-        signing.verify_webhook(credentials.secret, headers.get("x-livestock-signature", ""), body, now)
-        message = json.loads(body)
-        return [fields.read(message, message)]
+            read = [fields.read(message, message["order_info"])]
+        else:
+            signing.verify_webhook(credentials.secret, headers.get("x-livestock-signature", ""), body, now)
+            message = json.loads(body)
+            read = [fields.read(message, message)]
+        return [readable for readable in read if readable is not None]
     except signing.PushRejected:
         raise
     except (ValueError, KeyError, TypeError) as failure:
