@@ -145,9 +145,10 @@ def test_the_stream_consumer_writes_the_ledger_and_settles_the_hold(
 def test_the_sweeper_runs_on_its_schedule_event(functions: dict[str, LocalLambda]) -> None:
     assert functions["HoldSweeperFunction"].invoke(event("hold_sweeper/schedule.json")) == {
         "expired": 0,
+        "confirmed": 0,
         "abandoned": 0,
         "skipped": 0,
-        "failed": 0,
+        "not_closed": 0,
     }
 
 

@@ -249,7 +249,7 @@ def test_a_hold_the_sweeper_cannot_close_does_not_stop_the_others(
     monkeypatch.setattr(world.holds, "return_units", throttled_once)
     sweeper = Sweeper(world.stores.holds, world.holds, 30, world.clock)
     first = sweeper.sweep()
-    assert (first.expired, first.failed) == (3, 1)
+    assert (first.expired, first.not_closed) == (3, 1)
     assert sweeper.sweep().expired == 1, "the next sweep closes it"
     assert world.stock.view("tee").pools == {"shared": 4}
 
@@ -273,6 +273,27 @@ def test_a_payment_recorded_while_the_hold_settled_is_not_expired_by_a_sweep_bef
     assert Sweeper(world.stores.holds, world.holds, 30, world.clock).sweep().expired == 0
     confirm_later(hold_id)
     assert world.holds.get(hold_id).status == HoldStatus.CONFIRMED
+    world.drain()
+    assert world.stock.view("tee").sold == 2
+    consistent(world)
+
+
+def test_a_paid_hold_whose_settlement_confirm_never_landed_is_confirmed_by_the_sweeper(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never expired (its payment was recorded), it must not stay held for ever either: the record
+    whose settlement would have confirmed it was dead-lettered."""
+    create(world, on_hand=2)
+    hold_id = hold(world, "paid", 2, pay_within_s=1)
+    pending = world.stores.holds.get_hold(hold_id)
+    assert pending is not None and world.stores.holds.request_confirm(pending, "payments")
+    monkeypatch.setattr(world.services.settlement, "_confirm_if_requested", lambda hold_id: None)
+    world.drain()
+    world.clock.now += 5
+    result = Sweeper(world.stores.holds, world.holds, 30, world.clock).sweep()
+    assert (result.confirmed, result.expired) == (1, 0)
+    assert world.holds.get(hold_id).status == HoldStatus.CONFIRMED
+    assert Sweeper(world.stores.holds, world.holds, 30, world.clock).sweep().skipped == 0, "off the list"
     world.drain()
     assert world.stock.view("tee").sold == 2
     consistent(world)
