@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import struct
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -137,8 +138,12 @@ def test_a_wechat_push_that_is_stale_or_frames_nothing_is_refused() -> None:
     with pytest.raises(signing.PushRejected, match="too old"):
         signing.verify_wechat_push("tok", key, app_id, query, body, now=1700000000 + 301)
     aes_key = base64.b64decode(key + "=")
-    # 16 random bytes then padding only (no length, no app id); a last byte no padding agrees with.
-    for plain in (b"0" * 16 + bytes([16]) * 16, b"0" * 30 + bytes([1, 2])):
+    # 16 random bytes then padding only (no length, no app id); a whole frame whose padding bytes do
+    # not all say the padding's length (the last byte alone agreed, before).
+    frame = b"0" * 16 + struct.pack(">I", 13) + b'{"Event":"x"}' + app_id.encode()
+    pad = 32 - len(frame) % 32
+    assert pad >= 2
+    for plain in (b"0" * 16 + bytes([16]) * 16, frame + bytes(pad - 1) + bytes([pad])):
         encryptor = Cipher(algorithms.AES(aes_key), modes.CBC(aes_key[:16])).encryptor()
         query, body = signed(base64.b64encode(encryptor.update(plain) + encryptor.finalize()).decode())
         with pytest.raises(signing.PushRejected):

@@ -140,7 +140,7 @@ class PlatformSync:
     settings: SyncSettings = field(default_factory=SyncSettings)
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
-    # Channel endpoints on loopback (the local stack's fake platforms): platforms/endpoints.py.
+    # The local stack's fake platforms listen on loopback, which AWS must never call (platforms/endpoints.py).
     allow_loopback_endpoints: bool = False
     # When the channels were read (monotonic), the registry revision they hold at least, and them.
     _cache: tuple[float, int, list[dict[str, Any]]] | None = None

@@ -27,7 +27,7 @@ from livestock.logic.platform_sync import PlatformSync
 from livestock.logic.stock import StockService
 from livestock.models.channels import QuotaMoveRequest, QuotaMoveView
 from livestock.models.domain import SHARED
-from livestock.models.exceptions import Conflict, LiveStockError
+from livestock.models.exceptions import Conflict, CredentialsUnavailable, LiveStockError
 from livestock.models.sync_exceptions import ChannelNotFound, PlatformUnavailable, SyncFailed
 from livestock.observability import logger
 
@@ -191,7 +191,7 @@ class QuotaMover:
         mark = self.channels.mark_raise(channel["channel_id"], sku_id)
         try:
             return self._until(channel, sku_id, timeout_s, lambda state: int(state.get("raise_shown_rev", 0)) >= mark)
-        except (SyncFailed, LiveStockError) as failure:
+        except (SyncFailed, CredentialsUnavailable) as failure:
             logger.warning("raise left to the sync events", channel_id=channel["channel_id"], reason=str(failure))
             return False
 

@@ -293,10 +293,9 @@ def review_sku(session: SessionFacts, sku: SkuInputs) -> SkuReview:
     quota_moves: list[Release] = []
     for group in _group_moves(supply_in_live):
         release = _release(group)
+        # A campaign cancelled mid-live also moves units out of its pool: supply, and none of these.
         if release.op == STAGE_RELEASE_OP:
             stages.append(release)
-        elif any(keys.is_campaign_pool(p) for p in release.from_pools):
-            pass  # a campaign cancelled mid-live: its units are supply, not a stage
         elif RESERVE in release.from_pools:
             reserve_releases.append(release)
         elif release.op in QUOTA_MOVE_OPS and release.from_pools and release.to_pools:
