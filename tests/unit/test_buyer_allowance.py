@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from livestock import keys
 from livestock.dal.expressions import Store, Update
-from livestock.logic.sweeper import Sweeper
+from livestock.logic.sweeper import ABANDONED_GRACE_S, Sweeper
 from livestock.models.domain import SkuPatch
 from livestock.models.exceptions import Conflict, Paused, SoldOut
 from livestock.models.input import HoldRequest, SetSkuRequest
@@ -111,6 +111,24 @@ def test_an_abandoned_hold_driven_again_by_its_replay_is_charged_once(world: Wor
     world.drain()
     world.holds.cancel(replayed.hold_id, "op")
     assert world.repository.buyer_units("tee", "ann") == 0
+
+
+def test_an_abandoned_hold_nothing_comes_for_is_released_and_its_charge_given_back(world: World) -> None:
+    """No late decrement, no replay, no cancel: once the grace has passed the sweeper releases the
+    hold, and the buyer may order again (the charge used to stay for good)."""
+    limited_sku(world, on_hand=5, per_buyer=2)
+    abandoned_after_the_charge(world, Crash("before the decrement"))
+    assert world.repository.buyer_units("tee", "ann") == 2
+    sweeper = Sweeper(world.stores.holds, world.holds, 30, world.clock)
+    world.clock.now += ABANDONED_GRACE_S - 60
+    assert sweeper.sweep().released == 0, "still in its grace: a replay may come"
+    world.clock.now += 61
+    assert sweeper.sweep().released == 1
+    assert world.holds.get(order_hold("a")).status == "released"
+    assert world.repository.buyer_units("tee", "ann") == 0
+    assert world.holds.place(order("b", 2)).status == "held"
+    world.drain()
+    assert world.stock.view("tee").pools == {"shared": 3}
 
 
 def test_a_close_whose_charge_is_already_given_back_still_closes(world: World) -> None:

@@ -147,6 +147,7 @@ def test_the_sweeper_runs_on_its_schedule_event(functions: dict[str, LocalLambda
         "expired": 0,
         "confirmed": 0,
         "abandoned": 0,
+        "released": 0,
         "skipped": 0,
         "not_closed": 0,
     }

@@ -151,16 +151,25 @@ class HoldStore(Store):
         )
 
     def transition_hold(
-        self, hold: Hold, to: HoldStatus, actor: str, open_after: bool = False, allowance: Update | None = None
+        self,
+        hold: Hold,
+        to: HoldStatus,
+        actor: str,
+        open_after: bool = False,
+        allowance: Update | None = None,
+        relist_at: float | None = None,
     ) -> bool:
         """A status change with no stock movement (confirm, abandon, release of an abandoned hold);
-        counters move if it counts, and `allowance` gives the buyer's charge back with it."""
+        counters move if it counts, and `allowance` gives the buyer's charge back with it. The hold
+        leaves the sweeper's list, unless `open_after`, or `relist_at` (listed again, due then)."""
         update = (
             Update(keys.hold_pk(hold.hold_id), keys.HOLD_SK)
             .set(status=to.value, last_actor=actor, changed_at=time.time())
             .when(_is(hold, hold.status))
         )
-        if not open_after:
+        if relist_at is not None:
+            update.set(**{OPEN_SK: relist_at})
+        elif not open_after:
             update.remove(OPEN_PK, OPEN_SK)
         counted = counter_update(hold.sku_id, hold.hold_id, hold.quantity, hold.status, to)
         if counted is None and allowance is None:

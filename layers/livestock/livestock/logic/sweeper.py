@@ -34,6 +34,10 @@ from livestock.models.domain import Hold, HoldStatus
 from livestock.models.exceptions import LiveStockError
 from livestock.observability import logger
 
+# How long an abandoned hold waits for its late decrement, its order's replay or a cancel, before the
+# sweeper releases it and gives its buyer's allowance back (a platform retries an order within it).
+ABANDONED_GRACE_S = 3600
+
 # Holds handled per sweep at most; the partitions not reached are walked by the next sweep. With
 # SWEEP_WORKERS closing at once (a transaction each, ~20 ms), a sweep takes ~5 s of its 60 s: a live
 # whose unpaid holds fall due faster than this a minute sees them expire late, not never.
@@ -45,7 +49,7 @@ class SweepIncomplete(Exception):
 
 
 # What a sweep did with one hold: a field of SweepResult.
-Outcome = Literal["expired", "confirmed", "abandoned", "skipped", "not_closed"]
+Outcome = Literal["expired", "confirmed", "abandoned", "released", "skipped", "not_closed"]
 
 
 @dataclass
@@ -54,6 +58,8 @@ class SweepResult:
     # Paid while it settled, whose settlement's confirm did not land (dal/holds.py: never expired).
     confirmed: int = 0
     abandoned: int = 0
+    # Abandoned holds nothing revived, replayed or cancelled within ABANDONED_GRACE_S: released.
+    released: int = 0
     skipped: int = 0
     not_closed: int = 0
 
@@ -130,10 +136,18 @@ class Sweeper:
         elif (
             hold.status == HoldStatus.PENDING
             and hold.created_at + self.settle_window_s <= now
-            and self.store.transition_hold(hold, HoldStatus.ABANDONED, "system:sweeper")
+            and self.store.transition_hold(
+                hold, HoldStatus.ABANDONED, "system:sweeper", relist_at=now + ABANDONED_GRACE_S
+            )
         ):
             # The buyer's allowance stays charged: a decrement the stream shows late revives the
             # hold, whose caller may have been told "held". A cancel of the abandoned hold gives
             # it back; a replay drives the hold again under the same charge.
             return "abandoned"
+        elif hold.status == HoldStatus.ABANDONED and self.store.transition_hold(
+            hold, HoldStatus.RELEASED, "system:sweeper", allowance=self.holds.limits.allowance_refund(hold)
+        ):
+            # Nothing came for it: without this the charge was kept for good. A decrement that
+            # still shows up later is given back by the stream consumer (no live hold owns it).
+            return "released"
         return "skipped"
