@@ -245,16 +245,7 @@ class InboundOrders:
         except RequestInProgress:
             raise
         except LiveStockError as refusal:
-            # Platform-side oversell: the platform accepted an order LiveStock cannot grant.
-            self.channels.move_order(
-                channel_id,
-                message.order_id,
-                sku_id,
-                "created",
-                "refused",
-                counts={"orders_refused": 1, "units_refused": message.quantity},
-                refusal=refusal.code,
-            )
+            self._refused(channel_id, sku_id, message, refusal.code)
             return f"refused:{refusal.code}"
         if self._cancelled(channel_id, message.order_id, sku_id):
             # The cancel came while the hold was being placed and found none: it goes now.
@@ -276,19 +267,24 @@ class InboundOrders:
                 return placed
             self.holds.confirm(hold_id, actor)
         except InvalidState as refusal:
-            if self.channels.move_order(
-                channel_id,
-                message.order_id,
-                sku_id,
-                "created",
-                "refused",
-                counts={"orders_refused": 1, "units_refused": message.quantity},
-                refusal="PAID_AFTER_RELEASE",
-            ):
+            if self._refused(channel_id, sku_id, message, "PAID_AFTER_RELEASE"):
                 logger.warning("a paid order's hold was released first", channel=channel_id, order=message.order_id)
             return f"not-confirmed:{refusal.code}"
         self.channels.move_order(channel_id, message.order_id, sku_id, "created", "paid")
         return "confirmed"
+
+    def _refused(self, channel_id: str, sku_id: str, message: OrderMessage, code: str) -> bool:
+        """Platform-side oversell: an order the platform accepted that LiveStock does not hold. The
+        line moves from created once, its units counted as refused with it; False if it had moved."""
+        return self.channels.move_order(
+            channel_id,
+            message.order_id,
+            sku_id,
+            "created",
+            "refused",
+            counts={"orders_refused": 1, "units_refused": message.quantity},
+            refusal=code,
+        )
 
     def _cancelled_message(self, channel_id: str, sku_id: str, hold_id: str, message: OrderMessage) -> str:
         line = self.channels.order_line(channel_id, message.order_id, sku_id)
