@@ -8,18 +8,20 @@ from collections import Counter
 from types import SimpleNamespace
 from typing import Any
 
+import boto3
 import pytest
 
 from livestock import keys
 from livestock.dal.channels import ChannelRepository
 from livestock.dal.journal import JournalStore
+from livestock.dal.reviews import ReviewObjects
 from livestock.logic import review_render
 from livestock.logic.review import SessionFacts, SkuInputs, compose, iso, oversold_units, sku_summary
 from livestock.logic.reviews import ReviewService
 from livestock.models.domain import Hold, HoldStatus
 from livestock.models.input import HoldRequest, SetSkuRequest
 from livestock.models.output import Reconciliation
-from livestock.models.review import JournalEntry
+from livestock.models.review import JournalEntry, Review
 from livestock.models.sessions import LineupEntry, Session, SessionStatus
 from livestock_local import iam
 from livestock_local.template import Template
@@ -442,10 +444,12 @@ def test_a_build_waits_once_for_the_whole_lineup_to_reconcile_not_once_a_sku() -
     service.journal = SimpleNamespace(entries=lambda sku_id, since, until: [])  # type: ignore[assignment]
     service.refusals = SimpleNamespace(totals=lambda session_id, sku_id: Counter())  # type: ignore[assignment]
     stored: dict[str, str] = {}
-    service.objects = SimpleNamespace(  # type: ignore[assignment]
-        get=lambda session_id, extension: stored.get(extension),
-        put=lambda session_id, extension, body, digest: stored.__setitem__(extension, body),
-    )
+
+    def put(session_id: str, extension: str, body: str, digest: str, only_if_absent: bool = False) -> bool:
+        stored[extension] = body
+        return True
+
+    service.objects = SimpleNamespace(get=lambda session_id, extension: stored.get(extension), put=put)  # type: ignore[assignment]
     service.history = SimpleNamespace(put=lambda sku_id, ended_at, entry: None)  # type: ignore[assignment]
     service.sink, service.channels, service.settle_wait_s = None, None, 20.0
     service.clock, service.sleep = lambda: now[0], wait
@@ -453,6 +457,27 @@ def test_a_build_waits_once_for_the_whole_lineup_to_reconcile_not_once_a_sku() -
     assert now[0] - (START + 700) == pytest.approx(20.0, abs=0.5)
     assert [sku.sku_id for sku in review.skus] == [item.sku_id for item in lineup]
     assert not review.totals.reconciled and set(stored) == {"json", "csv", "html"}
+
+
+def test_two_builds_at_once_store_and_announce_one_review(world: World) -> None:
+    """A duplicate SessionEnded: two builds find no review, compose one each from slightly different
+    moments, and store. The JSON is written only if absent (S3's conditional write, on moto here):
+    the second build keeps the first's review, CSV and HTML included, and announces that one."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="reviews")
+    service = ReviewService.__new__(ReviewService)
+    service.objects = ReviewObjects("reviews", lambda: s3)
+    first = compose(facts(), [inputs(live_sale())])
+    second = compose(facts(), [inputs(live_sale(), name="T-shirt, a moment later")])
+    assert first.digest != second.digest
+    assert service._store(first) == first
+    assert service._store(second) == first
+
+    def read(extension: str) -> str:
+        return s3.get_object(Bucket="reviews", Key=keys.review_object(SESSION, extension))["Body"].read().decode()
+
+    assert Review.model_validate_json(read("json")) == first
+    assert read("csv") == review_render.to_csv(first) and read("html") == review_render.to_html(first)
 
 
 def test_oversold_replays_each_shard_in_its_stream_order_not_by_its_writers_clocks() -> None:

@@ -38,14 +38,24 @@ class ReviewObjects:
     def client(self) -> "S3Client":
         return self.s3()
 
-    def put(self, session_id: str, extension: str, body: str, digest: str) -> None:
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=keys.review_object(session_id, extension),
-            Body=body.encode(),
-            ContentType=CONTENT_TYPES[extension],
-            Metadata={"digest": digest},
-        )
+    def put(self, session_id: str, extension: str, body: str, digest: str, only_if_absent: bool = False) -> bool:
+        """Writes one of the review's files; with `only_if_absent`, only if none is there yet (S3's
+        conditional write): False if another build stored it first."""
+        condition: dict[str, str] = {"IfNoneMatch": "*"} if only_if_absent else {}
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=keys.review_object(session_id, extension),
+                Body=body.encode(),
+                ContentType=CONTENT_TYPES[extension],
+                Metadata={"digest": digest},
+                **condition,  # type: ignore[arg-type]
+            )
+        except ClientError as error:
+            if only_if_absent and error.response["Error"]["Code"] in ("PreconditionFailed", "412"):
+                return False
+            raise
+        return True
 
     def get(self, session_id: str, extension: str) -> str | None:
         try:

@@ -84,8 +84,7 @@ class ReviewService:
             # One wait for the whole lineup, not one a SKU: the build must end within its timeout.
             settle_by = self.clock() + self.settle_wait_s
             skus = [self._inputs(facts, item.sku_id, item.forecast_units, settle_by) for item in session.lineup]
-            review = compose(facts, skus, self._sync(facts))
-            self._store(review)
+            review = self._store(compose(facts, skus, self._sync(facts)))
         self._announce(review, facts)
         return review
 
@@ -152,12 +151,26 @@ class ReviewService:
                 return reconciliation
             self.sleep(0.5)
 
-    def _store(self, review: Review) -> None:
-        # JSON last: once it can be read, so can the other two (a reader polls for the JSON, and
-        # a build that finds it announces it instead of building again).
+    def _store(self, review: Review) -> Review:
+        """Stores the review and answers the session's one review. JSON last: once it can be read,
+        so can the other two (a reader polls for the JSON, and a build that finds it announces it
+        instead of building again). Two builds at once (a duplicate delivery) both get here: the
+        JSON is written only if absent, and the build that lost writes the winner's CSV and HTML
+        back over its own and announces the winner's review, so one review, one ReviewReady."""
+        self._put_renderings(review)
+        if self.objects.put(
+            review.session_id, "json", review.model_dump_json(indent=2), review.digest, only_if_absent=True
+        ):
+            return review
+        stored = self.objects.get(review.session_id, "json")
+        assert stored is not None  # it was there a moment ago: reviews are never deleted
+        winner = Review.model_validate_json(stored)
+        self._put_renderings(winner)
+        return winner
+
+    def _put_renderings(self, review: Review) -> None:
         self.objects.put(review.session_id, "csv", review_render.to_csv(review), review.digest)
         self.objects.put(review.session_id, "html", review_render.to_html(review), review.digest)
-        self.objects.put(review.session_id, "json", review.model_dump_json(indent=2), review.digest)
 
     def _announce(self, review: Review, session: SessionFacts) -> None:
         """Each SKU's history entry, then ReviewReady: both keyed by the review, so doing it again
