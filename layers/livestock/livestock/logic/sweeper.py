@@ -54,11 +54,15 @@ Outcome = Literal["expired", "confirmed", "abandoned", "released", "skipped", "n
 
 @dataclass
 class SweepResult:
+    """What one sweep did, a count per outcome: expired (unpaid past their deadline); confirmed
+    (paid while they settled, whose settlement's confirm did not land: never expired, dal/holds.py);
+    abandoned (pending past the settle window); released (abandoned, and nothing revived, replayed or
+    cancelled them within ABANDONED_GRACE_S); skipped (changed meanwhile); not_closed (an error: the
+    next sweep tries them again)."""
+
     expired: int = 0
-    # Paid while it settled, whose settlement's confirm did not land (dal/holds.py: never expired).
     confirmed: int = 0
     abandoned: int = 0
-    # Abandoned holds nothing revived, replayed or cancelled within ABANDONED_GRACE_S: released.
     released: int = 0
     skipped: int = 0
     not_closed: int = 0
