@@ -80,13 +80,11 @@ class ChangeRunner:
         if stored is None:
             try:
                 applied = self.run(sku_id, plan)
-            except ChangeRefused:
-                stored = self.skus.get_operation(sku_id, kind, reference)
-            except LiveStockError:
+            except (ChangeRefused, LiveStockError) as refused:
                 # A retry that planned while its first request was committing finds the units
-                # that request took gone: it answers as that request if it was recorded.
+                # that request took gone (LiveStockError): it answers as that request if recorded.
                 stored = self.skus.get_operation(sku_id, kind, reference)
-                if stored is None:
+                if stored is None and not isinstance(refused, ChangeRefused):
                     raise
             else:
                 record = applied.change.operation if applied.change else None

@@ -20,7 +20,7 @@ from livestock.dal.stream import Change, CounterMoved, HoldTransitioned, Recorde
 from livestock.logic.allocation import AUTO_RELEASE_ACTOR
 from livestock.logic.meta_cache import MetaCache
 from livestock.logic.stock import StockService
-from livestock.models.domain import HOLD_TRANSITIONS, RESERVE, HoldStatus
+from livestock.models.domain import HOLD_TRANSITIONS, RESERVE, HoldStatus, is_sellable
 from livestock.models.exceptions import LiveStockError
 from livestock.observability import logger
 
@@ -172,11 +172,12 @@ class Settlement:
         finds no stock releases it too (HoldService), but no platform shows the reserve, so once
         every platform shows 0 their buyers send no such order and the reserve would stay unsold.
         Read after a shard emptied only; releasing all of it is a no-op once it is released."""
-        meta = self.meta_cache.get(sku_id)  # the cached copy filters; the view below reads afresh
-        if meta is None or not meta.auto_release_reserve or RESERVE not in meta.shards:
+        cached = self.meta_cache.get(sku_id)  # the cached copy filters; the pools below are read afresh
+        if cached is None or not cached.auto_release_reserve or RESERVE not in cached.shards:
             return
-        view = self.stock.view(sku_id)
-        if not view.auto_release_reserve or view.sellable or not view.pools.get(RESERVE):
+        meta, pools = self.stock.pools(sku_id)
+        sellable = sum(units for pool, units in pools.items() if is_sellable(pool))
+        if not meta.auto_release_reserve or sellable or not pools.get(RESERVE):
             return
         try:
             released = self.stock.release_reserve(sku_id, None, AUTO_RELEASE_ACTOR)

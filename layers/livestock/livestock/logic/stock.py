@@ -40,11 +40,15 @@ class StockService:
     def meta(self, sku_id: str) -> SkuMeta:
         return self.runner.meta(sku_id)
 
-    def view(self, sku_id: str) -> SkuView:
-        """A fixed number of reads: the settings, the shards and the spread hold counters."""
+    def pools(self, sku_id: str) -> tuple[SkuMeta, dict[str, int]]:
+        """The settings and each pool's unsold units: two reads, the settings and the shards."""
         meta = self.meta(sku_id)
         totals = layout.pool_totals(self.skus.read_shards(meta))
-        pools = {pool: totals.get(pool, 0) for pool in meta.shards}
+        return meta, {pool: totals.get(pool, 0) for pool in meta.shards}
+
+    def view(self, sku_id: str) -> SkuView:
+        """A fixed number of reads: the settings, the shards and the spread hold counters."""
+        meta, pools = self.pools(sku_id)
         counts = self.holds.counts(sku_id)
         return SkuView(
             **meta.model_dump(include=set(SkuView.model_fields) - {"pools", "sellable", "held", "sold", "in_flight"}),

@@ -12,6 +12,7 @@ Not covered: a public name that resolves to a private address (the check reads t
 resolve it), which matters only inside a VPC; these functions run outside one.
 """
 
+import functools
 import ipaddress
 from urllib.parse import urlsplit
 
@@ -50,6 +51,7 @@ def _public(host: str) -> bool:
         return "." in host  # a name: a bare one ("metadata", "intranet") is a private network's
 
 
+@functools.lru_cache(maxsize=256)  # checked before every sync round and delivery: the same few URLs
 def refusal(url: str, platform: str | None, allow_loopback: bool) -> str | None:
     """Why `url` may not be called for `platform` (None: an alert webhook), or None if it may. The
     URL is read as the HTTP client reads it (pydantic's URL parser, as WHATWG): `127.1`, `0x7f.1` and
