@@ -13,6 +13,7 @@ import socket
 import string
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,10 +82,29 @@ def launcher_classpath(directory: Path) -> list[str]:
     return ["-cp", str(jar), str(BOUND_LAUNCHER)]
 
 
+_PORTS_GIVEN: set[int] = set()
+_PORTS_LOCK = threading.Lock()
+
+
+def claim_port(port: int) -> bool:
+    """True if no caller in this process was given the port before; it is theirs from now on."""
+    with _PORTS_LOCK:
+        if port in _PORTS_GIVEN:
+            return False
+        _PORTS_GIVEN.add(port)
+        return True
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, and never one this process was given before: the stack
+    picks several before the servers that bind them start (moto takes seconds to import), and the
+    kernel may offer a port again until something binds it."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if claim_port(port):
+            return port
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

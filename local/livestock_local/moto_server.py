@@ -17,8 +17,11 @@ from typing import Any
 
 import boto3
 import jsonpath_ng.ext
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import main
+from werkzeug.serving import make_server
 
+from livestock_local.dynamodb_local import claim_port
 from livestock_local.template import LOCAL_REGION
 
 
@@ -28,6 +31,32 @@ def cache_jsonpath_parsing() -> None:
     parse = jsonpath_ng.ext.parse  # type: ignore[attr-defined]
     if not hasattr(parse, "cache_info"):
         jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(parse)  # type: ignore[attr-defined]
+
+
+class BoundMotoServer:
+    """moto's server in a thread of this process, like moto's ThreadedMotoServer, but listening from
+    the moment it is made, on a port the kernel picks: a port picked first and bound later can be
+    taken in between (ThreadedMotoServer then waits for ever for the bind that failed), and the
+    stack hands the port to the functions before the server starts serving."""
+
+    def __init__(self, host: str) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        while True:  # not a port another server of the stack was given and has yet to bind
+            self._server = make_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler)
+            self.port = int(self._server.server_address[1])
+            if claim_port(self.port):
+                break
+            self._server.server_close()
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
 
 
 class MotoClients:

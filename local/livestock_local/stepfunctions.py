@@ -31,13 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 from moto.awslambda import models as lambda_models
 from moto.core.config import default_user_config
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import timestamp as wait_timestamp
 
-from livestock_local.dynamodb_local import free_port
 from livestock_local.lambda_runtime import Invoker
-from livestock_local.moto_server import MotoClients
+from livestock_local.moto_server import BoundMotoServer, MotoClients
 from livestock_local.scheduler import next_run
 from livestock_local.sources import StackContext, register_resource
 from livestock_local.template import ROOT, Template, local_arn
@@ -110,10 +108,11 @@ class LocalStepFunctions:
         self.template = template
         self.invoker = invoker
         self.host = host
-        self.port = free_port()
+        server = BoundMotoServer(host)
+        self._server: BoundMotoServer | None = server
+        self.port = server.port
         self._clients = MotoClients(self.endpoint)
         self.state_machines: dict[str, str] = {}  # logical id -> ARN
-        self._server: ThreadedMotoServer | None = None
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -143,7 +142,7 @@ class LocalStepFunctions:
         lambda_models.LambdaBackend.invoke = self._lambda_invoke  # type: ignore[method-assign, assignment]
         wait_timestamp.Timestamp._get_wait_seconds = _seconds_until_timestamp  # type: ignore[method-assign, assignment]
         wait_timestamp.Timestamp._wait_interval = _wait_until_done  # type: ignore[method-assign]
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        assert self._server is not None, "a stopped Step Functions is not started again"
         self._server.start()
         os.environ.update(self.environment)
         self._create_state_machines()
