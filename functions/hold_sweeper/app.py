@@ -2,7 +2,6 @@
 that could not close some due holds closes the others first, then fails: the function's errors
 alarm (HoldSweeperErrors) fires, and the next sweep tries those holds again."""
 
-from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,7 +19,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     count_metric("HoldsExpired", result.expired)
     count_metric("HoldsAbandoned", result.abandoned)
     count_metric("HoldsNotClosed", result.not_closed)
-    logger.info("sweep finished", **asdict(result))
+    logger.info("sweep finished", extra=result.counts())
     if result.not_closed:
         raise SweepIncomplete(f"{result.not_closed} due holds not closed (logged); the next sweep tries again")
-    return asdict(result)
+    return result.counts()

@@ -20,10 +20,11 @@ retries) is counted and logged, and the sweep goes on with the others; it stays 
 """
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -48,24 +49,26 @@ class SweepIncomplete(Exception):
     """Some due holds could not be closed (throttles, conflicts): the invocation fails for the alarm."""
 
 
-# What a sweep did with one hold: a field of SweepResult.
+# What a sweep did with one hold.
 Outcome = Literal["expired", "confirmed", "abandoned", "released", "skipped", "not_closed"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 
 
-@dataclass
-class SweepResult:
+class SweepResult(Counter[Outcome]):
     """What one sweep did, a count per outcome: expired (unpaid past their deadline); confirmed
     (paid while they settled, whose settlement's confirm did not land: never expired, dal/holds.py);
     abandoned (pending past the settle window); released (abandoned, and nothing revived, replayed or
     cancelled them within ABANDONED_GRACE_S); skipped (changed meanwhile); not_closed (an error: the
-    next sweep tries them again)."""
+    next sweep tries them again). A count is read by its name too: `result.expired`."""
 
-    expired: int = 0
-    confirmed: int = 0
-    abandoned: int = 0
-    released: int = 0
-    skipped: int = 0
-    not_closed: int = 0
+    def __getattr__(self, outcome: str) -> int:
+        if outcome not in OUTCOMES:
+            raise AttributeError(outcome)
+        return self[outcome]
+
+    def counts(self) -> dict[str, int]:
+        """Every outcome's count, none left out for being zero (the handler's answer, the log)."""
+        return {outcome: self[outcome] for outcome in OUTCOMES}
 
 
 @dataclass
@@ -111,7 +114,7 @@ class Sweeper:
                 budget -= len(holds)
                 self.walked_last_sweep += 1
                 for outcome in pool.map(lambda hold: self._close_safely(hold, now), holds):
-                    setattr(result, outcome, getattr(result, outcome) + 1)
+                    result[outcome] += 1
                 if not complete:
                     self._resume_at = numbers[partition]
                     break
