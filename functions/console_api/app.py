@@ -29,6 +29,8 @@ from livestock.settings import get_console_settings
 from livestock.wiring import console_services
 
 ACTIONS = "/console/sessions/<session_id>/skus/<sku_id>"
+ReserveBody = Annotated[ConsoleReserveRequest, Body()]
+QuotaMoveBody = Annotated[QuotaMoveRequest, Body()]
 # The operator actions: a request without a bearer token is refused 401 before it is validated.
 app = build_resolver(bearer_prefix="/console/sessions/")
 STATIC = Path(__file__).parent / "static"
@@ -130,10 +132,7 @@ def resume(session_id: SessionId, sku_id: SkuId) -> Response[SkuView]:
 
 @app.post(f"{ACTIONS}/reserve/release", responses=answers(200, ReserveReleased, *OPERATOR))
 def release_reserve(
-    session_id: SessionId,
-    sku_id: SkuId,
-    request: Annotated[ConsoleReserveRequest, Body()],
-    idempotency_key: IdempotencyKey = None,
+    session_id: SessionId, sku_id: SkuId, request: ReserveBody, idempotency_key: IdempotencyKey = None
 ) -> Response[ReserveReleased]:
     """Release the reserve (all, or `quantity`) into shared, from the console.
 
@@ -146,10 +145,7 @@ def release_reserve(
 
 @app.post(f"{ACTIONS}/quota/move", responses=answers(200, SkuView, *OPERATOR, 502))
 def move_quota(
-    session_id: SessionId,
-    sku_id: SkuId,
-    request: Annotated[QuotaMoveRequest, Body()],
-    idempotency_key: IdempotencyKey = None,
+    session_id: SessionId, sku_id: SkuId, request: QuotaMoveBody, idempotency_key: IdempotencyKey = None
 ) -> Response[SkuView]:
     """Move unsold units between the live's platforms' quotas or shared, from the console.
 

@@ -61,6 +61,14 @@ def end_session(session_id: SessionId) -> Response[SessionView]:
     return ok(session_service().end(session_id, actor(app, "operator")))
 
 
+@app.get("/campaigns/<campaign_id>", responses=answers(200, CampaignView, 404))
+def get_campaign(campaign_id: CampaignId) -> Response[CampaignView]:
+    """The campaign and its stages (pending, released, cancelled).
+
+    404 `CAMPAIGN_NOT_FOUND`."""
+    return ok(campaign_service().view(campaign_id))
+
+
 @app.post("/sessions/<session_id>/campaigns", responses=answers(201, CampaignView, 404, 409, also=(200,)))
 def create_campaign(session_id: SessionId, request: Annotated[CampaignRequest, Body()]) -> Response[CampaignView]:
     """Plan a flash sale's staged releases for one SKU of the lineup.
@@ -72,14 +80,6 @@ def create_campaign(session_id: SessionId, request: Annotated[CampaignRequest, B
     used with another body. 422 `VALIDATION_ERROR` also for a stage due more than 6 h before the session's
     planned start or after its planned end."""
     return upserted(campaign_service().create(session_id, request, actor(app, "operator")))
-
-
-@app.get("/campaigns/<campaign_id>", responses=answers(200, CampaignView, 404))
-def get_campaign(campaign_id: CampaignId) -> Response[CampaignView]:
-    """The campaign and its stages (pending, released, cancelled).
-
-    404 `CAMPAIGN_NOT_FOUND`."""
-    return ok(campaign_service().view(campaign_id))
 
 
 @app.post("/campaigns/<campaign_id>/cancel", responses=answers(200, CampaignView, 404, 409))
